@@ -1,0 +1,38 @@
+"""Scrapy settings derived from the project's settings (one place for politeness and limits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yuqing.settings import Settings
+
+
+def scrapy_settings(settings: Settings) -> dict[str, Any]:
+    c = settings.crawl
+    out: dict[str, Any] = {
+        "YUQING_SETTINGS": settings,
+        "BOT_NAME": "yuqing",
+        "USER_AGENT": c.user_agent,
+        "ROBOTSTXT_OBEY": c.obey_robots,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": c.concurrent_requests_per_domain,
+        "DOWNLOAD_TIMEOUT": c.download_timeout_s,
+        "DOWNLOAD_MAXSIZE": c.download_maxsize_mb * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": min(c.download_maxsize_mb, 5) * 1024 * 1024,
+        "RETRY_ENABLED": c.retry_times > 0,
+        "RETRY_TIMES": c.retry_times,
+        "AUTOTHROTTLE_ENABLED": c.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": 0.5,
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "REDIRECT_MAX_TIMES": 10,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": c.log_level,
+        "ITEM_PIPELINES": {"crawlers.pipelines.IndexPipeline": 500},
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        "FEED_EXPORT_ENCODING": "utf-8",
+    }
+    if c.proxy:
+        out["HTTPPROXY_ENABLED"] = True
+        out["YUQING_PROXY"] = c.proxy
+        out["DOWNLOADER_MIDDLEWARES"] = {"crawlers.middlewares.ProxyMiddleware": 350}
+    return out

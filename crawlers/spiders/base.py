@@ -1,0 +1,78 @@
+"""What every source spider shares: its Source, the project settings, article parsing and error accounting."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawlers.encoding import decode_html
+from crawlers.extract import ExtractedArticle, extract_article
+from crawlers.sources import Source
+from yuqing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SourceSpider(scrapy.Spider):
+    """Base of the per-kind spiders. Constructed with ``source=`` (a :class:`Source`)."""
+
+    name = "source"
+
+    def __init__(self, source: Source, **kwargs: Any) -> None:
+        super().__init__(name=f"{source.kind}:{source.name}", **kwargs)
+        self.source = source
+        if source.allowed_domains:
+            self.allowed_domains = list(source.allowed_domains)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.yuqing_settings = crawler.settings["YUQING_SETTINGS"]
+        return spider
+
+    @property
+    def settings_obj(self) -> Settings:
+        return self.yuqing_settings  # type: ignore[no-any-return]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings_obj.timezone)
+
+    def now(self) -> datetime:
+        return datetime.now(self.zone)
+
+    def count(self, key: str, n: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"yuqing/{key}", n, spider=self)
+
+    def on_error(self, failure: Failure) -> None:
+        """Errback: a failed request is logged with its URL and counted; the crawl goes on."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        self.count("errors")
+        self.logger.error("request failed: %s: %s", url, failure.getErrorMessage() or failure.type)
+
+    def read_article(self, response: Response) -> ExtractedArticle:
+        header = response.headers.get(b"Content-Type")
+        charset = None
+        if header:
+            for part in header.decode("latin-1").split(";"):
+                key, _, value = part.strip().partition("=")
+                if key.lower() == "charset" and value:
+                    charset = value
+        text, _encoding = decode_html(response.body, charset)
+        sel = self.source.selectors
+        return extract_article(
+            text, response.url, now=self.now(), body_selector=sel.body, title_selector=sel.title
+        )
+
+    def site_of(self, url: str, article_site: str | None) -> str:
+        return self.source.site or article_site or (urlsplit(url).hostname or "")

@@ -1,0 +1,63 @@
+"""RSS/Atom feeds: read the feed, follow each item to its article page, extract the article."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+
+from crawlers.dates import parse_datetime
+from crawlers.feeds import FeedEntry, FeedError, parse_feed
+from crawlers.spiders.base import SourceSpider
+from index.documents import Post
+
+
+class FeedSpider(SourceSpider):
+    name = "feed"
+
+    async def start(self) -> Any:  # Scrapy >= 2.13
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self) -> Iterator[scrapy.Request]:
+        for url in self.source.start_urls:
+            yield scrapy.Request(str(url), callback=self.parse_feed, errback=self.on_error, dont_filter=True)
+
+    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+        try:
+            entries = parse_feed(response.body, response.url)
+        except FeedError as exc:
+            self.count("errors")
+            self.logger.error("not a feed: %s: %s", response.url, exc)
+            return
+        self.count("found", len(entries))
+        for entry in entries[: self.source.max_items]:
+            yield scrapy.Request(
+                entry.link, callback=self.parse_article, errback=self.on_error, cb_kwargs={"entry": entry}
+            )
+
+    def parse_article(self, response: Response, entry: FeedEntry) -> Iterator[Post]:
+        article = self.read_article(response)
+        now = self.now()
+        published = article.published_at
+        if published is None and entry.published:
+            published = parse_datetime(entry.published, now=now, tz=self.zone)
+        title = article.title or entry.title
+        content = article.content or entry.summary
+        if not (title or content):
+            self.count("errors")
+            self.logger.error("no article text extracted: %s", response.url)
+            return
+        yield Post(
+            url=response.url,
+            title=title,
+            content=content,
+            source=self.source.name,
+            site=self.site_of(response.url, article.site),
+            kind="article",
+            author=article.author or entry.author,
+            published_at=published,
+            fetched_at=now,
+        )

@@ -1,0 +1,48 @@
+"""A local spool for posts that could not be indexed (Elasticsearch down): nothing crawled is lost.
+
+Posts are appended as JSON lines under ``<data_dir>/spool``; the next crawl replays them first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from index.documents import Post
+
+log = logging.getLogger(__name__)
+
+
+class Spool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def write(self, posts: Iterable[Post], *, tag: str) -> Path:
+        """Append ``posts`` to a new spool file (fsynced); returns its path."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
+        path = self.directory / f"{tag}-{stamp}-{os.getpid()}.jsonl"
+        tmp = path.with_suffix(".partial")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for post in posts:
+                fh.write(post.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(path)
+        return path
+
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob("*.jsonl")) if self.directory.is_dir() else []
+
+    def read(self, path: Path) -> Iterator[Post]:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    yield Post.model_validate_json(line)
+                except ValidationError as exc:
+                    log.error("spool %s line %d is not a post (kept in the file): %s", path, n, exc)

@@ -1,0 +1,1 @@
+"""Elasticsearch: the local server, index layout, writing and querying posts."""

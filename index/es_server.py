@@ -1,0 +1,271 @@
+"""The local single-node Elasticsearch server: fetched with mvn, run as a dedicated non-root user.
+
+`yuqing es start|stop|status` and the test suite use this. Production clusters are configured through
+``elasticsearch.hosts`` instead and never touch this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from yuqing.errors import YuqingError
+from yuqing.settings import LocalElasticsearchSettings
+
+log = logging.getLogger(__name__)
+
+GROUP = "org.elasticsearch.distribution.integ-test-zip"
+ARTIFACT = "elasticsearch"
+
+
+class LocalESError(YuqingError):
+    """The local server could not be fetched, configured or started."""
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    number_of_nodes: int
+
+
+def _http_json(url: str, timeout: float) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we build
+        return json.loads(resp.read().decode("utf-8"))  # type: ignore[no-any-return]
+
+
+class LocalElasticsearch:
+    """Fetch, configure, start, stop and query the health of the local server. Every step is idempotent."""
+
+    def __init__(self, settings: LocalElasticsearchSettings, *, maven_repo: Path | None = None) -> None:
+        self.settings = settings
+        self.maven_repo = maven_repo or Path.home() / ".m2" / "repository"
+
+    # -- layout ---------------------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.home / f"elasticsearch-{self.settings.version}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / "elasticsearch.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def artifact_coordinate(self) -> str:
+        return f"{GROUP}:{ARTIFACT}:{self.settings.version}:zip"
+
+    def artifact_path(self) -> Path:
+        return (
+            self.maven_repo.joinpath(*GROUP.split("."))
+            / ARTIFACT
+            / self.settings.version
+            / f"{ARTIFACT}-{self.settings.version}.zip"
+        )
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def fetch(self) -> Path:
+        """Download the distribution zip into the local Maven repository (skipped when present)."""
+        path = self.artifact_path()
+        if path.exists():
+            return path
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise LocalESError("mvn is not installed; run scripts/bootstrap.sh or apt-get install maven")
+        cmd = [
+            mvn, "-B", "-q", "dependency:get", f"-Dartifact={self.artifact_coordinate}", "-Dtransitive=false",
+            f"-Dmaven.repo.local={self.maven_repo}",
+        ]
+        log.info("fetching %s with mvn", self.artifact_coordinate)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not path.exists():
+            raise LocalESError(
+                f"mvn could not fetch {self.artifact_coordinate} (exit {proc.returncode}): "
+                f"{(proc.stdout + proc.stderr)[-2000:]}"
+            )
+        return path
+
+    def install(self) -> None:
+        """Unpack the distribution and write its configuration (idempotent)."""
+        zip_path = self.fetch()
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not (self.dist_dir / "bin" / "elasticsearch").exists():
+            log.info("unpacking %s into %s", zip_path.name, self.home)
+            partial = self.home / f".unpack-{os.getpid()}"
+            shutil.rmtree(partial, ignore_errors=True)
+            with zipfile.ZipFile(zip_path) as zf:
+                for info in zf.infolist():
+                    target = partial / info.filename
+                    zf.extract(info, partial)
+                    mode = (info.external_attr >> 16) & 0o777
+                    if mode and not info.is_dir():
+                        target.chmod(mode)
+            (partial / self.dist_dir.name).rename(self.dist_dir)
+            shutil.rmtree(partial, ignore_errors=True)
+        for sub in ("data", "logs", "run"):
+            (self.home / sub).mkdir(exist_ok=True)
+        self._write_config()
+        self._ensure_user_owns()
+
+    def _write_config(self) -> None:
+        s = self.settings
+        config = {
+            "cluster.name": "yuqing-local",
+            "node.name": "yuqing-local-1",
+            "path.data": str(self.home / "data"),
+            "path.logs": str(self.home / "logs"),
+            "network.host": "127.0.0.1",
+            "http.port": s.port,
+            "transport.port": s.port + 100,
+            "discovery.type": "single-node",
+            "xpack.security.enabled": False,
+            "cluster.routing.allocation.disk.threshold_enabled": False,
+            "action.destructive_requires_name": False,
+        }
+        lines = [f"{k}: {json.dumps(v)}" for k, v in config.items()]
+        (self.dist_dir / "config" / "elasticsearch.yml").write_text("\n".join(lines) + "\n")
+        (self.dist_dir / "config" / "jvm.options.d").mkdir(exist_ok=True)
+        (self.dist_dir / "config" / "jvm.options.d" / "yuqing-heap.options").write_text(
+            f"-Xms{s.heap}\n-Xmx{s.heap}\n"
+        )
+
+    def _run_as_user(self) -> str | None:
+        """The account that runs the server: the dedicated user when we are root, else ourselves."""
+        return self.settings.user if os.geteuid() == 0 else None
+
+    def _ensure_user_owns(self) -> None:
+        user = self._run_as_user()
+        if user is None:
+            return
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            log.info("creating system user %s", user)
+            proc = subprocess.run(
+                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode not in (0, 9):  # 9: already exists (raced)
+                raise LocalESError(f"useradd {user} failed: {proc.stderr.strip()}") from None
+            pw = pwd.getpwnam(user)
+        for parent in [self.home, *self.home.parents]:
+            if parent == Path("/"):
+                break
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                raise LocalESError(
+                    f"{parent} is not traversable by user {user}; choose local_es.home outside it"
+                )
+        for dirpath, _dirnames, filenames in os.walk(self.home):
+            os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+            for name in filenames:
+                os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+    def health(self, timeout: float = 2.0) -> Health | None:
+        """Cluster health, or None when nothing answers on the port."""
+        try:
+            data = _http_json(f"{self.url}/_cluster/health", timeout)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError):
+            return None
+        return Health(status=str(data.get("status")), number_of_nodes=int(data.get("number_of_nodes", 0)))
+
+    def _read_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def start(self) -> Health:
+        """Start the server unless one already answers; wait until the cluster is yellow or green."""
+        current = self.health()
+        if current is not None and current.status in ("green", "yellow"):
+            log.info("elasticsearch already running at %s (%s)", self.url, current.status)
+            return current
+        self.install()
+        java = shutil.which("java")
+        if java is None:
+            raise LocalESError("java (17+) is not installed; run scripts/bootstrap.sh")
+        java_home = str(Path(java).resolve().parent.parent)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ES_JAVA_HOME": java_home,
+            "ES_PATH_CONF": str(self.dist_dir / "config"),
+            "HOME": str(self.home),
+        }
+        cmd = [str(self.dist_dir / "bin" / "elasticsearch"), "-d", "-p", str(self.pid_file)]
+        user = self._run_as_user()
+        if user is not None:
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            cmd = [runuser, "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
+        log.info("starting elasticsearch %s on %s", self.settings.version, self.url)
+        out_log = self.home / "logs" / "startup.out"
+        with out_log.open("ab") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+        if proc.returncode != 0:
+            raise LocalESError(f"elasticsearch failed to start (exit {proc.returncode}); see {out_log}: "
+                               f"{self._log_tail(out_log)}")
+        return self.wait_healthy()
+
+    def wait_healthy(self) -> Health:
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while time.monotonic() < deadline:
+            h = self.health()
+            if h is not None and h.status in ("green", "yellow"):
+                return h
+            if self.pid_file.exists() and self._read_pid() is None:
+                raise LocalESError(f"elasticsearch exited during start-up: {self._server_log_tail()}")
+            time.sleep(0.5)
+        raise LocalESError(
+            f"elasticsearch did not become healthy within {self.settings.start_timeout_s:.0f}s: "
+            f"{self._server_log_tail()}"
+        )
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop the server this module started; True when one was running."""
+        pid = self._read_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._read_pid() is None:
+                return True
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        return True
+
+    def _server_log_tail(self) -> str:
+        return self._log_tail(self.home / "logs" / "yuqing-local.log")
+
+    @staticmethod
+    def _log_tail(path: Path, n: int = 1500) -> str:
+        try:
+            return path.read_text(errors="replace")[-n:]
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,200 @@
+"""Index layout: for each logical index an index template, a versioned concrete index and an alias.
+
+Readers and writers use only the alias. :func:`setup` is idempotent: it (re)puts the templates and creates the
+first versioned index behind each alias when the alias is missing. :func:`migrate` builds the next version
+from the current one (scroll + bulk in Python, since the minimal distribution has no reindex module) and
+swaps the alias atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import Elasticsearch, NotFoundError, helpers
+
+from yuqing.settings import ElasticsearchSettings
+
+log = logging.getLogger(__name__)
+
+# ---- mappings -------------------------------------------------------------------------------------------
+_KW = {"type": "keyword"}
+_DATE = {"type": "date"}
+_SEG = {"type": "text", "analyzer": "whitespace"}
+
+POSTS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "url": {"type": "keyword", "index": False},
+        "canonical_url": _KW,
+        "title": {"type": "text", "analyzer": "standard", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "title_seg": _SEG,
+        "content": {"type": "text", "analyzer": "standard"},
+        "content_seg": {**_SEG, "fielddata": True},
+        "source": _KW,
+        "site": _KW,
+        "kind": _KW,
+        "author": _KW,
+        "published_at": _DATE,
+        "fetched_at": _DATE,
+        "first_seen_at": _DATE,
+        "engagement": {
+            "properties": {k: {"type": "long"} for k in ("reposts", "comments", "likes", "views")}
+        },
+        "category": _KW,
+        "reply": {
+            "properties": {
+                "text": {"type": "text", "analyzer": "standard"},
+                "replied_at": _DATE,
+                "unit": _KW,
+            }
+        },
+        "repost_of": _KW,
+        "fingerprint": _KW,
+        "content_hash": _KW,
+        "duplicate_of": _KW,
+        "is_first": {"type": "boolean"},
+        "analysis": {
+            "properties": {
+                "sentiment": _KW,
+                "sentiment_score": {"type": "float"},
+                "sentiment_probs": {"type": "object", "enabled": False},
+                "relevant": {"type": "boolean"},
+                "relevance_prob": {"type": "float"},
+                "topic": _KW,
+                "topic_score": {"type": "float"},
+                "topic_probs": {"type": "object", "enabled": False},
+                "keywords": _KW,
+                "places": _KW,
+                "orgs": _KW,
+                "model_version": _KW,
+            }
+        },
+    },
+}
+
+ALERT_STATE_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "rule": _KW,
+        "post_id": _KW,
+        "status": _KW,  # sent | failed
+        "recipients": _KW,
+        "attempts": {"type": "integer"},
+        "error": {"type": "text", "index": False},
+        "at": _DATE,
+    },
+}
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One logical index: ``<prefix>-<name>`` is the alias, ``<alias>-v<version>-<n>`` the concrete indices."""
+
+    name: str
+    mappings: dict[str, Any]
+    version: int = 1
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+
+    def alias(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}"
+
+    def template_name(self, prefix: str) -> str:
+        return f"{self.alias(prefix)}-template"
+
+    def pattern(self, prefix: str) -> str:
+        return f"{self.alias(prefix)}-v*"
+
+    def index_name(self, prefix: str, generation: int | None = None) -> str:
+        suffix = f"-{generation}" if generation is not None else ""
+        return f"{self.alias(prefix)}-v{self.version}{suffix}"
+
+
+POSTS = IndexSpec("posts", POSTS_MAPPING, version=1)
+ALERT_STATE = IndexSpec("alert-state", ALERT_STATE_MAPPING, version=1)
+ALL_SPECS: list[IndexSpec] = [POSTS, ALERT_STATE]
+
+
+def register_spec(spec: IndexSpec) -> None:
+    """Components that own an index (e.g. crawl state, source health) register it before setup()."""
+    if all(s.name != spec.name for s in ALL_SPECS):
+        ALL_SPECS.append(spec)
+
+
+def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:
+    return {
+        "index_patterns": [spec.pattern(es.index_prefix)],
+        "priority": 100,
+        "template": {
+            "settings": {
+                "number_of_shards": es.shards,
+                "number_of_replicas": es.replicas,
+                "refresh_interval": es.refresh_interval,
+                **spec.extra_settings,
+            },
+            "mappings": spec.mappings,
+        },
+        "_meta": {"managed_by": "yuqing", "version": spec.version},
+    }
+
+
+def current_index(client: Elasticsearch, alias: str) -> str | None:
+    """The concrete index behind ``alias`` (the write index when there are several)."""
+    try:
+        resp = client.indices.get_alias(name=alias)
+    except NotFoundError:
+        return None
+    names = list(resp.body.keys())
+    for name in names:
+        if resp.body[name]["aliases"][alias].get("is_write_index"):
+            return name
+    return sorted(names)[-1] if names else None
+
+
+def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -> str:
+    alias = spec.alias(es.index_prefix)
+    client.indices.put_index_template(name=spec.template_name(es.index_prefix), **template_body(spec, es))
+    existing = current_index(client, alias)
+    if existing is not None:
+        return existing
+    index = spec.index_name(es.index_prefix)
+    if not client.indices.exists(index=index):
+        client.indices.create(index=index)
+    client.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
+    log.info("created %s behind alias %s", index, alias)
+    return index
+
+
+def setup(client: Elasticsearch, es: ElasticsearchSettings, specs: list[IndexSpec] | None = None) -> dict[str, str]:
+    """Idempotently create templates, indices and aliases; returns alias -> concrete index."""
+    return {s.alias(es.index_prefix): setup_spec(client, s, es) for s in (specs or ALL_SPECS)}
+
+
+def _copy_actions(client: Elasticsearch, source: str, target: str) -> Iterator[dict[str, Any]]:
+    for hit in helpers.scan(client, index=source, query={"query": {"match_all": {}}}, size=500):
+        yield {"_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+
+
+def migrate(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -> str:
+    """Copy the current index into a new generation with the current template and swap the alias."""
+    alias = spec.alias(es.index_prefix)
+    client.indices.put_index_template(name=spec.template_name(es.index_prefix), **template_body(spec, es))
+    old = current_index(client, alias)
+    generation = 1
+    while client.indices.exists(index=spec.index_name(es.index_prefix, generation)):
+        generation += 1
+    new = spec.index_name(es.index_prefix, generation)
+    client.indices.create(index=new)
+    if old is not None:
+        ok, errors = helpers.bulk(client, _copy_actions(client, old, new), raise_on_error=False)
+        if errors:
+            raise RuntimeError(f"migration {old} -> {new}: {len(errors)} documents failed: {errors[:3]}")
+        log.info("copied %d documents %s -> %s", ok, old, new)
+    actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": alias, "is_write_index": True}}]
+    if old is not None:
+        actions.insert(0, {"remove": {"index": old, "alias": alias}})
+    client.indices.update_aliases(actions=actions)
+    client.indices.refresh(index=new)
+    return new

@@ -1,0 +1,1 @@
+"""Chinese text processing: segmentation, classification (relevance, topic, sentiment), keywords."""

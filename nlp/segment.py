@@ -1,0 +1,39 @@
+"""Word segmentation with jieba, shared by indexing (``content_seg``) and keyword extraction."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+
+import jieba
+
+_lock = threading.Lock()
+_SPACE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> jieba.Tokenizer:
+    """One initialised tokenizer per process (loading the dictionary takes about a second)."""
+    with _lock:
+        jieba.setLogLevel(logging.WARNING)
+        tok = jieba.Tokenizer()
+        tok.initialize()
+        return tok
+
+
+def segment(text: str) -> list[str]:
+    """jieba tokens of ``text`` in precise mode, whitespace dropped."""
+    if not text:
+        return []
+    return [t for t in _tokenizer().lcut(text, HMM=True) if t.strip()]
+
+
+def segment_joined(text: str) -> str:
+    """Tokens joined by single spaces: the value of the whitespace-analysed ``*_seg`` fields.
+
+    Whitespace inside a token (jieba keeps some, e.g. in Latin runs) is collapsed so the whitespace analyzer
+    sees exactly jieba's tokens.
+    """
+    return " ".join(_SPACE.sub("", t) for t in segment(text))

@@ -1,0 +1,137 @@
+"""Shared fixtures: the real local Elasticsearch (started when not running), settings isolated per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from index.client import make_client
+from index.es_server import LocalElasticsearch
+from index.layout import setup
+from yuqing.settings import PROJECT_ROOT, Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the test session: the project's defaults, a private index prefix and data dir."""
+    prefix = f"yuqing-test-{uuid.uuid4().hex[:8]}"
+    data_dir = tmp_path_factory.mktemp("data")
+    return load_settings(
+        PROJECT_ROOT / "config" / "yuqing.yaml",
+        overrides={"elasticsearch": {"index_prefix": prefix}, "paths": {"data_dir": str(data_dir)}},
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_data(base_settings: Settings) -> Path:
+    path = base_settings.paths.shared_data
+    assert (path / "html" / "gne").is_dir(), (
+        f"shared data not found at {path}; set YUQING_PATHS__SHARED_DATA to the shared/data folder"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def es_server(base_settings: Settings) -> LocalElasticsearch:
+    """The real local server; started (fetched with mvn on first use) when nothing answers on its port."""
+    server = LocalElasticsearch(base_settings.local_es)
+    if os.environ.get("YUQING_TEST_ES_EXTERNAL") != "1":
+        server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def es_client(base_settings: Settings, es_server: LocalElasticsearch) -> Iterator[Elasticsearch]:
+    client = make_client(base_settings.elasticsearch)
+    yield client
+    client.indices.delete(index=f"{base_settings.elasticsearch.index_prefix}-*", ignore_unavailable=True)
+    client.options(ignore_status=404).indices.delete_index_template(name=f"{base_settings.elasticsearch.index_prefix}-*")
+    client.close()
+
+
+@pytest.fixture()
+def settings(base_settings: Settings, es_client: Elasticsearch) -> Iterator[Settings]:
+    """Per-test settings with a fresh index prefix, indices set up; removed afterwards."""
+    prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
+    s = base_settings.model_copy(
+        update={"elasticsearch": base_settings.elasticsearch.model_copy(update={"index_prefix": prefix})}
+    )
+    setup(es_client, s.elasticsearch)
+    yield s
+    es_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+
+
+@dataclass
+class MockServer:
+    url: str
+    site: Path
+
+    def write(self, rel: str, data: bytes | str) -> str:
+        path = self.site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        return f"{self.url}/{rel}"
+
+
+def _read_port(proc: subprocess.Popen[str], deadline_s: float = 30.0) -> int:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("PORT "):
+            return int(line.split()[1])
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError("mock server did not report its port")
+
+
+@pytest.fixture()
+def mockserver(shared_data: Path, tmp_path: Path) -> Iterator[MockServer]:
+    """tests/mockserver.py in a subprocess on 127.0.0.1 (OS-chosen port), serving the saved real pages."""
+    site = tmp_path / "site"
+    site.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.mockserver", "--pages", str(shared_data / "html" / "gne"), "--site", str(site)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        port = _read_port(proc)
+        yield MockServer(url=f"http://127.0.0.1:{port}", site=site)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def crawl_env(settings: Settings, config_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child `yuqing crawl` that uses this test's indices, config and data directories."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "YUQING_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
+            "YUQING_PATHS__CONFIG_DIR": str(config_dir),
+            "YUQING_PATHS__DATA_DIR": str(settings.paths.data_dir),
+            "YUQING_CRAWL__AUTOTHROTTLE": "false",
+            "YUQING_CRAWL__LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+    return env
+
+
+@pytest.fixture()
+def config_dir(tmp_path: Path) -> Path:
+    """A private copy of config/ a test may edit (e.g. its own sources.yaml)."""
+    target = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", target)
+    return target

@@ -1,0 +1,100 @@
+"""A local HTTP server for crawl tests, run in a subprocess (as Scrapy's own tests do).
+
+    python -m tests.mockserver --pages DIR --site DIR
+
+Prints ``PORT <n>`` once listening on 127.0.0.1 (port chosen by the OS). Routes:
+
+- ``/pages/<path>``   a saved real page from DIR (bytes as saved)
+- ``/gb/<path>``      the same page transcoded to GB18030 (its own <meta charset> declares GB2312/GBK)
+- ``/truncated/<path>`` the first third of the page's bytes
+- ``/status/<code>``  an empty response with that status
+- ``/redirect-loop``  a redirect to itself
+- ``/big/<mb>``       an HTML page of that many megabytes
+- anything else      a file under the site directory the test wrote (feeds, robots.txt, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    pages: Path
+    site: Path
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes, ctype: str = "text/html", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _file(self, root: Path, rel: str) -> bytes | None:
+        path = (root / rel).resolve()
+        if not str(path).startswith(str(root.resolve())) or not path.is_file():
+            return None
+        return path.read_bytes()
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        path = unquote(urlsplit(self.path).path)
+        head, _, rest = path.lstrip("/").partition("/")
+        if head in ("pages", "gb", "truncated"):
+            body = self._file(self.pages, rest)
+            if body is None:
+                return self._send(404, b"not found")
+            if head == "gb":
+                body = body.decode("utf-8").encode("gb18030", errors="replace")
+                return self._send(200, body, "text/html")
+            if head == "truncated":
+                return self._send(200, body[: len(body) // 3], "text/html; charset=utf-8")
+            return self._send(200, body, "text/html; charset=utf-8")
+        if head == "status":
+            return self._send(int(rest or 500), b"")
+        if head == "redirect-loop":
+            return self._send(302, b"", headers={"Location": "/redirect-loop"})
+        if head == "big":
+            mb = int(rest or 1)
+            chunk = "<p>大文件测试段落。</p>\n".encode() * 1000
+            body = b"<html><body>" + chunk * max(1, (mb * 1024 * 1024) // len(chunk)) + b"</body></html>"
+            return self._send(200, body, "text/html; charset=utf-8")
+        body = self._file(self.site, path.lstrip("/"))
+        if body is None:
+            return self._send(404, b"not found")
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if path.endswith(".xml"):
+            ctype = "application/rss+xml"
+        return self._send(200, body, ctype)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pages", required=True)
+    ap.add_argument("--site", required=True)
+    args = ap.parse_args()
+    Handler.pages = Path(args.pages)
+    Handler.site = Path(args.site)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The one typed settings object.
+
+Built once at each entry point by :func:`load_settings` from ``config/yuqing.yaml`` (or the file named by
+``YUQING_CONFIG``) plus environment variables ``YUQING_<SECTION>__<FIELD>`` (environment wins). Defaults live
+here and nowhere else. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from yuqing.config_files import read_yaml, validation_to_config_error
+from yuqing.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "yuqing.yaml"
+
+
+class ElasticsearchSettings(BaseModel):
+    """How to reach the cluster and how indices are laid out."""
+
+    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = Field(30.0, gt=0)
+    index_prefix: str = Field("yuqing", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(0, ge=0)
+    bulk_chunk_size: int = Field(500, ge=1)
+    refresh_interval: str = "1s"
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> ElasticsearchSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password must be given together")
+        return self
+
+
+class LocalElasticsearchSettings(BaseModel):
+    """The single-node server `yuqing es start` fetches with mvn and runs for local use and tests."""
+
+    version: str = "8.19.8"
+    home: Path = Path("/var/lib/yuqing/elasticsearch")
+    port: int = Field(9200, ge=1, le=65535)
+    heap: str = Field("512m", pattern=r"^\d+[mg]$")
+    user: str = "yuqing-es"
+    start_timeout_s: float = Field(240.0, gt=0)
+
+
+class SMTPSettings(BaseModel):
+    host: str | None = None
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "yuqing@localhost"
+    timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_modes(self) -> SMTPSettings:
+        if self.starttls and self.ssl:
+            raise ValueError("choose either starttls or ssl, not both")
+        return self
+
+
+class PathSettings(BaseModel):
+    config_dir: Path = PROJECT_ROOT / "config"
+    data_dir: Path = PROJECT_ROOT / "var"
+    shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
+
+    def config_file(self, name: str) -> Path:
+        return self.config_dir / name
+
+
+class ScheduleSettings(BaseModel):
+    crawl_interval_s: int = Field(300, ge=1)
+    alert_interval_s: int = Field(60, ge=1)
+    crawl_timeout_s: int = Field(1800, ge=1)
+
+
+class CrawlSettings(BaseModel):
+    user_agent: str = "yuqing/0.1 (+public-opinion monitoring of cultural public services)"
+    obey_robots: bool = True
+    concurrent_requests_per_domain: int = Field(4, ge=1)
+    download_timeout_s: int = Field(30, ge=1)
+    download_maxsize_mb: int = Field(20, ge=1)
+    retry_times: int = Field(2, ge=0)
+    autothrottle: bool = True
+    proxy: str | None = None
+    log_level: str = "INFO"
+
+
+class NLPSettings(BaseModel):
+    enabled: bool = True
+    model_dir: Path = PROJECT_ROOT / "models" / "yuqing-zh-small"
+    threads: int = Field(2, ge=1)
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(256, ge=8)
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8501, ge=1, le=65535)
+    page_size: int = Field(50, ge=1, le=500)
+    cache_ttl_s: int = Field(30, ge=0)
+
+
+class AlertSettings(BaseModel):
+    dashboard_url: str = "http://127.0.0.1:8501"
+    max_per_run: int = Field(200, ge=1)
+    # The rules file; a relative path is taken relative to paths.config_dir.
+    rules_file: Path = Path("alerts.yaml")
+    # Only posts fetched within this window before the run are considered.
+    lookback_hours: float = Field(48.0, gt=0)
+    # A message the SMTP server rejects is retried on later runs up to this many attempts in all.
+    max_attempts: int = Field(5, ge=1)
+
+
+class DemoSettings(BaseModel):
+    """The demo source `yuqing up` starts: saved real pages replayed as a feed that grows over time."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8601, ge=0, le=65535)
+    pages_per_step: int = Field(3, ge=1)
+    step_interval_s: float = Field(60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YUQING_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    local_es: LocalElasticsearchSettings = Field(default_factory=LocalElasticsearchSettings)
+    smtp: SMTPSettings = Field(default_factory=SMTPSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    nlp: NLPSettings = Field(default_factory=NLPSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; environment variables override it.
+        return env_settings, init_settings
+
+    def config_file(self, name: str) -> Path:
+        return self.paths.config_file(name)
+
+    def require_smtp(self) -> SMTPSettings:
+        """SMTP settings for a component that sends mail; refuses to go on without a host."""
+        if not self.smtp.host:
+            raise ConfigError(
+                "alerts need an SMTP server: set smtp.host in the config file or YUQING_SMTP__HOST",
+                field="smtp.host",
+            )
+        return self.smtp
+
+
+def _resolve_relative(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in the config file are relative to the file's folder's parent (the project root)."""
+    paths = data.get("paths")
+    if isinstance(paths, dict):
+        for key, value in list(paths.items()):
+            if isinstance(value, str) and not Path(value).is_absolute():
+                paths[key] = str((base / value).resolve())
+
+
+def load_settings(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build the settings object from the config file and the environment.
+
+    ``config_path`` defaults to ``$YUQING_CONFIG`` or ``config/yuqing.yaml`` (which may be absent: then
+    the defaults apply). ``overrides`` (section -> values) are applied over the file, under the environment.
+    A malformed file or a bad value raises :class:`ConfigError` naming the file and the field.
+    """
+    explicit = config_path or os.environ.get("YUQING_CONFIG")
+    path = Path(explicit or DEFAULT_CONFIG)
+    data: Any = read_yaml(path) if explicit or path.exists() else {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    _resolve_relative(data, path.resolve().parent.parent)
+    for section, values in (overrides or {}).items():
+        if isinstance(values, Mapping):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        err = validation_to_config_error(exc, path)
+        env_name = "YUQING_" + (err.field or "").replace(".", "__").upper()
+        if err.field and env_name in os.environ:
+            raise validation_to_config_error(exc, f"environment variable {env_name}") from exc
+        raise err from exc
