@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,13 +107,23 @@ def crawl_command(config: str | None, source_names: list[str], report_path: Path
     return cmd
 
 
+CommandFor = Callable[[list[str], Path], list[str]]
+
+
 def start_crawl_subprocess(
-    config: str | None, source_names: list[str], *, env: dict[str, str] | None = None
+    config: str | None,
+    source_names: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    command_for: CommandFor | None = None,
 ) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a child crawl; ``command_for(sources, report_path)`` may replace the default command line."""
     fd, name = tempfile.mkstemp(prefix="yuqing-crawl-", suffix=".json")
     os.close(fd)
     report_path = Path(name)
-    proc = subprocess.Popen(crawl_command(config, source_names, report_path), env=env)
+    cmd = (command_for(source_names, report_path) if command_for is not None
+           else crawl_command(config, source_names, report_path))
+    proc = subprocess.Popen(cmd, env=env)
     return proc, report_path
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yuqing.config_files import read_yaml, validation_to_config_error
@@ -22,7 +22,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "yuqing.yaml"
 
 
-class ElasticsearchSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ElasticsearchSettings(_Section):
     """How to reach the cluster and how indices are laid out."""
 
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
@@ -45,7 +51,7 @@ class ElasticsearchSettings(BaseModel):
         return self
 
 
-class LocalElasticsearchSettings(BaseModel):
+class LocalElasticsearchSettings(_Section):
     """The single-node server `yuqing es start` fetches with mvn and runs for local use and tests."""
 
     version: str = "8.19.8"
@@ -56,7 +62,7 @@ class LocalElasticsearchSettings(BaseModel):
     start_timeout_s: float = Field(240.0, gt=0)
 
 
-class SMTPSettings(BaseModel):
+class SMTPSettings(_Section):
     host: str | None = None
     port: int = Field(25, ge=1, le=65535)
     username: str | None = None
@@ -73,7 +79,7 @@ class SMTPSettings(BaseModel):
         return self
 
 
-class PathSettings(BaseModel):
+class PathSettings(_Section):
     config_dir: Path = PROJECT_ROOT / "config"
     data_dir: Path = PROJECT_ROOT / "var"
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
@@ -82,13 +88,13 @@ class PathSettings(BaseModel):
         return self.config_dir / name
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(_Section):
     crawl_interval_s: int = Field(300, ge=1)
     alert_interval_s: int = Field(60, ge=1)
     crawl_timeout_s: int = Field(1800, ge=1)
 
 
-class CrawlSettings(BaseModel):
+class CrawlSettings(_Section):
     user_agent: str = "yuqing/0.1 (+public-opinion monitoring of cultural public services)"
     obey_robots: bool = True
     concurrent_requests_per_domain: int = Field(4, ge=1)
@@ -100,7 +106,7 @@ class CrawlSettings(BaseModel):
     log_level: str = "INFO"
 
 
-class NLPSettings(BaseModel):
+class NLPSettings(_Section):
     enabled: bool = True
     model_dir: Path = PROJECT_ROOT / "models" / "yuqing-zh-small"
     threads: int = Field(2, ge=1)
@@ -108,14 +114,14 @@ class NLPSettings(BaseModel):
     max_length: int = Field(256, ge=8)
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8501, ge=1, le=65535)
     page_size: int = Field(50, ge=1, le=500)
     cache_ttl_s: int = Field(30, ge=0)
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(_Section):
     dashboard_url: str = "http://127.0.0.1:8501"
     max_per_run: int = Field(200, ge=1)
     # The rules file; a relative path is taken relative to paths.config_dir.
@@ -126,7 +132,7 @@ class AlertSettings(BaseModel):
     max_attempts: int = Field(5, ge=1)
 
 
-class DemoSettings(BaseModel):
+class DemoSettings(_Section):
     """The demo source `yuqing up` starts: saved real pages replayed as a feed that grows over time."""
 
     host: str = "127.0.0.1"

@@ -1,0 +1,115 @@
+"""Index layout and writing against the real Elasticsearch."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
+
+from index.client import make_client
+from index.documents import Post, canonicalize_url, doc_id_for
+from index.es_server import LocalElasticsearch
+from index.layout import POSTS, current_index, migrate, setup
+from index.search import PostQuery, search_posts
+from index.writer import BulkIndexError, index_posts
+from nlp.types import Analysis
+from yuqing.settings import Settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def post(url: str, title: str, content: str, **kw: object) -> Post:
+    return Post(url=url, title=title, content=content, source="t", fetched_at=datetime.now(TZ), **kw)
+
+
+def test_local_server_second_start_is_a_noop(es_server: LocalElasticsearch) -> None:
+    pid_before = es_server.pid_file.read_text() if es_server.pid_file.exists() else None
+    health = es_server.start()
+    assert health.status in ("green", "yellow") and health.number_of_nodes == 1
+    after = es_server.pid_file.read_text() if es_server.pid_file.exists() else None
+    assert after == pid_before
+
+
+def test_setup_is_idempotent_and_uses_alias_and_versioned_index(
+    settings: Settings, es_client: Elasticsearch
+) -> None:
+    prefix = settings.elasticsearch.index_prefix
+    first = setup(es_client, settings.elasticsearch)
+    second = setup(es_client, settings.elasticsearch)
+    assert first == second
+    alias = POSTS.alias(prefix)
+    assert first[alias] == f"{alias}-v1"
+    assert es_client.indices.exists_index_template(name=f"{alias}-template")
+    mapping = es_client.indices.get_mapping(index=alias)[first[alias]]["mappings"]["properties"]
+    assert mapping["content"]["analyzer"] == "standard"
+    assert mapping["content_seg"]["analyzer"] == "whitespace"
+
+
+def test_migrate_copies_documents_and_swaps_alias(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    index_posts(es_client, alias, [post(f"http://e.cn/{i}", f"标题{i}", "正文") for i in range(3)], refresh=True)
+    old = current_index(es_client, alias)
+    new = migrate(es_client, POSTS, settings.elasticsearch)
+    assert new != old and current_index(es_client, alias) == new
+    assert es_client.count(index=alias)["count"] == 3
+
+
+def test_recrawl_updates_never_duplicates(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    r1 = index_posts(es_client, alias, [post("HTTP://News.Example.cn:80/a#top", "旧标题", "旧正文")], refresh=True)
+    r2 = index_posts(es_client, alias, [post("http://news.example.cn/a", "新标题", "新正文")], refresh=True)
+    assert (r1.created, r2.created, r2.updated) == (1, 0, 1)
+    assert es_client.count(index=alias)["count"] == 1
+    doc = es_client.get(index=alias, id=doc_id_for(canonicalize_url("http://news.example.cn/a")))
+    assert doc["_source"]["title"] == "新标题"
+
+
+def test_phrase_search_finds_exact_substrings_only(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    now = datetime.now(TZ)
+    index_posts(es_client, alias, [
+        post("http://e.cn/1", "市图书馆延长开放时间", "读者欢迎图书馆夜间开放。", published_at=now),
+        post("http://e.cn/2", "图书捐赠活动", "一批图书送到文化馆。", published_at=now - timedelta(hours=1)),
+        post("http://e.cn/3", "博物馆新展", "图书馆旁边的博物馆开展。", published_at=now - timedelta(hours=2)),
+    ], refresh=True)
+    result = search_posts(es_client, alias, PostQuery(text="图书馆"))
+    assert result.total == 2
+    assert [h.post.url for h in result.hits] == ["http://e.cn/1", "http://e.cn/3"]  # newest first
+    both = search_posts(es_client, alias, PostQuery(text="图书馆 博物馆"))
+    assert [h.post.url for h in both.hits] == ["http://e.cn/3"]
+
+
+def test_analysis_fields_round_trip_and_filter(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    neg = Analysis(sentiment="negative", sentiment_probs={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
+                   relevant=True, relevance_prob=0.8, topic="公共文化设施建设和使用",
+                   topic_probs={"公共文化设施建设和使用": 0.7}, keywords=["图书馆"], model_version="m1")
+    index_posts(es_client, alias, [post("http://e.cn/n", "投诉", "图书馆空调坏了", analysis=neg),
+                                   post("http://e.cn/p", "点赞", "文化馆活动很好")], refresh=True)
+    hits = search_posts(es_client, alias, PostQuery(sentiments=("negative",))).hits
+    assert [h.post.url for h in hits] == ["http://e.cn/n"]
+    assert hits[0].post.analysis == neg
+    src = es_client.get(index=alias, id=hits[0].id)["_source"]
+    assert src["analysis"]["sentiment_score"] == pytest.approx(0.9)
+
+
+def test_per_document_errors_are_reported_not_swallowed(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    good = post("http://e.cn/good", "好", "正文")
+    bad = post("http://e.cn/bad", "坏", "正文", author="x" * 40000)  # keyword term too long: rejected by ES
+    with pytest.raises(BulkIndexError) as err:
+        index_posts(es_client, alias, [good, bad], refresh=True)
+    report = err.value.report
+    assert report.created == 1 and [f.url for f in report.failures] == ["http://e.cn/bad"]
+    assert "http://e.cn/bad" in str(err.value)
+    assert es_client.count(index=alias)["count"] == 1  # the good neighbour was kept
+
+
+def test_elasticsearch_down_raises_connection_error(settings: Settings) -> None:
+    down = settings.elasticsearch.model_copy(update={"hosts": ["http://127.0.0.1:9"], "request_timeout_s": 2})
+    client = make_client(down)
+    with pytest.raises((ESConnectionError, ApiError)):
+        index_posts(client, "x", [post("http://e.cn/1", "t", "c")])

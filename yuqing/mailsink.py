@@ -1,0 +1,56 @@
+"""A local SMTP server for the demo: every alert mail is saved as an .eml file under ``<data_dir>/mail``.
+
+    python -m yuqing.mailsink --port 8025 --dir var/mail
+
+Production uses a real mail server (smtp.* settings); this only lets a newcomer see the alerts locally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class SaveToDir:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
+        path = self.directory / f"{stamp}.eml"
+        path.write_bytes(envelope.content)
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        log.info("mail to %s saved to %s: %s", ",".join(envelope.rcpt_tos), path, msg["Subject"])
+        return "250 Message accepted for delivery"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8025)
+    ap.add_argument("--dir", type=Path, required=True)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    controller = Controller(SaveToDir(args.dir), hostname=args.host, port=args.port)
+    controller.start()
+    log.info("demo mail sink on %s:%d, saving to %s", args.host, args.port, args.dir)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
