@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yuqing.settings import Settings
+
+if TYPE_CHECKING:
+    from crawlers.runner import CrawlReport
+
+log = logging.getLogger(__name__)
 
 
 def _crawl(args: argparse.Namespace, settings: Settings) -> int:
@@ -14,12 +21,32 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
 
     sources = load_sources(settings.config_file("sources.yaml")).by_name(args.source)
     report = run_crawl(settings, sources)
+    _record_health(settings, report)
     if args.report_json:
         Path(args.report_json).write_text(report.to_json(), encoding="utf-8")
     for run in report.sources:
         print(f"{run.source}: found={run.found} indexed={run.indexed} new={run.new} errors={run.errors} "
               f"spooled={run.spooled} ({run.finish_reason})")
     return 0
+
+
+def _record_health(settings: Settings, report: CrawlReport) -> None:
+    """Store one source-health record per source of this crawl; ES being down is logged, not fatal."""
+    from datetime import datetime
+
+    from elasticsearch import ApiError, TransportError
+
+    from crawlers.health import records_for, write_records
+    from index.client import make_client
+
+    client = make_client(settings.elasticsearch)
+    try:
+        records = records_for(report, "", "", None, datetime.now().astimezone())
+        write_records(client, settings.elasticsearch.index_prefix, records)
+    except (ApiError, TransportError) as exc:
+        log.error("could not record source health: %s", exc)
+    finally:
+        client.close()
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

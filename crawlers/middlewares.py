@@ -1,9 +1,15 @@
-"""Downloader middlewares."""
+"""Downloader middlewares: proxy, and conditional requests (ETag / Last-Modified) from the crawl state."""
 
 from __future__ import annotations
 
-from scrapy import Request, Spider
+from datetime import datetime
+
+from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+
+from crawlers.pipelines import crawl_state
 
 
 class ProxyMiddleware:
@@ -16,5 +22,50 @@ class ProxyMiddleware:
     def from_crawler(cls, crawler: Crawler) -> ProxyMiddleware:
         return cls(crawler.settings["YUQING_PROXY"])
 
-    def process_request(self, request: Request, spider: Spider) -> None:
+    def process_request(self, request: Request) -> None:
         request.meta.setdefault("proxy", self.proxy)
+
+
+class NotModified(IgnoreRequest):
+    """The server answered 304: the page did not change since the last crawl."""
+
+
+class ConditionalRequestMiddleware:
+    """Adds If-None-Match / If-Modified-Since from the previous crawl; a 304 ends the request as unchanged."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ConditionalRequestMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        state = crawl_state(self.crawler)
+        if state is None or request.meta.get("dont_condition"):
+            return
+        page = state.get(request.url)
+        if page is None:
+            return
+        if page.etag:
+            request.headers.setdefault(b"If-None-Match", page.etag.encode("latin-1"))
+        if page.last_modified:
+            request.headers.setdefault(b"If-Modified-Since", page.last_modified.encode("latin-1"))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        state = crawl_state(self.crawler)
+        if state is None:
+            return response
+        now = datetime.now().astimezone()
+        if response.status == 304:
+            state.touch(request.url, now)
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("yuqing/unchanged", spider=self.crawler.spider)
+            raise NotModified(f"not modified: {request.url}")
+        if response.status == 200:
+            etag = response.headers.get(b"ETag")
+            modified = response.headers.get(b"Last-Modified")
+            if etag or modified:
+                state.record_http(request.url, etag=etag.decode("latin-1") if etag else None,
+                                  last_modified=modified.decode("latin-1") if modified else None, now=now)
+        return response

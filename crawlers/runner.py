@@ -32,6 +32,8 @@ class SourceRun:
     found: int = 0
     indexed: int = 0
     new: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
     errors: int = 0
     spooled: int = 0
     finish_reason: str = ""
@@ -87,6 +89,8 @@ def run_crawl(settings: Settings, sources: list[Source]) -> CrawlReport:
                 found=int(stats.get("yuqing/found", 0)),
                 indexed=int(stats.get("yuqing/indexed", 0)),
                 new=int(stats.get("yuqing/new", 0)),
+                unchanged=int(stats.get("yuqing/unchanged", 0)),
+                duplicates=int(stats.get("yuqing/duplicates", 0)),
                 errors=int(stats.get("yuqing/errors", 0)) + int(stats.get("yuqing/index_errors", 0)),
                 spooled=int(stats.get("yuqing/spooled", 0)),
                 finish_reason=str(stats.get("finish_reason", "")),

@@ -31,8 +31,18 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",
     }
+    middlewares = {"crawlers.middlewares.ConditionalRequestMiddleware": 560}
     if c.proxy:
         out["HTTPPROXY_ENABLED"] = True
         out["YUQING_PROXY"] = c.proxy
-        out["DOWNLOADER_MIDDLEWARES"] = {"crawlers.middlewares.ProxyMiddleware": 350}
+        middlewares["crawlers.middlewares.ProxyMiddleware"] = 350
+    out["DOWNLOADER_MIDDLEWARES"] = middlewares
+    if c.redis_url:
+        # Scale-out: several machines share one request queue and one dupefilter in Redis (scrapy-redis).
+        out.update({
+            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            "REDIS_URL": c.redis_url,
+        })
     return out

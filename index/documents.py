@@ -27,6 +27,12 @@ def canonicalize_url(url: str) -> str:
     return urlunsplit((scheme, host, path, parts.query, ""))
 
 
+def fingerprint_bands(value: int, bands: int = 4) -> list[str]:
+    """Band keys of a 64-bit SimHash for candidate lookup: four 16-bit bands, e.g. ['0:1a2b', ...]."""
+    width = 64 // bands
+    return [f"{i}:{(value >> (i * width)) & ((1 << width) - 1):0{width // 4}x}" for i in range(bands)]
+
+
 def doc_id_for(canonical_url: str) -> str:
     """Document id: a stable hash of the canonical URL, so a re-crawl updates and never duplicates."""
     return hashlib.sha1(canonical_url.encode("utf-8")).hexdigest()
@@ -62,7 +68,8 @@ class Post(BaseModel):
     category: str | None = None
     reply: Reply | None = None
     repost_of: str | None = None
-    fingerprint: str | None = None
+    fingerprint: str | None = None  # 64-bit SimHash, hex (crawlers.fingerprint)
+    content_hash: str | None = None
     duplicate_of: str | None = None
     is_first: bool | None = None
     analysis: Analysis | None = None
@@ -100,6 +107,8 @@ class Post(BaseModel):
         """The Elasticsearch ``_source`` of this post."""
         post = self.segmented()
         src = post.model_dump(mode="json", exclude={"analysis"}, exclude_none=True)
+        if post.fingerprint:
+            src["fingerprint_bands"] = fingerprint_bands(int(post.fingerprint, 16))
         if post.analysis is not None:
             a = post.analysis
             src["analysis"] = {
@@ -114,6 +123,7 @@ class Post(BaseModel):
         data = dict(source)
         analysis = data.pop("analysis", None)
         data.pop("first_seen_at", None)
+        data.pop("fingerprint_bands", None)
         if analysis is not None:
             analysis = {k: v for k, v in analysis.items() if k not in ("sentiment_score", "topic_score")}
             data["analysis"] = analysis

@@ -53,6 +53,7 @@ POSTS_MAPPING: dict[str, Any] = {
         },
         "repost_of": _KW,
         "fingerprint": _KW,
+        "fingerprint_bands": _KW,
         "content_hash": _KW,
         "duplicate_of": _KW,
         "is_first": {"type": "boolean"},
@@ -89,6 +90,40 @@ ALERT_STATE_MAPPING: dict[str, Any] = {
 }
 
 
+CRAWL_STATE_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "url": _KW,
+        "source": _KW,
+        "etag": {"type": "keyword", "index": False},
+        "last_modified": {"type": "keyword", "index": False},
+        "content_hash": _KW,
+        "first_seen_at": _DATE,
+        "last_seen_at": _DATE,
+        "last_changed_at": _DATE,
+    },
+}
+
+SOURCE_HEALTH_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "source": _KW,
+        "kind": _KW,
+        "started_at": _DATE,
+        "finished_at": _DATE,
+        "found": {"type": "integer"},
+        "new": {"type": "integer"},
+        "indexed": {"type": "integer"},
+        "unchanged": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "spooled": {"type": "integer"},
+        "ok": {"type": "boolean"},
+        "error": {"type": "text", "index": False},
+        "finish_reason": _KW,
+    },
+}
+
+
 @dataclass(frozen=True)
 class IndexSpec:
     """One logical index: ``<prefix>-<name>`` is the alias, ``<alias>-v<version>-<n>`` the concrete indices."""
@@ -114,13 +149,9 @@ class IndexSpec:
 
 POSTS = IndexSpec("posts", POSTS_MAPPING, version=1)
 ALERT_STATE = IndexSpec("alert-state", ALERT_STATE_MAPPING, version=1)
-ALL_SPECS: list[IndexSpec] = [POSTS, ALERT_STATE]
-
-
-def register_spec(spec: IndexSpec) -> None:
-    """Components that own an index (e.g. crawl state, source health) register it before setup()."""
-    if all(s.name != spec.name for s in ALL_SPECS):
-        ALL_SPECS.append(spec)
+CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
+SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH)
 
 
 def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:
@@ -167,7 +198,9 @@ def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings
     return index
 
 
-def setup(client: Elasticsearch, es: ElasticsearchSettings, specs: list[IndexSpec] | None = None) -> dict[str, str]:
+def setup(
+    client: Elasticsearch, es: ElasticsearchSettings, specs: tuple[IndexSpec, ...] | list[IndexSpec] | None = None
+) -> dict[str, str]:
     """Idempotently create templates, indices and aliases; returns alias -> concrete index."""
     return {s.alias(es.index_prefix): setup_spec(client, s, es) for s in (specs or ALL_SPECS)}
 

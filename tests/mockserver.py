@@ -4,22 +4,28 @@
 
 Prints ``PORT <n>`` once listening on 127.0.0.1 (port chosen by the OS). Routes:
 
-- ``/pages/<path>``   a saved real page from DIR (bytes as saved)
+- ``/pages/<path>``   a saved real page from DIR (bytes as saved), with ETag and Last-Modified; answers
+                      304 to a matching If-None-Match / If-Modified-Since
+- ``/noetag/<path>``  the same page without validators
 - ``/gb/<path>``      the same page transcoded to GB18030 (its own <meta charset> declares GB2312/GBK)
+- ``/wrongcharset/<path>`` the GB18030 bytes under a header that claims UTF-8
 - ``/truncated/<path>`` the first third of the page's bytes
 - ``/status/<code>``  an empty response with that status
 - ``/redirect-loop``  a redirect to itself
 - ``/big/<mb>``       an HTML page of that many megabytes
-- anything else      a file under the site directory the test wrote (feeds, robots.txt, ...)
+- anything else      a file under the site directory the test wrote (feeds, robots.txt, ...), with
+                      validators like /pages/
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import mimetypes
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
 
@@ -29,6 +35,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+    def _validated(self, body: bytes, ctype: str, mtime: float) -> None:
+        """200 with ETag/Last-Modified, or 304 when the client's validators match."""
+        etag = '"' + hashlib.md5(body).hexdigest() + '"'
+        modified = formatdate(mtime, usegmt=True)
+        if self.headers.get("If-None-Match") == etag or (
+            self.headers.get("If-None-Match") is None and self.headers.get("If-Modified-Since") == modified
+        ):
+            return self._send(304, b"", ctype, {"ETag": etag, "Last-Modified": modified})
+        return self._send(200, body, ctype, {"ETag": etag, "Last-Modified": modified})
 
     def _send(self, status: int, body: bytes, ctype: str = "text/html", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -52,16 +68,18 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = unquote(urlsplit(self.path).path)
         head, _, rest = path.lstrip("/").partition("/")
-        if head in ("pages", "gb", "truncated"):
+        if head in ("pages", "noetag", "gb", "wrongcharset", "truncated"):
             body = self._file(self.pages, rest)
             if body is None:
                 return self._send(404, b"not found")
-            if head == "gb":
+            if head in ("gb", "wrongcharset"):
                 body = body.decode("utf-8").encode("gb18030", errors="replace")
-                return self._send(200, body, "text/html")
+                return self._send(200, body, "text/html" + ("; charset=utf-8" if head == "wrongcharset" else ""))
             if head == "truncated":
                 return self._send(200, body[: len(body) // 3], "text/html; charset=utf-8")
-            return self._send(200, body, "text/html; charset=utf-8")
+            if head == "noetag":
+                return self._send(200, body, "text/html; charset=utf-8")
+            return self._validated(body, "text/html; charset=utf-8", (self.pages / rest).stat().st_mtime)
         if head == "status":
             return self._send(int(rest or 500), b"")
         if head == "redirect-loop":
@@ -77,7 +95,9 @@ class Handler(BaseHTTPRequestHandler):
         ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
         if path.endswith(".xml"):
             ctype = "application/rss+xml"
-        return self._send(200, body, ctype)
+        elif path.endswith(".json"):
+            ctype = "application/json"
+        return self._validated(body, ctype, (self.site / path.lstrip("/")).stat().st_mtime)
 
 
 def main() -> None:

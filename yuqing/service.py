@@ -13,7 +13,12 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
+from typing import TYPE_CHECKING
+
 from yuqing.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from crawlers.runner import CrawlReport
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +34,12 @@ def _alert_job(settings: Settings) -> object:
         client.close()
 
 
-def _record_crawl(settings: Settings, source: str, report: object, error: str | None) -> None:
-    """Hook for source health (crawlers.health) when present."""
-    try:
+def _record_crawl(settings: Settings, source: str, report: CrawlReport | None, error: str | None) -> None:
+    """A crawl child records its own health; a child that died without a report is recorded here."""
+    if report is None:
         from crawlers.health import record_run
-    except ImportError:
-        return
-    record_run(settings, source, report, error)  # type: ignore[arg-type]
+
+        record_run(settings, source, None, error)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -104,6 +104,9 @@ class CrawlSettings(_Section):
     autothrottle: bool = True
     proxy: str | None = None
     log_level: str = "INFO"
+    silent_after_runs: int = Field(3, ge=1, description="runs yielding nothing before a source is 'silent'")
+    dedupe: bool = True
+    redis_url: str | None = Field(None, description="scrapy-redis shared queue and dupefilter, e.g. redis://h:6379/0")
 
 
 class NLPSettings(_Section):

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 
 from crawlers.encoding import decode_html
 from crawlers.extract import ExtractedArticle, extract_article
+from crawlers.middlewares import NotModified
 from crawlers.sources import Source
 from yuqing.settings import Settings
 
@@ -57,6 +58,9 @@ class SourceSpider(scrapy.Spider):
         """Errback: a failed request is logged with its URL and counted; the crawl goes on."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
+        if failure.check(NotModified):
+            self.logger.debug("not modified since the last crawl: %s", url)
+            return
         self.count("errors")
         self.logger.error("request failed: %s: %s", url, failure.getErrorMessage() or failure.type)
 
