@@ -30,6 +30,7 @@ class SourceSpider(scrapy.Spider):
     def __init__(self, source: Source, **kwargs: Any) -> None:
         super().__init__(name=f"{source.kind}:{source.name}", **kwargs)
         self.source = source
+        self._requested: set[str] = set()
         if source.allowed_domains:
             self.allowed_domains = list(source.allowed_domains)
 
@@ -64,7 +65,20 @@ class SourceSpider(scrapy.Spider):
         self.count("errors")
         self.logger.error("request failed: %s: %s", url, failure.getErrorMessage() or failure.type)
 
-    def read_article(self, response: Response) -> ExtractedArticle:
+    def follow_once(self, url: str, callback: Any, **kwargs: Any) -> scrapy.Request | None:
+        """A request for ``url`` unless this run already asked for it.
+
+        Requests bypass Scrapy's dupefilter (``dont_filter``) so a redirect loop ends in the redirect
+        middleware's "max redirections" error — logged and counted — instead of being dropped silently as a
+        duplicate; this set keeps each link fetched once per run.
+        """
+        if url in self._requested:
+            return None
+        self._requested.add(url)
+        return scrapy.Request(url, callback=callback, errback=self.on_error, dont_filter=True, **kwargs)
+
+    def read_article(self, response: Response) -> ExtractedArticle | None:
+        """The article on ``response``; None (logged, counted) when the page cannot be read as HTML."""
         header = response.headers.get(b"Content-Type")
         charset = None
         if header:
@@ -74,9 +88,14 @@ class SourceSpider(scrapy.Spider):
                     charset = value
         text, _encoding = decode_html(response.body, charset)
         sel = self.source.selectors
-        return extract_article(
-            text, response.url, now=self.now(), body_selector=sel.body, title_selector=sel.title
-        )
+        try:
+            return extract_article(
+                text, response.url, now=self.now(), body_selector=sel.body, title_selector=sel.title
+            )
+        except ValueError as exc:
+            self.count("errors")
+            self.logger.error("cannot extract an article from %s: %s", response.url, exc)
+            return None
 
     def site_of(self, url: str, article_site: str | None) -> str:
         return self.source.site or article_site or (urlsplit(url).hostname or "")

@@ -34,12 +34,14 @@ class FeedSpider(SourceSpider):
             return
         self.count("found", len(entries))
         for entry in entries[: self.source.max_items]:
-            yield scrapy.Request(
-                entry.link, callback=self.parse_article, errback=self.on_error, cb_kwargs={"entry": entry}
-            )
+            request = self.follow_once(entry.link, self.parse_article, cb_kwargs={"entry": entry})
+            if request is not None:
+                yield request
 
     def parse_article(self, response: Response, entry: FeedEntry) -> Iterator[Post]:
         article = self.read_article(response)
+        if article is None:
+            return
         now = self.now()
         published = article.published_at
         if published is None and entry.published:

@@ -1,0 +1,1 @@
+"""Crawlers: spiders, pipelines and the article-extraction / text-hygiene layer they share."""

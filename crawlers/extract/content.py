@@ -1,0 +1,175 @@
+"""Main-text detection: a text-density heuristic in the spirit of GeneralNewsExtractor.
+
+Every block-level element's own ("inline") text is measured: visible characters, characters inside
+links, and sentence punctuation. A block whose own text looks like prose (long enough, few links) is a
+paragraph; its score -- punctuation count plus a length bonus, scaled by its non-link share -- is
+credited to the paragraph's container (the parent of a <p>-like block, or the block itself when it holds
+<br>-separated lines) and, with decreasing weights, to the blocks above it. Article bodies are
+where many prose paragraphs sit side by side, so their container collects the highest score, while
+navigation (link-dense) and lists of headlines (no punctuation) collect little. The winner's score is
+finally discounted by its overall link density. Three linear passes, no recursion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from crawlers.extract.dom import HtmlElement, Line, tag_name, text_lines, visible_len
+from crawlers.extract.rules import BoilerplateRules, ContentRules
+
+
+@dataclass
+class _Stats:
+    """Own-text statistics of one block element and the score it collects."""
+
+    chars: int = 0
+    link_chars: int = 0
+    punct: int = 0
+    score: float = 0.0
+    subtree_chars: int = 0
+    subtree_link_chars: int = 0
+    head: str = ""
+
+
+def _count_punct(text: str, punctuation: frozenset[str]) -> int:
+    return sum(1 for ch in text if ch in punctuation)
+
+
+_HEAD_CHARS = 120
+
+
+def find_main_block(
+    root: HtmlElement, rules: ContentRules, boilerplate: BoilerplateRules | None = None
+) -> HtmlElement | None:
+    """The element that most likely holds the article body, or None if no block holds prose.
+
+    Paragraphs that begin like boilerplate lines (disclaimers, copyright, editor credits) score nothing.
+    """
+    noise = (boilerplate.tail_regexes + boilerplate.drop_regexes) if boilerplate is not None else ()
+    blocks = frozenset(rules.block_tags) - {"br", "hr"}
+    punctuation = frozenset(rules.punctuation)
+    paragraph_tags = frozenset(rules.paragraph_tags)
+    body = root.find("body")
+    top = body if body is not None else root
+
+    stats: dict[HtmlElement, _Stats] = {}
+    owner: dict[etree._Element, HtmlElement] = {}
+    in_link: dict[etree._Element, bool] = {}
+    block_parent: dict[HtmlElement, HtmlElement | None] = {}
+
+    def credit(block: HtmlElement, text: str | None, link: bool) -> None:
+        if not text:
+            return
+        size = visible_len(text)
+        if not size:
+            return
+        st = stats[block]
+        if len(st.head) < _HEAD_CHARS:
+            st.head += text.strip()
+        st.chars += size
+        if link:
+            st.link_chars += size
+        else:
+            st.punct += _count_punct(text, punctuation)
+
+    # Pass 1 (document order, parents before children): who owns which text.
+    for el in top.iter():
+        parent = el.getparent()
+        parent_owner = owner.get(parent) if parent is not None else None
+        parent_link = in_link.get(parent, False) if parent is not None else False
+        name = tag_name(el)
+        if not name:
+            if parent_owner is not None:
+                credit(parent_owner, el.tail, parent_link)
+            continue
+        is_block = name in blocks or el is top
+        link = parent_link or name == "a"
+        in_link[el] = link
+        if is_block and isinstance(el, HtmlElement):
+            stats[el] = _Stats()
+            block_parent[el] = parent_owner
+            owner[el] = el
+        elif parent_owner is not None:
+            owner[el] = parent_owner
+        else:
+            continue
+        credit(owner[el], el.text, link)
+        if el is not top and parent_owner is not None:
+            credit(parent_owner, el.tail, parent_link)
+
+    if not stats:
+        return None
+
+    # Pass 2 (reverse document order, children before parents): subtree sums.
+    ordered = list(stats)
+    for el in reversed(ordered):
+        st = stats[el]
+        st.subtree_chars += st.chars
+        st.subtree_link_chars += st.link_chars
+        up = block_parent.get(el)
+        if up is not None:
+            stats[up].subtree_chars += st.subtree_chars
+            stats[up].subtree_link_chars += st.subtree_link_chars
+
+    # Pass 3: paragraph scores credited upwards.
+    weights = rules.ancestor_weights
+    for el in ordered:
+        st = stats[el]
+        if st.chars < rules.min_paragraph_chars:
+            continue
+        link_density = st.link_chars / st.chars
+        if link_density > rules.max_paragraph_link_density:
+            continue
+        if noise and _matches_any(st.head, noise):
+            continue
+        score = (1.0 + st.punct + min(st.chars / 50.0, 5.0)) * (1.0 - link_density)
+        # A <p>-like block is one paragraph: its container is its parent. Any other block holding text
+        # directly (lines separated by <br>) is itself the container of those lines.
+        target: HtmlElement | None = el
+        if tag_name(el) in paragraph_tags:
+            target = block_parent.get(el)
+        for weight in weights:
+            if target is None:
+                break
+            stats[target].score += score * weight
+            target = block_parent.get(target)
+
+    best: HtmlElement | None = None
+    best_score = 0.0
+    for el in ordered:
+        st = stats[el]
+        if st.subtree_chars < rules.min_container_chars or st.score <= 0:
+            continue
+        density = st.subtree_link_chars / st.subtree_chars if st.subtree_chars else 0.0
+        final = st.score * (1.0 - density)
+        if final > best_score:
+            best, best_score = el, final
+    return best
+
+
+def _matches_any(text: str, regexes: tuple[re.Pattern[str], ...]) -> bool:
+    return any(r.search(text) for r in regexes)
+
+
+def body_lines(container: HtmlElement, content: ContentRules, boilerplate: BoilerplateRules) -> list[str]:
+    """The paragraphs of a body container, with link lists and boilerplate lines removed."""
+    lines: list[Line] = text_lines(container, frozenset(content.block_tags))
+    kept: list[str] = []
+    for line in lines:
+        if line.link_density > content.max_line_link_density and visible_len(line.text) < 80:
+            continue
+        if _matches_any(line.text, boilerplate.drop_regexes):
+            continue
+        kept.append(line.text)
+    while kept and _matches_any(kept[0], boilerplate.head_regexes):
+        kept.pop(0)
+    while (
+        kept
+        and len(kept[-1]) <= boilerplate.max_tail_line_chars
+        and _matches_any(kept[-1], boilerplate.tail_regexes)
+    ):
+        kept.pop()
+    return kept

@@ -1,0 +1,278 @@
+"""List pages: read each list page's item links (``selectors.item_links``), follow them to the article
+pages and extract the articles; page on through ``selectors.next_page`` or a ``{page}`` placeholder in the
+start URL.
+
+Bounded by ``max_items`` (articles, over all start URLs) and ``max_pages`` (list pages per start URL). An
+article page without a body selector gets automatic main-text extraction (``read_article``). The HTML helpers
+here (page parsing, link and field selection) are shared with the message-board and search spiders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin
+
+import scrapy
+from lxml import etree
+from scrapy.http import Response
+
+from crawlers.dates import parse_datetime
+from crawlers.encoding import decode_html
+from crawlers.extract import default_rules
+from crawlers.extract.dom import HtmlElement, element_text, normalize_space, parse_html, text_lines
+from crawlers.sources import FieldRule, FieldSpec, fill_template, template_fields
+from crawlers.spiders.base import SourceSpider
+from index.documents import Post, PostKind
+
+_MARKUP = re.compile(r"<\s*[a-zA-Z!/?]")
+_SKIP_LINK = re.compile(r"^\s*(?:javascript:|mailto:|tel:|#|$)", re.IGNORECASE)
+
+# Request meta of list, result and JSON pages: always fetched in full, never as a conditional request (they
+# change with every new item, and a message page's new reply shows only when its list page is read again).
+# Item pages may be answered 304 Not Modified (crawlers.middlewares.ConditionalRequestMiddleware).
+FRESH = {"dont_condition": True}
+
+
+# ---- HTML helpers ----------------------------------------------------------------------------------------
+
+
+def response_text(response: Response) -> str:
+    """The response body decoded (Content-Type charset, then <meta charset>, then detection)."""
+    header = response.headers.get(b"Content-Type")
+    charset = None
+    if header:
+        for part in header.decode("latin-1").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip("\"' ")
+    text, _encoding = decode_html(response.body, charset)
+    return text
+
+
+def html_root(text: str) -> HtmlElement | None:
+    """The parsed document, or None when ``text`` is empty or not markup (e.g. JSON or binary)."""
+    if not _MARKUP.search(text[:4096]):
+        return None
+    return parse_html(text)
+
+
+def select_any(root: HtmlElement, selector: str) -> list[Any]:
+    """Elements (or, for an XPath such as ``//a/@href``, strings) matching a CSS selector or an XPath
+    (starting with '/' or '('). An invalid selector raises ValueError naming it."""
+    selector = selector.strip()
+    try:
+        found = root.xpath(selector) if selector.startswith(("/", "(")) else root.cssselect(selector)
+    except (etree.XPathError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"invalid selector {selector!r}: {exc}") from exc
+    if isinstance(found, str):
+        return [found]
+    if not isinstance(found, list):
+        return []
+    return [x for x in found if isinstance(x, HtmlElement | str)]
+
+
+def base_url(root: HtmlElement, url: str) -> str:
+    """The URL relative links on the page resolve against (its <base href>, if any)."""
+    for href in root.xpath("//base/@href"):
+        if isinstance(href, str) and href.strip():
+            return urljoin(url, href.strip())
+    return url
+
+
+def select_links(root: HtmlElement, selector: str, url: str) -> list[str]:
+    """Absolute URLs of the links ``selector`` picks (an element with an href, the first ``<a href>`` inside
+    an element, or href strings), in page order, without repeats or javascript:/mailto:/# links."""
+    base = base_url(root, url)
+    out: list[str] = []
+    for found in select_any(root, selector):
+        href: str | None
+        if isinstance(found, str):
+            href = found
+        else:
+            href = found.get("href")
+            if href is None:
+                inner = found.xpath(".//a[@href][1]/@href")
+                href = inner[0] if inner else None
+        if href is None or _SKIP_LINK.match(href):
+            continue
+        link = urljoin(base, href.strip()).split("#", 1)[0]
+        if link.startswith(("http://", "https://")) and link not in out:
+            out.append(link)
+    return out
+
+
+def block_tags() -> frozenset[str]:
+    return frozenset(default_rules().content.block_tags)
+
+
+def read_field(root: HtmlElement, spec: FieldSpec | None, *, multiline: bool = False) -> str:
+    """The text of one configured field ('' when absent). ``multiline`` keeps the block structure (one
+    line per paragraph) and joins every matched element; otherwise the first match, whitespace collapsed.
+    An invalid selector raises ValueError."""
+    if spec is None:
+        return ""
+    rule = spec if isinstance(spec, FieldRule) else FieldRule(selector=spec)
+    texts: list[str] = []
+    for found in select_any(root, rule.selector):
+        if isinstance(found, str):
+            text = found.strip() if multiline else normalize_space(found)
+        elif rule.attr:
+            text = normalize_space(found.get(rule.attr) or "")
+        elif multiline:
+            text = "\n".join(line.text for line in text_lines(found, block_tags()))
+        else:
+            text = element_text(found)
+        if rule.pattern:
+            match = re.search(rule.pattern, text)
+            text = (match.group(1) if match.groups() else match.group(0)).strip() if match else ""
+        if text:
+            texts.append(text)
+            if not multiline:
+                break
+    return "\n".join(texts)
+
+
+# ---- the spider ------------------------------------------------------------------------------------------
+
+
+class ListSpider(SourceSpider):
+    name = "list"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taken: set[str] = set()  # item URLs scheduled so far (max_items counts these)
+
+    async def start(self) -> Any:  # Scrapy >= 2.13
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self) -> Iterator[scrapy.Request]:
+        for url in self.source.start_urls:
+            template = str(url) if "page" in template_fields(str(url)) else None
+            first = fill_template(template, page=str(self.source.first_page)) if template else str(url)
+            yield scrapy.Request(
+                first, callback=self.parse_list, errback=self.on_error, dont_filter=True,
+                cb_kwargs={"page": 1, "template": template}, meta=FRESH,
+            )
+
+    # -- list pages
+
+    def page_root(self, response: Response, what: str) -> HtmlElement | None:
+        """The parsed page; a page that is not HTML is logged with its URL and counted as an error."""
+        root = html_root(response_text(response))
+        if root is None:
+            self.count("errors")
+            self.logger.error("%s is not an HTML page: %s", what, response.url)
+        return root
+
+    @property
+    def remaining(self) -> int:
+        return self.source.max_items - len(self.taken)
+
+    def take(self, links: list[str]) -> list[str]:
+        """The links not scheduled before, up to max_items in all; counted as found."""
+        new = [link for link in links if link not in self.taken][: max(self.remaining, 0)]
+        self.taken.update(new)
+        if new:
+            self.count("found", len(new))
+        return new
+
+    def parse_list(self, response: Response, page: int, template: str | None) -> Iterator[scrapy.Request]:
+        root = self.page_root(response, "list page")
+        if root is None:
+            return
+        item_selector = self.source.selectors.item_links or ""
+        try:
+            links = select_links(root, item_selector, response.url)
+        except ValueError as exc:
+            self.count("errors")
+            self.logger.error("list page %s: %s", response.url, exc)
+            return
+        if not links:
+            # An empty list page usually means the site changed its layout: worth an error in the report.
+            self.count("errors")
+            self.logger.error("no item links (%s) on list page %s", item_selector, response.url)
+            return
+        new = self.take(links)
+        for link in new:
+            yield scrapy.Request(link, callback=self.parse_item, errback=self.on_error)
+        # No new links (a site that ignores the page number, a loop of next links): stop paging.
+        if not new or self.remaining <= 0 or page >= self.source.max_pages:
+            return
+        next_url = self.next_list_url(root, response, page, template)
+        if next_url:
+            yield scrapy.Request(
+                next_url, callback=self.parse_list, errback=self.on_error,
+                cb_kwargs={"page": page + 1, "template": template}, meta=FRESH,
+            )
+
+    def next_list_url(
+        self, root: HtmlElement, response: Response, page: int, template: str | None
+    ) -> str | None:
+        if template is not None:
+            return fill_template(template, page=str(self.source.first_page + page))
+        selector = self.source.selectors.next_page
+        if not selector:
+            return None
+        try:
+            links = select_links(root, selector, response.url)
+        except ValueError as exc:
+            self.count("errors")
+            self.logger.error("list page %s: next_page: %s", response.url, exc)
+            return None
+        links = [link for link in links if link != response.url]
+        return links[0] if links else None
+
+    # -- item pages
+
+    def parse_item(self, response: Response) -> Iterator[Post]:
+        post = self.article_post(response, "article")
+        if post is not None:
+            yield post
+
+    def article_post(
+        self, response: Response, kind: PostKind, fallback: dict[str, Any] | None = None
+    ) -> Post | None:
+        """The article on ``response`` as a Post (``fallback`` fills title/content/author/published_at the
+        page lacks); None, logged and counted, when nothing can be extracted."""
+        fallback = fallback or {}
+        try:
+            article = self.read_article(response)
+        except ValueError as exc:
+            self.count("errors")
+            self.logger.error("cannot extract article %s: %s", response.url, exc)
+            return None
+        now = self.now()
+        title = article.title or fallback.get("title") or ""
+        content = article.content or fallback.get("content") or ""
+        author = article.author or fallback.get("author")
+        published = article.published_at or fallback.get("published_at")
+        sel = self.source.selectors
+        if sel.author or sel.published_at:
+            root = html_root(response_text(response))
+            try:
+                if root is not None and sel.author:
+                    author = read_field(root, sel.author) or author
+                if root is not None and sel.published_at:
+                    text = read_field(root, sel.published_at)
+                    published = (parse_datetime(text, now=now, tz=self.zone) if text else None) or published
+            except ValueError as exc:
+                self.count("errors")
+                self.logger.error("article %s: %s", response.url, exc)
+        if not (title or content):
+            self.count("errors")
+            self.logger.error("no article text extracted: %s", response.url)
+            return None
+        return Post(
+            url=response.url,
+            title=title,
+            content=content,
+            source=self.source.name,
+            site=self.site_of(response.url, article.site),
+            kind=kind,
+            author=author,
+            published_at=published,
+            fetched_at=now,
+        )

@@ -1,0 +1,170 @@
+"""Pure formatting helpers for the dashboard: labels, times, safe Markdown, excerpts (no Streamlit here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+from index.documents import Post
+
+SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+SENTIMENT_COLORS: dict[str, str] = {"negative": "red", "neutral": "gray", "positive": "green"}
+UNANALYSED_LABEL = "未分析"
+UNKNOWN_TIME = "时间未知"
+NO_TITLE = "（无标题）"
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all keeps
+# Markdown, LaTeX ($), Streamlit directives (:red[...]) and HTML out of untrusted text.
+_ASCII_PUNCT = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+_SPACE = re.compile(r"\s+")
+
+
+def sentiment_label(sentiment: str | None) -> str:
+    """负面/中性/正面 for a sentiment value; 未分析 when the post has no analysis."""
+    if sentiment is None:
+        return UNANALYSED_LABEL
+    return SENTIMENT_LABELS.get(sentiment, sentiment)
+
+
+def sentiment_value(label: str) -> str:
+    """The stored sentiment value for a Chinese label (inverse of :func:`sentiment_label`)."""
+    for value, text in SENTIMENT_LABELS.items():
+        if text == label:
+            return value
+    raise ValueError(f"unknown sentiment label {label!r}")
+
+
+def _escape_punct(text: str) -> str:
+    return _ASCII_PUNCT.sub(r"\\\1", text)
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal Markdown on one line: punctuation escaped, whitespace runs collapsed."""
+    return _escape_punct(_SPACE.sub(" ", text).strip())
+
+
+def badge(text: str, color: str) -> str:
+    """A Streamlit Markdown badge with literal ``text``."""
+    return f":{color}-badge[{md_escape(text)}]"
+
+
+def sentiment_badge(sentiment: str | None) -> str:
+    """The sentiment badge of a post; empty when the post was not analysed."""
+    if sentiment is None:
+        return ""
+    return badge(sentiment_label(sentiment), SENTIMENT_COLORS.get(sentiment, "gray"))
+
+
+def safe_url(url: str) -> str | None:
+    """``url`` usable as a Markdown link target, or None when it is not an http(s) URL."""
+    url = url.strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    # Keep every URL character except those that end or break a Markdown link destination.
+    return quote(url, safe="!#$%&'*+,-./:;=?@[]^_`{|}~")
+
+
+def display_host(url: str) -> str:
+    """A cluster URL fit to show on screen: any ``user:password@`` part removed."""
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def title_link(title: str, url: str) -> str:
+    """Markdown for a post title linking to its URL (plain text when the URL is not http(s))."""
+    text = md_escape(title) or NO_TITLE
+    target = safe_url(url)
+    return f"[{text}]({target})" if target else text
+
+
+def format_time(value: datetime | None, tz: str) -> str:
+    """``value`` in zone ``tz`` as ``2026-11-27 14:05``; 时间未知 when missing."""
+    if value is None:
+        return UNKNOWN_TIME
+    return value.astimezone(ZoneInfo(tz)).strftime(TIME_FORMAT)
+
+
+def meta_line(post: Post, tz: str) -> str:
+    """来源 · 站点 · 作者 · 发布时间 of a post as escaped Markdown."""
+    parts = [f"来源：{md_escape(post.source)}"]
+    if post.site and post.site != post.source:
+        parts.append(md_escape(post.site))
+    if post.author:
+        parts.append(f"作者：{md_escape(post.author)}")
+    if post.published_at is not None:
+        parts.append(f"发布于 {format_time(post.published_at, tz)}")
+    else:
+        parts.append(f"发布时间未知（抓取于 {format_time(post.fetched_at, tz)}）")
+    return " · ".join(parts)
+
+
+def badges_line(post: Post) -> str:
+    """Sentiment and topic badges (empty when the post has no analysis)."""
+    a = post.analysis
+    if a is None:
+        return ""
+    items = [sentiment_badge(a.sentiment)]
+    if a.topic:
+        items.append(badge(a.topic, "blue"))
+    if not a.relevant:
+        items.append(badge("非相关", "gray"))
+    return " ".join(items)
+
+
+def _find_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Merged, sorted (start, end) spans where any term occurs in ``text`` (case-insensitive)."""
+    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not words:
+        return []
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    spans: list[tuple[int, int]] = []
+    for m in pattern.finditer(text):
+        if spans and m.start() <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], m.end()))
+        else:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def excerpt(content: str, terms: Sequence[str] = (), width: int = 140) -> str:
+    """About ``width`` characters of ``content`` on one line, around the first search term when present."""
+    text = _SPACE.sub(" ", content).strip()
+    if len(text) <= width:
+        return text
+    spans = _find_spans(text, terms)
+    start = 0
+    if spans:
+        start = max(0, min(spans[0][0] - width // 3, len(text) - width))
+    end = start + width
+    return ("…" if start > 0 else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
+def highlight(text: str, terms: Sequence[str]) -> str:
+    """``text`` as escaped one-line Markdown with the search terms in bold.
+
+    Only terms that begin and end with a letter, digit or Han character are emphasised: CommonMark does not
+    render ``**`` next to punctuation reliably, and a stray ``**`` would be worse than no emphasis.
+    """
+    text = _SPACE.sub(" ", text).strip()
+    usable = [t for t in terms if t and t[0].isalnum() and t[-1].isalnum()]
+    out: list[str] = []
+    pos = 0
+    for start, end in _find_spans(text, usable):
+        out.append(_escape_punct(text[pos:start]))
+        out.append(f"**{_escape_punct(text[start:end])}**")
+        pos = end
+    out.append(_escape_punct(text[pos:]))
+    return "".join(out)
+
+
+def count_line(total: int, shown: int) -> str:
+    """The result count: 共 N 条, saying how many are shown when that is fewer."""
+    if shown < total:
+        return f"共 {total} 条，显示最新 {shown} 条"
+    return f"共 {total} 条"

@@ -1,0 +1,63 @@
+"""Source health: per-run records in Elasticsearch; silent differs from calm."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from elasticsearch import Elasticsearch
+
+from crawlers.feeds import FeedEntry, rss_document
+from crawlers.health import RunRecord, source_statuses, status_of
+from crawlers.runner import crawl_in_subprocess
+from tests.conftest import MockServer, crawl_env
+from yuqing.settings import Settings
+
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def run(i: int, **kw: object) -> RunRecord:
+    t = T0 - timedelta(hours=i)
+    return RunRecord(source="s", kind="feed", started_at=t, finished_at=t, **kw)  # type: ignore[arg-type]
+
+
+def test_status_rules() -> None:
+    assert status_of("s", [run(0, found=5, new=2)], 3).status == "ok"
+    assert status_of("s", [run(0, found=5, new=0)], 3).status == "calm"
+    assert status_of("s", [run(0, found=0, unchanged=1)], 3).status == "calm"  # 304 is an answer
+    silent = status_of("s", [run(0), run(1), run(2), run(3, found=4, new=4)], 3)
+    assert (silent.status, silent.consecutive_empty, silent.last_success) == ("silent", 3, T0)
+    assert status_of("s", [run(0), run(1), run(2, found=3)], 3).status == "calm"
+    failing = status_of("s", [run(0, ok=False, error="boom"), run(1, found=1, new=1)], 3)
+    assert (failing.status, failing.last_error, failing.last_success) == ("failing", "boom", T0 - timedelta(hours=1))
+    assert status_of("s", [], 3).status == "unknown"
+
+
+def test_crawls_record_health_and_an_empty_source_turns_silent(
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
+) -> None:
+    empty = mockserver.write("empty.xml", rss_document("空", mockserver.url, [], built=T0))
+    busy = mockserver.write("busy.xml", rss_document(
+        "t", mockserver.url, [FeedEntry(link=f"{mockserver.url}/noetag/tests/sina/1.html", title="t")], built=T0))
+    down = "http://127.0.0.1:9/feed.xml"
+    (config_dir / "sources.yaml").write_text(
+        "sources:\n"
+        f"  - {{name: empty, kind: feed, start_urls: ['{empty}'], interval_s: 1}}\n"
+        f"  - {{name: busy, kind: feed, start_urls: ['{busy}']}}\n"
+        f"  - {{name: down, kind: feed, start_urls: ['{down}']}}\n", encoding="utf-8")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_CRAWL__RETRY_TIMES="0",
+                    YUQING_CRAWL__SILENT_AFTER_RUNS="2")
+    prefix = settings.elasticsearch.index_prefix
+    crawl_in_subprocess(None, [], timeout_s=300, env=env)
+    statuses = {s.source: s for s in source_statuses(es_client, prefix, ["empty", "busy", "down"], 2)}
+    assert statuses["empty"].status == "calm" and statuses["empty"].consecutive_empty == 1
+    assert statuses["busy"].status == "ok" and statuses["busy"].last_success is not None
+    assert statuses["down"].status == "failing"
+    # Second run: the empty feed answers 304 now (validators) — still an answer, so still calm;
+    # with new, unvalidated empty content it is silence.
+    mockserver.write("empty.xml", rss_document("空", mockserver.url, [], built=T0 + timedelta(days=1)))
+    crawl_in_subprocess(None, ["empty", "busy"], timeout_s=300, env=env)
+    statuses = {s.source: s for s in source_statuses(es_client, prefix, ["empty", "busy"], 2)}
+    assert statuses["empty"].status == "silent" and statuses["empty"].consecutive_empty == 2
+    assert statuses["busy"].status == "calm"  # its feed answered 304: nothing new, but not silent
