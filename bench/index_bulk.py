@@ -36,7 +36,7 @@ def make_posts(settings: Settings, n: int) -> list[Post]:
     return [
         Post(url=f"https://bench.example.cn/post/{i}", title=t or b[:30], content=b, source="bench",
              site="bench.example.cn", published_at=now - timedelta(minutes=i), fetched_at=now)
-        for i, (t, b) in zip(range(n), pairs)
+        for i, (t, b) in zip(range(n), pairs, strict=False)
     ]
 
 

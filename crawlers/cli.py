@@ -49,7 +49,7 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
         client.close()
 
 
-def add_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("crawl", help="crawl the configured sources once")
     p.add_argument("--source", action="append", default=[], help="source name (repeatable; default: all)")
     p.add_argument("--report-json", help="write the crawl report as JSON to this path")

@@ -90,13 +90,13 @@ class Deduper:
         return out
 
     def _members_of(self, root: str) -> list[str]:
-        resp = self.client.search(index=self.alias, query={"term": {"duplicate_of": root}}, size=1000, _source=False)
+        resp = self.client.search(index=self.alias, query={"term": {"duplicate_of": root}}, size=1000, source=False)
         return [h["_id"] for h in resp["hits"]["hits"]]
 
     def _fetch(self, ids: list[str]) -> dict[str, Member]:
         if not ids:
             return {}
-        resp = self.client.mget(index=self.alias, ids=ids, _source=_FIELDS)
+        resp = self.client.mget(index=self.alias, ids=ids, source=_FIELDS)
         return {d["_id"]: Member.from_hit(d) for d in resp["docs"] if d.get("found")}
 
     def link(self, posts: list[Post]) -> list[Post]:
@@ -142,7 +142,8 @@ class Deduper:
                 result[i] = p.model_copy(update=updates.pop(p.doc_id))
         actions = [{"_op_type": "update", "_index": self.alias, "_id": i, "doc": d} for i, d in updates.items()]
         if actions:
-            _ok, errors = helpers.bulk(self.client, actions, raise_on_error=False)
+            _ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, stats_only=False)
+            assert isinstance(errors, list)
             if errors:
                 log.error("re-linking %d duplicates failed: %s", len(errors), errors[:2])
         return result

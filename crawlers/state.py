@@ -104,7 +104,8 @@ class CrawlState:
             {"_op_type": "index", "_index": self.alias, "_id": doc_id_for(url), "_source": self.pages[url].to_source()}
             for url in sorted(self.dirty)
         ]
-        ok, errors = helpers.bulk(self.client, actions, raise_on_error=False)
+        ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, stats_only=False)
+        assert isinstance(errors, list)
         if errors:
             raise RuntimeError(f"crawl state of {self.source}: {len(errors)} entries failed: {errors[:2]}")
         self.dirty.clear()

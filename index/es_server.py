@@ -41,8 +41,9 @@ class Health:
 
 
 def _http_json(url: str, timeout: float) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we build
-        return json.loads(resp.read().decode("utf-8"))  # type: ignore[no-any-return]
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        data: dict[str, object] = json.loads(resp.read().decode("utf-8"))
+        return data
 
 
 class LocalElasticsearch:
@@ -186,7 +187,8 @@ class LocalElasticsearch:
             data = _http_json(f"{self.url}/_cluster/health", timeout)
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError):
             return None
-        return Health(status=str(data.get("status")), number_of_nodes=int(data.get("number_of_nodes", 0)))
+        nodes = data.get("number_of_nodes", 0)
+        return Health(status=str(data.get("status")), number_of_nodes=nodes if isinstance(nodes, int) else 0)
 
     def _read_pid(self) -> int | None:
         try:

@@ -221,7 +221,8 @@ def migrate(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -
     new = spec.index_name(es.index_prefix, generation)
     client.indices.create(index=new)
     if old is not None:
-        ok, errors = helpers.bulk(client, _copy_actions(client, old, new), raise_on_error=False)
+        ok, errors = helpers.bulk(client, _copy_actions(client, old, new), raise_on_error=False, stats_only=False)
+        assert isinstance(errors, list)
         if errors:
             raise RuntimeError(f"migration {old} -> {new}: {len(errors)} documents failed: {errors[:3]}")
         log.info("copied %d documents %s -> %s", ok, old, new)

@@ -20,12 +20,13 @@ Prints ``PORT <n>`` once listening on 127.0.0.1 (port chosen by the OS). Routes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import mimetypes
 import sys
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
 
@@ -109,10 +110,8 @@ def main() -> None:
     Handler.site = Path(args.site)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(f"PORT {server.server_address[1]}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     sys.exit(0)
 
 

@@ -15,8 +15,9 @@ from index.layout import CRAWL_STATE, POSTS
 from tests.conftest import MockServer, crawl_env
 from yuqing.settings import Settings
 
-ARTICLE = """<html><head><title>{title}_测试站</title><meta name="publishdate" content="2026-11-20 09:30">
-</head><body><h1>{title}</h1><div class="article"><p>{body}</p><p>第二段：读者普遍表示欢迎，认为这项举措方便了上班族。</p>
+ARTICLE = """<html><head><title>{title}_测试站</title>
+<meta name="publishdate" content="2026-11-20 09:30"></head><body><h1>{title}</h1><div class="article">
+<p>{body}</p><p>第二段：读者普遍表示欢迎，认为这项举措方便了上班族。</p>
 <p>第三段：馆方表示将根据读者反馈继续优化服务时间和服务内容。</p></div></body></html>"""
 
 

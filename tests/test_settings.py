@@ -63,7 +63,7 @@ def test_missing_smtp_host_refuses_to_start_alerts(tmp_path: Path, capsys: pytes
     cfg.parent.mkdir()
     cfg.write_text("smtp:\n  host: null\n", encoding="utf-8")
     s = load_settings(cfg)
-    with pytest.raises(ConfigError, match="smtp.host"):
+    with pytest.raises(ConfigError, match=r"smtp\.host"):
         s.require_smtp()
     assert main(["-c", str(cfg), "run"]) == 2
     assert "smtp.host" in capsys.readouterr().err
@@ -79,4 +79,7 @@ def test_sources_file_errors_name_the_field(tmp_path: Path) -> None:
                     "  - {name: a, kind: feed, start_urls: ['http://y/f']}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="duplicate source name"):
         load_sources(path)
-    assert [s.name for s in load_sources(PROJECT_ROOT / "config" / "sources.yaml").sources] == ["demo-news"]
+    # The shipped file: the demo source first and the only one enabled (the others are disabled examples).
+    shipped = load_sources(PROJECT_ROOT / "config" / "sources.yaml")
+    assert shipped.sources[0].name == "demo-news"
+    assert [s.name for s in shipped.enabled()] == ["demo-news"]

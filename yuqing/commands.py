@@ -16,7 +16,7 @@ _COMPONENTS = [
 ]
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
     for module_name, func_name in _COMPONENTS:
         if importlib.util.find_spec(module_name) is None:  # TODO(lead): drop once every component landed
             continue

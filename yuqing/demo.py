@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import time
@@ -103,10 +104,8 @@ def main() -> None:
     ap.add_argument("--step-seconds", type=float, default=60.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(args.pages, args.host, args.port, args.per_step, args.step_seconds)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

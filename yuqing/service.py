@@ -12,7 +12,6 @@ import sys
 import threading
 from dataclasses import dataclass
 from functools import partial
-
 from typing import TYPE_CHECKING
 
 from yuqing.settings import PROJECT_ROOT, Settings
@@ -137,7 +136,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             server.stop()
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the periodic crawl → index → alert jobs until stopped")
     run.add_argument("--no-alerts", action="store_true", help="crawl and index only")
     run.set_defaults(func=_run)

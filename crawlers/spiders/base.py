@@ -26,6 +26,7 @@ class SourceSpider(scrapy.Spider):
     """Base of the per-kind spiders. Constructed with ``source=`` (a :class:`Source`)."""
 
     name = "source"
+    yuqing_settings: Settings
 
     def __init__(self, source: Source, **kwargs: Any) -> None:
         super().__init__(name=f"{source.kind}:{source.name}", **kwargs)
@@ -42,7 +43,7 @@ class SourceSpider(scrapy.Spider):
 
     @property
     def settings_obj(self) -> Settings:
-        return self.yuqing_settings  # type: ignore[no-any-return]
+        return self.yuqing_settings
 
     @property
     def zone(self) -> ZoneInfo:
