@@ -28,6 +28,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": c.log_level,
         "ITEM_PIPELINES": {"crawlers.pipelines.IndexPipeline": 500},
+        "DUPEFILTER_CLASS": "crawlers.dupefilters.LoopReportingDupeFilter",
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",
     }
@@ -41,7 +42,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         # Scale-out: several machines share one request queue and one dupefilter in Redis (scrapy-redis).
         out.update({
             "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-            "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+            "DUPEFILTER_CLASS": "crawlers.dupefilters.RedisLoopReportingDupeFilter",
             "SCHEDULER_PERSIST": True,
             "REDIS_URL": c.redis_url,
         })

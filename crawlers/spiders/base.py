@@ -67,16 +67,12 @@ class SourceSpider(scrapy.Spider):
         self.logger.error("request failed: %s: %s", url, failure.getErrorMessage() or failure.type)
 
     def follow_once(self, url: str, callback: Any, **kwargs: Any) -> scrapy.Request | None:
-        """A request for ``url`` unless this run already asked for it.
-
-        Requests bypass Scrapy's dupefilter (``dont_filter``) so a redirect loop ends in the redirect
-        middleware's "max redirections" error — logged and counted — instead of being dropped silently as a
-        duplicate; this set keeps each link fetched once per run.
-        """
+        """A request for ``url`` unless this spider already asked for it in this run (the dupefilter, shared
+        through Redis when crawling on several machines, also drops URLs requested elsewhere)."""
         if url in self._requested:
             return None
         self._requested.add(url)
-        return scrapy.Request(url, callback=callback, errback=self.on_error, dont_filter=True, **kwargs)
+        return scrapy.Request(url, callback=callback, errback=self.on_error, **kwargs)
 
     def read_article(self, response: Response) -> ExtractedArticle | None:
         """The article on ``response``; None (logged, counted) when the page cannot be read as HTML."""
