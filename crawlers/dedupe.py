@@ -17,7 +17,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from crawlers.fingerprint import near, post_content_hash, simhash, to_hex, tokens_for
+from crawlers.fingerprint import near, post_content_hash, post_tokens, simhash, to_hex
 from index.documents import Post, fingerprint_bands
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Member:
 
 def fingerprinted(post: Post) -> Post:
     """``post`` with content_hash and fingerprint filled (pure)."""
-    fp = simhash(tokens_for(f"{post.title}\n{post.content}"))
+    fp = simhash(post_tokens(post))
     return post.model_copy(update={"content_hash": post.content_hash or post_content_hash(post),
                                    "fingerprint": to_hex(fp) if fp is not None else None})
 

@@ -20,7 +20,7 @@ BITS = 64
 MAX_DISTANCE = 3
 MIN_TOKENS = 12  # shorter texts are too small for SimHash: only exact content hashes link them
 
-__all__ = ["bands", "content_hash", "hamming", "near", "post_content_hash", "simhash", "tokens_for"]
+__all__ = ["bands", "content_hash", "hamming", "near", "post_content_hash", "post_tokens", "simhash", "tokens_for"]
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _MASK = (1 << BITS) - 1
@@ -47,6 +47,14 @@ def _token_hash(token: str) -> int:
 def tokens_for(text: str) -> list[str]:
     """Tokens that carry content: jieba words containing a letter, digit or Han character."""
     return [t for t in segment(text) if _WORD.search(t)]
+
+
+def post_tokens(post: Post) -> list[str]:
+    """Body tokens of a post (copies often get a new headline, so the title is left out), reusing the
+    segmentation stage's output when it ran, so jieba runs once per post."""
+    if post.content_seg is not None:
+        return [t for t in post.content_seg.split() if _WORD.search(t)]
+    return [t.lower() for t in tokens_for(post.content)]
 
 
 def simhash(tokens: list[str]) -> int | None:

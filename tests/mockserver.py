@@ -33,6 +33,8 @@ from urllib.parse import unquote, urlsplit
 class Handler(BaseHTTPRequestHandler):
     pages: Path
     site: Path
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real web server
+    disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stalls)
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass

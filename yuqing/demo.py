@@ -63,6 +63,9 @@ def serve(gne_dir: Path, host: str, port: int, per_step: int, step_s: float) -> 
     feed = DemoFeed(article_pages(gne_dir), per_step=per_step, step_s=step_s, start=time.time())
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def log_message(self, format: str, *args: object) -> None:
             log.debug(format, *args)
 
