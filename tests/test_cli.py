@@ -1,0 +1,45 @@
+"""The `yuqing` command line: sub-commands wired to the components."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.es_server import LocalElasticsearch
+from yuqing.cli import build_parser, main
+
+
+def test_every_component_registers_its_commands() -> None:
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert {"es", "setup", "crawl", "extract", "alert", "dashboard", "run", "up", "nlp"} <= commands
+
+
+def test_es_status_and_setup(es_server: LocalElasticsearch, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", "yuqing-test-cli")
+    assert main(["es", "status"]) == 0
+    assert capsys.readouterr().out.strip() in (f"{es_server.url}: green", f"{es_server.url}: yellow")
+    assert main(["setup"]) == 0
+    out = capsys.readouterr().out
+    assert "yuqing-test-cli-posts -> yuqing-test-cli-posts-v1" in out
+    assert main(["setup"]) == 0  # idempotent
+    from elasticsearch import Elasticsearch
+
+    Elasticsearch(es_server.url).indices.delete(index="yuqing-test-cli-*")
+
+
+def test_extract_prints_the_article(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["extract", str(shared_data / "html" / "gne" / "tests" / "people" / "1.html")]) == 0
+    article = json.loads(capsys.readouterr().out)
+    assert article["title"] == "女儿出嫁，郑板桥画了几笔兰花当嫁妆"
+    assert "东方朔" in article["content"]
+
+
+def test_bad_config_file_exits_2_with_the_file_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("smtp: [1, 2\n", encoding="utf-8")
+    assert main(["-c", str(cfg), "es", "status"]) == 2
+    assert str(cfg) in capsys.readouterr().err
