@@ -25,6 +25,7 @@ from elasticsearch import ConnectionError as TransportConnectionError
 from dashboard.format import display_host
 from index.client import make_client
 from index.layout import POSTS
+from index.hotwords import load_stopwords
 from index.search import PostQuery, SearchResult, count_by, hot_terms, search_posts
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings, load_settings
@@ -52,6 +53,7 @@ class Backend:
     key: str
     settings: Settings
     client: Elasticsearch
+    stopwords: tuple[str, ...] = ()
 
     @property
     def posts_alias(self) -> str:
@@ -74,7 +76,8 @@ def environment_key(environ: dict[str, str] | None = None) -> str:
 def _backend(key: str) -> Backend:
     # `key` only selects the cache entry: the settings are read from the same environment it digests.
     settings = load_settings()
-    return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch))
+    return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
+                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")))
 
 
 def get_backend() -> Backend:
@@ -134,7 +137,7 @@ def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> d
 
 def _hot_words(backend: Backend, query: PostQuery, size: int) -> list[tuple[str, int]]:
     with es_errors(backend):
-        return hot_terms(backend.client, backend.posts_alias, query, size)
+        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords)
 
 
 _search_cached = _ttl_cached(_search)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -142,17 +143,19 @@ def search_posts(client: Elasticsearch, alias: str, q: PostQuery) -> SearchResul
     return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits)
 
 
-def build_hot_terms(q: PostQuery, size: int = 30) -> dict[str, Any]:
-    """Aggregation request for the most frequent words (jieba tokens of two or more Han characters)."""
-    return {
-        "query": build_query(q),
-        "size": 0,
-        "aggs": {"terms": {"terms": {"field": "content_seg", "size": size, "include": HAN_WORD}}},
-    }
+def build_hot_terms(q: PostQuery, size: int = 30, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """Aggregation request for the most frequent words (jieba tokens of two or more Han characters),
+    ``exclude`` (stopwords) left out."""
+    terms: dict[str, Any] = {"field": "content_seg", "size": size, "include": HAN_WORD}
+    if exclude:
+        terms["exclude"] = list(exclude)
+    return {"query": build_query(q), "size": 0, "aggs": {"terms": {"terms": terms}}}
 
 
-def hot_terms(client: Elasticsearch, alias: str, q: PostQuery, size: int = 30) -> list[tuple[str, int]]:
-    resp = client.search(index=alias, **build_hot_terms(q, size))
+def hot_terms(
+    client: Elasticsearch, alias: str, q: PostQuery, size: int = 30, exclude: Sequence[str] = ()
+) -> list[tuple[str, int]]:
+    resp = client.search(index=alias, **build_hot_terms(q, size, exclude))
     return [(b["key"], int(b["doc_count"])) for b in resp["aggregations"]["terms"]["buckets"]]
 
 

@@ -13,10 +13,11 @@ from index.client import make_client
 from index.documents import Post, canonicalize_url, doc_id_for
 from index.es_server import LocalElasticsearch
 from index.layout import POSTS, current_index, migrate, setup
-from index.search import PostQuery, search_posts
+from index.hotwords import load_stopwords
+from index.search import PostQuery, hot_terms, search_posts
 from index.writer import BulkIndexError, index_posts
 from nlp.types import Analysis
-from yuqing.settings import Settings
+from yuqing.settings import PROJECT_ROOT, Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -113,3 +114,17 @@ def test_elasticsearch_down_raises_connection_error(settings: Settings) -> None:
     client = make_client(down)
     with pytest.raises((ESConnectionError, ApiError)):
         index_posts(client, "x", [post("http://e.cn/1", "t", "c")])
+
+
+def test_hot_terms_count_words_and_leave_out_stopwords(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    index_posts(es_client, alias, [
+        post("http://e.cn/h1", "图书馆", "我们认为图书馆的开放时间需要延长。"),
+        post("http://e.cn/h2", "图书馆", "图书馆的座位不够，我们认为需要增加。"),
+        post("http://e.cn/h3", "博物馆", "博物馆的讲解很好。"),
+    ], refresh=True)
+    terms = dict(hot_terms(es_client, alias, PostQuery(), size=10))
+    assert terms["图书馆"] == 2 and terms["我们"] == 2 and "的" not in terms  # single characters never count
+    filtered = dict(hot_terms(es_client, alias, PostQuery(), size=10, exclude=("我们", "认为", "需要")))
+    assert filtered["图书馆"] == 2 and not {"我们", "认为", "需要"} & set(filtered)
+    assert {"我们", "需要", "认为"} <= set(load_stopwords(PROJECT_ROOT / "config" / "hotwords.yaml"))

@@ -76,6 +76,7 @@ class _Proc:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.cli import streamlit_command, streamlit_env
     from index.client import make_client
     from index.es_server import LocalElasticsearch
     from index.layout import setup
@@ -101,9 +102,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                                        "--dir", str(settings.paths.data_dir / "mail")]))
     commands += [
         ("scheduler", [py, "-m", "yuqing.cli", *cfg, "run"]),
-        ("dashboard", [py, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
-                       "--server.address", settings.dashboard.host, "--server.port", str(settings.dashboard.port),
-                       "--server.headless", "true", "--browser.gatherUsageStats", "false"]),
+        ("dashboard", streamlit_command(settings.dashboard.host, settings.dashboard.port)),
     ]
     procs: list[_Proc] = []
     stop = threading.Event()
@@ -111,7 +110,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         for name, cmd in commands:
-            procs.append(_Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=dict(os.environ))))
+            procs.append(_Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=streamlit_env(args.config))))
             log.info("started %s (pid %d)", name, procs[-1].popen.pid)
         print(f"\nyuqing is up: dashboard http://{settings.dashboard.host}:{settings.dashboard.port}  "
               f"demo feed http://{settings.demo.host}:{settings.demo.port}/feed.xml  "
