@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from crawlers.jsonpath import parse_path
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
 
@@ -95,6 +96,13 @@ class JsonPaths(BaseModel):
     # The next page: a URL, or a cursor value set in the endpoint's query as `cursor_param`.
     next_page: str | None = None
     cursor_param: str | None = None
+
+    @model_validator(mode="after")
+    def _paths_parse(self) -> JsonPaths:
+        for name, value in self:
+            if isinstance(value, str) and name not in ("url_template", "cursor_param"):
+                parse_path(value)  # a malformed path raises ValueError naming it
+        return self
 
     @model_validator(mode="after")
     def _has_url(self) -> JsonPaths:

@@ -24,8 +24,8 @@ from elasticsearch import ConnectionError as TransportConnectionError
 
 from dashboard.format import display_host
 from index.client import make_client
-from index.layout import POSTS
 from index.hotwords import load_stopwords
+from index.layout import POSTS
 from index.search import PostQuery, SearchResult, count_by, hot_terms, search_posts
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings, load_settings

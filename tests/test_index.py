@@ -12,8 +12,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 from index.client import make_client
 from index.documents import Post, canonicalize_url, doc_id_for
 from index.es_server import LocalElasticsearch
-from index.layout import POSTS, current_index, migrate, setup
 from index.hotwords import load_stopwords
+from index.layout import POSTS, current_index, migrate, setup
 from index.search import PostQuery, hot_terms, search_posts
 from index.writer import BulkIndexError, index_posts
 from nlp.types import Analysis

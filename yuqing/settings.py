@@ -123,6 +123,8 @@ class NLPSettings(_Section):
     threads: int = Field(2, ge=1)
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(256, ge=8)
+    relevance_threshold: float = Field(0.5, ge=0.0, le=1.0)  # relevance probability at which a post is relevant
+    keyword_max_chars: int = Field(5000, ge=1)  # keywords / names are extracted from the text's head only
 
 
 class DashboardSettings(_Section):

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from crawlers.extract.dom import HtmlElement, Line, tag_name, text_lines, visible_len
+from crawlers.extract.dom import HtmlElement, raw_lines, tag_name, visible_len
 from crawlers.extract.rules import BoilerplateRules, ContentRules
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stats:
     """Own-text statistics of one block element and the score it collects."""
 
@@ -35,10 +35,13 @@ class _Stats:
 
 
 def _count_punct(text: str, punctuation: frozenset[str]) -> int:
-    return sum(1 for ch in text if ch in punctuation)
+    if len(text) < 2 * len(punctuation):
+        return sum(1 for ch in text if ch in punctuation)
+    return sum(text.count(ch) for ch in punctuation)
 
 
 _HEAD_CHARS = 120
+_WALK_EVENTS = ("start", "end", "comment", "pi")
 
 
 def find_main_block(
@@ -56,8 +59,6 @@ def find_main_block(
     top = body if body is not None else root
 
     stats: dict[HtmlElement, _Stats] = {}
-    owner: dict[etree._Element, HtmlElement] = {}
-    in_link: dict[etree._Element, bool] = {}
     block_parent: dict[HtmlElement, HtmlElement | None] = {}
 
     def credit(block: HtmlElement, text: str | None, link: bool) -> None:
@@ -75,30 +76,42 @@ def find_main_block(
         else:
             st.punct += _count_punct(text, punctuation)
 
-    # Pass 1 (document order, parents before children): who owns which text.
-    for el in top.iter():
-        parent = el.getparent()
-        parent_owner = owner.get(parent) if parent is not None else None
-        parent_link = in_link.get(parent, False) if parent is not None else False
-        name = tag_name(el)
-        if not name:
-            if parent_owner is not None:
+    # Pass 1 (document order, parents before children): who owns which text. The text of a non-block
+    # element goes to the nearest block around it (its owner); a tail goes to the parent's owner.
+    # `context` holds, for each open element, (its owner or None, whether it is inside a link).
+    if isinstance(top.tag, str):
+        context: list[tuple[HtmlElement | None, bool]] = []
+        kinds: dict[object, tuple[bool, bool]] = {}  # tag -> (block?, link?)
+        for event, el in etree.iterwalk(top, events=_WALK_EVENTS):
+            tag = el.tag
+            if event == "end":
+                if isinstance(tag, str):
+                    context.pop()
+                continue
+            parent_owner, parent_link = context[-1] if context else (None, False)
+            if event != "start" or not isinstance(tag, str):  # comment, PI, entity: a tail only
+                if parent_owner is not None:
+                    credit(parent_owner, el.tail, parent_link)
+                continue
+            kind = kinds.get(tag)
+            if kind is None:
+                name = tag.lower()
+                kind = kinds[tag] = (name in blocks, name == "a")
+            block, is_link = kind
+            link = parent_link or is_link
+            own: HtmlElement | None
+            if (block or el is top) and isinstance(el, HtmlElement):
+                stats[el] = _Stats()
+                block_parent[el] = parent_owner
+                own = el
+            else:
+                own = parent_owner
+            context.append((own, link))
+            if own is None:
+                continue
+            credit(own, el.text, link)
+            if el is not top and parent_owner is not None:
                 credit(parent_owner, el.tail, parent_link)
-            continue
-        is_block = name in blocks or el is top
-        link = parent_link or name == "a"
-        in_link[el] = link
-        if is_block and isinstance(el, HtmlElement):
-            stats[el] = _Stats()
-            block_parent[el] = parent_owner
-            owner[el] = el
-        elif parent_owner is not None:
-            owner[el] = parent_owner
-        else:
-            continue
-        credit(owner[el], el.text, link)
-        if el is not top and parent_owner is not None:
-            credit(parent_owner, el.tail, parent_link)
 
     if not stats:
         return None
@@ -156,14 +169,18 @@ def _matches_any(text: str, regexes: tuple[re.Pattern[str], ...]) -> bool:
 
 def body_lines(container: HtmlElement, content: ContentRules, boilerplate: BoilerplateRules) -> list[str]:
     """The paragraphs of a body container, with link lists and boilerplate lines removed."""
-    lines: list[Line] = text_lines(container, frozenset(content.block_tags))
+    texts, links = raw_lines(container, frozenset(content.block_tags))
+    drop = boilerplate.drop_regexes
+    max_density = content.max_line_link_density
     kept: list[str] = []
-    for line in lines:
-        if line.link_density > content.max_line_link_density and visible_len(line.text) < 80:
+    for text, link_chars in zip(texts, links, strict=True):
+        if link_chars:
+            size = len(text) - text.count(" ")  # visible_len of a normalized line
+            if size and link_chars / size > max_density and size < 80:
+                continue
+        if drop and _matches_any(text, drop):
             continue
-        if _matches_any(line.text, boilerplate.drop_regexes):
-            continue
-        kept.append(line.text)
+        kept.append(text)
     while kept and _matches_any(kept[0], boilerplate.head_regexes):
         kept.pop(0)
     while (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from datetime import time as dt_time
 from urllib.parse import urlsplit
@@ -10,6 +11,19 @@ from zoneinfo import ZoneInfo
 
 from crawlers.dates import find_datetime, parse_datetime
 from crawlers.extract.dom import HtmlElement, element_text, meta_content, normalize_space, safe_select
+
+# Optional precomputed lookups that extract_article passes in (the tree is read many times but not
+# changed while metadata is looked for): selector -> matching elements, and `dom.meta_index` output.
+Selected = Mapping[str, list[HtmlElement]]
+Metas = dict[str, list[str]]
+
+
+def _select(root: HtmlElement, selector: str, selected: Selected | None) -> list[HtmlElement]:
+    if selected is not None:
+        found = selected.get(selector)
+        if found is not None:
+            return found
+    return safe_select(root, selector)
 from crawlers.extract.rules import AuthorRules, SiteRules, TimeRules, TitleRules
 
 
@@ -33,7 +47,13 @@ def _is_title_prefix(heading: str, page_title: str) -> bool:
     return bool(heading) and page_title.startswith(heading)
 
 
-def find_title(root: HtmlElement, rules: TitleRules) -> tuple[str, str | None]:
+def find_title(
+    root: HtmlElement,
+    rules: TitleRules,
+    *,
+    selected: Selected | None = None,
+    metas: Metas | None = None,
+) -> tuple[str, str | None]:
     """(headline, site suffix of <title> or None).
 
     Preference: a page heading with which <title> begins (exact, un-truncated text); else a meta title
@@ -45,7 +65,7 @@ def find_title(root: HtmlElement, rules: TitleRules) -> tuple[str, str | None]:
 
     headings: list[str] = []
     for selector in rules.heading_selectors:
-        for el in safe_select(root, selector):
+        for el in _select(root, selector, selected):
             text = element_text(el)
             if len(text) >= rules.min_heading_chars and text not in headings:
                 headings.append(text)
@@ -53,13 +73,23 @@ def find_title(root: HtmlElement, rules: TitleRules) -> tuple[str, str | None]:
     matching = [h for h in headings if _is_title_prefix(h, raw_title) and len(h) >= 0.6 * len(stripped)]
     if not matching and rules.scan_for_title_prefix and stripped:
         # Any element whose own text begins <title> (headlines in <span class="Title"> and the like).
+        # Cheap necessary conditions first: normalizing never lengthens a text, and a non-empty prefix of
+        # <title> starts with its first character.
+        min_chars = max(rules.min_heading_chars, 0.6 * len(stripped))
+        first = raw_title[0]
         for el in root.iter():
-            own = normalize_space(el.text or "") if isinstance(el.tag, str) and el.tag != "title" else ""
-            if len(own) >= max(rules.min_heading_chars, 0.6 * len(stripped)) and raw_title.startswith(own):
+            tag = el.tag
+            if not isinstance(tag, str) or tag == "title":
+                continue
+            text = el.text
+            if not text or len(text) < min_chars or first not in text:
+                continue
+            own = normalize_space(text)
+            if len(own) >= min_chars and raw_title.startswith(own):
                 matching.append(own)
     if matching:
         return max(matching, key=len), suffix
-    for meta in meta_content(root, rules.meta):
+    for meta in meta_content(root, rules.meta, metas):
         meta_title, _ = strip_title_suffixes(meta, rules)
         if not stripped or len(meta_title) >= 0.6 * len(stripped):
             return meta_title, suffix
@@ -73,11 +103,17 @@ def _parse(value: str, now: datetime, zone: ZoneInfo) -> datetime | None:
 
 
 def _declared_time(
-    root: HtmlElement | None, raw_html: str, rules: TimeRules, now: datetime, zone: ZoneInfo
+    root: HtmlElement | None,
+    raw_html: str,
+    rules: TimeRules,
+    now: datetime,
+    zone: ZoneInfo,
+    selected: Selected | None = None,
+    metas: Metas | None = None,
 ) -> datetime | None:
     """A machine-readable publish time: meta tags, then script variables, then time elements."""
     if root is not None:
-        for value in meta_content(root, rules.meta):
+        for value in meta_content(root, rules.meta, metas):
             found = _parse(value, now, zone)
             if found is not None:
                 return found
@@ -88,7 +124,7 @@ def _declared_time(
                 return found
     if root is not None:
         for selector in rules.selectors:
-            for el in safe_select(root, selector):
+            for el in _select(root, selector, selected):
                 found = _parse(el.get("datetime") or el.get("content") or element_text(el), now, zone)
                 if found is not None:
                     return found
@@ -113,6 +149,8 @@ def find_published_at(
     *,
     now: datetime,
     zone: ZoneInfo,
+    selected: Selected | None = None,
+    metas: Metas | None = None,
 ) -> datetime | None:
     """The publish time.
 
@@ -123,7 +161,7 @@ def find_published_at(
     republished a story); otherwise the declared time wins. Without either, a labelled date anywhere in
     the page (发布时间：...) is used.
     """
-    declared = _declared_time(root, raw_html, rules, now, zone)
+    declared = _declared_time(root, raw_html, rules, now, zone, selected, metas)
     short_lines = "\n".join(
         line for line in near_title.split("\n") if len(line) <= rules.byline_max_line_chars
     )
@@ -156,13 +194,20 @@ def _first_author(regexes: tuple[re.Pattern[str], ...], text: str, rules: Author
     return None
 
 
-def find_author(root: HtmlElement | None, near_title: str, page_text: str, rules: AuthorRules) -> str | None:
+def find_author(
+    root: HtmlElement | None,
+    near_title: str,
+    page_text: str,
+    rules: AuthorRules,
+    *,
+    metas: Metas | None = None,
+) -> str | None:
     """A byline (作者：...) near the title, then meta tags, then 来源/责任编辑-style lines."""
     author = _first_author(rules.regexes, near_title, rules)
     if author:
         return author
     if root is not None:
-        for value in meta_content(root, rules.meta):
+        for value in meta_content(root, rules.meta, metas):
             author = _clean_author(value, rules)
             if author:
                 return author
@@ -175,11 +220,16 @@ _SEPARATORS = re.compile(r"^[\s_｜|\-—–]+")
 
 
 def find_site(
-    root: HtmlElement | None, title_suffix: str | None, url: str | None, rules: SiteRules
+    root: HtmlElement | None,
+    title_suffix: str | None,
+    url: str | None,
+    rules: SiteRules,
+    *,
+    metas: Metas | None = None,
 ) -> str | None:
     """Site name: meta (og:site_name ...), else the suffix cut off <title>, else the URL's host."""
     if root is not None:
-        for value in meta_content(root, rules.meta):
+        for value in meta_content(root, rules.meta, metas):
             return value
     if title_suffix:
         site = _SEPARATORS.sub("", title_suffix).strip()

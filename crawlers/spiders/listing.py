@@ -17,6 +17,8 @@ from urllib.parse import urljoin
 import scrapy
 from lxml import etree
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 
 from crawlers.dates import parse_datetime
 from crawlers.encoding import decode_html
@@ -31,7 +33,9 @@ _SKIP_LINK = re.compile(r"^\s*(?:javascript:|mailto:|tel:|#|$)", re.IGNORECASE)
 
 # Request meta of list, result and JSON pages: always fetched in full, never as a conditional request (they
 # change with every new item, and a message page's new reply shows only when its list page is read again).
-# Item pages may be answered 304 Not Modified (crawlers.middlewares.ConditionalRequestMiddleware).
+# Item pages may be answered 304 Not Modified (crawlers.middlewares.ConditionalRequestMiddleware). These
+# requests also bypass the dupefilter (dont_filter; it may persist between crawls): paging is bounded by
+# max_pages and stops when a page brings nothing new.
 FRESH = {"dont_condition": True}
 
 
@@ -134,6 +138,22 @@ def read_field(root: HtmlElement, spec: FieldSpec | None, *, multiline: bool = F
     return "\n".join(texts)
 
 
+def on_page_error(spider: SourceSpider, failure: Failure) -> None:
+    """Errback of list, result and JSON pages: a 404 past the first page is the end of the pages (paging by
+    a {page} template runs into it); anything else is logged and counted by ``on_error``."""
+    request = getattr(failure, "request", None)
+    error = failure.value
+    if (
+        request is not None
+        and request.cb_kwargs.get("page", 1) > 1
+        and isinstance(error, HttpError)
+        and error.response.status == 404
+    ):
+        spider.logger.info("list page not found, the last was the one before: %s", request.url)
+        return
+    spider.on_error(failure)
+
+
 # ---- the spider ------------------------------------------------------------------------------------------
 
 
@@ -153,9 +173,12 @@ class ListSpider(SourceSpider):
             template = str(url) if "page" in template_fields(str(url)) else None
             first = fill_template(template, page=str(self.source.first_page)) if template else str(url)
             yield scrapy.Request(
-                first, callback=self.parse_list, errback=self.on_error, dont_filter=True,
+                first, callback=self.parse_list, errback=self.on_page_error, dont_filter=True,
                 cb_kwargs={"page": 1, "template": template}, meta=FRESH,
             )
+
+    def on_page_error(self, failure: Failure) -> None:
+        on_page_error(self, failure)
 
     # -- list pages
 
@@ -191,20 +214,25 @@ class ListSpider(SourceSpider):
             self.logger.error("list page %s: %s", response.url, exc)
             return
         if not links:
-            # An empty list page usually means the site changed its layout: worth an error in the report.
+            if page > 1:  # past the last page
+                self.logger.info("no item links on list page %d, the last: %s", page, response.url)
+                return
+            # An empty first list page usually means the site changed its layout: worth an error in the report.
             self.count("errors")
             self.logger.error("no item links (%s) on list page %s", item_selector, response.url)
             return
         new = self.take(links)
         for link in new:
-            yield scrapy.Request(link, callback=self.parse_item, errback=self.on_error)
+            request = self.follow_once(link, self.parse_item)
+            if request is not None:
+                yield request
         # No new links (a site that ignores the page number, a loop of next links): stop paging.
         if not new or self.remaining <= 0 or page >= self.source.max_pages:
             return
         next_url = self.next_list_url(root, response, page, template)
         if next_url:
             yield scrapy.Request(
-                next_url, callback=self.parse_list, errback=self.on_error,
+                next_url, callback=self.parse_list, errback=self.on_page_error, dont_filter=True,
                 cb_kwargs={"page": page + 1, "template": template}, meta=FRESH,
             )
 
@@ -238,11 +266,8 @@ class ListSpider(SourceSpider):
         """The article on ``response`` as a Post (``fallback`` fills title/content/author/published_at the
         page lacks); None, logged and counted, when nothing can be extracted."""
         fallback = fallback or {}
-        try:
-            article = self.read_article(response)
-        except ValueError as exc:
-            self.count("errors")
-            self.logger.error("cannot extract article %s: %s", response.url, exc)
+        article = self.read_article(response)  # None: not HTML (logged and counted)
+        if article is None:
             return None
         now = self.now()
         title = article.title or fallback.get("title") or ""

@@ -8,14 +8,17 @@ when no selector is configured; a message without reply text gets no ``reply`` (
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
+from lxml import html as lxml_html
 from scrapy.http import Response
 
 from crawlers.dates import parse_datetime
 from crawlers.extract import extract_article
-from crawlers.sources import MessageFields
-from crawlers.spiders.listing import ListSpider, html_root, read_field, response_text
+from crawlers.extract.dom import HtmlElement
+from crawlers.sources import FieldRule, MessageFields
+from crawlers.spiders.listing import ListSpider, html_root, read_field, response_text, select_any
 from index.documents import Post, Reply
 
 
@@ -24,8 +27,7 @@ class MessageBoardSpider(ListSpider):
 
     def parse_item(self, response: Response) -> Iterator[Post]:
         fields = self.source.message or MessageFields()
-        text = response_text(response)
-        root = html_root(text)
+        root = html_root(response_text(response))
         if root is None:
             self.count("errors")
             self.logger.error("message page is not an HTML page: %s", response.url)
@@ -47,8 +49,9 @@ class MessageBoardSpider(ListSpider):
         published = parse_datetime(published_text, now=now, tz=self.zone) if published_text else None
         site = None
         if not (fields.title and fields.content and fields.author and fields.published_at):
-            # Some field has no selector: automatic extraction fills it.
-            article = extract_article(text, response.url, now=now)
+            # Some field has no selector: automatic extraction fills it, from the page without the reply
+            # (often the longest text on the page, it would be taken for the message).
+            article = extract_article(self.without_reply(root, fields), response.url, now=now)
             title = title if fields.title else article.title
             content = content if fields.content else article.content
             author = author if fields.author else (article.author or "")
@@ -78,3 +81,16 @@ class MessageBoardSpider(ListSpider):
             category=category or None,
             reply=reply,
         )
+
+    @staticmethod
+    def without_reply(root: HtmlElement, fields: MessageFields) -> str:
+        """The page's HTML with the elements the reply fields select removed."""
+        page = copy.deepcopy(root)
+        for spec in (fields.reply, fields.replied_at, fields.reply_unit):
+            if spec is None:
+                continue
+            selector = spec.selector if isinstance(spec, FieldRule) else spec
+            for found in select_any(page, selector):
+                if isinstance(found, HtmlElement) and found.getparent() is not None:
+                    found.drop_tree()
+        return lxml_html.tostring(page, encoding="unicode")

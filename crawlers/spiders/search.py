@@ -73,13 +73,13 @@ class SearchSpider(ListSpider):
 
     def results_request(self, template: str, keyword: str, page: int) -> scrapy.Request:
         return scrapy.Request(
-            self.search_url(template, keyword, page), callback=self.parse_results, errback=self.on_error,
+            self.search_url(template, keyword, page), callback=self.parse_results, errback=self.on_page_error,
             dont_filter=True, cb_kwargs={"template": template, "keyword": keyword, "page": page}, meta=FRESH,
         )
 
     def parse_results(self, response: Response, template: str, keyword: str, page: int) -> Iterator[Any]:
         if self.options.results == "json":
-            found, out = self.json_results(response)
+            found, out = self.json_results(response, page)
         else:
             found, out = self.html_results(response)
         yield from out
@@ -97,13 +97,10 @@ class SearchSpider(ListSpider):
             self.count("errors")
             self.logger.error("search result page %s: %s", response.url, exc)
             return False, []
-        requests = [
-            scrapy.Request(link, callback=self.parse_result_page, errback=self.on_error)
-            for link in self.take(links)
-        ]
-        return bool(links), requests
+        requests = [self.follow_once(link, self.parse_result_page) for link in self.take(links)]
+        return bool(links), [r for r in requests if r is not None]
 
-    def json_results(self, response: Response) -> tuple[bool, list[Any]]:
+    def json_results(self, response: Response, page: int) -> tuple[bool, list[Any]]:
         assert self.json_reader is not None and self.source.json_paths is not None
         paths = self.source.json_paths
         try:
@@ -114,6 +111,9 @@ class SearchSpider(ListSpider):
             return False, []
         items = items_at(doc, paths.items)
         if items is None:
+            if page > 1:  # some APIs answer past the last page without the list
+                self.logger.info("no results on page %d, the end: %s", page, response.url)
+                return False, []
             self.count("errors")
             self.logger.error("no items at %r in the JSON of %s", paths.items, response.url)
             return False, []
@@ -122,18 +122,23 @@ class SearchSpider(ListSpider):
             if not isinstance(item, dict) or self.remaining <= 0:
                 continue
             url = self.json_reader.url_of(item, response.url)
-            if url is None or not self.take([url]):
+            if url is None:
+                self.count("errors")
+                self.logger.error("search result without URL on %s: %.200s", response.url, item)
+                continue
+            if not self.take([url]):
                 continue
             if self.options.follow:
                 now = self.now()
                 fallback = {
-                    "title": markup_to_text(str(get_one(item, paths.title) or "")),
-                    "content": markup_to_text(str(get_one(item, paths.text) or "")),
+                    "title": markup_to_text(text_value(get_one(item, paths.title))),
+                    "content": markup_to_text(text_value(get_one(item, paths.text))),
                     "author": text_value(get_one(item, paths.author)) or None,
                     "published_at": parse_time(get_one(item, paths.published_at), now=now, zone=self.zone),
                 }
-                out.append(scrapy.Request(url, callback=self.parse_result_page, errback=self.on_error,
-                                          cb_kwargs={"fallback": fallback}))
+                request = self.follow_once(url, self.parse_result_page, cb_kwargs={"fallback": fallback})
+                if request is not None:
+                    out.append(request)
             else:
                 out.extend(self.json_reader.read(item, response.url))
         return bool(items), out

@@ -22,13 +22,14 @@ import scrapy
 from lxml import etree
 from lxml import html as lxml_html
 from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from crawlers.dates import parse_datetime
 from crawlers.extract.dom import normalize_space, text_lines
-from crawlers.jsonpath import get_all, get_one
+from crawlers.jsonpath import get_all, get_one, parse_path
 from crawlers.sources import JsonPaths, fill_template, template_fields
 from crawlers.spiders.base import SourceSpider
-from crawlers.spiders.listing import FRESH, block_tags
+from crawlers.spiders.listing import FRESH, block_tags, on_page_error
 from index.documents import Engagement, Post, PostKind
 
 _JSONP = re.compile(r"^\s*[\w$.]+\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
@@ -70,6 +71,9 @@ def items_at(doc: Any, path: str) -> list[Any] | None:
     """The items ``path`` points at: a list (or the values ``*`` collects); None when the path is missing."""
     values = get_all(doc, path)
     if not values:
+        steps = parse_path(path)
+        if "*" in steps and get_all(doc, ".".join(steps[: steps.index("*")])):
+            return []  # the list is there, and empty (or none of its elements has the item): no items
         return None
     if len(values) == 1 and isinstance(values[0], list):
         return [v for v in values[0] if v is not None]
@@ -203,7 +207,20 @@ class JsonPosts:
             return out
         self.seen.add(url)
         now = spider.now()
-        post = Post(
+        try:
+            post = self._post(item, url, title, text, repost_of, now)
+        except ValueError as exc:  # pydantic's ValidationError included
+            spider.count("errors")
+            spider.logger.error("JSON item %s on %s: %s", url, base, exc)
+            return out
+        return [post, *out]
+
+    def _post(
+        self, item: dict[str, Any], url: str, title: str, text: str, repost_of: str | None, now: datetime
+    ) -> Post:
+        spider = self.spider
+        paths = self.paths
+        return Post(
             url=url,
             title=title,
             content=text,
@@ -222,7 +239,6 @@ class JsonPosts:
             ),
             repost_of=repost_of if repost_of != url else None,
         )
-        return [post, *out]
 
 
 def with_query(url: str, name: str, value: str) -> str:
@@ -252,9 +268,12 @@ class SocialSpider(SourceSpider):
             template = str(url) if "page" in template_fields(str(url)) else None
             first = fill_template(template, page=str(self.source.first_page)) if template else str(url)
             yield scrapy.Request(
-                first, callback=self.parse_page, errback=self.on_error, dont_filter=True,
+                first, callback=self.parse_page, errback=self.on_page_error, dont_filter=True,
                 cb_kwargs={"page": 1, "template": template}, meta=FRESH,
             )
+
+    def on_page_error(self, failure: Failure) -> None:
+        on_page_error(self, failure)
 
     def parse_page(self, response: Response, page: int, template: str | None) -> Iterator[Any]:
         try:
@@ -265,6 +284,9 @@ class SocialSpider(SourceSpider):
             return
         items = items_at(doc, self.paths.items)
         if items is None:
+            if page > 1:  # Weibo answers past the last page with {"ok": 0, "msg": "这里还没有内容"}
+                self.logger.info("no items on JSON page %d, the end: %s", page, response.url)
+                return
             self.count("errors")
             self.logger.error("no items at %r in the JSON of %s", self.paths.items, response.url)
             return
@@ -285,7 +307,7 @@ class SocialSpider(SourceSpider):
         next_url = self.next_url(doc, response, page, template)
         if next_url and next_url != response.url:
             yield scrapy.Request(
-                next_url, callback=self.parse_page, errback=self.on_error,
+                next_url, callback=self.parse_page, errback=self.on_page_error, dont_filter=True,
                 cb_kwargs={"page": page + 1, "template": template}, meta=FRESH,
             )
 
