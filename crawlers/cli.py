@@ -49,7 +49,32 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
         client.close()
 
 
+STATUS_LABELS = {"ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行"}
+
+
+def _sources(args: argparse.Namespace, settings: Settings) -> int:
+    """Print each configured source's health; exit 1 when any is silent or failing."""
+    from crawlers.health import source_statuses
+    from crawlers.sources import load_sources
+    from index.client import make_client
+
+    names = [s.name for s in load_sources(settings.config_file("sources.yaml")).enabled()]
+    client = make_client(settings.elasticsearch)
+    try:
+        statuses = source_statuses(client, settings.elasticsearch.index_prefix, names,
+                                   settings.crawl.silent_after_runs)
+    finally:
+        client.close()
+    for s in statuses:
+        last = s.last_success.isoformat(timespec="minutes") if s.last_success else "-"
+        print(f"{s.source}\t{s.status}\t{STATUS_LABELS[s.status]}\tlast success {last}"
+              + (f"\t{s.last_error}" if s.last_error else ""))
+    return 1 if any(s.status in ("silent", "failing") for s in statuses) else 0
+
+
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("sources", help="health of each configured source (silent, failing, calm, ok)").set_defaults(
+        func=_sources)
     p = sub.add_parser("crawl", help="crawl the configured sources once")
     p.add_argument("--source", action="append", default=[], help="source name (repeatable; default: all)")
     p.add_argument("--report-json", help="write the crawl report as JSON to this path")

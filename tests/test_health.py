@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.health import RunRecord, source_statuses, status_of
 from crawlers.runner import crawl_in_subprocess
 from tests.conftest import MockServer, crawl_env
+from yuqing.cli import main
 from yuqing.settings import Settings
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -35,7 +37,8 @@ def test_status_rules() -> None:
 
 
 def test_crawls_record_health_and_an_empty_source_turns_silent(
-    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     empty = mockserver.write("empty.xml", rss_document("空", mockserver.url, [], built=T0))
     busy = mockserver.write("busy.xml", rss_document(
@@ -61,3 +64,15 @@ def test_crawls_record_health_and_an_empty_source_turns_silent(
     statuses = {s.source: s for s in source_statuses(es_client, prefix, ["empty", "busy"], 2)}
     assert statuses["empty"].status == "silent" and statuses["empty"].consecutive_empty == 2
     assert statuses["busy"].status == "calm"  # its feed answered 304: nothing new, but not silent
+
+    # `yuqing sources` reports it, and exits 1 because a source is silent.
+    for key, value in env.items():
+        if key.startswith("YUQING_"):
+            monkeypatch.setenv(key, value)
+    (config_dir / "sources.yaml").write_text(
+        "sources:\n"
+        f"  - {{name: empty, kind: feed, start_urls: ['{empty}']}}\n"
+        f"  - {{name: busy, kind: feed, start_urls: ['{busy}']}}\n", encoding="utf-8")
+    assert main(["sources"]) == 1
+    lines = dict(line.split("\t", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["empty"].startswith("silent\t静默") and lines["busy"].startswith("calm\t平静")

@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # one line per HTTP request is noise on a terminal
+        logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
         func: Handler = args.func
