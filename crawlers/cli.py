@@ -49,7 +49,9 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
         client.close()
 
 
-STATUS_LABELS = {"ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行"}
+STATUS_LABELS = {
+    "ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行",
+}
 
 
 def _sources(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -13,11 +14,12 @@ from crawlers.extract.content import body_lines, find_main_block
 from crawlers.extract.dom import (
     HtmlElement,
     element_text,
+    meta_index,
     normalize_space,
-    parse_html,
-    safe_select,
+    parse_html_fast,
+    raw_lines,
+    safe_select_many,
     select,
-    text_lines,
     visible_len,
 )
 from crawlers.extract.fields import find_author, find_published_at, find_site, find_title
@@ -70,20 +72,26 @@ def _near_title_text(page_lines: list[str], title: str, chars: int) -> str:
     return tail[:chars]
 
 
-def _selected_lines(root: HtmlElement, selector: str, rules: ExtractionRules) -> list[str]:
-    blocks = frozenset(rules.content.block_tags)
+def _selected_lines(root: HtmlElement, selector: str, blocks: frozenset[str]) -> list[str]:
     lines: list[str] = []
     for el in select(root, selector):
-        lines.extend(line.text for line in text_lines(el, blocks))
+        lines.extend(raw_lines(el, blocks, count_links=False)[0])
     return lines
 
 
-def _preferred_block(root: HtmlElement, rules: ExtractionRules) -> HtmlElement | None:
+def _preferred_block(
+    rules: ExtractionRules, selected: dict[str, list[HtmlElement]]
+) -> HtmlElement | None:
     for selector in rules.content.preferred_selectors:
-        for el in safe_select(root, selector):
+        for el in selected[selector]:
             if visible_len(el.text_content()) >= rules.content.preferred_min_chars:
                 return el
     return None
+
+
+@lru_cache(maxsize=16)
+def _block_tags(tags: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(tags)
 
 
 def extract_article(
@@ -110,35 +118,37 @@ def extract_article(
     now = now or datetime.now(zone)
     if _looks_like_garbage(html):
         raise ValueError("input does not look like HTML (no markup, or binary data, in its first 4 KB)")
-    root = parse_html(html)
+    root = parse_html_fast(html)
     if root is None:
         return EMPTY_ARTICLE
+    blocks = _block_tags(tuple(rules.content.block_tags))
 
-    # Metadata first, on the lightly cleaned tree (headers and bylines are still there).
+    # Metadata first, on the lightly cleaned tree (headers and bylines are still there). The tree does
+    # not change until the boilerplate is removed: configured selectors and meta tags are read once.
     strip_tags(root, ["script", "style", "noscript", "template"])
-    title, title_suffix = find_title(root, rules.title)
+    selected = safe_select_many(
+        root, [*rules.title.heading_selectors, *rules.published_at.selectors, *rules.content.preferred_selectors]
+    )
+    metas = meta_index(root)
+    title, title_suffix = find_title(root, rules.title, selected=selected, metas=metas)
     if title_selector:
         chosen = select(root, title_selector)
         title = element_text(chosen[0]) if chosen else ""
     body = root.find("body")
-    page_lines = (
-        [line.text for line in text_lines(body, frozenset(rules.content.block_tags))]
-        if (body is not None)
-        else []
-    )
+    page_lines = raw_lines(body, blocks, count_links=False)[0] if body is not None else []
     page_text = "\n".join(page_lines)
     near_title = _near_title_text(page_lines, title, rules.published_at.near_title_chars)
     published_at = find_published_at(
-        root, html, near_title, page_text, rules.published_at, now=now, zone=zone
+        root, html, near_title, page_text, rules.published_at, now=now, zone=zone, selected=selected, metas=metas
     )
-    author = find_author(root, near_title, page_text, rules.author)
-    site = find_site(root, title_suffix, url, rules.site)
+    author = find_author(root, near_title, page_text, rules.author, metas=metas)
+    site = find_site(root, title_suffix, url, rules.site, metas=metas)
 
     # Then the body, on a tree with the boilerplate removed.
     if body_selector:
-        lines = _selected_lines(root, body_selector, rules)
+        lines = _selected_lines(root, body_selector, blocks)
     else:
-        container = _preferred_block(root, rules)
+        container = _preferred_block(rules, selected)
         if container is None:
             remove_boilerplate(root, rules.boilerplate)
             container = find_main_block(root, rules.content, rules.boilerplate)

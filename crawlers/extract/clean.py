@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from lxml import etree
 
-from crawlers.extract.dom import HtmlElement, safe_select, tag_name, visible_len
+from crawlers.extract.dom import HtmlElement, safe_select_many, tag_name, visible_len
 from crawlers.extract.rules import BoilerplateRules
+
+_NEVER_DOOMED = frozenset({"html", "body", "head"})
 
 
 def _drop(el: HtmlElement) -> None:
@@ -32,8 +34,12 @@ def remove_boilerplate(root: HtmlElement, rules: BoilerplateRules) -> None:
     such a block is a page wrapper whose name happens to contain a boilerplate word.
     """
     strip_tags(root, rules.remove_tags)
+    # All selectors are matched on the same tree, before any removal: what one selector's removal
+    # takes out of the document can still be matched by another, but removing it again (or removing
+    # something inside it) no longer changes the document.
+    selected = safe_select_many(root, rules.remove_selectors)
     for selector in rules.remove_selectors:
-        for el in safe_select(root, selector):
+        for el in selected[selector]:
             if tag_name(el) not in ("html", "body"):
                 _drop(el)
     regex = rules.class_id_regex
@@ -41,16 +47,26 @@ def remove_boilerplate(root: HtmlElement, rules: BoilerplateRules) -> None:
         return
     total = visible_len(root.text_content()) or 1
     doomed: list[HtmlElement] = []
-    for el in root.iter():
-        if not isinstance(el, HtmlElement) or tag_name(el) in ("html", "body", "head"):
+    for el in root.iter(etree.Element):
+        class_ = el.get("class")
+        id_ = el.get("id")
+        if class_ is None and id_ is None:
             continue
-        names = f"{el.get('class') or ''} {el.get('id') or ''}".strip()
-        if names and regex.search(names):
+        names = f"{class_ or ''} {id_ or ''}".strip()
+        if (
+            names
+            and regex.search(names)
+            and isinstance(el, HtmlElement)
+            and tag_name(el) not in _NEVER_DOOMED
+        ):
             doomed.append(el)
+    keep_share = rules.keep_if_text_share_above
     for el in doomed:
         # An ancestor may already be gone; then this element is detached from `root` too.
         if el.getroottree().getroot() is not root:
             continue
-        if visible_len(el.text_content()) / total > rules.keep_if_text_share_above:
+        text = el.text_content()
+        # visible_len(text) <= len(text): most blocks are too small to be kept without counting.
+        if len(text) / total > keep_share and visible_len(text) / total > keep_share:
             continue
         _drop(el)
