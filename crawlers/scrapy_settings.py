@@ -20,6 +20,8 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "DOWNLOAD_WARNSIZE": min(c.download_maxsize_mb, 5) * 1024 * 1024,
         "RETRY_ENABLED": c.retry_times > 0,
         "RETRY_TIMES": c.retry_times,
+        "YUQING_RETRY_BACKOFF_S": c.retry_backoff_s,
+        "YUQING_RETRY_BACKOFF_MAX_S": c.retry_backoff_max_s,
         "AUTOTHROTTLE_ENABLED": c.autothrottle,
         "AUTOTHROTTLE_START_DELAY": 0.5,
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
@@ -32,7 +34,11 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",
     }
-    middlewares = {"crawlers.middlewares.ConditionalRequestMiddleware": 560}
+    middlewares = {
+        "crawlers.middlewares.ConditionalRequestMiddleware": 560,
+        "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+        "crawlers.retry.BackoffRetryMiddleware": 550,
+    }
     if c.proxy:
         out["HTTPPROXY_ENABLED"] = True
         out["YUQING_PROXY"] = c.proxy

@@ -12,6 +12,7 @@ Prints ``PORT <n>`` once listening on 127.0.0.1 (port chosen by the OS). Routes:
 - ``/truncated/<path>`` the first third of the page's bytes
 - ``/status/<code>``  an empty response with that status
 - ``/redirect-loop``  a redirect to itself
+- ``/flaky/<n>/<path>`` 503 for the first n requests of that URL, then the saved page
 - ``/big/<mb>``       an HTML page of that many megabytes
 - anything else      a file under the site directory the test wrote (feeds, robots.txt, ...), with
                       validators like /pages/
@@ -24,6 +25,7 @@ import contextlib
 import hashlib
 import mimetypes
 import sys
+import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +36,8 @@ class Handler(BaseHTTPRequestHandler):
     pages: Path
     site: Path
     protocol_version = "HTTP/1.1"  # keep-alive, like a real web server
+    hits: dict[str, int] = {}  # noqa: RUF012 - per-server request counts of the flaky route
+    lock = threading.Lock()
     disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stalls)
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
@@ -85,6 +89,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._validated(body, "text/html; charset=utf-8", (self.pages / rest).stat().st_mtime)
         if head == "status":
             return self._send(int(rest or 500), b"")
+        if head == "flaky":
+            times, _, rel = rest.partition("/")
+            with self.lock:
+                seen = self.hits.get(path, 0)
+                self.hits[path] = seen + 1
+            if seen < int(times):
+                return self._send(503, b"busy")
+            body = self._file(self.pages, rel)
+            return self._send(200, body or b"", "text/html; charset=utf-8")
         if head == "redirect-loop":
             return self._send(302, b"", headers={"Location": "/redirect-loop"})
         if head == "big":

@@ -109,6 +109,8 @@ class CrawlSettings(_Section):
     download_timeout_s: int = Field(30, ge=1)
     download_maxsize_mb: int = Field(20, ge=1)
     retry_times: int = Field(2, ge=0)
+    retry_backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles each retry")
+    retry_backoff_max_s: float = Field(30.0, ge=0)
     autothrottle: bool = True
     proxy: str | None = None
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import scrapy
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -62,6 +63,10 @@ class SourceSpider(scrapy.Spider):
         url = request.url if request is not None else "?"
         if failure.check(NotModified):
             self.logger.debug("not modified since the last crawl: %s", url)
+            return
+        if failure.check(IgnoreRequest) and "robots.txt" in failure.getErrorMessage():
+            self.count("robots_forbidden")
+            self.logger.warning("not fetched, forbidden by the site's robots.txt: %s", url)
             return
         self.count("errors")
         self.logger.error("request failed: %s: %s", url, failure.getErrorMessage() or failure.type)
