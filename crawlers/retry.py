@@ -32,7 +32,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def _wait(self, retry: Request) -> Request:
         delay = backoff_delay(int(retry.meta.get("retry_times", 1)), self.base_s, self.max_s)
         if delay > 0:
-            await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))  # type: ignore[arg-type]
+            await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
         return retry
 
     async def process_response(  # type: ignore[override]
