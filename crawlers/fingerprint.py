@@ -36,8 +36,15 @@ def content_hash(*parts: str) -> str:
 
 
 def post_content_hash(post: Post) -> str:
-    """The content hash of a post: what it says, not when or where it was fetched."""
-    return content_hash(post.title, post.content, post.reply.text if post.reply else "")
+    """The hash of what a post says and how far it spread — not when or where it was fetched — so a page
+    whose text, official reply or engagement counts changed is re-indexed, and an unchanged one is not."""
+    reply = post.reply
+    return content_hash(
+        post.title, post.content, post.category or "",
+        reply.text if reply else "", reply.unit or "" if reply else "",
+        reply.replied_at.isoformat() if reply and reply.replied_at else "",
+        post.engagement.model_dump_json(),
+    )
 
 
 def _token_hash(token: str) -> int:

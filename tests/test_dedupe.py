@@ -90,3 +90,18 @@ def test_duplicates_within_one_batch(settings: Settings, es_client: Elasticsearc
     late, early = linked
     assert early.is_first is True
     assert late.duplicate_of == early.doc_id and late.is_first is False
+
+
+def test_content_hash_changes_with_text_reply_and_engagement_not_fetch_time() -> None:
+    from crawlers.fingerprint import post_content_hash
+    from index.documents import Engagement, Reply
+
+    base = post("http://w.cn/1", "图书馆周末延长开放", T0, "weibo")
+    assert post_content_hash(base) == post_content_hash(base.model_copy(update={"fetched_at": T0 + timedelta(days=1)}))
+    variants = [
+        base.model_copy(update={"content": "图书馆周末延长开放至晚上九点"}),
+        base.model_copy(update={"engagement": Engagement(reposts=120, likes=3000)}),
+        base.model_copy(update={"reply": Reply(text="已转相关部门办理", unit="市文化广电旅游局")}),
+    ]
+    hashes = {post_content_hash(p) for p in [base, *variants]}
+    assert len(hashes) == 4
