@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from crawlers.redis_keys import DUPEFILTER_KEY, QUEUE_KEY, run_id
 from yuqing.settings import Settings
 
 
-def scrapy_settings(settings: Settings) -> dict[str, Any]:
+def scrapy_settings(settings: Settings, now_s: float | None = None) -> dict[str, Any]:
     c = settings.crawl
     out: dict[str, Any] = {
         "YUQING_SETTINGS": settings,
@@ -45,11 +47,17 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         middlewares["crawlers.middlewares.ProxyMiddleware"] = 350
     out["DOWNLOADER_MIDDLEWARES"] = middlewares
     if c.redis_url:
-        # Scale-out: several machines share one request queue and one dupefilter in Redis (scrapy-redis).
+        # Scale-out: several machines share one request queue and one dupefilter in Redis (scrapy-redis),
+        # under keys of this run (crawlers.redis_keys).
+        run = run_id(c.redis_run_id, time.time() if now_s is None else now_s, settings.schedule.crawl_interval_s)
         out.update({
             "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
             "DUPEFILTER_CLASS": "crawlers.dupefilters.RedisLoopReportingDupeFilter",
             "SCHEDULER_PERSIST": True,
+            "SCHEDULER_QUEUE_KEY": QUEUE_KEY.format(run=run),
+            "SCHEDULER_DUPEFILTER_KEY": DUPEFILTER_KEY.format(run=run),
             "REDIS_URL": c.redis_url,
+            "YUQING_REDIS_KEY_TTL_S": 2 * settings.schedule.crawl_interval_s,
+            "EXTENSIONS": {"crawlers.redis_keys.ExpireRunKeys": 500},
         })
     return out

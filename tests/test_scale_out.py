@@ -64,7 +64,7 @@ def test_two_workers_share_one_crawl(
     (config_dir / "sources.yaml").write_text(f"sources:\n  - {{name: shared, kind: feed, start_urls: ['{feed}']}}\n",
                                              encoding="utf-8")
     env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_CRAWL__REDIS_URL=redis_url,
-                    YUQING_CRAWL__DEDUPE="false")
+                    YUQING_CRAWL__DEDUPE="false", YUQING_CRAWL__REDIS_RUN_ID="run-1")
     workers = [start_crawl_subprocess(None, [], env=env) for _ in range(2)]
     reports = []
     for proc, report_path in workers:
@@ -77,7 +77,17 @@ def test_two_workers_share_one_crawl(
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     es_client.indices.refresh(index=alias)
     assert es_client.count(index=alias)["count"] == len(pages)
-    # The shared dupefilter in Redis holds every request fingerprint.
+    # The run's shared dupefilter in Redis holds every request fingerprint, and expires after the run.
     r = redis.Redis.from_url(redis_url)
-    dupefilter_keys = [k for k in r.keys("*dupefilter*")]
-    assert dupefilter_keys and r.scard(dupefilter_keys[0]) >= len(pages)
+    key = "yuqing:feed:shared:run-1:dupefilter"
+    assert r.scard(key) >= len(pages)
+    assert 0 < r.ttl(key) <= 2 * settings.schedule.crawl_interval_s
+
+    # The next run has its own keys: the pages of the updated feed are fetched again (and found unchanged).
+    mockserver.write("feed.xml", rss_document("t", mockserver.url, entries,
+                                              built=datetime(2030, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    env["YUQING_CRAWL__REDIS_RUN_ID"] = "run-2"
+    proc, report_path = start_crawl_subprocess(None, [], env=env)
+    proc.wait(timeout=300)
+    again = collect_crawl(proc, report_path).sources[0]
+    assert (again.found, again.unchanged, again.indexed) == (len(pages), len(pages), 0)
