@@ -49,14 +49,9 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
         client.close()
 
 
-STATUS_LABELS = {
-    "ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行",
-}
-
-
 def _sources(args: argparse.Namespace, settings: Settings) -> int:
     """Print each configured source's health; exit 1 when any is silent or failing."""
-    from crawlers.health import source_statuses
+    from crawlers.health import STATUS_LABELS, source_statuses
     from crawlers.sources import load_sources
     from index.client import make_client
 

@@ -26,6 +26,9 @@ from yuqing.settings import Settings
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "calm", "silent", "failing", "unknown"]
+STATUS_LABELS: dict[str, str] = {
+    "ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行",
+}
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def status_of(source: str, runs: list[RunRecord], silent_after: int) -> SourceSt
             empty += 1
         else:
             break
-    last_success = next((r.finished_at for r in runs if r.ok), None)
+    # The last run that delivered: items found, or the source answered "not modified".
+    last_success = next((r.finished_at for r in runs if r.ok and (r.found or r.unchanged)), None)
     newest = runs[0]
     status: Status
     if not newest.ok:

@@ -20,6 +20,7 @@ navigation = st.navigation(
     [
         st.Page("pages/latest.py", title="最新舆情", icon="📰", default=True),
         st.Page("pages/overview.py", title="舆情概览", icon="📊"),
+        st.Page("pages/sources.py", title="信源状态", icon="📡"),
     ]
 )
 navigation.run()

@@ -22,6 +22,8 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
+from crawlers.health import SourceStatus, source_statuses
+from crawlers.sources import load_sources
 from dashboard.format import display_host
 from index.client import make_client
 from index.hotwords import load_stopwords
@@ -140,7 +142,15 @@ def _hot_words(backend: Backend, query: PostQuery, size: int) -> list[tuple[str,
         return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords)
 
 
+def _source_health(backend: Backend) -> list[SourceStatus]:
+    with es_errors(backend):
+        names = [s.name for s in load_sources(backend.settings.config_file("sources.yaml")).enabled()]
+        return source_statuses(backend.client, backend.settings.elasticsearch.index_prefix, names,
+                               backend.settings.crawl.silent_after_runs)
+
+
 _search_cached = _ttl_cached(_search)
+_source_health_cached = _ttl_cached(_source_health)
 _counts_cached = _ttl_cached(_counts)
 _hot_words_cached = _ttl_cached(_hot_words)
 
@@ -158,6 +168,11 @@ def counts(backend: Backend, query: PostQuery, field_name: str, size: int = 50) 
 def hot_words(backend: Backend, query: PostQuery, size: int = 30) -> list[tuple[str, int]]:
     """The most frequent words of the posts matching ``query`` (cached)."""
     return _hot_words_cached(backend.settings.dashboard.cache_ttl_s)(backend, query, size)
+
+
+def source_health(backend: Backend) -> list[SourceStatus]:
+    """The status of every enabled source (cached)."""
+    return _source_health_cached(backend.settings.dashboard.cache_ttl_s)(backend)
 
 
 def total(backend: Backend, query: PostQuery) -> int:

@@ -29,7 +29,7 @@ def test_status_rules() -> None:
     assert status_of("s", [run(0, found=5, new=0)], 3).status == "calm"
     assert status_of("s", [run(0, found=0, unchanged=1)], 3).status == "calm"  # 304 is an answer
     silent = status_of("s", [run(0), run(1), run(2), run(3, found=4, new=4)], 3)
-    assert (silent.status, silent.consecutive_empty, silent.last_success) == ("silent", 3, T0)
+    assert (silent.status, silent.consecutive_empty, silent.last_success) == ("silent", 3, T0 - timedelta(hours=3))
     assert status_of("s", [run(0), run(1), run(2, found=3)], 3).status == "calm"
     failing = status_of("s", [run(0, ok=False, error="boom"), run(1, found=1, new=1)], 3)
     assert (failing.status, failing.last_error, failing.last_success) == ("failing", "boom", T0 - timedelta(hours=1))
