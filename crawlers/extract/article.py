@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from crawlers.dates import DEFAULT_TZ
-from crawlers.extract.clean import remove_boilerplate, strip_tags
+from crawlers.extract.clean import BOILERPLATE_ATTRIBUTES, remove_boilerplate, strip_tags
 from crawlers.extract.content import body_lines, find_main_block
 from crawlers.extract.dom import (
+    ElementIndex,
     HtmlElement,
     element_text,
+    iter_lines,
     meta_index,
     normalize_space,
     parse_html_fast,
     raw_lines,
-    safe_select_many,
     select,
+    selector_attributes,
     visible_len,
 )
 from crawlers.extract.fields import find_author, find_published_at, find_site, find_title
@@ -54,21 +57,71 @@ class ExtractedArticle:
 EMPTY_ARTICLE = ExtractedArticle(title="", content="", published_at=None, author=None, site=None)
 
 
-def _near_title_text(page_lines: list[str], title: str, chars: int) -> str:
+class _PageText:
+    """`"\\n".join(page lines)`, made on first call and kept."""
+
+    def __init__(self, lines: _PageLines) -> None:
+        self._lines = lines
+        self._text: str | None = None
+
+    def __call__(self) -> str:
+        if self._text is None:
+            self._text = self._lines.text()
+        return self._text
+
+
+class _PageLines:
+    """The text lines of the page body, read from the tree only as far as they are asked for.
+
+    Only valid while the tree is unchanged (metadata is looked for before anything is removed).
+    """
+
+    def __init__(self, body: HtmlElement | None, blocks: frozenset[str]) -> None:
+        self.lines: list[str] = []
+        self._source: Iterator[tuple[str, int]] = (
+            iter_lines(body, blocks, count_links=False) if body is not None else iter(())
+        )
+
+    def get(self, index: int) -> str | None:
+        """Line `index`, or None when the page has fewer lines."""
+        lines = self.lines
+        while len(lines) <= index:
+            nxt = next(self._source, None)
+            if nxt is None:
+                return None
+            lines.append(nxt[0])
+        return lines[index]
+
+    def text(self) -> str:
+        self.lines.extend(text for text, _ in self._source)
+        return "\n".join(self.lines)
+
+
+def _near_title_text(page_lines: _PageLines, title: str, chars: int) -> str:
     """The page text right after the headline: the first line that is the title (a heading), else the
     first line that contains it (a breadcrumb or "正在阅读：..." bar)."""
-    if not title or not page_lines:
+    if not title:
         return ""
     probe = title[: min(len(title), 12)]
-    candidates = [i for i, line in enumerate(page_lines) if probe in line]
-    if not candidates:
-        return ""
-    headings = [
-        i for i in candidates if page_lines[i].startswith(probe) and len(page_lines[i]) <= len(title) + 20
-    ]
-    index = (headings or candidates)[0]
-    line = page_lines[index]
-    tail = line[line.find(probe) + len(probe) :] + "\n" + "\n".join(page_lines[index + 1 : index + 40])
+    first_candidate: int | None = None
+    index: int | None = None
+    i = 0
+    while (line := page_lines.get(i)) is not None:
+        if probe in line:
+            if first_candidate is None:
+                first_candidate = i
+            if line.startswith(probe) and len(line) <= len(title) + 20:
+                index = i  # the first heading: no need to read further
+                break
+        i += 1
+    if index is None:
+        if first_candidate is None:
+            return ""
+        index = first_candidate
+    page_lines.get(index + 39)  # read the lines used below
+    lines = page_lines.lines
+    line = lines[index]
+    tail = line[line.find(probe) + len(probe) :] + "\n" + "\n".join(lines[index + 1 : index + 40])
     return tail[:chars]
 
 
@@ -79,11 +132,9 @@ def _selected_lines(root: HtmlElement, selector: str, blocks: frozenset[str]) ->
     return lines
 
 
-def _preferred_block(
-    rules: ExtractionRules, selected: dict[str, list[HtmlElement]]
-) -> HtmlElement | None:
+def _preferred_block(rules: ExtractionRules, index: ElementIndex) -> HtmlElement | None:
     for selector in rules.content.preferred_selectors:
-        for el in selected[selector]:
+        for el in index.select(selector):
             if visible_len(el.text_content()) >= rules.content.preferred_min_chars:
                 return el
     return None
@@ -92,6 +143,18 @@ def _preferred_block(
 @lru_cache(maxsize=16)
 def _block_tags(tags: tuple[str, ...]) -> frozenset[str]:
     return frozenset(tags)
+
+
+def _indexed_attributes(rules: ExtractionRules) -> tuple[str, ...]:
+    """Attributes read in the one pass over the tree: those of the configured selectors, plus class and
+    id for the boilerplate scan."""
+    selectors = [
+        *rules.title.heading_selectors,
+        *rules.published_at.selectors,
+        *rules.content.preferred_selectors,
+        *rules.boilerplate.remove_selectors,
+    ]
+    return tuple(sorted(selector_attributes(selectors) | set(BOILERPLATE_ATTRIBUTES)))
 
 
 def extract_article(
@@ -126,31 +189,29 @@ def extract_article(
     # Metadata first, on the lightly cleaned tree (headers and bylines are still there). The tree does
     # not change until the boilerplate is removed: configured selectors and meta tags are read once.
     strip_tags(root, ["script", "style", "noscript", "template"])
-    selected = safe_select_many(
-        root, [*rules.title.heading_selectors, *rules.published_at.selectors, *rules.content.preferred_selectors]
-    )
+    index = ElementIndex(root, _indexed_attributes(rules))
     metas = meta_index(root)
-    title, title_suffix = find_title(root, rules.title, selected=selected, metas=metas)
+    title, title_suffix = find_title(root, rules.title, index=index, metas=metas)
     if title_selector:
         chosen = select(root, title_selector)
         title = element_text(chosen[0]) if chosen else ""
-    body = root.find("body")
-    page_lines = raw_lines(body, blocks, count_links=False)[0] if body is not None else []
-    page_text = "\n".join(page_lines)
+    page_lines = _PageLines(root.find("body"), blocks)
     near_title = _near_title_text(page_lines, title, rules.published_at.near_title_chars)
+    page_text = _PageText(page_lines)
     published_at = find_published_at(
-        root, html, near_title, page_text, rules.published_at, now=now, zone=zone, selected=selected, metas=metas
+        root, html, near_title, page_text, rules.published_at, now=now, zone=zone, index=index, metas=metas
     )
     author = find_author(root, near_title, page_text, rules.author, metas=metas)
     site = find_site(root, title_suffix, url, rules.site, metas=metas)
+    del page_lines, page_text  # they read the tree as it is now
 
     # Then the body, on a tree with the boilerplate removed.
     if body_selector:
         lines = _selected_lines(root, body_selector, blocks)
     else:
-        container = _preferred_block(rules, selected)
+        container = _preferred_block(rules, index)
         if container is None:
-            remove_boilerplate(root, rules.boilerplate)
+            remove_boilerplate(root, rules.boilerplate, index=index)
             container = find_main_block(root, rules.content, rules.boilerplate)
         lines = body_lines(container, rules.content, rules.boilerplate) if container is not None else []
     if lines and title and normalize_space(lines[0]) == title:

@@ -36,12 +36,11 @@ class _Stats:
 
 def _count_punct(text: str, punctuation: frozenset[str]) -> int:
     if len(text) < 2 * len(punctuation):
-        return sum(1 for ch in text if ch in punctuation)
-    return sum(text.count(ch) for ch in punctuation)
+        return sum(map(punctuation.__contains__, text))
+    return sum(map(text.count, punctuation))
 
 
 _HEAD_CHARS = 120
-_WALK_EVENTS = ("start", "end", "comment", "pi")
 
 
 def find_main_block(
@@ -62,7 +61,7 @@ def find_main_block(
     block_parent: dict[HtmlElement, HtmlElement | None] = {}
 
     def credit(block: HtmlElement, text: str | None, link: bool) -> None:
-        if not text:
+        if not text or text.isspace():  # (the whitespace between blocks, mostly)
             return
         size = visible_len(text)
         if not size:
@@ -78,40 +77,36 @@ def find_main_block(
 
     # Pass 1 (document order, parents before children): who owns which text. The text of a non-block
     # element goes to the nearest block around it (its owner); a tail goes to the parent's owner.
-    # `context` holds, for each open element, (its owner or None, whether it is inside a link).
-    if isinstance(top.tag, str):
-        context: list[tuple[HtmlElement | None, bool]] = []
-        kinds: dict[object, tuple[bool, bool]] = {}  # tag -> (block?, link?)
-        for event, el in etree.iterwalk(top, events=_WALK_EVENTS):
-            tag = el.tag
-            if event == "end":
-                if isinstance(tag, str):
-                    context.pop()
-                continue
-            parent_owner, parent_link = context[-1] if context else (None, False)
-            if event != "start" or not isinstance(tag, str):  # comment, PI, entity: a tail only
-                if parent_owner is not None:
-                    credit(parent_owner, el.tail, parent_link)
-                continue
-            kind = kinds.get(tag)
-            if kind is None:
-                name = tag.lower()
-                kind = kinds[tag] = (name in blocks, name == "a")
-            block, is_link = kind
-            link = parent_link or is_link
-            own: HtmlElement | None
-            if (block or el is top) and isinstance(el, HtmlElement):
-                stats[el] = _Stats()
-                block_parent[el] = parent_owner
-                own = el
-            else:
-                own = parent_owner
-            context.append((own, link))
-            if own is None:
-                continue
-            credit(own, el.text, link)
-            if el is not top and parent_owner is not None:
+    # `context` maps each element seen to (its owner or None, whether it is inside a link).
+    context: dict[etree._Element, tuple[HtmlElement | None, bool]] = {}
+    kinds: dict[object, tuple[bool, bool, bool]] = {}  # tag -> (element?, block?, link?)
+    no_context: tuple[HtmlElement | None, bool] = (None, False)
+    for el in top.iter():
+        tag = el.tag
+        kind = kinds.get(tag)
+        if kind is None:
+            name = tag.lower() if isinstance(tag, str) else ""
+            kind = kinds[tag] = (bool(name), name in blocks, name == "a")
+        is_element, block, is_link = kind
+        parent_owner, parent_link = no_context if el is top else context.get(el.getparent(), no_context)
+        if not is_element:  # comment, PI, entity: a tail only
+            if parent_owner is not None:
                 credit(parent_owner, el.tail, parent_link)
+            continue
+        link = parent_link or is_link
+        own: HtmlElement | None
+        if (block or el is top) and isinstance(el, HtmlElement):
+            stats[el] = _Stats()
+            block_parent[el] = parent_owner
+            own = el
+        else:
+            own = parent_owner
+        context[el] = (own, link)
+        if own is None:
+            continue
+        credit(own, el.text, link)
+        if el is not top and parent_owner is not None:
+            credit(parent_owner, el.tail, parent_link)
 
     if not stats:
         return None

@@ -3,10 +3,12 @@
 Everything here is iterative (no recursion over the tree), so pathologically deep documents cannot
 exhaust the Python stack.
 
-Speed notes (extraction is the crawl pipeline's hot spot): selectors are compiled once and cached; the
-simple selectors the configuration uses (``h1``, ``.title``, ``#id``, ``[attr]``, ``[attr="v"]``,
-``[attr*="v"]``, ``tag[attr]``) are matched in Python in one pass over the tree, which is much cheaper than
-libxml2's XPath engine on ``descendant-or-self::*[...]``; text is walked with ``etree.iterwalk``.
+Speed notes (extraction is the crawl pipeline's hot spot; results are exactly those of the plain
+implementations they replace): selectors are compiled once and cached; the simple selectors the
+configuration uses (``h1``, ``.title``, ``#id``, ``[attr]``, ``[attr="v"]``, ``[attr*="v"]``,
+``tag[attr]``) are answered from an ElementIndex (one pass reading the attributes involved) instead of
+libxml2's XPath engine, which is slow on ``descendant-or-self::*[...]``; every walk over the tree is a
+single ``el.iter()`` pass; whitespace is handled with str.split instead of regexes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ _BOM = "\ufeff"
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Characters that cannot appear in an XML/HTML tree (lxml refuses them).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The ASCII characters that `_CONTROL` does not match: deleting them from a text's ASCII characters
+# leaves exactly its control characters. (Checking that way is 4x faster than a regex scan.)
+_ASCII_NOT_CONTROL = bytes(b for b in range(128) if not _CONTROL.match(chr(b)))
 
 
 def normalize_space(text: str) -> str:
@@ -58,19 +63,25 @@ def _normalized_visible_len(text: str) -> int:
     return len(text) - text.count(" ")
 
 
+def _without_control(text: str) -> str:
+    if text.encode("ascii", "ignore").translate(None, _ASCII_NOT_CONTROL):  # 4x faster than the regex
+        text = _CONTROL.sub("", text)
+    return text
+
+
 def _prepare_markup(text: str | None) -> str | None:
     """`text` without an XML declaration and control characters; None when there is nothing to parse."""
     text = text or ""
     decl = _XML_DECL.match(text)  # anchored: the only place `_XML_DECL.sub` could replace
     if decl is not None:
         text = text[decl.end() :]
-    text = _CONTROL.sub("", text)
+    text = _without_control(text)
     if not text or text.isspace():
         return None
     return text
 
 
-def _document(text: str, parser: etree.HTMLParser) -> HtmlElement | None:
+def _document(text: str | bytes, parser: etree.HTMLParser) -> HtmlElement | None:
     try:
         root = lxml_html.document_fromstring(text, parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
@@ -87,17 +98,18 @@ def parse_html(text: str) -> HtmlElement | None:
     return _document(prepared, parser)
 
 
-# A parser like parse_html's whose element classes are looked up in C: every element is a plain
+# Parsers like parse_html's whose element classes are looked up in C: every element is a plain
 # HtmlElement (lxml.html's Python-level lookup, which gives <form>/<input>/... their own subclasses,
 # costs about a microsecond per element proxy, every time Python touches an element). Text, attributes
-# and tree operations are the same. One parser per thread: lxml parsers are not meant to be shared.
+# and tree operations are the same. Made once per thread (lxml parsers are not meant to be shared).
 _fast_parsers = threading.local()
 
 
-def _fast_parser() -> etree.HTMLParser:
-    parser: etree.HTMLParser | None = getattr(_fast_parsers, "parser", None)
+def _fast_parser(encoding: str | None = None) -> etree.HTMLParser:
+    key = f"parser_{encoding}"
+    parser: etree.HTMLParser | None = getattr(_fast_parsers, key, None)
     if parser is None:
-        parser = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, encoding=None)
+        parser = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, encoding=encoding)
         parser.set_element_class_lookup(
             etree.ElementDefaultClassLookup(
                 element=HtmlElement,
@@ -106,19 +118,38 @@ def _fast_parser() -> etree.HTMLParser:
                 entity=lxml_html.HtmlEntity,
             )
         )
-        _fast_parsers.parser = parser
+        setattr(_fast_parsers, key, parser)
     return parser
 
 
-def parse_html_fast(text: str) -> HtmlElement | None:
-    """Like `parse_html` (same tree, same text), but every element is a plain `HtmlElement`.
+# The bytes whose deletion from a text's UTF-8 encoding leaves exactly its `_CONTROL` characters
+# (all other characters encode to bytes that are not control characters, multi-byte ones to >= 0x80).
+_UTF8_NOT_CONTROL = bytes(b for b in range(256) if b >= 128 or not _CONTROL.match(chr(b)))
 
-    For read-and-prune work such as extraction, where per-element Python overhead dominates.
+
+def parse_html_fast(text: str) -> HtmlElement | None:
+    """Like `parse_html` (the same tree, the same text), but every element is a plain `HtmlElement`.
+
+    For read-and-prune work such as extraction, where per-element Python overhead dominates. The text
+    is handed to libxml2 as UTF-8, which it reads faster than the UTF-16/32 of a Python string.
     """
-    prepared = _prepare_markup(text)
-    if prepared is None:
+    text = text or ""
+    decl = _XML_DECL.match(text)  # anchored: the only place `_XML_DECL.sub` could replace
+    if decl is not None:
+        text = text[decl.end() :]
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: leave them to lxml, as parse_html does
+        text = _without_control(text)
+        return None if not text or text.isspace() else _document(text, _fast_parser())
+    if data.translate(None, _UTF8_NOT_CONTROL):  # faster than a regex scan for the rare case
+        text = _CONTROL.sub("", text)
+        data = text.encode("utf-8")
+    if not text or text.isspace():
         return None
-    return _document(prepared, _fast_parser())
+    if text.startswith("<?xml"):  # lxml refuses a str with an encoding declaration; keep that
+        return _document(text, _fast_parser())
+    return _document(data, _fast_parser("utf-8"))
 
 
 def tag_name(el: etree._Element) -> str:
@@ -243,48 +274,65 @@ def safe_select(root: HtmlElement, selector: str) -> list[HtmlElement]:
         return []
 
 
-def safe_select_many(root: HtmlElement, selectors: Iterable[str]) -> dict[str, list[HtmlElement]]:
-    """`safe_select` of several selectors, keyed by the selector as given; the simple ones are
-    matched together in one pass over the tree."""
-    results: dict[str, list[HtmlElement]] = {}
-    # Tests, grouped so that each element's tag is looked up once and each attribute read once.
-    by_tag: dict[str, list[tuple[_Simple, list[HtmlElement]]]] = {}
-    by_attr: dict[str, list[tuple[_Simple, list[HtmlElement]]]] = {}
+def selector_attributes(selectors: Iterable[str]) -> set[str]:
+    """The attributes that the simple, tag-less selectors among `selectors` test (see ElementIndex)."""
+    attrs: set[str] = set()
     for selector in selectors:
-        if selector in results:
+        try:
+            simple = _compile(selector.strip()).simple
+        except Exception:  # reported where the selector is used, as before
             continue
+        if simple is not None and simple.tag is None and simple.attr is not None:
+            attrs.add(simple.attr)
+    return attrs
+
+
+class ElementIndex:
+    """The elements of a tree that carry some attributes, with their values, in document order.
+
+    Read in one pass, so that several selectors and attribute scans need not each walk the tree (and
+    the pass is cheap: no XPath). It describes the tree as it was when built: elements removed later
+    are still listed.
+    """
+
+    def __init__(self, root: HtmlElement, attrs: Iterable[str]) -> None:
+        self.root = root
+        self._buckets: dict[str, list[tuple[int, HtmlElement, str]]] = {name: [] for name in attrs}
+        buckets = self._buckets
+        if not buckets:
+            return
+        # One call lists an element's attribute names (most carry one or two); read only those wanted.
+        for position, el in enumerate(root.iter(etree.Element)):
+            for name in el.keys():  # noqa: SIM118 (iterating an element gives its children)
+                bucket = buckets.get(name)
+                if bucket is not None:
+                    bucket.append((position, el, el.get(name)))
+
+    def having(self, attr: str) -> list[tuple[int, HtmlElement, str]] | None:
+        """(position in document order, element, value) of the elements with `attr`; None if not indexed."""
+        return self._buckets.get(attr)
+
+    def select(self, selector: str) -> list[HtmlElement]:
+        """`safe_select(root, selector)` on the tree as indexed.
+
+        A tag-less simple selector on an indexed attribute is answered from the index; any other
+        selector is evaluated on the tree as it is now.
+        """
         try:
             simple = _compile(selector.strip()).simple
         except (etree.XPathError, SyntaxError, ValueError):
-            results[selector] = []
-            continue
-        if simple is None:
-            results[selector] = safe_select(root, selector)
-            continue
-        found: list[HtmlElement] = []
-        results[selector] = found
-        if simple.tag is not None:
-            by_tag.setdefault(simple.tag, []).append((simple, found))
-        else:
-            assert simple.attr is not None  # a simple selector without a tag tests an attribute
-            by_attr.setdefault(simple.attr, []).append((simple, found))
-    if not by_tag and not by_attr:
-        return results
-    attr_tests = list(by_attr.items())
-    elements = root.iter(etree.Element) if attr_tests else root.iter(*by_tag)
-    for el in elements:
-        tag_tests = by_tag.get(el.tag)  # type: ignore[call-overload]
-        if tag_tests is not None:
-            for simple, found in tag_tests:
-                if simple.matches(el) and isinstance(el, HtmlElement):
-                    found.append(el)
-        for attr, tests in attr_tests:
-            got = el.get(attr)
-            if got is not None:
-                for simple, found in tests:
-                    if simple.accepts(got) and isinstance(el, HtmlElement):
-                        found.append(el)
-    return results
+            return []
+        bucket = self._buckets.get(simple.attr) if simple is not None and simple.attr is not None else None
+        if simple is None or simple.tag is not None or bucket is None:
+            return safe_select(self.root, selector)
+        op, value = simple.op, simple.value
+        if op == "":
+            found = [el for _, el, _ in bucket]
+        elif op == "=":
+            found = [el for _, el, got in bucket if got == value]
+        else:  # "*=" and "class" both need the value as a substring
+            found = [el for _, el, got in bucket if value in got and simple.accepts(got)]
+        return [el for el in found if isinstance(el, HtmlElement)]
 
 
 def meta_index(root: HtmlElement) -> dict[str, list[str]]:
@@ -313,8 +361,21 @@ def meta_content(
         yield from metas.get(name.strip().lower(), [])
 
 
+def text_of(el: etree._Element) -> str:
+    """`el.text_content()`: all text inside the element (not its tail), computed without XPath.
+
+    libxml2's XPath string() and its text serialisation both concatenate the subtree's text nodes
+    (xmlNodeGetContent); serialising skips the per-call XPath context, which costs more than the work.
+    """
+    return etree.tostring(el, method="text", encoding="unicode", with_tail=False)
+
+
 def element_text(el: HtmlElement) -> str:
     """An element's text with whitespace collapsed (no line structure)."""
+    try:
+        return normalize_space(text_of(el))
+    except (ValueError, etree.LxmlError):
+        pass
     try:
         return normalize_space(el.text_content())
     except ValueError:
@@ -339,85 +400,124 @@ class Line:
 
 _BLOCK = 1
 _LINK = 2
-_WALK_EVENTS = ("start", "end", "comment", "pi")
+_NOT_ELEMENT = 4  # a comment, processing instruction or entity reference
 
 
-def _kind(kinds: dict[Any, int], tag: Any, block_tags: frozenset[str]) -> int:
-    name = tag.lower()
-    kind = (_BLOCK if name in block_tags else 0) | (_LINK if name == "a" else 0)
+def _tag_kind(kinds: dict[Any, int], tag: Any, block_tags: frozenset[str]) -> int:
+    if isinstance(tag, str):
+        name = tag.lower()
+        kind = (_BLOCK if name in block_tags else 0) | (_LINK if name == "a" else 0)
+    else:
+        kind = _NOT_ELEMENT
     kinds[tag] = kind
     return kind
 
 
-def raw_lines(el: etree._Element, block_tags: frozenset[str], count_links: bool = True) -> tuple[list[str], list[int]]:
+def _normalized_line(parts: list[str]) -> str:
+    line = "".join(parts)
+    parts.clear()
+    if _ZWSP in line or _BOM in line:
+        line = line.replace(_ZWSP, " ").replace(_BOM, " ")
+    return " ".join(line.split())  # normalize_space, inlined
+
+
+def iter_lines(
+    el: etree._Element, block_tags: frozenset[str], count_links: bool = True
+) -> Iterator[tuple[str, int]]:
+    """`text_lines` lazily, as (text, link characters) pairs; link characters are 0 without
+    `count_links`.
+
+    One pass in document order (``el.iter()``); an element's end -- where a block breaks the line
+    again and its tail text follows -- is noticed when the next node is not inside it.
+    """
+    if not isinstance(el.tag, str):
+        return
+    kinds: dict[Any, int] = {}
+    parts: list[str] = []  # the pieces of the current line
+    add = parts.append
+    link_chars = 0  # visible characters of the current line that are link text
+    open_links = 0  # <a> elements open around the current position
+    open_nodes: list[etree._Element] = []  # the elements open around the current position, and
+    open_kinds: list[int] = []  # their kinds
+    for node in el.iter():
+        if open_nodes:
+            parent = node.getparent()
+            while open_nodes[-1] is not parent:  # close the elements that ended before `node`
+                closed = open_nodes.pop()
+                kind = open_kinds.pop()
+                if kind & _BLOCK and parts:
+                    line = _normalized_line(parts)
+                    if line:
+                        yield line, min(link_chars, len(line) - line.count(" "))
+                    link_chars = 0
+                if kind & _LINK:
+                    open_links -= 1
+                tail = closed.tail  # `closed` is not `el`: that stays open until the end
+                if tail:
+                    add(tail)
+                    if count_links and open_links:
+                        link_chars += visible_len(tail)
+        tag = node.tag
+        known = kinds.get(tag)
+        kind = _tag_kind(kinds, tag, block_tags) if known is None else known
+        if kind & _NOT_ELEMENT:  # a comment, processing instruction or entity: only its tail is text
+            tail = node.tail
+            if tail:  # (never `el`: that is an element)
+                add(tail)
+                if count_links and open_links:
+                    link_chars += visible_len(tail)
+            continue
+        if kind & _BLOCK and parts:
+            line = _normalized_line(parts)
+            if line:
+                yield line, min(link_chars, len(line) - line.count(" "))
+            link_chars = 0
+        if kind & _LINK:
+            open_links += 1
+        open_nodes.append(node)
+        open_kinds.append(kind)
+        text = node.text
+        if text:
+            add(text)
+            if count_links and open_links:
+                link_chars += visible_len(text)
+    while open_nodes:
+        closed = open_nodes.pop()
+        kind = open_kinds.pop()
+        if kind & _BLOCK and parts:
+            line = _normalized_line(parts)
+            if line:
+                yield line, min(link_chars, len(line) - line.count(" "))
+            link_chars = 0
+        if kind & _LINK:
+            open_links -= 1
+        if closed is not el:
+            tail = closed.tail
+            if tail:
+                add(tail)
+                if count_links and open_links:
+                    link_chars += visible_len(tail)
+    if parts:
+        line = _normalized_line(parts)
+        if line:
+            yield line, min(link_chars, len(line) - line.count(" "))
+
+
+def raw_lines(
+    el: etree._Element, block_tags: frozenset[str], count_links: bool = True
+) -> tuple[list[str], list[int]]:
     """`text_lines` as two parallel lists (texts, link characters), without Line objects.
 
     With `count_links` False the link counts are not computed (the second list is empty).
     """
     texts: list[str] = []
     links: list[int] = []
-    if not isinstance(el.tag, str):
-        return texts, links
-    parts: list[str] = []
-    link_chars = 0
-    open_links = 0  # <a> elements open around the current position
-    kinds: dict[Any, int] = {}
-
-    def flush() -> None:
-        text = normalize_space("".join(parts))
-        if text:
+    if count_links:
+        for text, link_chars in iter_lines(el, block_tags):
             texts.append(text)
-            if count_links:
-                links.append(min(link_chars, _normalized_visible_len(text)))
-        parts.clear()
-
-    for event, node in etree.iterwalk(el, events=_WALK_EVENTS):
-        tag = node.tag
-        if event == "start":
-            if not isinstance(tag, str):  # an entity: only its tail is text
-                if node is not el:
-                    tail = node.tail
-                    if tail:
-                        parts.append(tail)
-                        if count_links and open_links:
-                            link_chars += visible_len(tail)
-                continue
-            kind = kinds.get(tag)
-            if kind is None:
-                kind = _kind(kinds, tag, block_tags)
-            if kind & _BLOCK and parts:
-                flush()
-                link_chars = 0
-            if kind & _LINK:
-                open_links += 1
-            text = node.text
-            if text:
-                parts.append(text)
-                if count_links and open_links:
-                    link_chars += visible_len(text)
-        elif event == "end":
-            if not isinstance(tag, str):
-                continue
-            kind = kinds[tag]
-            if kind & _BLOCK and parts:
-                flush()
-                link_chars = 0
-            if kind & _LINK:
-                open_links -= 1
-            if node is not el:
-                tail = node.tail
-                if tail:
-                    parts.append(tail)
-                    if count_links and open_links:
-                        link_chars += visible_len(tail)
-        else:  # a comment or processing instruction: only its tail is text
-            tail = node.tail
-            if tail:
-                parts.append(tail)
-                if count_links and open_links:
-                    link_chars += visible_len(tail)
-    if parts:
-        flush()
+            links.append(link_chars)
+    else:
+        texts = [text for text, _ in iter_lines(el, block_tags, count_links=False)]
     return texts, links
 
 

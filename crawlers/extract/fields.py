@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dt_time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from crawlers.dates import find_datetime, parse_datetime
-from crawlers.extract.dom import HtmlElement, element_text, meta_content, normalize_space, safe_select
+from crawlers.extract.dom import (
+    ElementIndex,
+    HtmlElement,
+    element_text,
+    meta_content,
+    normalize_space,
+    safe_select,
+)
+from crawlers.extract.rules import AuthorRules, SiteRules, TimeRules, TitleRules
 
 # Optional precomputed lookups that extract_article passes in (the tree is read many times but not
-# changed while metadata is looked for): selector -> matching elements, and `dom.meta_index` output.
-Selected = Mapping[str, list[HtmlElement]]
+# changed while metadata is looked for): an ElementIndex of the tree, and `dom.meta_index` of it.
 Metas = dict[str, list[str]]
+# The page text, or a function that gives it (it is only needed when nothing better is found).
+PageText = str | Callable[[], str]
 
 
-def _select(root: HtmlElement, selector: str, selected: Selected | None) -> list[HtmlElement]:
-    if selected is not None:
-        found = selected.get(selector)
-        if found is not None:
-            return found
-    return safe_select(root, selector)
-from crawlers.extract.rules import AuthorRules, SiteRules, TimeRules, TitleRules
+def _page_text(text: PageText) -> str:
+    return text if isinstance(text, str) else text()
+
+
+def _select(root: HtmlElement, selector: str, index: ElementIndex | None) -> list[HtmlElement]:
+    return index.select(selector) if index is not None else safe_select(root, selector)
 
 
 def strip_title_suffixes(title: str, rules: TitleRules) -> tuple[str, str | None]:
@@ -51,7 +59,7 @@ def find_title(
     root: HtmlElement,
     rules: TitleRules,
     *,
-    selected: Selected | None = None,
+    index: ElementIndex | None = None,
     metas: Metas | None = None,
 ) -> tuple[str, str | None]:
     """(headline, site suffix of <title> or None).
@@ -65,7 +73,7 @@ def find_title(
 
     headings: list[str] = []
     for selector in rules.heading_selectors:
-        for el in _select(root, selector, selected):
+        for el in _select(root, selector, index):
             text = element_text(el)
             if len(text) >= rules.min_heading_chars and text not in headings:
                 headings.append(text)
@@ -108,7 +116,7 @@ def _declared_time(
     rules: TimeRules,
     now: datetime,
     zone: ZoneInfo,
-    selected: Selected | None = None,
+    index: ElementIndex | None = None,
     metas: Metas | None = None,
 ) -> datetime | None:
     """A machine-readable publish time: meta tags, then script variables, then time elements."""
@@ -124,7 +132,7 @@ def _declared_time(
                 return found
     if root is not None:
         for selector in rules.selectors:
-            for el in _select(root, selector, selected):
+            for el in _select(root, selector, index):
                 found = _parse(el.get("datetime") or el.get("content") or element_text(el), now, zone)
                 if found is not None:
                     return found
@@ -144,12 +152,12 @@ def find_published_at(
     root: HtmlElement | None,
     raw_html: str,
     near_title: str,
-    page_text: str,
+    page_text: PageText,
     rules: TimeRules,
     *,
     now: datetime,
     zone: ZoneInfo,
-    selected: Selected | None = None,
+    index: ElementIndex | None = None,
     metas: Metas | None = None,
 ) -> datetime | None:
     """The publish time.
@@ -161,7 +169,7 @@ def find_published_at(
     republished a story); otherwise the declared time wins. Without either, a labelled date anywhere in
     the page (发布时间：...) is used.
     """
-    declared = _declared_time(root, raw_html, rules, now, zone, selected, metas)
+    declared = _declared_time(root, raw_html, rules, now, zone, index, metas)
     short_lines = "\n".join(
         line for line in near_title.split("\n") if len(line) <= rules.byline_max_line_chars
     )
@@ -173,7 +181,7 @@ def find_published_at(
         return byline if rules.prefer_byline and gap_hours <= rules.byline_max_gap_hours else declared
     if declared is not None or byline is not None:
         return declared or byline
-    return _labelled_time(page_text, rules, now, zone)
+    return _labelled_time(_page_text(page_text), rules, now, zone)
 
 
 def _clean_author(value: str, rules: AuthorRules) -> str | None:
@@ -197,7 +205,7 @@ def _first_author(regexes: tuple[re.Pattern[str], ...], text: str, rules: Author
 def find_author(
     root: HtmlElement | None,
     near_title: str,
-    page_text: str,
+    page_text: PageText,
     rules: AuthorRules,
     *,
     metas: Metas | None = None,
@@ -212,7 +220,7 @@ def find_author(
             if author:
                 return author
     return _first_author(rules.fallback_regexes, near_title, rules) or _first_author(
-        rules.fallback_regexes, page_text, rules
+        rules.fallback_regexes, _page_text(page_text), rules
     )
 
 
