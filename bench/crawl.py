@@ -77,7 +77,8 @@ def main() -> None:
                                   capture_output=True, text=True, check=True)
             bare_result = json.loads(bare.stdout.strip().splitlines()[-1])
             bare_rate = bare_result["pages"] / bare_result["seconds"]
-            print(f"bare spider: {bare_result['pages']} pages in {bare_result['seconds']:.1f}s = {bare_rate:.1f} pages/s")
+            print(f"bare spider: {bare_result['pages']} pages in {bare_result['seconds']:.1f}s "
+                  f"= {bare_rate:.1f} pages/s")
 
             report_path = Path(tmp) / "report.json"
             subprocess.run(crawl_command(None, [], report_path), cwd=PROJECT_ROOT, env=env, check=True,

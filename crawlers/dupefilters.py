@@ -17,7 +17,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter as RedisRFPDupeFilter
 def report_redirect_loop(request: Request, spider: Spider) -> None:
     chain = request.meta.get("redirect_urls") or []
     if request.url in chain:
-        spider.crawler.stats.inc_value("yuqing/errors", spider=spider)  # type: ignore[union-attr]
+        spider.crawler.stats.inc_value("yuqing/errors", spider=spider)
         spider.logger.error("redirect loop: %s redirects back to %s", chain[0], request.url)
 
 
@@ -27,7 +27,7 @@ class LoopReportingDupeFilter(RFPDupeFilter):
         super().log(request, spider)
 
 
-class RedisLoopReportingDupeFilter(RedisRFPDupeFilter):  # type: ignore[misc]
+class RedisLoopReportingDupeFilter(RedisRFPDupeFilter):
     """The scrapy-redis dupefilter (shared by every crawling machine), reporting loops the same way."""
 
     def log(self, request: Request, spider: Spider) -> Any:
