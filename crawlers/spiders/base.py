@@ -23,6 +23,19 @@ from yuqing.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def response_text(response: Response) -> str:
+    """The response body decoded (Content-Type charset, then <meta charset>, then detection)."""
+    header = response.headers.get(b"Content-Type")
+    charset = None
+    if header:
+        for part in header.decode("latin-1").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip("\"' ")
+    text, _encoding = decode_html(response.body, charset)
+    return text
+
+
 class SourceSpider(scrapy.Spider):
     """Base of the per-kind spiders. Constructed with ``source=`` (a :class:`Source`)."""
 
@@ -81,14 +94,7 @@ class SourceSpider(scrapy.Spider):
 
     def read_article(self, response: Response) -> ExtractedArticle | None:
         """The article on ``response``; None (logged, counted) when the page cannot be read as HTML."""
-        header = response.headers.get(b"Content-Type")
-        charset = None
-        if header:
-            for part in header.decode("latin-1").split(";"):
-                key, _, value = part.strip().partition("=")
-                if key.lower() == "charset" and value:
-                    charset = value
-        text, _encoding = decode_html(response.body, charset)
+        text = response_text(response)
         sel = self.source.selectors
         try:
             return extract_article(

@@ -21,11 +21,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers.dates import parse_datetime
-from crawlers.encoding import decode_html
 from crawlers.extract import default_rules
 from crawlers.extract.dom import HtmlElement, element_text, normalize_space, parse_html, text_lines
 from crawlers.sources import FieldRule, FieldSpec, fill_template, template_fields
-from crawlers.spiders.base import SourceSpider
+from crawlers.spiders.base import SourceSpider, response_text
 from index.documents import Post, PostKind
 
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]")
@@ -40,19 +39,6 @@ FRESH = {"dont_condition": True}
 
 
 # ---- HTML helpers ----------------------------------------------------------------------------------------
-
-
-def response_text(response: Response) -> str:
-    """The response body decoded (Content-Type charset, then <meta charset>, then detection)."""
-    header = response.headers.get(b"Content-Type")
-    charset = None
-    if header:
-        for part in header.decode("latin-1").split(";"):
-            key, _, value = part.strip().partition("=")
-            if key.lower() == "charset" and value:
-                charset = value.strip("\"' ")
-    text, _encoding = decode_html(response.body, charset)
-    return text
 
 
 def html_root(text: str) -> HtmlElement | None:
@@ -157,6 +143,16 @@ def on_page_error(spider: SourceSpider, failure: Failure) -> None:
 # ---- the spider ------------------------------------------------------------------------------------------
 
 
+def first_pages(spider: SourceSpider, callback: Any, errback: Any) -> Iterator[scrapy.Request]:
+    """Requests for page 1 of each start URL (``{page}`` in a URL is filled with ``first_page``); list and
+    result pages are always fetched in full (``FRESH``) and never dropped as duplicates."""
+    for url in spider.source.start_urls:
+        template = str(url) if "page" in template_fields(str(url)) else None
+        first = fill_template(template, page=str(spider.source.first_page)) if template else str(url)
+        yield scrapy.Request(first, callback=callback, errback=errback, dont_filter=True,
+                             cb_kwargs={"page": 1, "template": template}, meta=FRESH)
+
+
 class ListSpider(SourceSpider):
     name = "list"
 
@@ -169,13 +165,7 @@ class ListSpider(SourceSpider):
             yield request
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        for url in self.source.start_urls:
-            template = str(url) if "page" in template_fields(str(url)) else None
-            first = fill_template(template, page=str(self.source.first_page)) if template else str(url)
-            yield scrapy.Request(
-                first, callback=self.parse_list, errback=self.on_page_error, dont_filter=True,
-                cb_kwargs={"page": 1, "template": template}, meta=FRESH,
-            )
+        yield from first_pages(self, self.parse_list, self.on_page_error)
 
     def on_page_error(self, failure: Failure) -> None:
         on_page_error(self, failure)

@@ -18,7 +18,8 @@ from crawlers.dates import parse_datetime
 from crawlers.extract import extract_article
 from crawlers.extract.dom import HtmlElement
 from crawlers.sources import FieldRule, MessageFields
-from crawlers.spiders.listing import ListSpider, html_root, read_field, response_text, select_any
+from crawlers.spiders.base import response_text
+from crawlers.spiders.listing import ListSpider, html_root, read_field, select_any
 from index.documents import Post, Reply
 
 

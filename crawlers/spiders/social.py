@@ -27,9 +27,9 @@ from twisted.python.failure import Failure
 from crawlers.dates import parse_datetime
 from crawlers.extract.dom import normalize_space, text_lines
 from crawlers.jsonpath import get_all, get_one, parse_path
-from crawlers.sources import JsonPaths, fill_template, template_fields
+from crawlers.sources import JsonPaths, fill_template
 from crawlers.spiders.base import SourceSpider
-from crawlers.spiders.listing import FRESH, block_tags, on_page_error
+from crawlers.spiders.listing import FRESH, block_tags, first_pages, on_page_error
 from index.documents import Engagement, Post, PostKind
 
 _JSONP = re.compile(r"^\s*[\w$.]+\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
@@ -264,13 +264,7 @@ class SocialSpider(SourceSpider):
             yield request
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        for url in self.source.start_urls:
-            template = str(url) if "page" in template_fields(str(url)) else None
-            first = fill_template(template, page=str(self.source.first_page)) if template else str(url)
-            yield scrapy.Request(
-                first, callback=self.parse_page, errback=self.on_page_error, dont_filter=True,
-                cb_kwargs={"page": 1, "template": template}, meta=FRESH,
-            )
+        yield from first_pages(self, self.parse_page, self.on_page_error)
 
     def on_page_error(self, failure: Failure) -> None:
         on_page_error(self, failure)
