@@ -1,0 +1,159 @@
+"""``yuqing nlp train | eval | predict`` (the lead's yuqing/cli.py adds these under its ``nlp`` group)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from yuqing.settings import Settings
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a classifier from a JSON config (keys = nlp.train.TrainConfig)")
+    tr.add_argument("config", type=Path, help="JSON file with TrainConfig fields")
+    tr.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="re-score a trained model on the held-out SMP2020 splits and dev data")
+    ev.add_argument("--model-dir", type=Path, default=None, help="default: nlp.model_dir")
+    ev.add_argument("--no-dev", action="store_true", help="skip the weak-label dev split (faster)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON only")
+    ev.set_defaults(func=cmd_eval)
+
+    pr = sub.add_parser("predict", help="JSON lines with a 'text' field on stdin -> one JSON line per input")
+    pr.add_argument("--batch", type=int, default=256, help="lines read before each model call")
+    pr.set_defaults(func=cmd_predict)
+
+
+def _taxonomy_path(settings: Settings) -> Path:
+    return settings.config_file("taxonomy.yaml")
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from nlp.train import TrainConfig, apply_overrides, train
+
+    cfg = apply_overrides(TrainConfig.from_json(args.config), list(args.overrides))
+    if cfg.shared_data is None:
+        cfg.shared_data = str(settings.paths.shared_data)
+    if cfg.taxonomy == TrainConfig.taxonomy:
+        cfg.taxonomy = str(_taxonomy_path(settings))
+    metrics = train(cfg)
+    print(json.dumps(metrics.get("eval", {}), ensure_ascii=False, indent=1))
+    return 0
+
+
+def evaluate_model(model_dir: Path, settings: Settings, *, with_dev: bool = True) -> dict[str, Any]:
+    """The model card's scores, recomputed: SMP2020 eval splits, and dev (rebuilt from the shared data with
+    the seed and options in the model's train_config.json) when ``with_dev``."""
+    from nlp.data import Example, build_training_examples, load_sentiment_eval, split_dev
+    from nlp.inference import load_classifier
+    from nlp.taxonomy import load_taxonomy
+    from nlp.train import TrainConfig, evaluate
+
+    cfg_path = model_dir / "train_config.json"
+    cfg = TrainConfig.from_json(cfg_path) if cfg_path.exists() else TrainConfig()
+    cfg.device = "cpu"
+    shared = settings.paths.shared_data
+    model, tokenizer = load_classifier(model_dir, threads=settings.nlp.threads)
+    evals = {
+        name: [Example(t, sentiment=s, source=name) for t, s in rows]
+        for name, rows in load_sentiment_eval(shared).items()
+    }
+    dev: list[Example] = []
+    if with_dev:
+        tax = load_taxonomy(_taxonomy_path(settings))
+        examples = build_training_examples(
+            shared, tax, use_reviews=cfg.use_reviews, reviews_per_source=cfg.reviews_per_source, seed=cfg.seed
+        )
+        _, dev = split_dev(examples, cfg.dev_fraction, cfg.seed)
+    res = evaluate(model, tokenizer, cfg, dev, evals, "cpu")
+    if not with_dev:
+        for task in list(res):
+            res[task].pop("dev", None)
+    return res
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    model_dir = args.model_dir or settings.nlp.model_dir
+    res = evaluate_model(Path(model_dir), settings, with_dev=not args.no_dev)
+    if args.json:
+        print(json.dumps(res, ensure_ascii=False))
+        return 0
+    card_path = Path(model_dir) / "metrics.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")).get("eval", {}) if card_path.exists() else {}
+    print(f"{'task':<10} {'split':<14} {'accuracy':>9} {'macro_f1':>9} {'n':>6}   card acc / F1")
+    for task, splits in res.items():
+        for split, m in splits.items():
+            ref = card.get(task, {}).get(split, {})
+            ref_s = f"{ref.get('accuracy', '-')} / {ref.get('macro_f1', '-')}" if ref else "-"
+            print(f"{task:<10} {split:<14} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {m['n']:>6}   {ref_s}")
+    return 0
+
+
+def _emit(out: IO[str], analyzer: Any, batch: list[tuple[int, dict[str, Any] | None, str | None]]) -> None:
+    texts = [rec.get("text", "") if rec is not None else "" for _, rec, _ in batch]
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    results = analyzer.analyze(texts)
+    for (line_no, rec, err), res in zip(batch, results, strict=True):
+        if err is not None or rec is None:
+            row: dict[str, Any] = {"line": line_no, "error": err}
+        else:
+            row = res.model_dump()
+            row["topic_unit"] = analyzer.taxonomy.unit_of(res.topic) if res.topic else None
+            if "id" in rec:
+                row = {"id": rec["id"], **row}
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def run_predict(settings: Settings, stdin: IO[str], stdout: IO[str], batch_size: int = 256) -> int:
+    """Stream JSON lines from ``stdin`` to analyses on ``stdout`` (one output line per input line; a line
+    that is not a JSON object with a string ``text`` gives ``{"line": N, "error": ...}``)."""
+    from nlp.analyzer import get_analyzer
+
+    analyzer = get_analyzer(settings.nlp, _taxonomy_path(settings))
+    batch: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    errors = 0
+    for line_no, line in enumerate(stdin, start=1):
+        if not line.strip():
+            continue
+        rec: dict[str, Any] | None = None
+        err: str | None = None
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("text", ""), str):
+                err = "expected a JSON object with a string 'text' field"
+            else:
+                rec = obj
+        except json.JSONDecodeError as exc:
+            err = f"invalid JSON: {exc.msg}"
+        errors += err is not None
+        batch.append((line_no, rec, err))
+        if len(batch) >= batch_size:
+            _emit(stdout, analyzer, batch)
+            batch = []
+    if batch:
+        _emit(stdout, analyzer, batch)
+    return 1 if errors else 0
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    return run_predict(settings, sys.stdin, sys.stdout, max(1, args.batch))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m nlp.cli predict < posts.jsonl``); the project CLI is ``yuqing nlp``."""
+    from yuqing.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m nlp.cli", description=__doc__)
+    add_subcommands(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(argv)
+    rc: int = args.func(args, load_settings())
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Loading a trained classifier directory and batched CPU/GPU inference (shared by training, eval, analyzer)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Characters kept before tokenising: far more than max_length tokens can use, so a 100k-character text
+# costs no more than a short article. The classifier reads the head of the text (documented truncation).
+CHARS_PER_TOKEN_CAP = 8
+
+
+def set_offline() -> None:
+    """No model hub at run time: transformers and huggingface_hub must only read local directories."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def model_version(model_dir: Path) -> str:
+    """``<dir name>@<first 12 hex of sha256 of the weights>``: changes whenever the weights do."""
+    h = hashlib.sha256()
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        p = model_dir / name
+        if p.exists():
+            with p.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            return f"{model_dir.name}@{h.hexdigest()[:12]}"
+    return f"{model_dir.name}@unknown"
+
+
+def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so padding stays small."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids with [CLS]/[SEP], cut to ``max_length`` (head of the text)."""
+    cap = max_length * CHARS_PER_TOKEN_CAP
+    cut = [(t or "")[:cap] for t in texts]
+    enc = tokenizer(cut, truncation=True, max_length=max_length, add_special_tokens=True)
+    return [list(x) for x in enc["input_ids"]]
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+def predict_proba(
+    model: Any, tokenizer: Any, texts: list[str], *, batch_size: int, max_length: int, device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """Probabilities per task (rows in input order), batched by length under ``torch.inference_mode``."""
+    import torch
+
+    tasks = list(model.config.task_labels)
+    out = {t: np.zeros((len(texts), len(model.config.task_labels[t])), dtype=np.float32) for t in tasks}
+    if not texts:
+        return out
+    seqs = encode(tokenizer, texts, max_length)
+    pad_id = tokenizer.pad_token_id or 0
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for idx in length_batches([len(s) for s in seqs], batch_size):
+            ids, mask = pad_batch([seqs[i] for i in idx], pad_id)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device))["logits"]
+            for t in tasks:
+                out[t][idx] = softmax(logits[t].float().cpu().numpy())
+    if was_training:
+        model.train()
+    return out
+
+
+def load_classifier(model_dir: Path, *, threads: int | None = None, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) from a local directory only (HF_HUB_OFFLINE), in float32 eval mode."""
+    set_offline()
+    import torch
+    from transformers import AutoTokenizer
+
+    from nlp.modeling import BertForMultiTaskClassification
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"no trained model in {model_dir} (config.json missing)")
+    model = BertForMultiTaskClassification.from_pretrained(str(model_dir), local_files_only=True)
+    model = model.float().to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    return model, tokenizer

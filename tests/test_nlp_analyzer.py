@@ -1,0 +1,133 @@
+"""The shipped model through the pipeline's interface (Analyzer) and the ``yuqing nlp`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp.analyzer import Analyzer, blend_topic, get_analyzer
+from nlp.cli import add_subcommands, cmd_predict, run_predict
+from nlp.types import Analysis
+from yuqing.settings import NLPSettings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TAXONOMY = ROOT / "config" / "taxonomy.yaml"
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    nlp = NLPSettings()
+    if not (Path(nlp.model_dir) / "config.json").exists():
+        pytest.skip("no shipped model")
+    return get_analyzer(nlp, TAXONOMY)
+
+
+def test_model_is_loaded_once_per_process(analyzer):
+    assert get_analyzer(NLPSettings(), TAXONOMY) is analyzer
+    assert analyzer.version.startswith("yuqing-zh-small@") and len(analyzer.version.split("@")[1]) == 12
+
+
+def test_bad_input_does_not_raise(analyzer):
+    long_text = "市图书馆今天开放，读者很多。" * 8000  # 112k characters
+    texts = [
+        "",
+        "   \n",
+        long_text,
+        "😀😂🎉👍",
+        "Hello 世界 مرحبا Привет 123",
+        "圖書館週末開放時間延長，市民讚不絕口",
+        "\x00\ufffd控制字符",
+    ]
+    res = analyzer.analyze(texts)
+    assert len(res) == len(texts) and all(isinstance(r, Analysis) for r in res)
+    for r in res:
+        assert r.model_version == analyzer.version
+        assert sum(r.sentiment_probs.values()) == pytest.approx(1.0, abs=1e-3)
+        assert r.sentiment == max(r.sentiment_probs, key=r.sentiment_probs.get)
+        assert (r.topic is None) == (not r.relevant)
+    assert res[0].sentiment == "neutral" and not res[0].relevant and res[0].keywords == []
+
+
+def test_long_text_reads_the_head(analyzer):
+    long_text = "文化馆的演出太精彩了，大家都很喜欢！" * 6000
+    head = long_text[: analyzer.settings.max_length * 2]
+    a, b = analyzer.analyze([long_text, head])
+    assert a.sentiment_probs == b.sentiment_probs and a.relevance_prob == b.relevance_prob
+
+
+def test_batched_equals_single(analyzer):
+    texts = ["博物馆新展开幕，免费预约参观", "这家网吧天天噪音扰民", "今天心情不好", "图书馆"]
+    batched = analyzer.analyze(texts)
+    single = [analyzer.analyze([t])[0] for t in texts]
+    for x, y in zip(batched, single, strict=True):
+        assert x.sentiment == y.sentiment
+        for k in x.sentiment_probs:
+            assert x.sentiment_probs[k] == pytest.approx(y.sentiment_probs[k], abs=2e-4)
+
+
+def test_outputs_for_clear_cases(analyzer):
+    pos, neg, rel = analyzer.analyze(
+        [
+            "太棒了，非常满意，给你们点赞！",
+            "垃圾服务，气死我了，太差劲了！",
+            "北京市文化和旅游局通知：国家图书馆下周一起恢复开放，请提前预约。",
+        ]
+    )
+    assert pos.sentiment_probs["positive"] > pos.sentiment_probs["negative"]
+    assert neg.sentiment_probs["negative"] > neg.sentiment_probs["positive"]
+    assert rel.relevant and rel.topic in analyzer.taxonomy.names
+    assert "北京市" in rel.places and any("图书馆" in o for o in rel.orgs) and rel.keywords
+
+
+def test_blend_topic():
+    model = {"a": 0.8, "b": 0.2}
+    assert blend_topic(model, {}, 0.5) == model
+    assert blend_topic(model, {"a": 0.0, "b": 1.0}, 0.5) == pytest.approx({"a": 0.4, "b": 0.6})
+
+
+def test_predict_streams_one_line_per_input(analyzer):
+    settings = load_settings()
+    lines = [
+        json.dumps({"id": 7, "text": "图书馆周末开放吗"}, ensure_ascii=False),
+        "not json",
+        json.dumps({"text": 3}),
+        json.dumps({"text": ""}),
+        json.dumps({"id": "x", "text": "好开心"}),
+    ]
+    out = io.StringIO()
+    rc = run_predict(settings, io.StringIO("\n".join(lines) + "\n"), out, batch_size=2)
+    rows = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert rc == 1 and len(rows) == len(lines)
+    assert rows[0]["id"] == 7 and set(Analysis.model_fields) <= set(rows[0]) and "topic_unit" in rows[0]
+    assert rows[1]["line"] == 2 and "invalid JSON" in rows[1]["error"] and "error" in rows[2]
+    assert rows[3]["sentiment"] == "neutral" and rows[4]["id"] == "x"
+    assert rows[4]["model_version"] == analyzer.version
+
+
+def test_subcommands_are_wired(monkeypatch, capsys, analyzer):
+    parser = argparse.ArgumentParser(prog="yuqing nlp")
+    add_subcommands(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(["predict", "--batch", "4"])
+    assert args.func is cmd_predict
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "文化馆"}\n'))
+    assert args.func(args, load_settings()) == 0
+    assert json.loads(capsys.readouterr().out)["model_version"] == analyzer.version
+    assert parser.parse_args(["train", "c.json", "max_steps=3"]).overrides == ["max_steps=3"]
+    assert parser.parse_args(["eval", "--no-dev"]).no_dev
+
+
+def test_eval_reproduces_the_model_card(analyzer):
+    from nlp.cli import evaluate_model
+
+    settings = load_settings()
+    if not (settings.paths.shared_data / "sentiment").exists():
+        pytest.skip("shared data not found")
+    res = evaluate_model(Path(settings.nlp.model_dir), settings, with_dev=False)
+    card = json.loads((Path(settings.nlp.model_dir) / "metrics.json").read_text(encoding="utf-8"))["eval"]
+    for split in ("usual_eval", "virus_eval", "smp2020_eval"):
+        assert res["sentiment"][split]["macro_f1"] == pytest.approx(card["sentiment"][split]["macro_f1"], abs=0.005)
+        assert res["sentiment"][split]["accuracy"] == pytest.approx(card["sentiment"][split]["accuracy"], abs=0.005)
