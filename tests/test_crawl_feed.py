@@ -58,7 +58,7 @@ def test_feed_crawl_indexes_each_article_once(
 ) -> None:
     feed_url = write_feed(mockserver, PAGES)
     write_sources(config_dir, feed_url)
-    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false")
+    env = crawl_env(settings, config_dir)  # with the shipped classifier, as in production
 
     report = crawl_in_subprocess(None, [], timeout_s=300, env=env)
 
@@ -76,6 +76,10 @@ def test_feed_crawl_indexes_each_article_once(
         assert len(post.content) > 100
         assert post.published_at is not None and post.published_at.tzinfo is not None
         assert post.source == "test-feed"
+        # Every indexed post carries the classifier's output and the model version.
+        assert post.analysis is not None and post.analysis.model_version.startswith("yuqing-zh-small@")
+        assert post.analysis.sentiment in ("negative", "neutral", "positive")
+        assert abs(sum(post.analysis.sentiment_probs.values()) - 1) < 1e-3 and post.analysis.keywords
     assert "东方朔" in by_path[GB_PAGE].content  # the GB18030 bytes were decoded
 
     # Re-crawl with the feed rebuilt: every article is requested again; none changed, so none is re-indexed
