@@ -1,27 +1,23 @@
-"""Sub-commands contributed by the components (each adds its own parsers)."""
+"""Sub-commands contributed by the components: each component adds its own parsers.
+
+The components' modules import only argparse and the settings at module level; everything heavy (Scrapy,
+torch, Streamlit) is imported inside the handlers, so `yuqing --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 
-# (module, function) pairs; each function adds its parsers to the `yuqing` sub-command group.
-_COMPONENTS = [
-    ("crawlers.cli", "add_subcommand"),
-    ("crawlers.extract_cli", "add_subcommand"),
-    ("alerts.cli", "add_subcommand"),
-    ("dashboard.cli", "add_subcommand"),
-    ("yuqing.service", "add_subcommands"),
-]
+from alerts.cli import add_subcommand as add_alert
+from crawlers.cli import add_subcommand as add_crawl
+from crawlers.extract_cli import add_subcommand as add_extract
+from dashboard.cli import add_subcommand as add_dashboard
+from nlp.cli import add_subcommands as add_nlp
+from yuqing.service import add_subcommands as add_service
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    for module_name, func_name in _COMPONENTS:
-        if importlib.util.find_spec(module_name) is None:  # TODO(lead): drop once every component landed
-            continue
-        getattr(importlib.import_module(module_name), func_name)(sub)
-    if importlib.util.find_spec("nlp.cli") is not None:
-        nlp = sub.add_parser("nlp", help="train, evaluate and run the Chinese classifier")
-        nlp_sub = nlp.add_subparsers(dest="nlp_command", required=True)
-        importlib.import_module("nlp.cli").add_subcommands(nlp_sub)
+    for add in (add_crawl, add_extract, add_alert, add_dashboard, add_service):
+        add(sub)
+    nlp = sub.add_parser("nlp", help="train, evaluate and run the Chinese classifier")
+    add_nlp(nlp.add_subparsers(dest="nlp_command", required=True))
