@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from index.documents import Post
+from nlp.segment import segment_many
 from nlp.types import Analysis
 from yuqing.settings import Settings
 
@@ -22,9 +24,13 @@ def analysis_text(post: Post) -> str:
     return f"{post.title}\n{post.content}".strip()
 
 
+Segmenter = Callable[[list[str]], list[str]]
+
+
 @dataclass
 class Enricher:
     analyzer: TextAnalyzer | None
+    segmenter: Segmenter = segment_many  # a process pool's map in the crawl pipeline
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Enricher:
@@ -39,4 +45,7 @@ class Enricher:
         if self.analyzer is not None and posts:
             analyses = self.analyzer.analyze([analysis_text(p) for p in posts])
             posts = [p.model_copy(update={"analysis": a}) for p, a in zip(posts, analyses, strict=True)]
-        return [p.segmented() for p in posts]
+        texts = [text for p in posts for text in (p.title, p.content)]
+        segs = self.segmenter(texts) if texts else []
+        return [p.model_copy(update={"title_seg": segs[2 * i], "content_seg": segs[2 * i + 1]})
+                for i, p in enumerate(posts)]

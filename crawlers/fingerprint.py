@@ -12,6 +12,8 @@ import hashlib
 import re
 from collections import Counter
 
+import numpy as np
+
 from index.documents import Post
 from index.documents import fingerprint_bands as bands
 from nlp.segment import segment
@@ -24,6 +26,7 @@ __all__ = ["bands", "content_hash", "hamming", "near", "post_content_hash", "pos
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _MASK = (1 << BITS) - 1
+_SHIFTS = np.arange(BITS, dtype=np.uint64)
 
 
 def content_hash(*parts: str) -> str:
@@ -68,16 +71,12 @@ def simhash(tokens: list[str]) -> int | None:
     """64-bit SimHash with term-frequency weights; None when there are too few tokens to be meaningful."""
     if len(tokens) < MIN_TOKENS:
         return None
-    weights = [0] * BITS
-    for token, tf in Counter(tokens).items():
-        h = _token_hash(token)
-        for bit in range(BITS):
-            weights[bit] += tf if (h >> bit) & 1 else -tf
-    value = 0
-    for bit in range(BITS):
-        if weights[bit] > 0:
-            value |= 1 << bit
-    return value & _MASK
+    counts = Counter(tokens)
+    hashes = np.fromiter((_token_hash(t) for t in counts), dtype=np.uint64, count=len(counts))
+    tf = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    bits = (hashes[:, None] >> _SHIFTS) & np.uint64(1)  # (tokens, 64): bit i of each token's hash
+    weights = (np.where(bits == 1, 1, -1) * tf[:, None]).sum(axis=0)
+    return int(sum(1 << i for i in np.flatnonzero(weights > 0))) & _MASK
 
 
 def hamming(a: int, b: int) -> int:

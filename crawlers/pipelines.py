@@ -1,14 +1,22 @@
 """Item pipeline: skip unchanged pages, classify, segment, link near-duplicates and index.
 
 Posts are batched. A page whose content hash equals the one indexed last time is not re-indexed (counted as
-unchanged); an edited page is re-indexed under the same id. A batch that cannot be indexed because
-Elasticsearch is unreachable goes to the spool and is replayed by the next crawl; per-document indexing
-errors are logged with their URL and counted, never dropped silently.
+unchanged); an edited page is re-indexed under the same id. Batches are processed in order by one background
+thread while the crawl goes on downloading and extracting; jieba runs in worker processes
+(``crawl.segment_workers``), and the classifier and Elasticsearch release the GIL, so a second core is used.
+
+A batch that cannot be indexed because Elasticsearch is unreachable goes to the spool and is replayed by the
+next crawl; per-document indexing errors are logged with their URL and counted, never dropped silently.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -24,11 +32,17 @@ from index.client import make_client
 from index.documents import Post
 from index.layout import CRAWL_STATE, POSTS, setup
 from index.writer import index_posts
+from nlp.segment import segment_many
 from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _ES_DOWN = (TransportError, ApiError, ConnectionError)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def crawl_state(crawler: Crawler) -> CrawlState | None:
@@ -51,6 +65,15 @@ class IndexPipeline:
         self.enricher = Enricher.from_settings(self.settings)
         self.deduper = Deduper(self.client, self.alias) if self.settings.crawl.dedupe else None
         self.es_up = False
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-index")
+        self.pending: deque[Future[None]] = deque()
+        self.segment_pool: ProcessPoolExecutor | None = None
+        if self.settings.crawl.segment_workers > 0:
+            self.segment_pool = ProcessPoolExecutor(self.settings.crawl.segment_workers,
+                                                    mp_context=multiprocessing.get_context("spawn"))
+            pool = self.segment_pool
+            self.enricher.segmenter = lambda texts: [s for part in pool.map(segment_many, _chunks(texts, 16))
+                                                     for s in part]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
@@ -108,18 +131,42 @@ class IndexPipeline:
     def close_spider(self) -> None:
         try:
             self._flush()
+            self.worker.shutdown(wait=True)
+            while self.pending:
+                self.pending.popleft().result()
             state = crawl_state(self.crawler)
             if state is not None:
                 state.flush()
         except _ES_DOWN as exc:
             log.error("could not save the crawl state of %s: %s", self.spider.name, exc)
         finally:
+            if self.segment_pool is not None:
+                self.segment_pool.shutdown(wait=True)
             self.client.close()
 
     def _flush(self) -> None:
+        """Hand the buffered posts to the background thread; wait when it is more than a few batches behind."""
         if not self.buffer:
             return
         batch, self.buffer = self.buffer, []
+        self.pending.append(self.worker.submit(self._process, batch))
+        while self.pending and (self.pending[0].done() or len(self.pending) > 3):
+            self.pending.popleft().result()
+
+    def _process(self, batch: list[Post]) -> None:
+        """Classify, segment, link duplicates and index one batch (in the background thread). Anything that
+        goes wrong is logged with its context and the batch is spooled: nothing is lost."""
+        try:
+            self._index_batch(batch)
+        except Exception:
+            path = self._spool(batch)
+            log.exception("processing a batch of %d posts failed; spooled to %s", len(batch), path)
+
+    def _spool(self, posts: list[Post]) -> Path:
+        self.inc("spooled", len(posts))
+        return self.spool.write(posts, tag=self.spider.name.replace(":", "_").replace("/", "_"))
+
+    def _index_batch(self, batch: list[Post]) -> None:
         posts = self.enricher.enrich(batch)
         try:
             if self.deduper is not None:
@@ -127,8 +174,7 @@ class IndexPipeline:
             report = index_posts(self.client, self.alias, posts, raise_on_error=False, refresh=True,
                                  chunk_size=self.settings.elasticsearch.bulk_chunk_size)
         except _ES_DOWN as exc:
-            path = self.spool.write(posts, tag=self.spider.name.replace(":", "_").replace("/", "_"))
-            self.inc("spooled", len(posts))
+            path = self._spool(posts)
             log.error("elasticsearch unavailable; %d posts spooled to %s: %s", len(posts), path, exc)
             return
         self.inc("indexed", report.ok)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator
 
-from nlp.segment import segment_joined
+from nlp.segment import segment_for_index
 from nlp.types import Analysis
 
 PostKind = Literal["article", "message", "social", "search"]
@@ -97,10 +97,7 @@ class Post(BaseModel):
         if self.title_seg is not None and self.content_seg is not None:
             return self
         return self.model_copy(
-            update={
-                "title_seg": segment_joined(self.title).lower(),
-                "content_seg": segment_joined(self.content).lower(),
-            }
+            update={"title_seg": segment_for_index(self.title), "content_seg": segment_for_index(self.content)}
         )
 
     def to_source(self) -> dict[str, Any]:

@@ -30,6 +30,16 @@ def segment(text: str) -> list[str]:
     return [t for t in _tokenizer().lcut(text, HMM=True) if t.strip()]
 
 
+def segment_for_index(text: str) -> str:
+    """The value of a ``*_seg`` field: jieba tokens, lower-cased, joined by single spaces."""
+    return segment_joined(text).lower()
+
+
+def segment_many(texts: list[str]) -> list[str]:
+    """:func:`segment_for_index` over a list (one call per worker-process task)."""
+    return [segment_for_index(t) for t in texts]
+
+
 def segment_joined(text: str) -> str:
     """Tokens joined by single spaces: the value of the whitespace-analysed ``*_seg`` fields.
 

@@ -60,11 +60,14 @@ def es_client(base_settings: Settings, es_server: LocalElasticsearch) -> Iterato
 
 
 @pytest.fixture()
-def settings(base_settings: Settings, es_client: Elasticsearch) -> Iterator[Settings]:
-    """Per-test settings with a fresh index prefix, indices set up; removed afterwards."""
+def settings(base_settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> Iterator[Settings]:
+    """Per-test settings with a fresh index prefix (indices set up, removed afterwards) and data directory."""
     prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
     s = base_settings.model_copy(
-        update={"elasticsearch": base_settings.elasticsearch.model_copy(update={"index_prefix": prefix})}
+        update={
+            "elasticsearch": base_settings.elasticsearch.model_copy(update={"index_prefix": prefix}),
+            "paths": base_settings.paths.model_copy(update={"data_dir": tmp_path / "data"}),
+        }
     )
     setup(es_client, s.elasticsearch)
     yield s

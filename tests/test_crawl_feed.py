@@ -114,3 +114,23 @@ def test_broken_feed_is_counted_not_fatal(
     runs = {r.source: r for r in report.sources}
     assert runs["broken"].errors == 1 and runs["broken"].indexed == 0
     assert runs["failing-article"].found == 1 and runs["failing-article"].errors == 1
+
+
+def test_elasticsearch_down_spools_and_the_next_crawl_replays(
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
+) -> None:
+    write_sources(config_dir, write_feed(mockserver, PAGES[:3]))
+    spool = settings.paths.data_dir / "spool"
+    down = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false",
+                     YUQING_ELASTICSEARCH__HOSTS='["http://127.0.0.1:9"]', YUQING_ELASTICSEARCH__REQUEST_TIMEOUT_S="2")
+    report = crawl_in_subprocess(None, [], timeout_s=300, env=down)
+    assert (report.sources[0].found, report.sources[0].indexed, report.sources[0].spooled) == (3, 0, 3)
+    assert len(list(spool.glob("*.jsonl"))) == 1
+
+    # Elasticsearch is back; the feed has nothing new, but the spooled posts are indexed first.
+    write_sources(config_dir, mockserver.write("empty.xml", rss_document(
+        "空", mockserver.url, [], built=datetime.now(ZoneInfo("Asia/Shanghai")))))
+    crawl_in_subprocess(None, [], timeout_s=300, env=crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false"))
+    assert not list(spool.glob("*.jsonl"))
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    assert sorted(p.url.split("/", 4)[-1] for p in all_posts(es_client, alias)) == sorted(PAGES[:3])
