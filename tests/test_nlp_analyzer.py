@@ -21,8 +21,7 @@ TAXONOMY = ROOT / "config" / "taxonomy.yaml"
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
     nlp = NLPSettings()
-    if not (Path(nlp.model_dir) / "config.json").exists():
-        pytest.skip("no shipped model")
+    assert (Path(nlp.model_dir) / "config.json").exists(), f"the shipped model is missing from {nlp.model_dir}"
     return get_analyzer(nlp, TAXONOMY)
 
 
@@ -124,8 +123,8 @@ def test_eval_reproduces_the_model_card(analyzer):
     from nlp.cli import evaluate_model
 
     settings = load_settings()
-    if not (settings.paths.shared_data / "sentiment").exists():
-        pytest.skip("shared data not found")
+    assert (settings.paths.shared_data / "sentiment").exists(), (
+        f"shared data not found at {settings.paths.shared_data}; set YUQING_PATHS__SHARED_DATA")
     res = evaluate_model(Path(settings.nlp.model_dir), settings, with_dev=False)
     card = json.loads((Path(settings.nlp.model_dir) / "metrics.json").read_text(encoding="utf-8"))["eval"]
     for split in ("usual_eval", "virus_eval", "smp2020_eval"):

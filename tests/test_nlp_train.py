@@ -21,8 +21,7 @@ def _sample(tmp_path: Path) -> Path:
     """A small data cache: the first SMP2020 training posts plus hand-written culture posts."""
     shared = load_settings().paths.shared_data
     src = shared / "sentiment" / "weibo_smp2020" / "virus_train.txt"
-    if not src.exists():
-        pytest.skip(f"shared data not found at {shared}")
+    assert src.exists(), f"shared data not found at {shared}; set YUQING_PATHS__SHARED_DATA"
     tax = load_taxonomy(ROOT / "config" / "taxonomy.yaml")
     rows = read_smp(src)[:240]
     exs = [label_example(t, tax, sentiment=s, source="smp_train") for t, s in rows]
