@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class TextAnalyzer(Protocol):
+    @property
+    def version(self) -> str: ...
+
     def analyze(self, texts: list[str]) -> list[Analysis]: ...
 
 
@@ -39,6 +42,11 @@ class Enricher:
         from nlp.analyzer import get_analyzer
 
         return cls(analyzer=get_analyzer(settings.nlp, settings.config_file("taxonomy.yaml")))
+
+    @property
+    def version(self) -> str:
+        """Which model analysed the posts ("no-analysis" when the classifier is off)."""
+        return self.analyzer.version if self.analyzer is not None else "no-analysis"
 
     def enrich(self, posts: list[Post]) -> list[Post]:
         """Posts with ``analysis`` and the ``*_seg`` fields filled."""

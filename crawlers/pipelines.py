@@ -25,7 +25,7 @@ from scrapy.crawler import Crawler
 
 from crawlers.dedupe import Deduper
 from crawlers.enrich import Enricher
-from crawlers.fingerprint import post_content_hash
+from crawlers.fingerprint import content_hash, post_content_hash
 from crawlers.spool import Spool
 from crawlers.state import CrawlState
 from index.client import make_client
@@ -119,7 +119,7 @@ class IndexPipeline:
             return item
         state = crawl_state(self.crawler)
         digest = post_content_hash(item)
-        if state is not None and state.is_unchanged(item.url, digest):
+        if state is not None and state.is_unchanged(item.url, self._state_hash(digest)):
             state.touch(item.url, item.fetched_at)
             self.inc("unchanged")
             return item
@@ -127,6 +127,11 @@ class IndexPipeline:
         if len(self.buffer) >= self.batch_size:
             self._flush()
         return item
+
+    def _state_hash(self, digest: str) -> str:
+        """What the crawl state remembers of an indexed page: its content and what analysed it, so a page
+        analysed by an older model (or by none) is analysed again when it is next fetched."""
+        return content_hash(digest, self.enricher.version)
 
     def close_spider(self) -> None:
         try:
@@ -186,4 +191,4 @@ class IndexPipeline:
         if state is not None:
             for p in posts:
                 if p.doc_id not in failed and p.content_hash:
-                    state.record_content(p.url, p.content_hash, p.fetched_at)
+                    state.record_content(p.url, self._state_hash(p.content_hash), p.fetched_at)

@@ -58,3 +58,28 @@ def test_unchanged_pages_skipped_edited_pages_updated(
     doc = es_client.get(index=alias, id=doc_id_for(canonicalize_url(own)))["_source"]
     assert doc["title"] == "市图书馆延长开放时间（更新）" and "二十二点" in doc["content"]
     assert es_client.count(index=alias)["count"] == 3
+
+
+def test_turning_the_classifier_on_reanalyses_unchanged_pages(
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
+) -> None:
+    page = f"{mockserver.url}/noetag/tests/people/1.html"  # no validators: fetched every time
+    feed = mockserver.write("feed.xml", rss_document("t", mockserver.url, [FeedEntry(link=page, title="t")],
+                                                     built=datetime(2026, 11, 27, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    (config_dir / "sources.yaml").write_text(f"sources:\n  - {{name: re, kind: feed, start_urls: ['{feed}']}}\n",
+                                             encoding="utf-8")
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    without = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false")
+    assert crawl_in_subprocess(None, [], timeout_s=300, env=without).sources[0].indexed == 1
+    mockserver.write("feed.xml", rss_document("t", mockserver.url, [FeedEntry(link=page, title="t")],
+                                              built=datetime(2026, 11, 28, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    assert crawl_in_subprocess(None, [], timeout_s=300, env=without).sources[0].unchanged == 1
+    doc_id = doc_id_for(canonicalize_url(page))
+    assert "analysis" not in es_client.get(index=alias, id=doc_id)["_source"]
+
+    mockserver.write("feed.xml", rss_document("t", mockserver.url, [FeedEntry(link=page, title="t")],
+                                              built=datetime(2026, 11, 29, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    run = crawl_in_subprocess(None, [], timeout_s=300, env=crawl_env(settings, config_dir)).sources[0]
+    assert (run.indexed, run.unchanged) == (1, 0)
+    analysis = es_client.get(index=alias, id=doc_id)["_source"]["analysis"]
+    assert analysis["model_version"].startswith("yuqing-zh-small@")
