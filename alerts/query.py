@@ -32,7 +32,8 @@ def build_rule_query(rule: AlertRule, since: datetime, until: datetime) -> dict[
     """Posts fetched in ``[since, until]`` that satisfy the rule's keyword lists and filters."""
     filters: list[dict[str, Any]] = [
         {"range": {"fetched_at": {"gte": since.isoformat(), "lte": until.isoformat()}}},
-        *filter_clauses(PostQuery(sources=rule.sources, kinds=rule.kinds)),
+        *filter_clauses(PostQuery(sources=rule.sources, kinds=rule.kinds, sentiments=rule.sentiments,
+                                  topics=rule.topics, relevant_only=rule.relevant_only)),
         *(keyword_clause(k) for k in rule.all_of),
     ]
     if rule.any_of:

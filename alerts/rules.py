@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from index.documents import PostKind
+from nlp.types import Sentiment
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
 from yuqing.settings import Settings
@@ -51,6 +52,9 @@ class RuleSpec(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     kinds: list[PostKind] = Field(default_factory=list)
+    sentiments: list[Sentiment] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    relevant_only: bool = False
     include_duplicates: bool = False
     recipients: list[str] = Field(min_length=1)
 
@@ -73,9 +77,12 @@ class RuleSpec(BaseModel):
         return [v.strip() for v in values]
 
     @model_validator(mode="after")
-    def _needs_keyword(self) -> RuleSpec:
-        if not self.any_of and not self.all_of:
-            raise ValueError("a rule needs at least one keyword under 'any' or 'all'")
+    def _needs_a_condition(self) -> RuleSpec:
+        if not (self.any_of or self.all_of or self.sentiments or self.topics or self.relevant_only):
+            raise ValueError(
+                "a rule needs a keyword under 'any' or 'all', or a classifier condition "
+                "('sentiments', 'topics' or 'relevant_only')"
+            )
         return self
 
 
@@ -109,6 +116,9 @@ class AlertRule:
     exclude: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
+    sentiments: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    relevant_only: bool = False
     include_duplicates: bool = False
     recipients: tuple[str, ...] = ()
     description: str = ""
@@ -154,6 +164,9 @@ def resolve_rules(spec: AlertRulesFile, file: Path | str) -> list[AlertRule]:
                 exclude=tuple(rule.exclude),
                 sources=tuple(rule.sources),
                 kinds=tuple(rule.kinds),
+                sentiments=tuple(rule.sentiments),
+                topics=tuple(rule.topics),
+                relevant_only=rule.relevant_only,
                 include_duplicates=rule.include_duplicates,
                 recipients=tuple(addresses),
             )

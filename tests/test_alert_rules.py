@@ -94,7 +94,7 @@ def test_rules_resolved_and_disabled_dropped(tmp_path: Path) -> None:
             "rules[0].recipients[1]",
             "bosses",
         ),
-        ("rules:\n  - name: 甲\n    recipients: [a@b.cn]\n", "rules[0]", "at least one keyword"),
+        ("rules:\n  - name: 甲\n    recipients: [a@b.cn]\n", "rules[0]", "needs a keyword under"),
         ("rules:\n  - name: 甲\n    any: [图书 馆]\n    recipients: [a@b.cn]\n", "rules[0].any", "space"),
         (
             "rules:\n  - name: 甲\n    any: [x]\n    kinds: [blog]\n    recipients: [a@b.cn]\n",

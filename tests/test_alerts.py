@@ -274,6 +274,43 @@ rules:
     assert {r.message["X-Yuqing-Post"] for r in got.values()} == {both.doc_id}
 
 
+def test_classifier_conditions_negative_relevant_posts_reach_the_leaders(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    rules = f"""
+recipients:
+  leaders: [{LEADER}]
+rules:
+  - name: 负面舆情
+    sentiments: [negative]
+    relevant_only: true
+    recipients: [leaders]
+  - name: 执法类负面
+    sentiments: [negative]
+    topics: [文化市场执法]
+    recipients: [{PRESS}]
+"""
+    s = configure(settings, tmp_path, smtp.port, rules)
+
+    def analysis(sentiment: str, relevant: bool, topic: str | None) -> Analysis:
+        return Analysis(sentiment=sentiment, sentiment_probs={sentiment: 0.9}, relevant=relevant,  # type: ignore[arg-type]
+                        relevance_prob=0.9 if relevant else 0.1, topic=topic, model_version="test")
+
+    complaint = post(1, "网吧违规接纳未成年人无人管", analysis=analysis("negative", True, "文化市场执法"))
+    add_posts(
+        es_client, s,
+        complaint,
+        post(2, "博物馆新展很好看", analysis=analysis("positive", True, "公益性文化服务活动")),
+        post(3, "外卖太慢了", analysis=analysis("negative", False, None)),  # negative but not about the bureau
+        post(4, "未分析的帖子"),  # no classifier output: never matches a classifier condition
+    )
+    report = run_alerts(s, es_client)
+    assert (report.sent, report.matched) == (2, 2)
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
+    assert got["负面舆情"].rcpt_tos == [LEADER] and got["执法类负面"].rcpt_tos == [PRESS]
+    assert {r.message["X-Yuqing-Post"] for r in got.values()} == {complaint.doc_id}
+
+
 def test_smtp_down_then_delivered_on_next_run(
     settings: Settings, es_client: Elasticsearch, start_smtp: StartSMTP, tmp_path: Path
 ) -> None:
