@@ -26,7 +26,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
         print(f"{path}: {len(rules)} enabled rules")
         for rule in rules:
-            print(f"  {rule.name}: {', '.join(rule.keywords)} -> {', '.join(rule.recipients)}")
+            print(f"  {rule.name}: {rule.summary()} -> {', '.join(rule.recipients)}")
         return 0
 
     from alerts.service import run_alerts

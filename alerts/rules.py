@@ -123,6 +123,17 @@ class AlertRule:
     recipients: tuple[str, ...] = ()
     description: str = ""
 
+    def summary(self) -> str:
+        """The rule's conditions in one line, e.g. ``图书馆, 文化馆; 情感=negative; 仅相关``."""
+        parts = [", ".join(self.keywords)] if self.keywords else []
+        if self.sentiments:
+            parts.append("情感=" + "/".join(self.sentiments))
+        if self.topics:
+            parts.append("主题=" + "/".join(self.topics))
+        if self.relevant_only:
+            parts.append("仅相关")
+        return "; ".join(parts)
+
     @property
     def keywords(self) -> tuple[str, ...]:
         """The keywords a matching post contains (``all`` first, then ``any``)."""
