@@ -10,9 +10,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from elasticsearch import Elasticsearch
 
 from index.layout import POSTS
+from yuqing.cli import main
 from yuqing.demo import DemoFeed, article_pages
 from yuqing.settings import PROJECT_ROOT, Settings
 
@@ -87,3 +89,12 @@ def test_up_runs_everything_and_stops_on_sigterm(
     assert proc.returncode == 0, out[-3000:]
     assert "yuqing is up" in out and "scheduler stopped" in out
     assert get(f"http://127.0.0.1:{dash}/_stcore/health") == 0  # the dashboard went down with it
+
+
+def test_up_without_the_shared_data_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YUQING_PATHS__SHARED_DATA", str(tmp_path / "nowhere"))
+    assert main(["up"]) == 2
+    err = capsys.readouterr().err
+    assert "paths.shared_data" in err and str(tmp_path / "nowhere") in err

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from yuqing.errors import ConfigError
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -80,6 +81,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from index.es_server import LocalElasticsearch
     from index.layout import setup
 
+    gne = settings.paths.shared_data / "html" / "gne"
+    if not (gne / "index.csv").exists():
+        raise ConfigError(
+            f"the demo source replays the saved pages under {gne}, which is missing: point paths.shared_data "
+            "(YUQING_PATHS__SHARED_DATA) at the shared data folder",
+            field="paths.shared_data",
+        )
     server = LocalElasticsearch(settings.local_es)
     health = server.start()
     log.info("elasticsearch at %s: %s", server.url, health.status)
@@ -89,7 +97,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     py = sys.executable
     cfg = ["-c", args.config] if args.config else []
-    gne = settings.paths.shared_data / "html" / "gne"
     commands: list[tuple[str, list[str]]] = [
         ("demo-source", [py, "-m", "yuqing.demo", "--pages", str(gne), "--host", settings.demo.host,
                          "--port", str(settings.demo.port), "--per-step", str(settings.demo.pages_per_step),
