@@ -26,6 +26,7 @@ from scrapy.crawler import Crawler
 from crawlers.dedupe import Deduper
 from crawlers.enrich import Enricher
 from crawlers.fingerprint import content_hash, post_content_hash
+from crawlers.privacy import Redactor
 from crawlers.spool import Spool
 from crawlers.state import CrawlState
 from index.client import make_client
@@ -63,6 +64,7 @@ class IndexPipeline:
         self.buffer: list[Post] = []
         self.client: Elasticsearch = make_client(self.settings.elasticsearch)
         self.enricher = Enricher.from_settings(self.settings)
+        self.redactor = Redactor.from_file(self.settings.config_file("privacy.yaml"))
         self.deduper = Deduper(self.client, self.alias) if self.settings.crawl.dedupe else None
         self.es_up = False
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-index")
@@ -117,6 +119,7 @@ class IndexPipeline:
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Post):
             return item
+        item = self.redactor.redact_post(item)  # before anything is stored, analysed or mailed
         state = crawl_state(self.crawler)
         digest = post_content_hash(item)
         if state is not None and state.is_unchanged(item.url, self._state_hash(digest)):
