@@ -36,12 +36,12 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
 
     from elasticsearch import ApiError, TransportError
 
-    from crawlers.health import records_for, write_records
+    from crawlers.health import records_from_report, write_records
     from index.client import make_client
 
     client = make_client(settings.elasticsearch)
     try:
-        records = records_for(report, "", "", None, datetime.now().astimezone())
+        records = records_from_report(report, datetime.now().astimezone())
         write_records(client, settings.elasticsearch.index_prefix, records)
     except (ApiError, TransportError) as exc:
         log.error("could not record source health: %s", exc)

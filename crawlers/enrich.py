@@ -49,11 +49,17 @@ class Enricher:
         return self.analyzer.version if self.analyzer is not None else "no-analysis"
 
     def enrich(self, posts: list[Post]) -> list[Post]:
-        """Posts with ``analysis`` and the ``*_seg`` fields filled."""
-        if self.analyzer is not None and posts:
-            analyses = self.analyzer.analyze([analysis_text(p) for p in posts])
-            posts = [p.model_copy(update={"analysis": a}) for p, a in zip(posts, analyses, strict=True)]
-        texts = [text for p in posts for text in (p.title, p.content)]
+        """Posts with ``analysis`` and the ``*_seg`` fields filled; what a post already has (a post replayed
+        from the spool, say) is not computed again."""
+        posts = list(posts)
+        todo = [i for i, p in enumerate(posts) if p.analysis is None]
+        if self.analyzer is not None and todo:
+            analyses = self.analyzer.analyze([analysis_text(posts[i]) for i in todo])
+            for i, a in zip(todo, analyses, strict=True):
+                posts[i] = posts[i].model_copy(update={"analysis": a})
+        todo = [i for i, p in enumerate(posts) if p.title_seg is None or p.content_seg is None]
+        texts = [text for i in todo for text in (posts[i].title, posts[i].content)]
         segs = self.segmenter(texts) if texts else []
-        return [p.model_copy(update={"title_seg": segs[2 * i], "content_seg": segs[2 * i + 1]})
-                for i, p in enumerate(posts)]
+        for k, i in enumerate(todo):
+            posts[i] = posts[i].model_copy(update={"title_seg": segs[2 * k], "content_seg": segs[2 * k + 1]})
+        return posts

@@ -15,14 +15,13 @@ from collections import Counter
 import numpy as np
 
 from index.documents import Post
-from index.documents import fingerprint_bands as bands
 from nlp.segment import segment
 
 BITS = 64
 MAX_DISTANCE = 3
 MIN_TOKENS = 12  # shorter texts are too small for SimHash: only exact content hashes link them
 
-__all__ = ["bands", "content_hash", "hamming", "near", "post_content_hash", "post_tokens", "simhash", "tokens_for"]
+__all__ = ["content_hash", "hamming", "near", "post_content_hash", "post_tokens", "simhash", "tokens_for"]
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _MASK = (1 << BITS) - 1
@@ -85,10 +84,6 @@ def hamming(a: int, b: int) -> int:
 
 def to_hex(value: int) -> str:
     return f"{value:016x}"
-
-
-def from_hex(text: str) -> int:
-    return int(text, 16)
 
 
 def near(a: int, b: int, max_distance: int = MAX_DISTANCE) -> bool:

@@ -76,11 +76,8 @@ def run_ok(run: SourceRun) -> bool:
     return not (run.errors > 0 and run.found == 0 and run.indexed == 0)
 
 
-def records_for(report: CrawlReport | None, source: str, kind: str, error: str | None,
-                now: datetime) -> list[RunRecord]:
-    if report is None:
-        return [RunRecord(source=source, kind=kind, started_at=now, finished_at=now, ok=False,
-                          error=error or "crawl failed without a report", finish_reason="crashed")]
+def records_from_report(report: CrawlReport, now: datetime) -> list[RunRecord]:
+    """One record per source of a finished crawl."""
     started = datetime.fromisoformat(report.started_at)
     finished = datetime.fromisoformat(report.finished_at) if report.finished_at else now
     return [
@@ -97,13 +94,15 @@ def write_records(client: Elasticsearch, prefix: str, records: list[RunRecord]) 
         client.index(index=alias, document=rec.to_source())
 
 
-def record_run(settings: Settings, source: str, report: CrawlReport | None, error: str | None,
-               kind: str = "") -> None:
-    """Store the health records of one crawl (the scheduler's hook; the crawl command records its own)."""
+def record_crash(settings: Settings, source: str, kind: str, error: str) -> None:
+    """Record a crawl whose process died without a report (the scheduler's hook; a crawl that finishes
+    records its own runs)."""
+    now = datetime.now().astimezone()
+    record = RunRecord(source=source, kind=kind, started_at=now, finished_at=now, ok=False, error=error,
+                       finish_reason="crashed")
     client = make_client(settings.elasticsearch)
     try:
-        write_records(client, settings.elasticsearch.index_prefix,
-                      records_for(report, source, kind, error, datetime.now().astimezone()))
+        write_records(client, settings.elasticsearch.index_prefix, [record])
     finally:
         client.close()
 

@@ -66,7 +66,6 @@ class IndexPipeline:
         self.enricher = Enricher.from_settings(self.settings)
         self.redactor = Redactor.from_file(self.settings.config_file("privacy.yaml"))
         self.deduper = Deduper(self.client, self.alias) if self.settings.crawl.dedupe else None
-        self.es_up = False
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-index")
         self.pending: deque[Future[None]] = deque()
         self.segment_pool: ProcessPoolExecutor | None = None
@@ -99,22 +98,20 @@ class IndexPipeline:
                                    source.name)
                 state.load()
                 self.crawler._yuqing_state = state  # type: ignore[attr-defined]
-            self.es_up = True
             self._replay_spool()
         except _ES_DOWN as exc:
             log.error("elasticsearch unavailable at the start of %s; posts will be spooled: %s",
                       self.spider.name, exc)
 
     def _replay_spool(self) -> None:
+        """Index what earlier crawls spooled, through the same path as fresh posts (what is already analysed
+        is not analysed again); posts that fail again for want of Elasticsearch are spooled anew."""
         for path in self.spool.files():
-            posts = list(self.spool.read(path))
-            report = index_posts(self.client, self.alias, posts, raise_on_error=False,
-                                 chunk_size=self.settings.elasticsearch.bulk_chunk_size)
-            self.inc("spool_replayed", report.ok)
-            if report.failures:
-                log.error("spool %s: %d posts still failing; file kept", path, len(report.failures))
-                continue
-            path.unlink()
+            posts, bad_lines = self.spool.read(path)
+            log.info("replaying %d spooled posts from %s", len(posts), path)
+            self.inc("spool_replayed", len(posts))
+            self._index_batch(posts)
+            self.spool.done(path, bad_lines=bad_lines)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Post):

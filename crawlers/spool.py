@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -39,10 +39,24 @@ class Spool:
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("*.jsonl")) if self.directory.is_dir() else []
 
-    def read(self, path: Path) -> Iterator[Post]:
+    def read(self, path: Path) -> tuple[list[Post], int]:
+        """The posts in a spool file and how many of its lines are not posts (each logged)."""
+        posts: list[Post] = []
+        bad = 0
         with path.open(encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 try:
-                    yield Post.model_validate_json(line)
+                    posts.append(Post.model_validate_json(line))
                 except ValidationError as exc:
-                    log.error("spool %s line %d is not a post (kept in the file): %s", path, n, exc)
+                    bad += 1
+                    log.error("spool %s line %d is not a post: %s", path, n, exc)
+        return posts, bad
+
+    def done(self, path: Path, *, bad_lines: int) -> None:
+        """A replayed file: deleted, or kept as ``*.rejected`` for a person when some lines could not be read."""
+        if bad_lines:
+            target = path.with_suffix(".rejected")
+            path.rename(target)
+            log.error("spool %s had %d unreadable lines; kept as %s", path, bad_lines, target)
+        else:
+            path.unlink()

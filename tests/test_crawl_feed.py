@@ -134,3 +134,24 @@ def test_elasticsearch_down_spools_and_the_next_crawl_replays(
     assert not list(spool.glob("*.jsonl"))
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     assert sorted(p.url.split("/", 4)[-1] for p in all_posts(es_client, alias)) == sorted(PAGES[:3])
+
+
+def test_spool_keeps_a_file_with_unreadable_lines_for_a_person(tmp_path: Path) -> None:
+    from crawlers.spool import Spool
+
+    spool = Spool(tmp_path / "spool")
+    post = Post(url="http://e.cn/1", title="t", content="c", source="s",
+                fetched_at=datetime.now(ZoneInfo("Asia/Shanghai")))
+    good = spool.write([post], tag="a")
+    posts, bad = spool.read(good)
+    assert (posts, bad) == ([post], 0)
+    spool.done(good, bad_lines=0)
+    assert not good.exists()
+
+    broken = spool.write([post], tag="b")
+    broken.write_text(broken.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    posts, bad = spool.read(broken)
+    assert (posts, bad) == ([post], 1)
+    spool.done(broken, bad_lines=bad)
+    assert not broken.exists() and broken.with_suffix(".rejected").exists()
+    assert spool.files() == []  # not replayed again

@@ -76,3 +76,13 @@ def test_crawls_record_health_and_an_empty_source_turns_silent(
     assert main(["sources"]) == 1
     lines = dict(line.split("\t", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["empty"].startswith("silent\t静默") and lines["busy"].startswith("calm\t平静")
+
+
+def test_a_crawl_that_died_is_recorded_as_failing(settings: Settings, es_client: Elasticsearch) -> None:
+    from yuqing.service import _record_crawl
+
+    _record_crawl(settings, {"gone": "social"}, "gone", None, "crawl process exited with code -6 and no report")
+    (status,) = source_statuses(es_client, settings.elasticsearch.index_prefix, ["gone"], 3)
+    assert (status.status, status.last_error) == ("failing", "crawl process exited with code -6 and no report")
+    hit = es_client.search(index=f"{settings.elasticsearch.index_prefix}-source-health")["hits"]["hits"][0]
+    assert (hit["_source"]["kind"], hit["_source"]["finish_reason"]) == ("social", "crashed")

@@ -33,12 +33,13 @@ def _alert_job(settings: Settings) -> object:
         client.close()
 
 
-def _record_crawl(settings: Settings, source: str, report: CrawlReport | None, error: str | None) -> None:
+def _record_crawl(settings: Settings, kinds: dict[str, str], source: str, report: CrawlReport | None,
+                  error: str | None) -> None:
     """A crawl child records its own health; a child that died without a report is recorded here."""
     if report is None:
-        from crawlers.health import record_run
+        from crawlers.health import record_crash
 
-        record_run(settings, source, None, error)
+        record_crash(settings, source, kinds.get(source, ""), error or "crawl failed without a report")
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +61,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         sources=sources,
         config=args.config,
         alert_job=alert_job,
-        on_crawl_done=partial(_record_crawl, settings),
+        on_crawl_done=partial(_record_crawl, settings, {s.name: s.kind for s in sources}),
     )
     scheduler.install_signal_handlers()
     log.info("scheduler: %d sources every %ss, alerts every %ss", len(sources),
