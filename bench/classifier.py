@@ -140,20 +140,15 @@ def main() -> int:
             f"{name:<14} {hi - lo:>5} | {b['accuracy']:>12.4f} {b['macro_f1']:>9.4f} | "
             f"{m['accuracy']:>9.4f} {m['macro_f1']:>9.4f}"
         )
-    card = model_dir / "teacher_metrics.json"
-    if card.exists():
-        t = json.loads(card.read_text(encoding="utf-8"))["eval"]["sentiment"].get("smp2020_eval", {})
-        print(
-            f"teacher (multilingual-e5-small fine-tuned, 12x384, not shipped; from its training run): "
-            f"acc {t.get('accuracy')} macro-F1 {t.get('macro_f1')}"
-        )
-    scratch = model_dir / "scratch_metrics.json"
-    if scratch.exists():
-        t = json.loads(scratch.read_text(encoding="utf-8"))["eval"]["sentiment"].get("smp2020_eval", {})
-        print(
-            f"same student trained without the teacher (MLM + fine-tuning; not shipped): "
-            f"acc {t.get('accuracy')} macro-F1 {t.get('macro_f1')}"
-        )
+    for file, what in (
+        ("teacher_metrics.json",
+         "teacher (multilingual-e5-small fine-tuned, 12x384, not shipped; from its training run)"),
+        ("scratch_metrics.json", "same student trained without the teacher (MLM + fine-tuning; not shipped)"),
+    ):
+        card = model_dir / file
+        if card.exists():
+            t = json.loads(card.read_text(encoding="utf-8"))["eval"]["sentiment"].get("smp2020_eval", {})
+            print(f"{what}: acc {t.get('accuracy')} macro-F1 {t.get('macro_f1')}")
 
     load = os.getloadavg()
     print(

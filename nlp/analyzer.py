@@ -20,7 +20,7 @@ import numpy as np
 from nlp.inference import load_classifier, model_version, predict_proba, set_offline
 from nlp.keywords import extract
 from nlp.taxonomy import Taxonomy, combine_relevance, load_taxonomy, rule_distribution, rule_relevant
-from nlp.types import Analysis
+from yuqing.models import Analysis
 from yuqing.settings import NLPSettings
 
 
