@@ -70,11 +70,13 @@ def main() -> int:
     from nlp.inference import load_classifier, predict_proba
     from nlp.taxonomy import load_taxonomy
     from nlp.train import TrainConfig, metrics_for
+    from yuqing.logs import setup_logging
     from yuqing.settings import load_settings
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     settings = load_settings()
+    setup_logging(settings, "bench:classifier")
     nlp = settings.nlp
     threads = args.threads or nlp.threads
     batch = args.batch_size or nlp.batch_size

@@ -53,6 +53,11 @@ class AnalysisRecord(Analysis):
         return Analysis.model_validate(self.model_dump(exclude={"sentiment_score", "topic_score"}))
 
 
+def _check_segmented(post: Post) -> None:
+    if not post.segmented:
+        raise ValueError(f"post {post.url} was not segmented: run the ingest segmentation stage first")
+
+
 class PostRecord(Post, Record):
     """A document of the posts index: the post, segmented (an ingest stage, never done here), with the
     SimHash band keys the near-duplicate lookup searches."""
@@ -63,14 +68,30 @@ class PostRecord(Post, Record):
     @classmethod
     def from_post(cls, post: Post) -> PostRecord:
         """The record of a segmented post; an unsegmented one raises ValueError naming its URL."""
-        if not post.segmented:
-            raise ValueError(f"post {post.url} was not segmented: run the ingest segmentation stage first")
+        _check_segmented(post)
         fields = dict(post)
         if post.fingerprint:
             fields["fingerprint_bands"] = fingerprint_bands(int(post.fingerprint, 16))
         if post.analysis is not None:
             fields["analysis"] = AnalysisRecord.of(post.analysis)
         return cls.model_construct(**fields)  # ``post`` was validated when it was made
+
+    @staticmethod
+    def source_of(post: Post) -> dict[str, Any]:
+        """``PostRecord.from_post(post).as_source()`` without making the record: the indexing hot path (several
+        times faster; ``tests/test_records.py`` keeps the two equal)."""
+        _check_segmented(post)
+        source = post.model_dump(mode="json", exclude={"analysis"}, exclude_none=True)
+        if post.fingerprint:
+            source["fingerprint_bands"] = fingerprint_bands(int(post.fingerprint, 16))
+        a = post.analysis
+        if a is not None:
+            source["analysis"] = {
+                **a.model_dump(mode="json", exclude_none=True),
+                "sentiment_score": a.sentiment_probs.get(a.sentiment, 0.0),
+                "topic_score": a.topic_probs.get(a.topic, 0.0) if a.topic else 0.0,
+            }
+        return source
 
     def to_post(self) -> Post:
         fields = dict(self)

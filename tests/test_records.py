@@ -67,6 +67,9 @@ def test_a_post_survives_the_record_round_trip() -> None:
                 fingerprint="00ff00ff00ff00ff", analysis=analysis,
                 title_seg=segment_for_index("古建筑失修"), content_seg=segment_for_index("城墙多处坍塌。"))
     source = PostRecord.from_post(post).as_source()
+    assert PostRecord.source_of(post) == source  # the writer's fast path gives the record's _source
+    plain = post.model_copy(update={"analysis": None, "fingerprint": None, "reply": None})
+    assert PostRecord.source_of(plain) == PostRecord.from_post(plain).as_source()
     assert source["analysis"]["sentiment_score"] == 0.7 and source["analysis"]["topic_score"] == 0.6
     assert source["fingerprint_bands"] == ["0:00ff", "1:00ff", "2:00ff", "3:00ff"]
     assert "duplicate_of" not in source  # None is left out
