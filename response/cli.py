@@ -349,7 +349,8 @@ def _print_ticket(ticket: Ticket, now: datetime) -> None:
                     f"（强制放行：{r.review.override_reason}）" if r.review.override_reason else "")
             print(f"    #{r.no} {r.state} {r.channel} {r.at:%Y-%m-%d %H:%M} {r.link or ''}{review}")
             if r.text:
-                print(f"       {r.text[:120]}{'…' if len(r.text) > 120 else ''}")
+                flat = " ".join(r.text.split())
+                print(f"       {flat[:100]}{'…' if len(flat) > 100 else ''}")
     if ticket.proposals:
         print("  建议确认的回应（本机关渠道发布）：")
         for p in ticket.proposals:

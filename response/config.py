@@ -131,6 +131,8 @@ class ResponseConfig(_Model):
     deadlines: Deadlines = Field(default_factory=Deadlines)
     # The responsible unit when the topic has none in the taxonomy.
     default_unit: str = Field("办公室", min_length=1)
+    # Events at this risk level or higher get a ticket by rule (None: tickets are opened by hand only).
+    auto_open_min_level: RiskLevel | None = "II"
     own_channels: OwnChannels = Field(default_factory=OwnChannels)
     silence: SilenceSettings = Field(default_factory=SilenceSettings)
     foia: FoiaSettings = Field(default_factory=FoiaSettings)

@@ -119,8 +119,8 @@ class TicketService:
             raise TicketConflict(
                 f"处置单 {new.id} 在您打开后已被他人修改（{who}）。您的修改未保存，请刷新后重新操作。"
             ) from exc
-        last = new.audit[-1]
-        log.info("ticket %s: %s by %s", new.id, last.action, last.by)
+        added = new.audit[len(loaded.ticket.audit):]
+        log.info("ticket %s: %s by %s", new.id, ", ".join(e.action for e in added), added[-1].by)
         return self._loaded(v)
 
     def update(self, ticket_id: str, change: Callable[[Ticket], Ticket]) -> LoadedTicket:
@@ -195,8 +195,8 @@ class FoiaService:
             raise FoiaConflict(
                 f"申请 {new.id} 在您打开后已被他人修改（{who}）。您的修改未保存，请刷新后重新操作。"
             ) from exc
-        last = new.audit[-1]
-        log.info("foia request %s: %s by %s", new.id, last.action, last.by)
+        added = new.audit[len(loaded.request.audit):]
+        log.info("foia request %s: %s by %s", new.id, ", ".join(e.action for e in added), added[-1].by)
         return self._loaded(v)
 
     def update(self, request_id: str, change: Callable[[FoiaRequest], FoiaRequest]) -> LoadedRequest:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from response.audit import AuditEntry, required
 from response.audit import check_append_only as _check_trail
-from response.config import CHANNELS, Channel, ResponseConfig, RiskLevel
+from response.config import CHANNELS, RISK_LEVELS, Channel, ResponseConfig, RiskLevel
 from response.secrecy import Finding, summarize
 from yuqing.errors import YuqingError
 
@@ -182,6 +182,14 @@ def unit_for_topic(topic: str | None, topic_units: Mapping[str, str], default: s
     return topic_units.get(topic or "", default) if topic else default
 
 
+def auto_open_rule(config: ResponseConfig, level: RiskLevel | None) -> str | None:
+    """The rule that opens a ticket for an event at ``level`` (e.g. "等级≥II"), or None when none applies."""
+    threshold = config.auto_open_min_level
+    if threshold is None or level is None or RISK_LEVELS.index(level) > RISK_LEVELS.index(threshold):
+        return None
+    return f"等级≥{threshold}"
+
+
 def compute_deadlines(config: ResponseConfig, level: RiskLevel | None, start: datetime) -> tuple[Deadline, ...]:
     rule = config.deadlines.rule_for(level)
     return tuple(
@@ -272,6 +280,8 @@ def change_level(ticket: Ticket, level: RiskLevel | None, *, config: ResponseCon
     """A new risk level (the event was re-assessed): deadlines recomputed from when the 舆情 surfaced."""
     by = _required(by, "操作人")
     reason = _required(reason, "调整理由")
+    if ticket.status in ("已办结", "不予处置"):
+        raise TicketError(f"处置单 {ticket.id} 已{ticket.status}，不能调整等级")
     if level == ticket.risk_level:
         raise TicketError(f"处置单 {ticket.id} 的风险等级已是 {level or '未定级'}")
     start = ticket.subject.started_at or ticket.opened_at

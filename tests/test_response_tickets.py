@@ -18,6 +18,7 @@ from response.tickets import (
     TicketError,
     add_response,
     assign,
+    auto_open_rule,
     change_level,
     change_status,
     check_append_only,
@@ -64,6 +65,9 @@ def test_deadlines_follow_the_risk_level() -> None:
     assert [d.due_at - T0 for d in ticket(None).deadlines] == [timedelta(hours=48)]
     raised = change_level(ticket("III"), "I", config=CFG, by="张三", now=T0 + timedelta(hours=2), reason="转载量激增")
     assert raised.first_due_at == T0 + timedelta(hours=5) and raised.audit[-1].to_value == "I"
+    assert [auto_open_rule(CFG, lvl) for lvl in ("I", "II", "III", "IV", None)] == [
+        "等级≥II", "等级≥II", None, None, None]
+    assert auto_open_rule(CFG.model_copy(update={"auto_open_min_level": None}), "I") is None
     assert unit_for_topic("文化遗产保护", {"文化遗产保护": "文物保护与非遗科"}, "办公室") == "文物保护与非遗科"
     assert unit_for_topic(None, {}, "办公室") == "办公室"
     assert ticket().id == ticket_id_for("event", "evt-1")
