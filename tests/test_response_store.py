@@ -14,6 +14,7 @@ from elasticsearch import Elasticsearch
 from index.foia import FOIA_MAPPING, FoiaRecord
 from index.tickets import TICKETS_MAPPING, TicketRecord
 from index.versioned import mapping_mismatches
+from response.audit import AuditError
 from response.calendar import WorkCalendar
 from response.config import ResponseConfig
 from response.foia import extend, register
@@ -102,6 +103,12 @@ def test_two_users_editing_one_ticket_second_gets_a_conflict(services: tuple[Tic
     stored = tickets.load(t.id).ticket
     assert (stored.unit, stored.status) == ("文化市场综合执法支队", "待研判")  # Alice's change, not lost
     assert [e.by for e in stored.audit] == ["张三", "李四"]
+    # A version with an edited audit entry is refused before anything is written.
+    current = tickets.load(t.id)
+    forged = current.ticket.model_copy(update={"audit": (current.ticket.audit[0].model_copy(update={"by": "X"}),
+                                                         *current.ticket.audit[1:])})
+    with pytest.raises(AuditError):
+        tickets.save(current, forged)
     # Bob reloads and his change goes through on top of Alice's.
     again = tickets.load(t.id)
     tickets.save(again, change_status(again.ticket, "处置中", by="王五", now=now + timedelta(minutes=3)))

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crawlers.sources import Source
 from response.audit import AuditError
-from response.config import ResponseConfig, load_response_config
+from response.config import ResponseConfig, RiskLevel, load_response_config
 from response.secrecy import Finding
 from response.silence import BoardMessage, ChannelPost, apply_silence, check_silence, own_channel_map
 from response.tickets import (
@@ -65,7 +66,8 @@ def test_deadlines_follow_the_risk_level() -> None:
     assert [d.due_at - T0 for d in ticket(None).deadlines] == [timedelta(hours=48)]
     raised = change_level(ticket("III"), "I", config=CFG, by="张三", now=T0 + timedelta(hours=2), reason="转载量激增")
     assert raised.first_due_at == T0 + timedelta(hours=5) and raised.audit[-1].to_value == "I"
-    assert [auto_open_rule(CFG, lvl) for lvl in ("I", "II", "III", "IV", None)] == [
+    levels: list[RiskLevel | None] = ["I", "II", "III", "IV", None]
+    assert [auto_open_rule(CFG, lvl) for lvl in levels] == [
         "等级≥II", "等级≥II", None, None, None]
     assert auto_open_rule(CFG.model_copy(update={"auto_open_min_level": None}), "I") is None
     assert unit_for_topic("文化遗产保护", {"文化遗产保护": "文物保护与非遗科"}, "办公室") == "文物保护与非遗科"
@@ -154,7 +156,12 @@ def _post(id_: str, hours: float, title: str, source: str = "bureau-site") -> Ch
 
 
 def test_silence_check_proposes_an_own_post_in_time() -> None:
-    channels = own_channel_map([("bureau-site", "list", True), ("news", "feed", False)], CFG.own_channels)
+    sources = [
+        Source.model_validate({"name": "bureau-site", "kind": "feed", "start_urls": ["http://127.0.0.1/f.xml"],
+                               "own": True}),
+        Source.model_validate({"name": "news", "kind": "feed", "start_urls": ["http://127.0.0.1/n.xml"]}),
+    ]
+    channels = own_channel_map([(s.name, s.kind, s.own) for s in sources], CFG.own_channels)
     assert channels == {"bureau-site": "官网"}
     t = ticket("III")  # 48 h to respond
     posts = [
