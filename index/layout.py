@@ -57,6 +57,8 @@ POSTS_MAPPING: dict[str, Any] = {
         "content_hash": _KW,
         "duplicate_of": _KW,
         "is_first": {"type": "boolean"},
+        "event_id": _KW,  # the event the post belongs to (events.engine, issue 8)
+        "keyword_groups": _KW,  # the 专题 keyword groups it matches (config/keyword_groups.yaml)
         "analysis": {
             "properties": {
                 "sentiment": _KW,
