@@ -8,17 +8,20 @@ Syntax (terms separated by spaces; full-width ``＋ ！`` and the ideographic sp
 * ``!word``  — an *exclude* term: it must not occur;
 * ``"two words"`` / ``“两个 词”`` — a quoted phrase (may contain spaces), with or without ``+`` / ``!``.
 
-A term occurs when it is a substring of the post's title or text (case-insensitive). An expression needs at
-least one any or must term (an expression of exclusions alone would match nearly everything).
+A term occurs in the title or in the text when its tokens appear there consecutively: Chinese characters one
+by one, runs of Latin letters and digits as words, case, spaces and punctuation ignored — exactly what
+``match_phrase`` does with the ``standard`` analyzer, so the matcher and the query agree (``"闭馆 装修"``
+matches 闭馆装修 and 闭馆，装修; ``KTV`` matches KTV but not KTVs). An expression needs at least one any or
+must term (an expression of exclusions alone would match nearly everything).
 
 The groups live in ``config/keyword_groups.yaml``; a bad expression is refused with a :class:`ConfigError`
 naming the file and the group. :func:`es_query` builds the equivalent ``bool`` query (``match_phrase`` on
-``title`` / ``content``) for evaluating a group on demand against the index; with the ``standard`` analyzer
-a Chinese phrase matches exactly where the substring does.
+``title`` / ``content``) for evaluating a group on demand against the index.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,24 @@ _OPEN = {'"': '"', "“": "”", "「": "」"}
 _SPACE = (" ", "\t", "\n", "\u3000")
 
 
+# the standard analyzer's tokens, near enough: one token per CJK character, words of letters and digits
+_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_SEP = "\x1f"
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased tokens of ``text`` as the ``standard`` analyzer sees them (CJK characters, words)."""
+    return _TOKEN.findall(text.casefold())
+
+
+def _haystack(text: str) -> str:
+    return _SEP + _SEP.join(tokens(text)) + _SEP
+
+
+def _needle(term: str) -> str:
+    return _SEP + _SEP.join(tokens(term)) + _SEP
+
+
 class ExpressionError(ValueError):
     """A keyword-group expression that cannot be parsed; the message says where and why."""
 
@@ -45,12 +66,17 @@ class Expression:
     exclude: tuple[str, ...] = ()
 
     def matches(self, title: str, text: str) -> bool:
-        hay = f"{title}\n{text}".casefold()
-        if any(t.casefold() in hay for t in self.exclude):
+        fields = (_haystack(title), _haystack(text))
+
+        def occurs(term: str) -> bool:
+            needle = _needle(term)
+            return any(needle in f for f in fields)
+
+        if any(occurs(t) for t in self.exclude):
             return False
-        if not all(t.casefold() in hay for t in self.must):
+        if not all(occurs(t) for t in self.must):
             return False
-        return not self.any or any(t.casefold() in hay for t in self.any)
+        return not self.any or any(occurs(t) for t in self.any)
 
     def __str__(self) -> str:
         def show(t: str) -> str:
@@ -98,6 +124,8 @@ def parse_expression(source: str) -> Expression:
                     raise ExpressionError(f"quote inside a term at position {end + 1}; quote the whole phrase")
                 end += 1
             term, i = source[i:end], end
+        if not tokens(term):
+            raise ExpressionError(f"term {term!r} at position {start + 1} has no letters, digits or characters")
         if term not in target:
             target.append(term)
     if not any_ and not must:
