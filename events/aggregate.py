@@ -16,6 +16,7 @@ from events.types import EventPost
 
 HOUR = 3600
 DAY = 86400
+COLUMNS = 4  # timeline bucket: posts, authority-weighted posts, negative posts, board messages
 
 
 def _inc(d: dict[str, int], key: str, n: int = 1) -> None:
@@ -25,6 +26,11 @@ def _inc(d: dict[str, int], key: str, n: int = 1) -> None:
 def _top(terms: Mapping[str, float], n: int) -> tuple[tuple[str, float], ...]:
     ranked = sorted(((k, round(v, 5)) for k, v in terms.items()), key=lambda kv: (-kv[1], kv[0]))
     return tuple(ranked[:n])
+
+
+def _bucket(values: list[Any]) -> list[float]:
+    out = [float(x) for x in values]
+    return out + [0.0] * (COLUMNS - len(out))
 
 
 def _add_counts(into: dict[str, int], other: Mapping[str, int]) -> None:
@@ -108,8 +114,9 @@ class EventAggregate:
     volume: Decayed = field(default_factory=Decayed)  # authority-weighted posts
     engaged: Decayed = field(default_factory=Decayed)  # weighted engagement
     negative: Decayed = field(default_factory=Decayed)  # authority-weighted negative posts
-    hourly: dict[int, list[float]] = field(default_factory=dict)  # hour index -> [posts, weighted, negative]
-    daily: dict[int, list[float]] = field(default_factory=dict)  # day index -> [posts, weighted, negative]
+    # hour index -> [posts, authority-weighted posts, negative posts, board messages]; days likewise
+    hourly: dict[int, list[float]] = field(default_factory=dict)
+    daily: dict[int, list[float]] = field(default_factory=dict)
     briefs: list[Brief] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # the first members (capped), for the record
 
@@ -166,10 +173,11 @@ class EventAggregate:
         if neg:
             self.negative.add(w, t, half_life)
         h = int(t // HOUR)
-        bucket = self.hourly.setdefault(h, [0.0, 0.0, 0.0])
+        bucket = self.hourly.setdefault(h, [0.0] * COLUMNS)
         bucket[0] += 1
         bucket[1] += w
         bucket[2] += neg
+        bucket[3] += 1.0 if post.kind in cfg.risk.board_kinds else 0.0
         if len(self.briefs) < cfg.clustering.briefs:
             self.briefs.append(brief)
         if len(self.members) < cfg.clustering.members_kept:
@@ -219,17 +227,26 @@ class EventAggregate:
         old = [h for h in self.hourly if h < limit]
         for h in sorted(old):
             v = self.hourly.pop(h)
-            d = self.daily.setdefault(h * HOUR // DAY, [0.0, 0.0, 0.0])
+            d = self.daily.setdefault(h * HOUR // DAY, [0.0] * COLUMNS)
             for i, x in enumerate(v):
                 d[i] += x
 
     # ---- derived ----------------------------------------------------------------------------------------
     def in_hours(self, first_hour: int, last_hour: int, column: int = 1) -> float:
         """Sum of one timeline column over the hourly buckets ``first_hour..last_hour`` (inclusive hour indices;
-        column 0: posts, 1: authority-weighted posts, 2: negative posts)."""
+        column 0: posts, 1: authority-weighted posts, 2: negative posts, 3: board messages)."""
         if last_hour - first_hour < len(self.hourly):
             return sum(self.hourly[h][column] for h in range(first_hour, last_hour + 1) if h in self.hourly)
         return sum(v[column] for h, v in self.hourly.items() if first_hour <= h <= last_hour)
+
+    def since(self, start: float, column: int = 0) -> float:
+        """Sum of one column over every bucket from ``start`` (epoch seconds) on, hourly and daily (a day bucket
+        counts when its day starts at or after ``start``'s day)."""
+        first_hour = math.ceil(start / HOUR)
+        first_day = int(start // DAY)
+        hours = sum(v[column] for h, v in self.hourly.items() if h >= first_hour)
+        days = sum(v[column] for d, v in self.daily.items() if d >= first_day)
+        return hours + days
 
     @property
     def negative_share(self) -> float:
@@ -295,8 +312,8 @@ class EventAggregate:
             volume=Decayed(*d["volume"]),
             engaged=Decayed(*d["engaged"]),
             negative=Decayed(*d["negative"]),
-            hourly={int(k): [float(x) for x in v] for k, v in d["hourly"].items()},
-            daily={int(k): [float(x) for x in v] for k, v in d["daily"].items()},
+            hourly={int(k): _bucket(v) for k, v in d["hourly"].items()},
+            daily={int(k): _bucket(v) for k, v in d["daily"].items()},
             briefs=[Brief.from_dict(b) for b in d["briefs"]],
             members=[str(m) for m in d["members"]],
         )

@@ -74,6 +74,7 @@ class ClusterEvent:
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
     indexed: list[str] = field(default_factory=list)  # its terms in the inverted index (open events)
+    norm: float = 0.0  # |centroid|, kept up to date by the clusterer (not saved)
 
     @property
     def count(self) -> int:
@@ -269,6 +270,8 @@ class Clusterer:
             if ev.status == "merged" and ev.merged_into in self.events:
                 continue  # still needed to resolve its members via the survivor
             self._forget(ev)
+        # merges are on the records of both events; the state keeps those of events it still holds
+        self.merges = [m for m in self.merges if m.source in self.events or m.target in self.events]
 
     def _forget(self, ev: ClusterEvent) -> None:
         """Drop ``ev`` and the events merged into it, with their members' assignments."""
@@ -306,7 +309,10 @@ class Clusterer:
             w = vec[term]
             for eid, cw in posting.items():
                 scores[eid] = scores.get(eid, 0.0) + w * cw
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.max_candidates]
+        if len(scores) > cfg.max_candidates:
+            ranked = heapq.nsmallest(cfg.max_candidates, scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        else:
+            ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         window = cfg.window_hours.of(post.kind) * HOUR
         decay = cfg.decay_hours.of(post.kind) * HOUR
         out: list[tuple[float, ClusterEvent]] = []
@@ -315,7 +321,7 @@ class Clusterer:
             gap = max(0.0, t - ev.last)
             if gap > window or (cfg.place_veto and self._vetoed(ev, terms)):
                 continue
-            cos = dot(vec, ev.centroid) / (norm(ev.centroid) or 1.0)
+            cos = dot(vec, ev.centroid) / (ev.norm or 1.0)
             out.append((cos * math.pow(2.0, -gap / decay), ev))
         out.sort(key=lambda se: (-se[0], se[1].started, se[1].id))
         return out
@@ -345,6 +351,7 @@ class Clusterer:
         for term, w in vec.items():
             c[term] = c.get(term, 0.0) + w
         self._truncate(ev)
+        ev.norm = norm(ev.centroid)
         for p in terms.county:
             ev.county[p] = ev.county.get(p, 0) + 1
         for p in terms.city:
@@ -361,7 +368,7 @@ class Clusterer:
 
     def _reindex(self, ev: ClusterEvent) -> None:
         new = top_terms(ev.centroid, self.cfg.index_terms)
-        n = norm(ev.centroid) or 1.0
+        n = ev.norm or 1.0
         new_set = set(new)
         for term in ev.indexed:
             if term not in new_set:
@@ -397,6 +404,7 @@ class Clusterer:
         for term, w in source.centroid.items():
             target.centroid[term] = target.centroid.get(term, 0.0) + w
         self._truncate(target)
+        target.norm = norm(target.centroid)
         for p, n in source.county.items():
             target.county[p] = target.county.get(p, 0) + n
         for p, n in source.city.items():
@@ -446,6 +454,7 @@ class Clusterer:
             ev = ClusterEvent.from_dict(d)
             if ev.id != eid:
                 raise ValueError(f"clustering state: event key {eid} holds event {ev.id}")
+            ev.norm = norm(ev.centroid)
             c.events[eid] = ev
             for m in ev.members:
                 c.assigned[m] = eid

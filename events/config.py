@@ -26,6 +26,7 @@ METRIC_LABELS: dict[str, str] = {
     "growth": "增长倍数",
     "count": "信息总量",
     "recent_count": "近期信息量",
+    "board_reports": "近期留言反映次数",
     "negative_share": "负面占比",
     "sensitive": "敏感词数",
     "relevance_share": "业务相关占比",
@@ -165,6 +166,8 @@ class RiskConfig(_Section):
     default_reason: str = "热度较低，常规关注"
     sensitive_words: list[str] = Field(default_factory=list)
     media_kinds: list[str] = Field(default_factory=lambda: ["article"])
+    board_kinds: list[str] = Field(default_factory=lambda: ["message"], description="message-board post kinds")
+    board_hours: float = Field(720.0, gt=0, description="window of the board_reports metric")
     official_sources: list[str] = Field(default_factory=list)
 
 

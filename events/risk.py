@@ -55,6 +55,7 @@ def event_metrics(
         "growth": inputs.growth_ratio,
         "count": float(agg.count),
         "recent_count": agg.in_hours(recent_first, cur, column=0),
+        "board_reports": agg.since(now - cfg.risk.board_hours * HOUR, column=3),
         "negative_share": agg.negative_share,
         "sensitive": float(len(agg.sensitive)),
         "relevance_share": agg.relevance_share,

@@ -284,6 +284,19 @@ def test_risk_level_is_the_most_severe_rule_that_fired_with_its_reasons(cfg: Eve
     assert "敏感词：闭馆、投诉无门" in assess({"sensitive": 2.0}, c2, ["闭馆", "投诉无门"]).reasons[0]
 
 
+def test_board_reports_count_messages_on_the_matter_within_the_window(cfg: EventsConfig) -> None:
+    engine = EventEngine(cfg)
+    first = engine.process(post("b1", "K7县五一桥拆除改建廊桥", "反对拆除五一桥改建商业廊桥。", 0))
+    assert first.score.metrics["board_reports"] == 1 and not first.score.risk.flagged
+    again = engine.process(post("b2", "K7县反对拆除五一桥", "反对拆除五一桥建商业廊桥。", 24 * 10))
+    assert again.event_id == first.event_id and again.score.metrics["board_reports"] == 2
+    assert again.score.risk.level == "III" and any("两次以上反映" in r for r in again.score.risk.reasons)
+    social = engine.process(post("b3", "五一桥拆除改建廊桥", "反对拆除五一桥建商业廊桥。", 24 * 11, kind="social"))
+    assert social.score.metrics["board_reports"] == 2  # only message-board posts count
+    late = engine.process(post("b4", "K7县五一桥改建廊桥", "反对拆除五一桥改建商业廊桥。", 24 * 60))
+    assert late.event_id == first.event_id and late.score.metrics["board_reports"] == 1  # 30-day window
+
+
 def test_config_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "events.yaml"
     bad.write_text("risk:\n  rules:\n    - level: III\n      reason: x\n      when: {hot: 3}\n", encoding="utf-8")
