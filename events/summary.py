@@ -182,7 +182,8 @@ def build_summary(
         negative_share=round(agg.negative_share, 4),
         engagement=Engagement(**{k: int(v) for k, v in e.items()}),
         timeline=timeline_of(agg),
-        places=tuple(k for k, _ in _ranked(agg.places)),
+        # the classifier's place names; without them, the place names clustering found in the texts
+        places=tuple(k for k, _ in _ranked(agg.places or {**ev.city, **ev.county})),
         orgs=tuple(k for k, _ in _ranked(agg.orgs)),
         relevance_share=round(agg.relevance_share, 4),
         topic=topic,

@@ -140,6 +140,7 @@ def test_window_and_place_veto_start_new_events(cfg: EventsConfig) -> None:
     assert a.event_id != b.event_id  # same matter, other county: another event
     c = engine.process(post("c", "A7县星沙图书馆闭馆装修", "A7县星沙图书馆闭馆装修三个月。", 2, kind="social"))
     assert c.event_id == a.event_id
+    assert "A7县" in engine.summary(a.event_id).places  # found by clustering when no classifier names are given
     window = cfg.clustering.window_hours.of("social")
     d = engine.process(post("d", "A7县星沙图书馆闭馆装修", "A7县星沙图书馆闭馆装修三个月。", 3 + window, kind="social"))
     assert d.event_id not in (a.event_id, b.event_id)
