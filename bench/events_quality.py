@@ -205,10 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"                         test {ours_test.line()}")
     print(f"baseline (char bigrams, threshold {base_th} chosen on dev): dev {base_dev.line()}")
     print(f"                         test {base_test.line()}")
+    base_test_run = run_base(base_th)
     for stratum in ("high", "medium", "low"):
         sub = [p for p in test if p.stratum == stratum]
-        print(f"  test {stratum:6s} ({len(sub)} pairs): method {pair_scores(ours, sub).line()} | "
-              f"baseline {pair_scores(run_base(base_th), sub).line()}")
+        if any(p.same for p in sub):
+            print(f"  test {stratum:6s} ({len(sub)} pairs): method {pair_scores(ours, sub).line()} | "
+                  f"baseline {pair_scores(base_test_run, sub).line()}")
+        else:
+            print(f"  test {stratum:6s} ({len(sub)} pairs, none same): wrongly joined by the method "
+                  f"{pair_scores(ours, sub).fp}, by the baseline {pair_scores(base_test_run, sub).fp}")
 
     ok = ours_test.f1 >= GOAL_F1 and ours_test.f1 >= base_test.f1 + GOAL_MARGIN
     if args.posts > 0:

@@ -178,6 +178,7 @@ class Clusterer:
         self.clock: float | None = None
         self._heap: list[tuple[float, str]] = []
         self.dirty: set[str] = set()  # events changed since the last state save
+        self.touched: set[str] = set()  # events changed since the caller last cleared it (a batch)
         self.removed: set[str] = set()  # events forgotten since the last state save
 
     # ---- public API -------------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ class Clusterer:
             self._unindex(ev)
             ev.status = "closed"
             self.dirty.add(ev.id)
+            self.touched.add(ev.id)
             closed.append(eid)
         return closed
 
@@ -285,6 +287,7 @@ class Clusterer:
                 del self.assigned[m]
         self.events.pop(ev.id, None)
         self.dirty.discard(ev.id)
+        self.touched.discard(ev.id)
         self.removed.add(ev.id)
 
     # ---- internals --------------------------------------------------------------------------------------
@@ -360,6 +363,7 @@ class Clusterer:
             self._reindex(ev)
             heapq.heappush(self._heap, (ev.last, ev.id))
         self.dirty.add(ev.id)
+        self.touched.add(ev.id)
 
     def _truncate(self, ev: ClusterEvent) -> None:
         keep = self.cfg.centroid_terms
@@ -428,6 +432,7 @@ class Clusterer:
         )
         self.merges.append(merge)
         self.dirty.update((source.id, target.id))
+        self.touched.update((source.id, target.id))
         return merge
 
     # ---- state ------------------------------------------------------------------------------------------

@@ -52,6 +52,17 @@ class PostResult:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """What one batch changed: per-post results, the events whose records must be rewritten (assigned to,
+    merged, closed), and the posts whose stored ``event_id`` must change (new posts, and the members of
+    events merged into others)."""
+
+    results: tuple[PostResult, ...]
+    changed_events: tuple[str, ...]
+    event_of: dict[str, str]
+
+
+@dataclass(frozen=True)
 class StateDelta:
     """What changed since the last save: the global part (always), changed events, forgotten events."""
 
@@ -106,6 +117,21 @@ class EventEngine:
 
     def process_many(self, posts: Iterable[EventPost]) -> list[PostResult]:
         return [self.process(p) for p in posts]
+
+    def process_batch(self, posts: Iterable[EventPost], now: float | None = None) -> Batch:
+        """Process posts (in time order) as one ingest batch; then close events idle at ``now`` (default: the
+        clock). The ingest stage writes ``changed_events``' summaries and ``event_of`` to the index, then saves
+        :meth:`state_delta`."""
+        c = self.clusterer
+        c.touched.clear()
+        results = tuple(self.process(p) for p in posts)
+        c.close_idle(now)
+        event_of: dict[str, str] = {r.post_id: r.event_id for r in results if r.assignment.changed}
+        for r in results:
+            for m in r.assignment.merges:
+                for member in m.members:
+                    event_of[member] = c.resolve(m.target)
+        return Batch(results, tuple(sorted(c.touched)), event_of)
 
     def _merge_aggregates(self, m: Merge) -> None:
         source = self.aggregates.get(m.source)

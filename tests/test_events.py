@@ -358,3 +358,20 @@ def test_keyword_groups_file(tmp_path: Path) -> None:
     msg = str(exc.value)
     assert str(bad) in msg and "groups[1].expression" in msg and "坏的" in msg
     assert load_keyword_groups(tmp_path / "absent.yaml").groups == []
+
+
+def test_a_batch_reports_changed_events_and_posts_to_relabel() -> None:
+    cfg = EventsConfig.model_validate(
+        {"text": {"title_weight": 1, "stopwords": []}, "clustering": {"threshold": 0.3, "merge_threshold": 0.3}}
+    )
+    engine = EventEngine(cfg, segment=words)
+    first = engine.process_batch([post("p1", "", "aa bb cc", 0, kind="social"), post("p2", "", "dd ee ff", 1,
+                                                                                        kind="social")])
+    e1, e2 = event_id_for("p1"), event_id_for("p2")
+    assert first.changed_events == tuple(sorted((e1, e2))) and first.event_of == {"p1": e1, "p2": e2}
+    second = engine.process_batch([post("p3", "", "aa bb cc dd ee ff ff", 2, kind="social"),
+                                   post("p1", "", "aa bb cc", 0, kind="social")])  # p1 again: nothing to do
+    assert second.changed_events == tuple(sorted((e1, e2)))  # e2 was merged into e1: both records change
+    assert second.event_of == {"p3": e1, "p2": e1}
+    quiet = engine.process_batch([], now=(T0 + timedelta(days=400)).timestamp())  # past the longest window
+    assert quiet.changed_events == (e1,) and engine.clusterer.events[e1].status == "closed"
