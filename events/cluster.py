@@ -21,8 +21,9 @@ are updated first, so the IDF grows with the stream). Then:
    ``merge_threshold`` with the winner's is merged into the older of the two. A merge is recorded
    (:class:`Merge`), the merged event keeps its record with ``merged_into`` and its members are reassigned.
 
-Events close when the clock (the latest post time) is more than the longest window after their last post;
-closed events leave the inverted index. The whole state serialises to JSON-able dicts
+An event closes when the clock (the latest post time) is more than its window after its last post — its
+window being the longest of its members' kinds (a board matter stays open for months, a social-media flurry
+for days); closed events leave the inverted index. The whole state serialises to JSON-able dicts
 (:meth:`Clusterer.to_state` / :meth:`Clusterer.from_state`) and the same posts in the same order always give
 the same events (no randomness; every choice has a deterministic tie-break).
 """
@@ -50,6 +51,10 @@ def event_id_for(post_id: str) -> str:
     return "ev-" + hashlib.sha1(post_id.encode("utf-8")).hexdigest()[:16]
 
 
+def _expiry(ev: ClusterEvent) -> float:
+    return ev.last + ev.window * HOUR
+
+
 def ts(dt: datetime) -> float:
     return dt.timestamp()
 
@@ -70,6 +75,7 @@ class ClusterEvent:
     members: list[str]
     county: dict[str, int] = field(default_factory=dict)
     city: dict[str, int] = field(default_factory=dict)
+    window: float = 0.0  # hours: the longest window of its members' kinds
     status: Status = "open"
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
@@ -90,6 +96,7 @@ class ClusterEvent:
             "members": self.members,
             "county": self.county,
             "city": self.city,
+            "window": self.window,
             "status": self.status,
             "merged_into": self.merged_into,
             "merged_from": self.merged_from,
@@ -106,6 +113,7 @@ class ClusterEvent:
             members=[str(m) for m in d["members"]],
             county={str(k): int(v) for k, v in d.get("county", {}).items()},
             city={str(k): int(v) for k, v in d.get("city", {}).items()},
+            window=float(d["window"]),
             status=d.get("status", "open"),
             merged_into=d.get("merged_into"),
             merged_from=list(d.get("merged_from", [])),
@@ -212,7 +220,7 @@ class Clusterer:
                 # assigned in an earlier run to an event this state no longer holds (closed and pruned)
                 return Assignment(post.id, target, "kept"), None
             vec = self._vectorise(terms)
-            self._join(self.events[target], post.id, t, vec, terms)
+            self._join(self.events[target], post.id, t, vec, terms, post.kind)
             return Assignment(post.id, target, "carried"), vec
         vec = self._vectorise(terms)
         if post.duplicate_of is not None:
@@ -221,15 +229,15 @@ class Clusterer:
                 ev = self.events[linked]
                 if ev.status == "closed":
                     self._reopen(ev)
-                self._join(ev, post.id, t, vec, terms)
+                self._join(ev, post.id, t, vec, terms, post.kind)
                 return Assignment(post.id, ev.id, "hard_link", similarity=1.0), vec
         scored = self._candidates(post, t, vec, terms)
         passing = [(s, e) for s, e in scored if s >= self.cfg.threshold]
         if not passing:
-            ev = self._found(post.id, t, vec, terms)
+            ev = self._found(post.id, t, vec, terms, post.kind)
             return Assignment(post.id, ev.id, "new"), vec
         best_sim, best = passing[0]
-        self._join(best, post.id, t, vec, terms)
+        self._join(best, post.id, t, vec, terms, post.kind)
         merges: list[Merge] = []
         for _, other in passing[1:]:
             winner = self.events[self.resolve(best.id)]
@@ -242,16 +250,15 @@ class Clusterer:
         return Assignment(post.id, final, "joined", similarity=best_sim, merges=tuple(merges)), vec
 
     def close_idle(self, now: float | None = None) -> list[str]:
-        """Close open events idle for longer than the longest window before ``now`` (default: the clock)."""
+        """Close open events idle for longer than their window at ``now`` (default: the clock)."""
         now = self.clock if now is None else now
         if now is None:
             return []
-        limit = now - self.cfg.window_hours.longest * HOUR
         closed: list[str] = []
-        while self._heap and self._heap[0][0] < limit:
-            last, eid = heapq.heappop(self._heap)
+        while self._heap and self._heap[0][0] < now:
+            expiry, eid = heapq.heappop(self._heap)
             ev = self.events.get(eid)
-            if ev is None or ev.status != "open" or ev.last != last:
+            if ev is None or ev.status != "open" or _expiry(ev) != expiry:
                 continue  # stale heap entry
             self._unindex(ev)
             ev.status = "closed"
@@ -336,17 +343,18 @@ class Clusterer:
             return True
         return bool(terms.city and ev.city and not any(p in ev.city for p in terms.city))
 
-    def _found(self, post_id: str, t: float, vec: Vector, terms: PostTerms) -> ClusterEvent:
+    def _found(self, post_id: str, t: float, vec: Vector, terms: PostTerms, kind: str) -> ClusterEvent:
         eid = event_id_for(post_id)
         if eid in self.events:  # only if two post ids hash alike in 64 bits; keep ids unique anyway
             eid = event_id_for(f"{post_id}\x00{len(self.events)}")
         ev = ClusterEvent(id=eid, founder=post_id, started=t, last=t, centroid={}, members=[])
         self.events[eid] = ev
-        self._join(ev, post_id, t, vec, terms)
+        self._join(ev, post_id, t, vec, terms, kind)
         return ev
 
-    def _join(self, ev: ClusterEvent, post_id: str, t: float, vec: Vector, terms: PostTerms) -> None:
+    def _join(self, ev: ClusterEvent, post_id: str, t: float, vec: Vector, terms: PostTerms, kind: str) -> None:
         ev.members.append(post_id)
+        ev.window = max(ev.window, self.cfg.window_hours.of(kind))
         self.assigned[post_id] = ev.id
         ev.started = min(ev.started, t)
         ev.last = max(ev.last, t)
@@ -361,7 +369,7 @@ class Clusterer:
             ev.city[p] = ev.city.get(p, 0) + 1
         if ev.status == "open":
             self._reindex(ev)
-            heapq.heappush(self._heap, (ev.last, ev.id))
+            heapq.heappush(self._heap, (_expiry(ev), ev.id))
         self.dirty.add(ev.id)
         self.touched.add(ev.id)
 
@@ -397,7 +405,7 @@ class Clusterer:
     def _reopen(self, ev: ClusterEvent) -> None:
         ev.status = "open"
         self._reindex(ev)
-        heapq.heappush(self._heap, (ev.last, ev.id))
+        heapq.heappush(self._heap, (_expiry(ev), ev.id))
 
     def _merge(self, a: ClusterEvent, b: ClusterEvent, post: EventPost, sim: float) -> Merge:
         target, source = (a, b) if (a.started, a.id) <= (b.started, b.id) else (b, a)
@@ -415,13 +423,14 @@ class Clusterer:
             target.city[p] = target.city.get(p, 0) + n
         target.started = min(target.started, source.started)
         target.last = max(target.last, source.last)
+        target.window = max(target.window, source.window)
         target.merged_from.append(source.id)
         source.status = "merged"
         source.merged_into = target.id
         if target.status != "open":
             target.status = "open"
         self._reindex(target)
-        heapq.heappush(self._heap, (target.last, target.id))
+        heapq.heappush(self._heap, (_expiry(target), target.id))
         merge = Merge(
             source=source.id,
             target=target.id,
@@ -466,6 +475,6 @@ class Clusterer:
         for ev in c.events.values():
             if ev.status == "open":
                 c._reindex(ev)
-                heapq.heappush(c._heap, (ev.last, ev.id))
+                heapq.heappush(c._heap, (_expiry(ev), ev.id))
         c.merges = [Merge.from_dict(m) for m in state.get("merges", [])]
         return c
