@@ -375,3 +375,19 @@ def test_a_batch_reports_changed_events_and_posts_to_relabel() -> None:
     assert second.event_of == {"p3": e1, "p2": e1}
     quiet = engine.process_batch([], now=(T0 + timedelta(days=4)).timestamp())  # social posts only: 72 h window
     assert quiet.changed_events == (e1,) and engine.clusterer.events[e1].status == "closed"
+
+
+def test_labelled_pairs_fixture_is_sound(shared_data: Path) -> None:
+    import csv
+
+    held = {line.strip() for line in (shared_data / "gov_messages" / "holdout_ids.csv").read_text().splitlines()[1:]}
+    with (PROJECT_ROOT / "tests" / "fixtures" / "event_pairs.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 220 and set(rows[0]) == {"id_a", "id_b", "label", "split", "stratum", "reason"}
+    assert {r["label"] for r in rows} == {"same", "different"} and {r["split"] for r in rows} == {"dev", "test"}
+    assert {r["stratum"] for r in rows} == {"high", "medium", "low"} and all(r["reason"] for r in rows)
+    ids = {r["id_a"] for r in rows} | {r["id_b"] for r in rows}
+    assert not ids & held, "held-out messages must never be labelled"
+    halves = {s: {r[k] for r in rows if r["split"] == s for k in ("id_a", "id_b")} for s in ("dev", "test")}
+    assert not halves["dev"] & halves["test"]  # no message in both halves
+    assert len({(r["id_a"], r["id_b"]) for r in rows}) == len(rows)
