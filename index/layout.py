@@ -17,6 +17,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
+from index.events import EVENT_STATE, EVENTS
 from index.foia import FOIA
 from index.spec import IndexSpec
 from index.tickets import TICKETS
@@ -61,6 +62,8 @@ POSTS_MAPPING: dict[str, Any] = {
         "content_hash": _KW,
         "duplicate_of": _KW,
         "is_first": {"type": "boolean"},
+        "event_id": _KW,  # the event the post belongs to (events.engine, issue 8)
+        "keyword_groups": _KW,  # the 专题 keyword groups it matches (config/keyword_groups.yaml)
         "analysis": {
             "properties": {
                 "sentiment": _KW,
@@ -135,7 +138,7 @@ CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
 SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
 # Every index `yuqing setup` creates. The indices of later components define their spec beside their record
 # model and store functions (index/tickets.py, …) and are listed here.
-ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA)
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE)
 
 
 def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:

@@ -64,6 +64,10 @@ class PostRecord(Post, Record):
 
     fingerprint_bands: list[str] | None = None
     analysis: AnalysisRecord | None = None
+    # Set after indexing by the events job (index.events.set_post_events, partial updates), not by ingest: the
+    # event the post belongs to and the 专题 keyword groups it matches.
+    event_id: str | None = None
+    keyword_groups: list[str] | None = None
 
     @classmethod
     def from_post(cls, post: Post) -> PostRecord:
@@ -95,7 +99,8 @@ class PostRecord(Post, Record):
 
     def to_post(self) -> Post:
         fields = dict(self)
-        fields.pop("fingerprint_bands")
+        for name in ("fingerprint_bands", "event_id", "keyword_groups"):
+            fields.pop(name)
         if self.analysis is not None:
             fields["analysis"] = self.analysis.to_analysis()
         return Post.model_construct(**fields)
