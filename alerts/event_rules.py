@@ -7,7 +7,8 @@ under two keys: ``people`` (the directory: name, email, unit, topics) and ``even
 * ``recipients`` — by name, by unit, by topic (people who follow it), plain addresses, and/or the signal's
   own responsible unit / topic (``signal_unit`` / ``signal_topic``: 谁实施谁公开);
 * ``quiet_hours`` — e.g. 22:00–07:00: what falls due then waits until the end and goes out as one summary;
-* ``urgent_levels`` (default ``[I]``) — signals at these risk levels skip quiet hours and the digest;
+* ``urgent_levels`` (default ``[I]``) — signals at these risk levels skip quiet hours, the digest and the
+  cooldown;
 * ``cooldown_minutes`` — at most one alert per subject (an event, a topic, a ticket …) within this time;
 * ``digest_minutes`` — one mail per window of N minutes (aligned to local midnight) listing every match.
 
@@ -217,8 +218,10 @@ class RuleBase(_Model):
             parts.append(f"每 {self.digest_minutes} 分钟汇总为一封邮件。")
         if self.quiet_hours:
             parts.append(f"安静时段 {self.quiet_hours.describe()} 内暂缓，时段结束后汇总发送。")
-        if self.urgent_levels and (self.digest_minutes or self.quiet_hours):
-            parts.append(f"{_levels(self.urgent_levels)}预警不受汇总和安静时段限制，立即发送。")
+        limits = [n for n, on in (("汇总", self.digest_minutes), ("安静时段", self.quiet_hours),
+                                  ("冷却", self.cooldown_minutes)) if on]
+        if self.urgent_levels and limits:
+            parts.append(f"{_levels(self.urgent_levels)}预警不受{'、'.join(limits)}限制，立即发送。")
         if self.cooldown_minutes:
             parts.append(f"同一对象 {self.cooldown_minutes} 分钟内只提醒一次。")
         if self.description:
@@ -575,7 +578,8 @@ def evaluate(
                 out.skipped.append(Skipped(rule.name, key, f"无收件人：{who}在通讯录中没有对应人员"))
                 continue
             previous = last.get((rule.name, key))
-            if rule.cooldown_minutes and previous is not None and now - previous < timedelta(
+            urgent = signal.level is not None and signal.level in rule.urgent_levels
+            if rule.cooldown_minutes and not urgent and previous is not None and now - previous < timedelta(
                 minutes=rule.cooldown_minutes
             ):
                 out.skipped.append(Skipped(

@@ -223,13 +223,13 @@ def posts_query(start: datetime, end: datetime, *filters: dict[str, Any]) -> dic
                      "must_not": [{"exists": {"field": "duplicate_of"}}]}}
 
 
-def _examples(size: int) -> dict[str, Any]:
+def examples_agg(size: int) -> dict[str, Any]:
     return {"top_hits": {"size": size, "sort": [{"published_at": {"order": "desc", "missing": "_last"}}],
                          "_source": {"includes": _POST_FIELDS}}}
 
 
 def _terms(field: str, size: int, examples: int) -> dict[str, Any]:
-    return {"terms": {"field": field, "size": size}, "aggs": {"examples": _examples(examples)}}
+    return {"terms": {"field": field, "size": size}, "aggs": {"examples": examples_agg(examples)}}
 
 
 NEGATIVE = {"term": {"analysis.sentiment": "negative"}}

@@ -101,7 +101,8 @@ def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
         assert line.startswith(f"【{r.name}】") and "发送给" in line
     by_name = dict(zip([r.name for r in loaded.rules], lines, strict=True))
     assert "Ⅱ级橙色" in by_name["重大舆情"] and "22:00–07:00" in by_name["重大舆情"]
-    assert "Ⅰ级红色预警不受汇总和安静时段限制" in by_name["重大舆情"]
+    assert "Ⅰ级红色预警不受安静时段限制" in by_name["重大舆情"]
+    assert "Ⅰ级红色预警不受汇总、冷却限制" in by_name["等级上升"]
     assert "每 30 分钟汇总" in by_name["等级上升"] and "60 分钟内只提醒一次" in by_name["等级上升"]
     assert "3 个工作日" in by_name["依申请公开到期提醒"]
     assert "事项的责任单位" in by_name["处置超期"]
@@ -261,6 +262,8 @@ def test_cooldown_per_rule_and_subject() -> None:
     assert sorted(d.rule for d in later.decisions) == ["升级", "新事件"]
     other = run(r, event("II", "III", eid="E2"), history=history)
     assert sorted(d.rule for d in other.decisions) == ["升级", "新事件"]
+    urgent = run(r, event("I", "II"), history=history)  # level I is never held back by a cooldown
+    assert sorted(d.rule for d in urgent.decisions) == ["升级", "新事件"]
 
 
 def test_cooldown_counts_matches_of_the_same_call() -> None:
