@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,18 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from alerts.compose import message_id_for
+from alerts.content import PostLink
+from alerts.event_rules import EventRulesFile, check_rules
 from alerts.outbox import DeliverySettings, Outbox, Sender, backoff
+from alerts.signals import (
+    EventSignal,
+    FoiaDueSignal,
+    KeywordGroupSignal,
+    Signal,
+    SourceSilentSignal,
+    SurgeSignal,
+    TicketDueSignal,
+)
 from index import outbox as store
 from index.client import make_client
 from index.outbox import OUTBOX_MAPPING, OutboxEntry, setup_outbox
@@ -339,3 +350,50 @@ def test_sigkill_while_sending_is_taken_over_after_the_lease(
     assert len(server.collector.received) == 1 and stalling.collector.received == []
     assert env.get(entry_id).attempts == 2
 
+
+
+def test_every_rule_kind_reaches_its_recipients_by_mail(env: Env, start_smtp: StartSMTP) -> None:
+    people = [{"name": "局领导", "email": LEADER, "unit": "局领导"},
+              {"name": "图书馆", "email": "lib@x.gov.cn", "unit": "市图书馆"},
+              {"name": "宣传科", "email": PRESS, "unit": "宣传科", "topics": ["公益性文化服务活动"]},
+              {"name": "办公室", "email": "office@x.gov.cn", "unit": "办公室"},
+              {"name": "公开办", "email": "foia@x.gov.cn", "unit": "政务公开办"},
+              {"name": "信息中心", "email": "it@x.gov.cn", "unit": "信息中心"}]
+    specs = [("new_event", {"names": ["局领导"]}), ("level_raised", {"signal_unit": True}),
+             ("negative_surge", {"signal_topic": True}), ("keyword_group", {"emails": ["duty@x.gov.cn"]}),
+             ("ticket_due", {"units": ["办公室"]}), ("foia_due", {"units": ["政务公开办"]}),
+             ("source_silent", {"names": ["信息中心"]})]
+    rules = check_rules(EventRulesFile.model_validate({
+        "people": people,
+        "event_rules": [{"name": kind, "kind": kind, "recipients": r, **({"within_hours": 5} if kind == "ticket_due"
+                                                                          else {})} for kind, r in specs],
+    }), "test")
+    post = PostLink(title="图书馆闭馆专题帖", url="https://example.com/g/1", source="微博", post_id="g1")
+    signals: list[Signal] = [
+        EventSignal(library_signal(T0).event, previous_level="III"),
+        SurgeSignal(topic="公益性文化服务活动", window_end=T0, window_minutes=60, negative=9, total=12,
+                    prev_negative=2, prev_total=10, posts=(post,)),
+        KeywordGroupSignal(group="图书馆服务", post=post),
+        TicketDueSignal(ticket_id="CZ-1", title="图书馆闭馆回应", unit="市图书馆", deadline_kind="权威信息发布",
+                        deadline_basis="国办发〔2016〕80号", due_at=T0 + timedelta(hours=2), level="II"),
+        FoiaDueSignal(request_id="YSQ-7", summary="申请公开图书馆闭馆决定", received_on=date(2026, 4, 8),
+                      due=date(2026, 5, 8), remaining_working_days=2),
+        SourceSilentSignal(source="市民留言板", kind="message", status="silent", last_success=T0 - timedelta(hours=9),
+                           consecutive_empty=5),
+    ]
+    server = start_smtp()
+    evaluation, report = env.outbox().decide(rules, signals, T0)
+    assert len(report.created) == 7 and not evaluation.skipped
+    assert env.sender(server.port).deliver_due().sent == 7
+    got = {r.message["X-Yuqing-Rule"]: r for r in server.collector.wait_for(7)}
+    expected = {
+        "new_event": ([LEADER], f"【舆情预警·Ⅱ级橙色】{TITLE}"),
+        "level_raised": (["lib@x.gov.cn"], f"【舆情预警·Ⅱ级橙色】{TITLE}"),
+        "negative_surge": ([PRESS], "【负面激增】“公益性文化服务活动”负面信息激增"),
+        "keyword_group": (["duty@x.gov.cn"], "【专题·图书馆服务】图书馆闭馆专题帖"),
+        "ticket_due": (["office@x.gov.cn"], "【处置时限·Ⅱ级橙色】权威信息发布即将到期：图书馆闭馆回应"),
+        "foia_due": (["foia@x.gov.cn"], "【依申请公开】答复期限剩余 2 个工作日：申请公开图书馆闭馆决定"),
+        "source_silent": (["it@x.gov.cn"], "【信源异常】信源“市民留言板”静默"),
+    }
+    assert {k: (r.rcpt_tos, r.message["Subject"]) for k, r in got.items()} == expected
+    assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in body(got["level_raised"].message, "plain")
