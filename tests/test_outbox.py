@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -76,8 +77,14 @@ class Env:
 
 
 @pytest.fixture()
-def env(settings: Settings, es_client: Elasticsearch) -> Env:
-    return Env(es_client, setup_outbox(es_client, settings.elasticsearch), settings)
+def env(base_settings: Settings, es_client: Elasticsearch) -> Iterator[Env]:
+    """A private outbox index (only that one: the tests need no other)."""
+    prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
+    s = base_settings.model_copy(
+        update={"elasticsearch": base_settings.elasticsearch.model_copy(update={"index_prefix": prefix})})
+    yield Env(es_client, setup_outbox(es_client, s.elasticsearch), s)
+    es_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
 
 
 def body(msg: EmailMessage, kind: str) -> str:
@@ -165,9 +172,7 @@ def test_rejected_and_unreachable_give_up_after_max_attempts_and_stay_visible(
     assert server.collector.received == []
 
 
-def test_a_stale_version_cannot_claim_and_two_senders_send_each_entry_once(
-    env: Env, start_smtp: StartSMTP, settings: Settings
-) -> None:
+def test_a_stale_version_cannot_claim_and_two_senders_send_each_entry_once(env: Env, start_smtp: StartSMTP) -> None:
     server = start_smtp()
     (first,) = decide(env, "E0")
     stale = env.get(first)  # sender A read it ...
@@ -178,7 +183,7 @@ def test_a_stale_version_cannot_claim_and_two_senders_send_each_entry_once(
     assert env.get(first).claimed_by == "B"
 
     ids = decide(env, *(f"E{i}" for i in range(1, 7)))
-    clients = [make_client(settings.elasticsearch) for _ in range(2)]
+    clients = [make_client(env.settings.elasticsearch) for _ in range(2)]
     barrier = threading.Barrier(2)
     reports = []
 

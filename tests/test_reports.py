@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 import io
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from alerts.reports import (
     period_for,
 )
 from index.documents import Post
-from index.layout import POSTS, SOURCE_HEALTH
+from index.layout import POSTS, SOURCE_HEALTH, setup
 from index.writer import index_posts
 from nlp.types import Analysis
 from tests.alert_fixtures import DASHBOARD, LEADER, SENDER
@@ -97,9 +98,21 @@ EVENTS = [ReportEvent("E1", "市图书馆突然闭馆引发读者不满", "II", 
           ReportEvent("E2", "博物馆新展受好评", "IV", 31, 8, 0.0, "flat", (2, 2, 2))]
 
 
-@pytest.fixture()
-def indexed(settings: Settings, es_client: Elasticsearch) -> ReportSources:
-    prefix = settings.elasticsearch.index_prefix
+@pytest.fixture(scope="module")
+def report_settings(base_settings: Settings, es_client: Elasticsearch) -> Iterator[Settings]:
+    """Posts and source-health indices of this module (the tests only read them)."""
+    prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
+    es = base_settings.elasticsearch.model_copy(update={"index_prefix": prefix})
+    setup(es_client, es, [POSTS, SOURCE_HEALTH])
+    yield base_settings.model_copy(update={
+        "elasticsearch": es, "alerts": base_settings.alerts.model_copy(update={"dashboard_url": DASHBOARD})})
+    es_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+
+
+@pytest.fixture(scope="module")
+def indexed(report_settings: Settings, es_client: Elasticsearch) -> ReportSources:
+    prefix = report_settings.elasticsearch.index_prefix
     index_posts(es_client, POSTS.alias(prefix), POSTS_OF_DAY + OTHER_POSTS, refresh=True)
     health = SOURCE_HEALTH.alias(prefix)
     runs = [
@@ -199,9 +212,9 @@ def run_cli(settings: Settings, *argv: str) -> int:
     return int(args.func(args, settings))
 
 
-def test_cli_writes_docx_html_and_text(settings: Settings, es_client: Elasticsearch, indexed: ReportSources,
-                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    s = settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"dashboard_url": DASHBOARD})})
+def test_cli_writes_docx_html_and_text(report_settings: Settings, indexed: ReportSources, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    s = report_settings
     out = tmp_path / "weekly.docx"
     assert run_cli(s, "weekly", "--date", "2026-05-05", "--out", str(out)) == 0
     assert "posts, " in capsys.readouterr().out
