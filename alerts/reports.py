@@ -22,9 +22,10 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from alerts.content import SEARCH_PAGE, SENTIMENT_LABELS, PostLink, RiskLevel
+from yuqing.errors import YuqingError
 
 ReportKind = Literal["daily", "weekly"]
 Trend = Literal["up", "down", "flat"]
@@ -378,6 +379,20 @@ def parse_source_runs(resp: Mapping[str, Any], posts_by_source: Mapping[str, int
 
 
 # ---- assembly ---------------------------------------------------------------------------------------------
+class ReportError(YuqingError):
+    """The report's data could not be read (the message names the index and what to do)."""
+
+
+def _search(client: Elasticsearch, alias: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        return dict(client.search(index=alias, **body).body)
+    except NotFoundError as exc:
+        raise ReportError(f"reading {what}: the index {alias} does not exist; run `yuqing setup` "
+                          "(and let a crawl fill it) first") from exc
+    except (ApiError, TransportError) as exc:
+        raise ReportError(f"reading {what} from {alias} failed: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class ReportSources:
     """Where the report reads from: the posts and source-health aliases, and the optional providers."""
@@ -402,12 +417,13 @@ def build_report(
 ) -> Report:
     period = period_for(kind, day, tz)
     prev = period.previous()
-    resp = client.search(index=sources.posts_alias, **overview_body(period.start, period.end, tz)).body
-    previous = client.search(index=sources.posts_alias, **totals_body(prev.start, prev.end)).body
+    posts = sources.posts_alias
+    resp = _search(client, posts, overview_body(period.start, period.end, tz), "the period's counts")
+    previous = _search(client, posts, totals_body(prev.start, prev.end), "the previous period's counts")
     overview = parse_overview(resp, previous, period, dashboard_url)
-    negatives = client.search(index=sources.posts_alias,
-                              **negative_posts_body(period.start, period.end, negative_limit))
-    health = client.search(index=sources.health_alias, **source_runs_body(period.start, period.end)).body
+    negatives = _search(client, posts, negative_posts_body(period.start, period.end, negative_limit),
+                        "the negative posts")
+    health = _search(client, sources.health_alias, source_runs_body(period.start, period.end), "source health")
     events = (tuple(sources.events.top_events(period.start, period.end, event_limit))
               if sources.events is not None else None)
     tickets = sources.tickets.ticket_summary(period.start, period.end, now) if sources.tickets is not None else None

@@ -21,6 +21,7 @@ from alerts.mailer import Mailer
 from alerts.report_render import SECTIONS, compose_report, render_docx, render_text
 from alerts.reports import (
     Report,
+    ReportError,
     ReportEvent,
     ReportSources,
     ReportTicket,
@@ -235,6 +236,9 @@ def test_cli_writes_docx_html_and_text(report_settings: Settings, indexed: Repor
     assert "YYYY-MM-DD" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_cli(s, "daily", "--out", str(tmp_path / "x.pdf"))
+    nowhere = s.model_copy(update={"elasticsearch": s.elasticsearch.model_copy(update={"index_prefix": "no-such"})})
+    with pytest.raises(ReportError, match=r"no-such-posts does not exist; run `yuqing setup`"):
+        run_cli(nowhere, "daily")
 
 
 def test_render_docx_opens_for_an_empty_period(es_client: Elasticsearch, indexed: ReportSources) -> None:
