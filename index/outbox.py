@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from index.layout import IndexSpec, setup
+from index.records import Record
 from yuqing.settings import ElasticsearchSettings
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def cooldown_key(rule: str, subject_key: str) -> str:
     return f"{rule}\x00{subject_key}"
 
 
-class OutboxEntry(BaseModel):
+class OutboxEntry(Record):
     """One outbox document. ``seq_no``/``primary_term`` are the version as read (for compare-and-set), not
     part of the document."""
 
@@ -117,9 +118,6 @@ class OutboxEntry(BaseModel):
     updated_at: datetime
     _seq_no: int | None = PrivateAttr(None)
     _primary_term: int | None = PrivateAttr(None)
-
-    def as_source(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
 
     @classmethod
     def from_hit(cls, hit: dict[str, Any]) -> OutboxEntry:

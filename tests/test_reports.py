@@ -29,12 +29,11 @@ from alerts.reports import (
     build_report,
     period_for,
 )
-from index.documents import Post
 from index.layout import POSTS, SOURCE_HEALTH, setup
-from index.writer import index_posts
-from nlp.types import Analysis
 from tests.alert_fixtures import DASHBOARD, LEADER, SENDER
+from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer
+from yuqing.models import Analysis, Post
 from yuqing.settings import Settings, SMTPSettings
 
 pytest_plugins = ("tests.smtp_fixtures",)
@@ -114,7 +113,7 @@ def report_settings(base_settings: Settings, es_client: Elasticsearch) -> Iterat
 @pytest.fixture(scope="module")
 def indexed(report_settings: Settings, es_client: Elasticsearch) -> ReportSources:
     prefix = report_settings.elasticsearch.index_prefix
-    index_posts(es_client, POSTS.alias(prefix), POSTS_OF_DAY + OTHER_POSTS, refresh=True)
+    seed_posts(es_client, report_settings, POSTS_OF_DAY + OTHER_POSTS)
     health = SOURCE_HEALTH.alias(prefix)
     runs = [
         {"source": "微博", "kind": "social", "found": 5, "new": 3, "ok": True},

@@ -10,13 +10,12 @@ from elasticsearch import Elasticsearch
 from alerts.event_rules import EventRulesFile, check_rules
 from alerts.outbox import DeliverySettings, Outbox, Sender
 from alerts.signal_queries import surge_signals
-from index.documents import Post
 from index.layout import POSTS
 from index.outbox import setup_outbox
-from index.writer import index_posts
-from nlp.types import Analysis
 from tests.alert_fixtures import DASHBOARD, SENDER
+from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer
+from yuqing.models import Analysis, Post
 from yuqing.settings import Settings, SMTPSettings
 
 pytest_plugins = ("tests.smtp_fixtures",)
@@ -43,7 +42,7 @@ def test_negative_surge_from_indexed_posts_is_mailed_to_the_topics_followers(
     posts += [post(20, SERVICE, "negative", 70)] + [post(21 + i, SERVICE, "neutral", 80 + i) for i in range(5)]
     posts += [post(30 + i, LAW, "negative", 10 + i) for i in range(2)]  # too few to be a surge
     posts += [post(40, SERVICE, "negative", 15, duplicate_of="x"), post(41, SERVICE, "negative", 200)]
-    index_posts(es_client, POSTS.alias(settings.elasticsearch.index_prefix), posts, refresh=True)
+    seed_posts(es_client, settings, posts)
 
     signals = surge_signals(es_client, POSTS.alias(settings.elasticsearch.index_prefix), window_end=END, minutes=60)
     by_topic = {s.topic: s for s in signals}
