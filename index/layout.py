@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from index.events import EVENT_STATE, EVENTS
 from index.foia import FOIA
+from index.outbox import OUTBOX
 from index.spec import IndexSpec
 from index.tickets import TICKETS
 from yuqing.settings import ElasticsearchSettings
@@ -138,7 +139,8 @@ CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
 SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
 # Every index `yuqing setup` creates. The indices of later components define their spec beside their record
 # model and store functions (index/tickets.py, …) and are listed here.
-ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE)
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
+                                   OUTBOX)
 
 
 def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:
