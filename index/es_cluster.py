@@ -290,13 +290,27 @@ class LocalCluster:
                 "".join(f"{k}: {json.dumps(v)}\n" for k, v in config.items())
             )
             if self.secure:
-                for name, src in self.security.realm_files().items():
-                    shutil.copyfile(src, node.config_dir / name)
                 for name, src in self.security.node_certificates(node.name).items():
                     shutil.copyfile(src, node.config_dir / "certs" / name)
                     (node.config_dir / "certs" / name).chmod(0o600 if name.endswith(".key") else 0o644)
         self.dist.give_to_server_account(*(n.dir for n in nodes), self.snapshot_dir, top_only=(self.home,))
+        if self.secure:
+            self._sync_realm()
         return new_credentials
+
+    def _sync_realm(self) -> None:
+        """Put the current users and roles (``roles.yml`` follows ``elasticsearch.index_prefix``) into every
+        node's config; running nodes reload them within seconds."""
+        self.security.write_roles(self.prefix)
+        account = self.dist.server_account()
+        for node in self.nodes:
+            for name, src in self.security.realm_files().items():
+                tmp = node.config_dir / f".{name}.new"
+                shutil.copyfile(src, tmp)
+                tmp.chmod(0o600)
+                if account is not None:
+                    os.chown(tmp, account.pw_uid, account.pw_gid)
+                tmp.replace(node.config_dir / name)
 
     def _launch(self, nodes: list[Node]) -> None:
         """Start ``nodes`` at once (a lone node waits for the others to elect a master)."""
@@ -330,6 +344,8 @@ class LocalCluster:
             current = self.health()
             if current is not None and current.number_of_nodes == len(self.nodes) and current.status == "green":
                 log.info("local cluster already running at %s (%s)", self.url, current.status)
+                if self.secure:
+                    self._sync_realm()
                 return ClusterStart(health=current, new_credentials=None, already_running=True)
         t0 = time.monotonic()
         new_credentials = self._install(bootstrap)

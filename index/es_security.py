@@ -49,17 +49,17 @@ def roles(prefix: str) -> dict[str, Any]:
     (``manage``), read and write documents; on the cluster: put its index templates
     (``manage_index_templates``) and read cluster health (``monitor``). The analyst may only read.
     """
-    names = [f"{prefix}-*"]
+    pattern = f"{prefix}-*"  # a new list per role: a shared one would be written as a YAML alias
     return {
         APP_ROLE: {
             "cluster": ["monitor", "manage_index_templates"],
             "indices": [
-                {"names": names, "privileges": ["create_index", "manage", "read", "write", "view_index_metadata"]}
+                {"names": [pattern], "privileges": ["create_index", "manage", "read", "write", "view_index_metadata"]}
             ],
         },
         ANALYST_ROLE: {
             "cluster": ["monitor"],
-            "indices": [{"names": names, "privileges": ["read", "view_index_metadata"]}],
+            "indices": [{"names": [pattern], "privileges": ["read", "view_index_metadata"]}],
         },
     }
 

@@ -58,10 +58,9 @@ def restore_snapshot(client: Elasticsearch, repository: str, snapshot: str, indi
     The indices must not exist (delete or close them first), or be restored under new names with
     ``rename_pattern``/``rename_replacement`` (then without aliases, so the live ones stay untouched).
     """
-    renamed = rename_pattern is not None
-    kwargs = {"rename_pattern": rename_pattern, "rename_replacement": rename_replacement} if renamed else {}
     resp = client.snapshot.restore(repository=repository, snapshot=snapshot, indices=indices,
-                                   include_aliases=not renamed, wait_for_completion=True, **kwargs)
+                                   include_aliases=rename_pattern is None, rename_pattern=rename_pattern,
+                                   rename_replacement=rename_replacement, wait_for_completion=True)
     shards = resp["snapshot"]["shards"]
     if shards["failed"]:
         raise SnapshotError(f"restore of {repository}/{snapshot}: {shards['failed']} of {shards['total']} shards "

@@ -114,3 +114,10 @@ def test_es_command_options() -> None:
     assert (args.nodes, args.secure) == (3, True)
     with pytest.raises(SystemExit):
         parser.parse_args(["es", "start", "--nodes", "12"])
+
+
+def test_roles_file_has_no_yaml_aliases() -> None:
+    from index.es_security import roles_yaml
+
+    text = roles_yaml("yuqing")
+    assert "&" not in text and "*id" not in text and text.count("yuqing-*") == 2

@@ -13,6 +13,7 @@ application user.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,8 +31,12 @@ CLUSTER_NODES = 3
 
 
 @pytest.fixture(scope="session")
-def es_cluster() -> LocalCluster:
-    """The local secured cluster, started unless it is running (its start time is printed with -s)."""
+def es_cluster() -> Iterator[LocalCluster]:
+    """The local secured cluster, started unless it is running (its start time is printed with -s).
+
+    A cluster this session started is stopped at its end (its data kept; the next start takes less), unless
+    YUQING_TEST_KEEP_CLUSTER=1 keeps it running for the next session.
+    """
     defaults = load_settings(PROJECT_ROOT / "config" / "yuqing.yaml")
     local = defaults.local_es.model_copy(update={"nodes": CLUSTER_NODES, "secure": True})
     cluster = LocalCluster(local, prefix=defaults.elasticsearch.index_prefix)
@@ -39,7 +44,9 @@ def es_cluster() -> LocalCluster:
     started = cluster.start()
     print(f"\nlocal cluster {'reused' if started.already_running else 'started'}: {started.health.status}, "
           f"{started.health.number_of_nodes} nodes in {time.monotonic() - t0:.1f}s")
-    return cluster
+    yield cluster
+    if not started.already_running and os.environ.get("YUQING_TEST_KEEP_CLUSTER") != "1":
+        cluster.stop()
 
 
 def cluster_es_settings(cluster: LocalCluster, user: str, **update: object) -> ElasticsearchSettings:
@@ -76,9 +83,10 @@ def cluster_env(es_cluster: LocalCluster) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="package")
 def base_settings(cluster_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Settings:
     prefix = f"yuqing-test-{uuid.uuid4().hex[:8]}"
+    data_dir = tmp_path_factory.mktemp("data")
     return load_settings(
         PROJECT_ROOT / "config" / "yuqing.yaml",
-        overrides={"elasticsearch": {"index_prefix": prefix}, "paths": {"data_dir": str(tmp_path_factory.mktemp("data"))}},
+        overrides={"elasticsearch": {"index_prefix": prefix}, "paths": {"data_dir": str(data_dir)}},
     )
 
 

@@ -20,9 +20,10 @@ from cryptography.x509.oid import NameOID
 from elasticsearch import AuthorizationException, Elasticsearch
 
 from index.client import check_connection, make_client
+from index.documents import canonicalize_url, doc_id_for
 from index.es_cluster import LocalCluster
 from index.es_security import ANALYST_USER, APP_USER
-from index.layout import POSTS, setup
+from index.layout import CRAWL_STATE, POSTS, setup
 from tests.cluster.conftest import CLUSTER_NODES, cluster_es_settings
 from tests.conftest import MockServer, crawl_env
 from yuqing.cli import main
@@ -168,8 +169,8 @@ def test_cli_setup_and_es_status_on_the_cluster(settings: Settings, es_cluster: 
     assert f"elasticsearch.hosts {es_cluster.hosts[0]}," in out and password not in out
 
 
-def test_secrets_never_reach_a_log(settings: Settings, es_cluster: LocalCluster, mockserver: MockServer,
-                                   config_dir: Path, tmp_path: Path) -> None:
+def test_secrets_never_reach_a_log(settings: Settings, es_client: Elasticsearch, es_cluster: LocalCluster,
+                                   mockserver: MockServer, config_dir: Path) -> None:
     """Components run with the password in the environment, at debug level; no output, log file or node log
     holds the password (or its basic-auth token)."""
     es = settings.elasticsearch
@@ -188,7 +189,11 @@ def test_secrets_never_reach_a_log(settings: Settings, es_cluster: LocalCluster,
                               capture_output=True, text=True, timeout=300, check=False)
         assert proc.returncode in (0, 1), f"{argv}: {proc.stderr[-2000:]}"
         outputs.append(proc.stdout + proc.stderr)
-    assert "DEBUG" in outputs[2] and "found=" in outputs[2]  # the crawl ran, at debug level
+    assert f"as {APP_USER}" in outputs[0]  # the connection was logged (without its secret)
+    assert "DEBUG" in outputs[2] and "found=1 indexed=1" in outputs[2]  # the crawl ran, at debug level
+    page = f"{mockserver.url}/pages/tests/sina/1.html"
+    state = es_client.get(index=CRAWL_STATE.alias(es.index_prefix), id=doc_id_for(canonicalize_url(page)))
+    assert state["_source"]["content_hash"]  # the crawl state went to the cluster through the child's settings
     files = [p for p in settings.paths.data_dir.rglob("*") if p.is_file()]
     texts = outputs + [p.read_text(errors="replace") for p in files]
     for path, size in node_logs.items():  # what the nodes logged meanwhile (audit, server, deprecation)
@@ -200,7 +205,7 @@ def test_secrets_never_reach_a_log(settings: Settings, es_cluster: LocalCluster,
     assert os.stat(es_cluster.security.credentials_file).st_mode & 0o077 == 0
 
 
-def _feed(mockserver: MockServer) -> str:
+def _feed(mockserver: MockServer) -> bytes:
     from crawlers.feeds import FeedEntry, rss_document
 
     page = f"{mockserver.url}/pages/tests/sina/1.html"

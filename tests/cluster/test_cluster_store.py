@@ -1,6 +1,7 @@
-"""The essential integration tests of the store, crawl state and alert state, unchanged, on the local secured
-3-node cluster with one replica (fixtures: tests/cluster/conftest.py). They run here as the application user
-with the settings from the environment, and in tests/ against the single node."""
+"""The essential integration tests of the store and the alert state, unchanged, on the local secured 3-node
+cluster with one replica (fixtures: tests/cluster/conftest.py). They run here as the application user with the
+settings from the environment, and in tests/ against the single node. A crawl child writing posts, crawl state
+and source health to the cluster: test_cluster_security.py::test_secrets_never_reach_a_log."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from tests.test_alerts import (  # noqa: F401 (fixtures and tests collected here
     start_smtp,
     test_matching_post_alerts_once_also_after_restart,
 )
-from tests.test_incremental import test_unchanged_pages_skipped_edited_pages_updated  # noqa: F401
 from tests.test_index import (  # noqa: F401
     test_analysis_fields_round_trip_and_filter,
     test_hot_terms_count_words_and_leave_out_stopwords,
