@@ -293,7 +293,8 @@ class LocalCluster:
                 for name, src in self.security.node_certificates(node.name).items():
                     shutil.copyfile(src, node.config_dir / "certs" / name)
                     (node.config_dir / "certs" / name).chmod(0o600 if name.endswith(".key") else 0o644)
-        self.dist.give_to_server_account(*(n.dir for n in nodes), self.snapshot_dir, top_only=(self.home,))
+        self.dist.give_to_server_account(*(n.dir for n in nodes), self.snapshot_dir, self.dist.dist_dir,
+                                         top_only=(self.home,))
         if self.secure:
             self._sync_realm()
         return new_credentials

@@ -44,7 +44,7 @@ def _record_crawl(settings: Settings, kinds: dict[str, str], source: str, report
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from crawlers.sources import load_sources
-    from index.client import make_client
+    from index.client import check_connection, make_client
     from index.layout import setup
     from yuqing.scheduler import Scheduler
 
@@ -53,6 +53,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_alerts:
         settings.require_smtp()
         alert_job = partial(_alert_job, settings)
+    check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     client = make_client(settings.elasticsearch)
     setup(client, settings.elasticsearch)
     client.close()
