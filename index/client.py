@@ -100,7 +100,7 @@ def check_connection(settings: ElasticsearchSettings, client: Elasticsearch | No
             es.close()
     info = ConnectionInfo(hosts=hosts, user=settings.username, status=str(health["status"]),
                           number_of_nodes=int(health["number_of_nodes"]))
-    log.info("elasticsearch at %s as %s: %s, %d nodes", where, info.user or "anonymous", info.status,
+    log.debug("elasticsearch at %s as %s: %s, %d nodes", where, info.user or "anonymous", info.status,
              info.number_of_nodes)
     return info
 

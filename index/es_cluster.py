@@ -129,7 +129,10 @@ def node_config(node: Node, nodes: list[Node], *, secure: bool, bootstrap: bool,
             "certificate": f"certs/{node.name}.crt",
             "certificate_authorities": ["certs/ca.crt"],
         }
+        # Only the file realm's users: no native users (no .security index), no built-in `elastic` user.
         config["xpack.security.authc.realms.file.file1.order"] = 0
+        config["xpack.security.authc.realms.native.native1.enabled"] = False
+        config["xpack.security.authc.reserved_realm.enabled"] = False
         config["xpack.security.http.ssl.enabled"] = True
         config.update({f"xpack.security.http.ssl.{k}": v for k, v in tls.items()})
         config["xpack.security.transport.ssl.enabled"] = True
@@ -365,7 +368,7 @@ class LocalCluster:
     def wait_green(self, t0: float | None = None) -> Health:
         """Wait until every node has joined and the cluster is green."""
         start = time.monotonic() if t0 is None else t0
-        deadline = start + self.settings.start_timeout_s
+        deadline = start + self.settings.cluster_start_timeout_s
         last: Health | None = None
         while time.monotonic() < deadline:
             last = self.health()
@@ -376,7 +379,7 @@ class LocalCluster:
                     raise LocalESError(f"{node.name} exited during start-up: {log_tail(node.server_log)}")
             time.sleep(0.5)
         raise LocalESError(
-            f"the local cluster did not become green within {self.settings.start_timeout_s:.0f}s (last health: "
+            f"the local cluster did not become green within {self.settings.cluster_start_timeout_s:.0f}s (last health: "
             f"{last}); node-1's log: {log_tail(self.nodes[0].server_log)}"
         )
 

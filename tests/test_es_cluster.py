@@ -45,6 +45,9 @@ def test_node_config_bootstraps_once_and_secures_both_layers() -> None:
         assert first[f"xpack.security.{layer}.ssl.certificate"] == "certs/node-2.crt"
         assert first[f"xpack.security.{layer}.ssl.key"] == "certs/node-2.key"
     assert first["xpack.security.transport.ssl.verification_mode"] == "full"
+    assert first["xpack.security.authc.realms.file.file1.order"] == 0  # the file realm's users only
+    assert first["xpack.security.authc.realms.native.native1.enabled"] is False
+    assert first["xpack.security.authc.reserved_realm.enabled"] is False
     later = node_config(nodes[1], nodes, secure=False, bootstrap=False, repo=Path("/r"))
     assert "cluster.initial_master_nodes" not in later and later["xpack.security.enabled"] is False
     assert not any(k.startswith("xpack.security.http") for k in later)

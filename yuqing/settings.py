@@ -101,6 +101,7 @@ class LocalElasticsearchSettings(_Section):
     cluster_http_port: int = Field(9210, ge=1, le=65526)
     cluster_transport_port: int = Field(9310, ge=1, le=65526)
     cluster_heap: str = Field("256m", pattern=r"^\d+[mg]$")
+    cluster_start_timeout_s: float = Field(600.0, gt=0)
     # Local-cluster nodes favour start-up time over peak speed on a small machine: the quick JIT only and one
     # GC thread each. Set [] for benchmarks.
     cluster_jvm_options: list[str] = Field(
