@@ -72,7 +72,12 @@ def check_connection(settings: ElasticsearchSettings, client: Elasticsearch | No
     own = client is None
     es = make_client(settings) if client is None else client
     try:
-        health = es.cluster.health()
+        try:  # one node first, no retries: a TLS or credentials error is the same on every node
+            health = es.options(max_retries=0).cluster.health()
+        except TransportError as exc:
+            if isinstance(exc, TlsError):
+                raise
+            health = es.cluster.health()  # that node is down: the client tries the others
     except AuthenticationException as exc:
         if settings.api_key is not None:
             field, what = "elasticsearch.api_key", "the API key"

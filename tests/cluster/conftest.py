@@ -1,7 +1,7 @@
 """The marked part of the suite (``-m cluster``): the essential integration tests against the local 3-node
 secured cluster with one replica.
 
-A session fixture starts the cluster (idempotently: a running one is reused). For the tests of this package the
+A fixture starts the cluster once (idempotently: a running one is reused). For the tests of this package the
 cluster's connection settings are put into the environment (``YUQING_ELASTICSEARCH__HOSTS``, ``__USERNAME``,
 ``__PASSWORD``, ``__CA_CERTS``, ``__REPLICAS``), the way a deployment passes them, so that the settings the tests
 build and every child process they start (``yuqing crawl``) use the ordinary settings path, unchanged. The
@@ -30,12 +30,13 @@ from yuqing.settings import PROJECT_ROOT, ElasticsearchSettings, Settings, load_
 CLUSTER_NODES = 3
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def es_cluster() -> Iterator[LocalCluster]:
-    """The local secured cluster, started unless it is running (its start time is printed with -s).
+    """The local secured cluster, started once for this package unless it is running (its start time is
+    printed with -s).
 
-    A cluster this session started is stopped at its end (its data kept; the next start takes less), unless
-    YUQING_TEST_KEEP_CLUSTER=1 keeps it running for the next session.
+    A cluster started here is stopped after this package's tests (its data kept), so that the rest of the suite
+    has the memory back, unless YUQING_TEST_KEEP_CLUSTER=1 keeps it running for the next session.
     """
     defaults = load_settings(PROJECT_ROOT / "config" / "yuqing.yaml")
     local = defaults.local_es.model_copy(update={"nodes": CLUSTER_NODES, "secure": True})
@@ -54,7 +55,7 @@ def cluster_es_settings(cluster: LocalCluster, user: str, **update: object) -> E
     return ElasticsearchSettings.model_validate({**cluster.client_settings(user), **update})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_client(es_cluster: LocalCluster) -> Iterator[Elasticsearch]:
     """The operator account (superuser): for what the application may not do (snapshots, other prefixes)."""
     client = make_client(cluster_es_settings(es_cluster, ADMIN_USER))
