@@ -22,7 +22,6 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
-from dashboard.format import display_host
 from index.client import make_client
 from index.hotwords import load_stopwords
 from index.layout import POSTS
@@ -33,6 +32,7 @@ from yuqing.errors import YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 from yuqing.sources import load_sources
+from yuqing.text import display_host
 
 P = ParamSpec("P")
 R = TypeVar("R")

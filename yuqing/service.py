@@ -54,6 +54,7 @@ def _setup_indices(settings: Settings) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from index.client import check_connection
     from yuqing.scheduler import Scheduler
     from yuqing.sources import load_sources
 
@@ -62,6 +63,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_alerts:
         settings.require_smtp()
         alert_job = partial(_alert_job, settings)
+    check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     _setup_indices(settings)
     scheduler = Scheduler(
         settings=settings,
