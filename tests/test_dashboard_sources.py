@@ -10,6 +10,8 @@ from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
 from crawlers.health import RunRecord, write_records
+from dashboard.components import SESSION_KEY
+from tests.dashboard_users import session_for, write_users
 from yuqing.settings import PROJECT_ROOT, Settings
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
@@ -40,10 +42,13 @@ def test_sources_page_flags_silent_and_failing(
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", prefix)
     monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    write_users(config_dir)
 
     at = AppTest.from_file(str(APP))
+    at.session_state[SESSION_KEY] = session_for("leader")
     at.run(timeout=60)
-    at.switch_page("pages/sources.py")
+    at.switch_page("views/sources.py")
     at.run(timeout=60)
     assert not at.exception, [e.value for e in at.exception]
 

@@ -12,12 +12,13 @@ from alerts.cli import add_subcommand as add_alert
 from crawlers.cli import add_subcommand as add_crawl
 from crawlers.extract_cli import add_subcommand as add_extract
 from dashboard.cli import add_subcommand as add_dashboard
+from dashboard.users_cli import add_subcommand as add_users
 from nlp.cli import add_subcommands as add_nlp
 from yuqing.service import add_subcommands as add_service
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    for add in (add_crawl, add_extract, add_alert, add_dashboard, add_service):
+    for add in (add_crawl, add_extract, add_alert, add_dashboard, add_users, add_service):
         add(sub)
     nlp = sub.add_parser("nlp", help="train, evaluate and run the Chinese classifier")
     add_nlp(nlp.add_subparsers(dest="nlp_command", required=True))
