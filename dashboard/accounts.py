@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 USERS_FILE = "users.yaml"
 DEMO_ADMIN = "admin"
+USERS_FILE_HEADER = """\
+# Dashboard accounts. Manage them with `yuqing users add|passwd|list|remove|unlock` (or 设置 in the dashboard);
+# passwords are stored only as bcrypt hashes. Roles: press_officer (宣传人员) and admin (管理员) see personal data
+# as stored; leader (领导) and analyst (分析人员) see it masked (config/privacy.yaml); only admins open 设置.
+# This file holds credentials: keep it out of version control and readable only by the service.
+"""
 _UPDATE_TRIES = 3
 
 
@@ -78,7 +84,8 @@ def update_users(path: Path, change: Callable[[UsersFile], UsersFile]) -> UsersF
         users = change(load_users(path))
         data = users.model_dump(mode="json", exclude_none=True)
         try:
-            return write_config(path, data, UsersFile, check=load_users, expected_digest=digest, mode=0o600)
+            return write_config(path, data, UsersFile, check=load_users, expected_digest=digest, mode=0o600,
+                                new_file_header=USERS_FILE_HEADER)
         except ConfigConflictError:
             continue
     raise ConfigConflictError(path)
@@ -151,7 +158,7 @@ def ensure_demo_admin(settings: Settings) -> str | None:
     if load_users(path).admins():
         return None
     password = new_password()
-    add_user(path, DEMO_ADMIN, "管理员", "admin", password)
+    add_user(path, DEMO_ADMIN, "管理员", "admin", password, rounds=settings.dashboard.password_hash_rounds)
     return password
 
 

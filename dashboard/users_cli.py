@@ -39,6 +39,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from yuqing.errors import YuqingError
 
     path = accounts.users_path(settings)
+    rounds = settings.dashboard.password_hash_rounds
     try:
         if args.users_command == "list":
             users = accounts.load_users(path).users
@@ -49,9 +50,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                                  u.email or "-"]))
         elif args.users_command == "add":
             accounts.add_user(path, args.username, args.name, args.role, read_password(args),
-                              unit=args.unit, email=args.email)
+                              unit=args.unit, email=args.email, rounds=rounds)
         elif args.users_command == "passwd":
-            accounts.set_password(path, args.username, read_password(args))
+            accounts.set_password(path, args.username, read_password(args), rounds=rounds)
         elif args.users_command == "remove":
             accounts.remove_user(path, args.username)
         elif args.users_command == "unlock":

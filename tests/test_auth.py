@@ -156,6 +156,7 @@ def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     config.mkdir()
     monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config))
     monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("YUQING_DASHBOARD__PASSWORD_HASH_ROUNDS", "4")
     return load_settings()
 
 
@@ -176,7 +177,9 @@ def test_users_command_manages_accounts(cli_settings: Settings, monkeypatch: pyt
     users = accounts.load_users(path)
     assert [(u.username, u.role) for u in users.users] == [("wang", "admin"), ("zhao", "analyst")]
     assert verify_password(secret, users.users[0].password_hash)
+    assert users.users[0].password_hash.startswith("$2b$04$")  # dashboard.password_hash_rounds
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text(encoding="utf-8").startswith("# Dashboard accounts.")
 
     assert _users_cli(["passwd", "wang", "--password-stdin"], monkeypatch, newer + "\n") == 0
     assert verify_password(newer, accounts.load_users(path).users[0].password_hash)

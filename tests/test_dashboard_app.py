@@ -123,6 +123,7 @@ def app_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
     monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_with_users(tmp_path)))
     monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    monkeypatch.setenv("YUQING_DASHBOARD__PASSWORD_HASH_ROUNDS", "4")
     return settings
 
 

@@ -28,6 +28,7 @@ from yuqing.settings import PROJECT_ROOT, Settings
 
 START_DEADLINE_S = 45.0
 UI_TIMEOUT_MS = 20_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
 def _free_port() -> int:
@@ -118,6 +119,10 @@ def hostile_post() -> Post:
 def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -> None:
     page = browser.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
+    expect(page.get_by_label("用户名")).to_be_visible()
+    expect(page.get_by_text("舆情总数")).to_have_count(0)
+
     page.goto(dashboard_url)
     sign_in(page, "press", "wrong-password")
     expect(page.get_by_text("用户名或密码错误。")).to_be_visible()
@@ -131,7 +136,8 @@ def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -
     box.press("Enter")
 
     expect(page.get_by_text("共 2 条", exact=True)).to_be_visible()
-    for title in (B_SEATS, A_HOURS):
+    for title in (B_SEATS, A_HOURS):  # once stale elements of the previous run are gone, exactly once each
+        expect(page.get_by_role("link", name=title)).to_have_count(1)
         expect(page.get_by_role("link", name=title)).to_be_visible()
     expect(page.get_by_role("link", name=A_HOURS)).to_have_attribute(
         "href", "https://wlj.example.gov.cn/news/2026/1127/1.html"
@@ -153,13 +159,15 @@ def test_hostile_post_text_is_inert(dashboard_url: str, browser: Browser) -> Non
     page.goto(dashboard_url)
     sign_in(page, "press", PASSWORDS["press"])
 
-    # The hostile post is the newest: its text is on the page, literally.
+    # The hostile post is the newest, listed first; its card is complete once the last post's card is shown.
     expect(page.get_by_text("<script>window.__xss=2</script>", exact=False)).to_be_visible()
-    expect(page.get_by_text("[点我](javascript:window.__xss=4)", exact=False)).to_be_visible()
-    expect(page.get_by_text('<b onmouseover="window.__xss=8">网友</b>', exact=False)).to_be_visible()
+    expect(page.get_by_role("link", name=D_THEATRE)).to_be_visible()
     page.get_by_text("<script>window.__xss=2</script>", exact=False).hover()
 
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("img[src='x'], img[src*='127.0.0.1:9'], img[onerror]").count() == 0
     assert page.locator("a[href^='javascript:' i], [onmouseover]").count() == 0
     assert not [u for u in requests if "127.0.0.1:9/" in u]
+    # ... and it is all there as text.
+    expect(page.get_by_text("[点我](javascript:window.__xss=4)", exact=False)).to_be_visible()
+    expect(page.get_by_text('<b onmouseover="window.__xss=8">网友</b>', exact=False)).to_be_visible()

@@ -151,14 +151,16 @@ def write_config(
     check: Callable[[Path], object] | None = None,
     expected_digest: str | None = None,
     mode: int | None = None,
+    new_file_header: str = "",
 ) -> M:
     """Validate ``data`` with ``model`` (and ``check``, the start-up loader, on the written bytes), then replace
     ``path`` atomically. Returns the validated model.
 
     ``data`` is plain YAML-able data (what a form edits, or ``model_dump(mode="json")``). ``expected_digest``
     (from :func:`file_digest` when the editor read the file; ``None`` skips the check) refuses the write with
-    :class:`ConfigConflictError` when the file has changed since. Raises :class:`ConfigError` naming ``path``
-    and the offending field; the file is then left exactly as it was.
+    :class:`ConfigConflictError` when the file has changed since. ``new_file_header`` (YAML comments) opens a
+    file written for the first time. Raises :class:`ConfigError` naming ``path`` and the offending field; the
+    file is then left exactly as it was.
     """
     validated = validate(path, data, model)
     with locked(path):
@@ -170,7 +172,7 @@ def write_config(
         try:
             header = leading_comments(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            header = ""
+            header = new_file_header
         text = render_yaml(data, header)
 
         def _check(tmp: Path) -> None:

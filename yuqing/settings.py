@@ -141,6 +141,7 @@ class DashboardSettings(_Section):
     session_ttl_min: int = Field(480, ge=1, description="a login lasts this long, then the user signs in again")
     login_max_failures: int = Field(5, ge=1, description="failed logins per user before the account is locked")
     login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
+    password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
     export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
 
 

@@ -47,7 +47,7 @@ with st.form("add_user", clear_on_submit=True):
 if submitted:
     try:
         user = accounts.add_user(path, username, display_name, role, password, unit=unit.strip(),
-                                 email=email.strip())
+                                 email=email.strip(), rounds=backend.settings.dashboard.password_hash_rounds)
     except PasswordPolicyError as exc:
         st.error(str(exc))
     except YuqingError as exc:  # includes a field that does not fit users.yaml, named
