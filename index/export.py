@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from elasticsearch import Elasticsearch
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from index.documents import Post
@@ -181,15 +181,17 @@ def xlsx_text(value: str) -> str:
     return value
 
 
-def _xlsx_cell(ws: WriteOnlyWorksheet, value: CellValue) -> WriteOnlyCell:
-    if isinstance(value, str):
-        cell = WriteOnlyCell(ws, value=xlsx_text(value))
-        cell.data_type = "s"  # never a formula or an error code, whatever the text starts with
+def _xlsx_cell(ws: WriteOnlyWorksheet, value: CellValue) -> CellValue | WriteOnlyCell:
+    """A plain value where openpyxl types it right (numbers, times, ordinary text); a cell typed as a string
+    for text openpyxl would take for a formula or an error code."""
+    if not isinstance(value, str):
+        return value
+    value = xlsx_text(value)
+    if value.startswith("=") or value in ERROR_CODES:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"  # text, never evaluated
         return cell
-    cell = WriteOnlyCell(ws, value=value)
-    if isinstance(value, datetime):
-        cell.number_format = "yyyy-mm-dd hh:mm:ss"
-    return cell
+    return value
 
 
 def write_csv(posts: Iterable[Post], out: IO[bytes], tz: str,
