@@ -17,6 +17,7 @@ import streamlit as st
 
 from dashboard import accounts, components
 from dashboard.auth import LoginStatus, SessionState, UsersFile, Viewer, attempt_login, check_session
+from dashboard.format import md_escape
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
 
@@ -103,7 +104,8 @@ backend = components.backend_or_stop()
 viewer = signed_in_viewer(backend.settings)
 
 with st.sidebar:
-    st.caption(f"{viewer.display_name}（{viewer.role_label}{'·' + viewer.unit if viewer.unit else ''}）")
+    unit = f"·{viewer.unit}" if viewer.unit else ""
+    st.caption(md_escape(f"{viewer.display_name}（{viewer.role_label}{unit}）"))
     if st.button("退出登录", key="logout"):
         log.info("login: %s signed out", viewer.username)
         _end_session("已退出登录。")
