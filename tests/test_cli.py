@@ -17,8 +17,8 @@ def test_every_component_registers_its_commands() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     commands = set(sub.choices)
-    assert {"es", "setup", "crawl", "ingest", "extract", "alert", "report", "dashboard", "run", "up", "nlp",
-            "tickets", "foia", "events"} <= commands
+    assert {"es", "setup", "crawl", "ingest", "extract", "alert", "report", "dashboard", "users", "run", "up",
+            "nlp", "tickets", "foia", "events"} <= commands
 
 
 def test_es_status_and_setup(es_server: LocalElasticsearch, capsys: pytest.CaptureFixture[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from dashboard.accounts import load_users
+from dashboard.auth import verify_password
 from index.layout import POSTS
 from yuqing.cli import main
 from yuqing.demo import DemoFeed, article_pages
@@ -88,6 +91,9 @@ def test_up_runs_everything_and_stops_on_sigterm(
             proc.communicate()
     assert proc.returncode == 0, out[-3000:]
     assert "yuqing is up" in out and "scheduler stopped" in out
+    password = re.findall(r"dashboard login: admin / (\S+)", out)  # the demo admin's one-time password
+    assert len(password) == 1 and out.count(password[0]) == 1
+    assert verify_password(password[0], load_users(config / "users.yaml").users[0].password_hash)
     assert get(f"http://127.0.0.1:{dash}/_stcore/health") == 0  # the dashboard went down with it
 
 

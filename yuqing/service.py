@@ -86,6 +86,7 @@ class _Proc:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.accounts import ensure_demo_admin
     from dashboard.cli import streamlit_command, streamlit_env
     from index.es_server import LocalElasticsearch
 
@@ -100,6 +101,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     health = server.start()
     log.info("elasticsearch at %s: %s", server.url, health.status)
     _setup_indices(settings)
+    admin_password = ensure_demo_admin(settings)  # a new random one only when users.yaml has no admin
 
     py = sys.executable
     cfg = ["-c", args.config] if args.config else []
@@ -127,6 +129,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\nyuqing is up: dashboard http://{settings.dashboard.host}:{settings.dashboard.port}  "
               f"demo feed http://{settings.demo.host}:{settings.demo.port}/feed.xml  "
               f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n", flush=True)
+        if admin_password:  # printed once, never logged
+            print(f"dashboard login: admin / {admin_password}  (shown only now; change it with "
+                  "`yuqing users passwd admin`)\n", flush=True)
         while not stop.wait(1.0):
             dead = [p for p in procs if p.popen.poll() is not None]
             if dead:

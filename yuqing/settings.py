@@ -198,6 +198,12 @@ class DashboardSettings(_Section):
     port: int = Field(8501, ge=1, le=65535)
     page_size: int = Field(50, ge=1, le=500)
     cache_ttl_s: int = Field(30, ge=0)
+    # Login (dashboard/auth.py): users in <config_dir>/users.yaml, managed with `yuqing users`.
+    session_ttl_min: int = Field(480, ge=1, description="a login lasts this long, then the user signs in again")
+    login_max_failures: int = Field(5, ge=1, description="failed logins per user before the account is locked")
+    login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
+    password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
+    export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
 
 
 class AlertSettings(_Section):
