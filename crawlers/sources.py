@@ -163,6 +163,7 @@ class Source(BaseModel):
     )
     weight: float = Field(1.0, ge=0)
     enabled: bool = True
+    own: bool = False  # one of the bureau's own channels (官网, 微信公众号): where its responses appear (失声 check)
     max_items: int = Field(200, ge=1)
     allowed_domains: list[str] = Field(default_factory=list)
     # list / message_board / social / search: how many list (result) pages to read per start URL (keyword).
