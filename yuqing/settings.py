@@ -162,7 +162,7 @@ class DemoSettings(_Section):
     # Story minutes over which a social post's engagement grows to its final counts (in four steps).
     ramp_minutes: float = Field(60.0, ge=0)
     join_shared: bool = True  # real pages and board messages of paths.shared_data join when present
-    shared_messages: int = Field(150, ge=0, description="real board messages joining the replay (holdout excluded)")
+    shared_messages: int = Field(60, ge=0, description="real board messages joining the replay (holdout excluded)")
     # `up` first removes what an earlier run crawled from the demo site, so the story starts over.
     fresh: bool = True
 
