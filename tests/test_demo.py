@@ -74,7 +74,9 @@ def test_corpus_is_large_varied_and_tells_a_rising_story(corpus: list[DemoPost])
     assert sum(p.tone == "neg" for p in complaints) >= 0.9 * len(complaints)  # and turns negative
     media = {p.outlet for p in during if p.kind == "news" and p.at < 240}
     assert len(media) >= 3  # local and provincial media report it
-    likes = sorted(p.likes for p in rising if p.kind == "social")
+    weibo = [p for p in rising if p.kind == "social"]
+    assert all("#青川市图书馆" in p.text for p in weibo)  # a trending topic: its posts carry the hashtag
+    likes = sorted(p.likes for p in weibo)
     assert likes[-1] >= 10 * median(likes)  # big accounts amplify it
     # Later the bureau's own channels publish an explanation.
     own = [p for p in rising if p.kind in ("notice", "wechat")]
