@@ -27,7 +27,7 @@ from crawlers.sources import load_sources
 from index.documents import Post
 from index.layout import POSTS
 from tests.conftest import _read_port, crawl_env
-from yuqing.demo.corpus import RISING_STORY, DemoPost, load_corpus
+from yuqing.demo.corpus import RISE_MINUTES, RISING_STORY, DemoPost, load_corpus
 from yuqing.demo.replay import DemoClock, engagement, visible
 from yuqing.demo.server import make_server
 from yuqing.demo.shared import holdout_ids, load_shared
@@ -68,7 +68,8 @@ def test_corpus_is_large_varied_and_tells_a_rising_story(corpus: list[DemoPost])
 
     rising = story(corpus, RISING_STORY)
     before = [p for p in rising if -300 <= p.at < 0]
-    during = [p for p in rising if 0 <= p.at <= 300]
+    during = [p for p in rising if 0 <= p.at <= RISE_MINUTES]
+    assert max(p.at for p in rising) <= RISE_MINUTES
     assert len(during) >= 5 * len(before) >= 5  # volume grows
     complaints = [p for p in during if p.at < 240]
     assert sum(p.tone == "neg" for p in complaints) >= 0.9 * len(complaints)  # and turns negative

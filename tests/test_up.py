@@ -95,7 +95,7 @@ def test_up_runs_everything_and_stops_on_sigterm(
     assert found == wanted, f"the demo site was not crawled: {out[-3000:]}"
     assert feed_status == 200
     assert proc.returncode == 0, out[-3000:]
-    assert "yuqing is up" in out and "scheduler stopped" in out
+    assert "yuqing is up" in out and "scheduler stopped" in out and "the story rises over the next 3 seconds" in out
     assert out.count("shared data") == 1 and f"{missing} not found, so it did not join" in out
     assert get(f"http://127.0.0.1:{dash}/_stcore/health") == 0  # the dashboard went down with it
 

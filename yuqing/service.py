@@ -75,6 +75,10 @@ class _Proc:
     popen: subprocess.Popen[bytes]
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
 def _shared_data_line(settings: Settings) -> str:
     """The one line `up` says about the shared data: joined the demo replay, or not (and why)."""
     from yuqing.demo.shared import present
@@ -93,6 +97,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import make_client
     from index.es_server import LocalElasticsearch
     from index.layout import setup
+    from yuqing.demo.corpus import RISE_MINUTES
 
     server = LocalElasticsearch(settings.local_es)
     health = server.start()
@@ -130,7 +135,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             log.info("started %s (pid %d)", name, procs[-1].popen.pid)
         print(f"\nyuqing is up: dashboard http://{settings.dashboard.host}:{settings.dashboard.port}  "
               f"demo site {demo_url}  "
-              f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n", flush=True)
+              f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n"
+              f"demo: 青川市图书馆 closes overnight without notice; the story rises over the next "
+              f"{_duration(RISE_MINUTES * settings.demo.minute_s)} (README: The demo)\n", flush=True)
         while not stop.wait(1.0):
             dead = [p for p in procs if p.popen.poll() is not None]
             if dead:

@@ -35,6 +35,8 @@ Tone = Literal["neg", "neu", "pos"]
 KINDS: tuple[DemoKind, ...] = ("news", "message", "social", "search", "notice", "wechat")
 # The story the demo is about: it grows fast after the start and turns negative.
 RISING_STORY = "library"
+# Story minutes after the start over which it rises (and the bureau responds).
+RISE_MINUTES = 300
 # The past the corpus covers, and how far after the start it runs, in minutes.
 MIN_AT = -7 * 24 * 60
 MAX_AT = 24 * 60
