@@ -25,7 +25,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "dashboard": ("crawlers",),
 }
 # Where the settings may be built (entry points); everything else receives them.
-BUILDS_SETTINGS = {"yuqing/cli.py", "yuqing/mailsink.py", "yuqing/demo.py", "dashboard/data.py", "nlp/cli.py"}
+BUILDS_SETTINGS = {"yuqing/cli.py", "yuqing/mailsink.py", "yuqing/demo/__main__.py", "dashboard/data.py", "nlp/cli.py"}
 
 
 def modules(package: str) -> list[Path]:

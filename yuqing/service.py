@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from yuqing.errors import ConfigError
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -85,31 +84,47 @@ class _Proc:
     popen: subprocess.Popen[bytes]
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
+def _shared_data_line(settings: Settings) -> str:
+    """The one line `up` says about the shared data: joined the demo replay, or not (and why)."""
+    from yuqing.demo.shared import present
+
+    folder = settings.paths.shared_data
+    if not settings.demo.join_shared:
+        return "shared data: not joining the demo (demo.join_shared is false); the demo replays its own corpus"
+    if present(folder):
+        return f"shared data: the real pages and board messages of {folder} join the demo replay"
+    return (f"shared data: {folder} not found, so it did not join; the demo replays its own corpus "
+            "(set paths.shared_data / YUQING_PATHS__SHARED_DATA to add the real pages and board messages)")
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.accounts import ensure_demo_admin
     from dashboard.cli import streamlit_command, streamlit_env
+    from index.client import es_client
     from index.es_server import LocalElasticsearch
+    from index.layout import setup
+    from yuqing.demo.corpus import RISE_MINUTES
 
-    gne = settings.paths.shared_data / "html" / "gne"
-    if not (gne / "index.csv").exists():
-        raise ConfigError(
-            f"the demo source replays the saved pages under {gne}, which is missing: point paths.shared_data "
-            "(YUQING_PATHS__SHARED_DATA) at the shared data folder",
-            field="paths.shared_data",
-        )
     server = LocalElasticsearch(settings.local_es)
     health = server.start()
     log.info("elasticsearch at %s: %s", server.url, health.status)
-    _setup_indices(settings)
+    demo_url = f"http://{settings.demo.host}:{settings.demo.port}/"
+    with es_client(settings.elasticsearch) as client:
+        setup(client, settings.elasticsearch)
+        if settings.demo.fresh and settings.demo.port:
+            from yuqing.demo.reset import forget_earlier_replay
+
+            forget_earlier_replay(client, settings.elasticsearch.index_prefix, demo_url)
+    log.info("%s", _shared_data_line(settings))
     admin_password = ensure_demo_admin(settings)  # a new random one only when users.yaml has no admin
 
     py = sys.executable
     cfg = ["-c", args.config] if args.config else []
-    commands: list[tuple[str, list[str]]] = [
-        ("demo-source", [py, "-m", "yuqing.demo", "--pages", str(gne), "--host", settings.demo.host,
-                         "--port", str(settings.demo.port), "--per-step", str(settings.demo.pages_per_step),
-                         "--step-seconds", str(settings.demo.step_interval_s)]),
-    ]
+    commands: list[tuple[str, list[str]]] = [("demo-site", [py, "-m", "yuqing.demo", *cfg])]
     if settings.smtp.host in ("127.0.0.1", "localhost"):
         commands.append(("mail-sink", [py, "-m", "yuqing.mailsink", "--host", settings.smtp.host,
                                        "--port", str(settings.smtp.port),
@@ -127,8 +142,10 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             procs.append(_Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=streamlit_env(args.config))))
             log.info("started %s (pid %d)", name, procs[-1].popen.pid)
         print(f"\nyuqing is up: dashboard http://{settings.dashboard.host}:{settings.dashboard.port}  "
-              f"demo feed http://{settings.demo.host}:{settings.demo.port}/feed.xml  "
-              f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n", flush=True)
+              f"demo site {demo_url}  "
+              f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n"
+              f"demo: 青川市图书馆 closes overnight without notice; the story rises over the next "
+              f"{_duration(RISE_MINUTES * settings.demo.minute_s)} (README: The demo)\n", flush=True)
         if admin_password:  # printed once, never logged
             print(f"dashboard login: admin / {admin_password}  (shown only now; change it with "
                   "`yuqing users passwd admin`)\n", flush=True)

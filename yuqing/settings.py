@@ -218,12 +218,20 @@ class AlertSettings(_Section):
 
 
 class DemoSettings(_Section):
-    """The demo source `yuqing up` starts: saved real pages replayed as a feed that grows over time."""
+    """The demo site `yuqing up` starts (yuqing/demo): a corpus written for the demo replayed with its times
+    shifted to now, joined by the shared data's real pages and board messages when present."""
 
     host: str = "127.0.0.1"
     port: int = Field(8601, ge=0, le=65535)
-    pages_per_step: int = Field(3, ge=1)
-    step_interval_s: float = Field(60.0, gt=0)
+    # Real seconds per story minute after the start: 1.0 brings the rising story (minutes 0-300) in over the
+    # first five minutes; 60 replays it in real time. Posts of the past are published at once.
+    minute_s: float = Field(1.0, gt=0)
+    # Story minutes over which a social post's engagement grows to its final counts (in four steps).
+    ramp_minutes: float = Field(60.0, ge=0)
+    join_shared: bool = True  # real pages and board messages of paths.shared_data join when present
+    shared_messages: int = Field(60, ge=0, description="real board messages joining the replay (holdout excluded)")
+    # `up` first removes what an earlier run crawled from the demo site, so the story starts over.
+    fresh: bool = True
 
 
 class Settings(BaseSettings):
