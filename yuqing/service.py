@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
-    from crawlers.runner import CrawlReport
+    from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
 
 
-def _alert_job(settings: Settings) -> object:
+def _alert_job(settings: Settings, _outcome: CrawlOutcome | None) -> object:
+    """The alert run (rules over the posts indexed since the last run, mails over SMTP): the first post-crawl job."""
     from alerts.service import run_alerts
     from index.client import es_client
 
@@ -29,19 +30,34 @@ def _alert_job(settings: Settings) -> object:
         return run_alerts(settings, client)
 
 
-def _record_crawl(settings: Settings, kinds: dict[str, str], source: str, report: CrawlReport | None,
-                  error: str | None) -> None:
-    """A crawl child records its own health; a child that died without a report is recorded here."""
-    if report is None:
+def post_crawl_jobs(settings: Settings, *, alerts: bool = True) -> list[PostCrawlJob]:
+    """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
+
+    Still to come here (phase 2): the events update (clustering as the single writer of event records), the 失声
+    check of open tickets, alert decide + outbox send, the daily/weekly reports.
+    """
+    from yuqing.scheduler import PostCrawlJob
+
+    jobs: list[PostCrawlJob] = []
+    if alerts:
+        jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings)))
+    return jobs
+
+
+def _record_crawl(settings: Settings, kinds: dict[str, str], outcome: CrawlOutcome) -> None:
+    """A crawl child records its own sources' health; the sources of a child that died without a report are
+    recorded here, each as a failed run."""
+    if outcome.report is None:
         from datetime import datetime
 
         from index.client import es_client
         from index.source_health import crashed_run, write_runs
 
-        run = crashed_run(source, kinds.get(source, ""), error or "crawl failed without a report",
-                          datetime.now().astimezone())
+        now = datetime.now().astimezone()
+        error = outcome.error or "crawl failed without a report"
+        runs = [crashed_run(source, kinds.get(source, ""), error, now) for source in outcome.sources]
         with es_client(settings.elasticsearch) as client:
-            write_runs(client, settings.elasticsearch.index_prefix, [run])
+            write_runs(client, settings.elasticsearch.index_prefix, runs)
 
 
 def _setup_indices(settings: Settings) -> None:
@@ -58,22 +74,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
-    alert_job = None
     if not args.no_alerts:
         settings.require_smtp()
-        alert_job = partial(_alert_job, settings)
+    jobs = post_crawl_jobs(settings, alerts=not args.no_alerts)
     check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     _setup_indices(settings)
     scheduler = Scheduler(
         settings=settings,
         sources=sources,
         config=args.config,
-        alert_job=alert_job,
+        post_crawl_jobs=jobs,
         on_crawl_done=partial(_record_crawl, settings, {s.name: s.kind for s in sources}),
     )
     scheduler.install_signal_handlers()
-    log.info("scheduler: %d sources every %ss, alerts every %ss", len(sources),
-             settings.schedule.crawl_interval_s, settings.schedule.alert_interval_s)
+    log.info("scheduler: %d sources (due ones crawled together in one child), default interval %ss; after each "
+             "crawl: %s", len(sources), settings.schedule.crawl_interval_s,
+             ", ".join(j.name for j in jobs) or "no jobs")
     scheduler.run()
     return 0
 
@@ -170,7 +186,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run the periodic crawl → index → alert jobs until stopped")
+    run = sub.add_parser("run", help="crawl the due sources (one child per round), then the post-crawl jobs (alerts), "
+                         "until stopped")
     run.add_argument("--no-alerts", action="store_true", help="crawl and index only")
     run.set_defaults(func=_run)
     up = sub.add_parser("up", help="start everything locally: Elasticsearch, demo source, scheduler, dashboard")

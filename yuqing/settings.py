@@ -141,6 +141,8 @@ class PathSettings(_Section):
 
 class ScheduleSettings(_Section):
     crawl_interval_s: int = Field(300, ge=1)
+    # The post-crawl jobs (alerts first; yuqing.scheduler) run after every crawl and, when no crawl finished
+    # for this long, on their own (mail retries and timed digests do not wait for a crawl).
     alert_interval_s: int = Field(60, ge=1)
     crawl_timeout_s: int = Field(1800, ge=1)
 
