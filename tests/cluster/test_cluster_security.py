@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from elasticsearch import AuthorizationException, Elasticsearch
-from index.documents import canonicalize_url, doc_id_for
 
 from index.client import check_connection, make_client
 from index.es_cluster import LocalCluster
@@ -28,6 +27,7 @@ from tests.cluster.conftest import CLUSTER_NODES, cluster_es_settings
 from tests.conftest import MockServer, crawl_env
 from yuqing.cli import main
 from yuqing.errors import ConfigError
+from yuqing.models import canonicalize_url, doc_id_for
 from yuqing.settings import PROJECT_ROOT, ElasticsearchSettings, Settings
 
 pytestmark = pytest.mark.cluster
