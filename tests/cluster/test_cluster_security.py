@@ -180,7 +180,7 @@ def test_secrets_never_reach_a_log(settings: Settings, es_client: Elasticsearch,
     feed = mockserver.write("feed.xml", _feed(mockserver))
     (config_dir / "sources.yaml").write_text(f"sources:\n  - {{name: s, kind: feed, start_urls: ['{feed}']}}\n",
                                              encoding="utf-8")
-    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_CRAWL__LOG_LEVEL="DEBUG")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_LOGGING__LEVEL="DEBUG")
     assert env["YUQING_ELASTICSEARCH__PASSWORD"] == password  # the secret comes from the environment
     node_logs = {p: p.stat().st_size for n in es_cluster.nodes for p in n.logs_dir.glob("*") if p.is_file()}
     outputs = []
