@@ -10,7 +10,7 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 
 from index.es_cluster import LocalCluster
-from index.layout import ALL_SPECS, POSTS, current_index
+from index.layout import ALL_SPECS, POSTS, current_index, setup
 from index.snapshots import create_snapshot, register_fs_repository, restore_snapshot
 from index.writer import index_posts
 from tests.test_index import post
@@ -26,6 +26,7 @@ def post_ids(client: Elasticsearch, index: str) -> set[str]:
 def test_snapshot_restores_every_post(es_cluster: LocalCluster, admin_client: Elasticsearch, settings: Settings,
                                       es_client: Elasticsearch) -> None:
     prefix = settings.elasticsearch.index_prefix
+    setup(es_client, settings.elasticsearch)  # every index of the application, as `yuqing setup` makes them
     alias = POSTS.alias(prefix)
     posts = [post(f"https://www.example.gov.cn/liuyan/{i}.html", f"留言{i}", f"第{i}条留言的正文") for i in range(120)]
     index_posts(es_client, alias, posts, refresh=True)
