@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from ingest.events_job import EventsUpdater
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
@@ -30,15 +31,37 @@ def _alert_job(settings: Settings, _outcome: CrawlOutcome | None) -> object:
         return run_alerts(settings, client)
 
 
+class _EventsJob:
+    """The events update (``ingest.events_job``): the single writer of event records. The updater (and its
+    engine, held in memory between runs) is made on the first run, so a configuration mistake is logged as a
+    failed job, and the next run tries again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.updater: EventsUpdater | None = None
+
+    def __call__(self, _outcome: CrawlOutcome | None) -> object:
+        from index.client import es_client
+
+        with es_client(self.settings.elasticsearch) as client:
+            if self.updater is None:
+                from ingest.events_job import EventsUpdater
+
+                self.updater = EventsUpdater(self.settings, client)
+            self.updater.client = client
+            return self.updater.run_once()
+
+
 def post_crawl_jobs(settings: Settings, *, alerts: bool = True) -> list[PostCrawlJob]:
     """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
 
-    Still to come here (phase 2): the events update (clustering as the single writer of event records), the 失声
+    ``events`` first (the events update: clustering, the single writer of event records and the posts'
+    ``event_id``), so that the jobs after it see this crawl's events. Still to come here (phase 2): the 失声
     check of open tickets, alert decide + outbox send, the daily/weekly reports.
     """
     from yuqing.scheduler import PostCrawlJob
 
-    jobs: list[PostCrawlJob] = []
+    jobs: list[PostCrawlJob] = [PostCrawlJob("events", _EventsJob(settings))]
     if alerts:
         jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings)))
     return jobs

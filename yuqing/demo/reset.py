@@ -3,7 +3,8 @@
 A replay publishes the same pages (same URLs) with times shifted to its own start. Without this, a second
 `up` would find every page already indexed with unchanged text, skip it, and keep the first run's times: no
 story would rise. Only what was crawled from the demo site's address is removed — the posts, the crawl state
-(validators and content hashes) of those pages and the alert state of those posts; nothing else.
+(validators and content hashes) of those pages, the alert state of those posts and the events they belong to
+(records and clustering state; other members of those events are clustered again); nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from index.events import forget_events_of
 from index.layout import ALERT_STATE, CRAWL_STATE, POSTS
 from yuqing.models import canonicalize_url
 
@@ -46,6 +48,7 @@ def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: st
     if client.indices.exists_alias(name=posts_alias):
         ids = [hit["_id"] for hit in helpers.scan(client, index=posts_alias, _source=False, size=1000,
                                                    query={"query": {"prefix": {"canonical_url": prefix}}})]
+    forget_events_of(client, index_prefix, ids)  # else the events state still holds these posts
     for start in range(0, len(ids), 1000):
         _delete(client, ALERT_STATE.alias(index_prefix), {"terms": {"post_id": ids[start:start + 1000]}})
     _delete(client, CRAWL_STATE.alias(index_prefix), {"prefix": {"url": prefix}})
