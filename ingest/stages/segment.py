@@ -7,14 +7,18 @@ crawl's reactor and the classifier keep a core.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from index.hotwords import HotWords, hot_terms_of
 from ingest.batch import Batch
 from nlp.segment import segment_many
+
+log = logging.getLogger(__name__)
 
 Segmenter = Callable[[list[str]], list[str]]
 
@@ -25,17 +29,31 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 class PooledSegmenter:
-    """``segment_many`` in ``workers`` spawned processes; close it when done."""
+    """``segment_many`` in ``workers`` spawned processes; close it when done.
+
+    A worker that dies (killed, out of memory, failed start-up) breaks the pool for good: that is logged once
+    with the cause and segmentation goes on in this process, so the crawl neither stops nor spools every
+    later batch."""
 
     def __init__(self, workers: int, chunk: int = 16) -> None:
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"))
         self.chunk = chunk
 
     def __call__(self, texts: list[str]) -> list[str]:
-        return [s for part in self.pool.map(segment_many, _chunks(texts, self.chunk)) for s in part]
+        if self.pool is not None:
+            try:
+                return [s for part in self.pool.map(segment_many, _chunks(texts, self.chunk)) for s in part]
+            except BrokenProcessPool as exc:
+                log.error("segmentation worker process died (%s); segmenting in the crawl process from now on",
+                          exc)
+                self.close()
+        return segment_many(texts)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
 
 
 @dataclass
