@@ -1,4 +1,5 @@
-"""jieba segmentation of title and body into the ``*_seg`` fields (ranking, hot words, SimHash tokens).
+"""jieba segmentation of title and body into the ``*_seg`` fields (ranking, SimHash tokens) and the post's
+``hot_terms`` (the keyword field hot words aggregate).
 
 jieba holds the GIL; :class:`PooledSegmenter` runs it in worker processes (``crawl.segment_workers``) so the
 crawl's reactor and the classifier keep a core.
@@ -13,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from index.hotwords import HotWords, hot_terms_of
 from ingest.batch import Batch
 from nlp.segment import segment_many
 
@@ -56,9 +58,11 @@ class PooledSegmenter:
 
 @dataclass
 class Segment:
-    """Fills ``title_seg`` and ``content_seg`` where they are missing."""
+    """Fills ``title_seg`` and ``content_seg`` where they are missing, then ``hot_terms`` where missing (the
+    stopwords and the per-post count of ``hot_words``: config/hotwords.yaml)."""
 
     segmenter: Segmenter = field(default=segment_many)
+    hot_words: HotWords = field(default_factory=HotWords)
     name: str = "segment"
 
     def run(self, batch: Batch) -> Batch:
@@ -68,4 +72,10 @@ class Segment:
         segs = self.segmenter(texts) if texts else []
         for k, i in enumerate(todo):
             posts[i] = posts[i].model_copy(update={"title_seg": segs[2 * k], "content_seg": segs[2 * k + 1]})
+        stop = frozenset(self.hot_words.stopwords)
+        for i, p in enumerate(posts):
+            if p.hot_terms is None:
+                terms = hot_terms_of(p.title_seg or "", p.content_seg or "", stopwords=stop,
+                                     per_post=self.hot_words.per_post)
+                posts[i] = p.model_copy(update={"hot_terms": terms})
         return batch.with_posts(posts)
