@@ -17,6 +17,7 @@ from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from alerts.service import AlertDecider, SenderThread
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,14 @@ def _alert_job(settings: Settings, decider: AlertDecider, sender: SenderThread |
     return report
 
 
+def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
+    """处置跟踪 after the events update: open tickets by rule (``tickets``), then the 失声 check (``silence``)."""
+    from index.client import es_client
+
+    with es_client(settings.elasticsearch) as client:
+        return jobs.auto_open(client) if which == "tickets" else jobs.silence(client)
+
+
 def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDecider | None = None,
                     sender: SenderThread | None = None) -> list[PostCrawlJob]:
     """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
@@ -43,10 +52,15 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
     outbox sender is not a job: a thread of the scheduler process (alerts.service.SenderThread).
     """
     from alerts.service import AlertDecider
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
     jobs: list[PostCrawlJob] = []
-    if alerts:
+    # Response tracking reads the event records: keep these two after the events update job.
+    response = ResponseJobs.from_settings(settings)  # config read now: a bad file stops the start
+    jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))
+    jobs.append(PostCrawlJob("silence", partial(_response_job, settings, response, "silence")))
+    if alerts:  # last: it reads the tickets and levels the jobs above wrote
         jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings, decider or AlertDecider(settings), sender)))
     return jobs
 
