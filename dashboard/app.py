@@ -29,6 +29,8 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("latest", "views/latest.py", "最新舆情", "📰"),
     ("overview", "views/overview.py", "舆情概览", "📊"),
     ("sources", "views/sources.py", "信源状态", "📡"),
+    ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
+    ("foia", "views/foia.py", "依申请公开", "📮"),
     ("settings", "views/settings.py", "设置", "⚙️"),
 ]
 

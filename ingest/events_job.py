@@ -61,7 +61,7 @@ from index.events import (
 )
 from index.layout import POSTS
 from nlp.segment import segment as jieba_segment
-from nlp.taxonomy import load_taxonomy
+from nlp.taxonomy import Taxonomy, load_taxonomy
 from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,27 @@ class _Shown:
     history: list[LevelChangeRecord]
 
 
+@dataclass(frozen=True)
+class EventsConfigFiles:
+    """The configuration the job reads (``events.yaml``, ``taxonomy.yaml``, ``keyword_groups.yaml``); loading
+    it raises a ``ConfigError`` naming the file and the field (or 专题 group)."""
+
+    events: EventsConfig
+    taxonomy: Taxonomy
+    groups: GroupMatcher
+
+    @classmethod
+    def load(cls, settings: Settings) -> EventsConfigFiles:
+        return cls(load_events_config(settings.config_file("events.yaml")),
+                   load_taxonomy(settings.config_file("taxonomy.yaml")),
+                   GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups))
+
+
 class EventsUpdater:
     """See the module docstring. ``clock``: the time events are scored at (default: now)."""
 
     def __init__(self, settings: Settings, client: Elasticsearch, *, batch_size: int = 500,
-                 clock: Callable[[], datetime] | None = None, cfg: EventsConfig | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, config: EventsConfigFiles | None = None) -> None:
         prefix = settings.elasticsearch.index_prefix
         self.client = client
         self.posts_alias = POSTS.alias(prefix)
@@ -176,9 +192,8 @@ class EventsUpdater:
         self.batch_size = batch_size
         self.clock = clock or (lambda: datetime.now(UTC))
         # configuration is read now, so that a mistake shows at start-up (naming the file and the field)
-        self.cfg = cfg or load_events_config(settings.config_file("events.yaml"))
-        self.taxonomy = load_taxonomy(settings.config_file("taxonomy.yaml"))
-        self.groups = GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups)
+        config = config or EventsConfigFiles.load(settings)
+        self.cfg, self.taxonomy, self.groups = config.events, config.taxonomy, config.groups
         self.tokens = StoredTokens(self.cfg.text.max_chars)
         self.engine: EventEngine | None = None
         self._saved_at: str | None = None
