@@ -29,6 +29,8 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("overview", "views/overview.py", "总览", "📊"),
     ("search", "views/search.py", "检索", "🔎"),
     ("sources", "views/sources.py", "信源状态", "📡"),
+    ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
+    ("foia", "views/foia.py", "依申请公开", "📮"),
     ("settings", "views/settings.py", "设置", "⚙️"),
 ]
 

@@ -13,7 +13,6 @@ from index.records import PostRecord
 from yuqing.models import Post
 
 SortOrder = Literal["newest", "relevance"]
-HAN_WORD = "[\u4e00-\u9fff]{2,}"
 # Splits a search term into the tokens of the ``*_seg`` fields (jieba, given by the caller: the store layer
 # does not segment).
 Tokenize = Callable[[str], list[str]]
@@ -165,7 +164,7 @@ def build_search(q: PostQuery, tokenize: Tokenize | None = None) -> dict[str, An
         "size": q.size,
         "from": q.offset,
         "track_total_hits": True,
-        "_source": {"excludes": ["title_seg", "content_seg"]},
+        "_source": {"excludes": ["title_seg", "content_seg", "hot_terms"]},
     }
 
 
@@ -197,9 +196,10 @@ def search_posts(client: Elasticsearch, alias: str, q: PostQuery, tokenize: Toke
 
 
 def build_hot_terms(q: PostQuery, size: int = 30, exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """Aggregation request for the most frequent words (jieba tokens of two or more Han characters),
-    ``exclude`` (stopwords) left out."""
-    terms: dict[str, Any] = {"field": "content_seg", "size": size, "include": HAN_WORD}
+    """Aggregation request for the words most posts use: the ``hot_terms`` keyword field, filled at ingest
+    (:func:`index.hotwords.hot_terms_of`), ``exclude`` (stopwords added since those posts were indexed) left out.
+    Counts are numbers of posts."""
+    terms: dict[str, Any] = {"field": "hot_terms", "size": size}
     if exclude:
         terms["exclude"] = list(exclude)
     return {"query": build_query(q), "size": 0, "aggs": {"terms": {"terms": terms}}}

@@ -20,6 +20,7 @@ from elasticsearch import Elasticsearch
 
 from index.client import rejected, unavailable
 from index.crawl_state import CrawlState
+from index.hotwords import load_hot_words
 from index.layout import POSTS
 from ingest.batch import Batch, IngestReport, Stage
 from ingest.dedupe import Deduper
@@ -135,7 +136,8 @@ def standard_stages(
     ]
     if analyzer is not None:
         stages.append(Analyse(analyzer))
-    stages.append(Segment(segmenter) if segmenter is not None else Segment())
+    hot_words = load_hot_words(settings.config_file("hotwords.yaml"))
+    stages.append(Segment(segmenter, hot_words) if segmenter is not None else Segment(hot_words=hot_words))
     if settings.crawl.dedupe:
         stages.append(LinkDuplicates(Deduper(client, alias)))
     stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))

@@ -105,6 +105,11 @@ class SilenceSettings(_Model):
     lookback_hours: float = Field(24.0, ge=0)
 
 
+class ReminderSettings(_Model):
+    # A 处置单 deadline is reminded this many hours before it is due (and after, while unmet).
+    ticket_before_hours: float = Field(2.0, ge=0)
+
+
 class Remedy(_Model):
     """救济途径 every reply must state (政府信息公开条例 第五十一条)."""
 
@@ -135,6 +140,7 @@ class ResponseConfig(_Model):
     auto_open_min_level: RiskLevel | None = "II"
     own_channels: OwnChannels = Field(default_factory=OwnChannels)
     silence: SilenceSettings = Field(default_factory=SilenceSettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     foia: FoiaSettings = Field(default_factory=FoiaSettings)
 
     @model_validator(mode="after")

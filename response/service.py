@@ -9,8 +9,9 @@ entry is part of the same document, so it is written in the same request as the 
 
 from __future__ import annotations
 
+import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,6 +138,18 @@ class TicketService:
             sort=TICKET_SORT, size=size, offset=offset,
         )
         return total, [ticket_from_record(v.record) for v in rows]
+
+    def all_loaded(self, *, statuses: Sequence[str] | None = None, page: int = 500) -> builtins.list[LoadedTicket]:
+        """Every ticket (of ``statuses``) with the version it was read at, oldest first (for the post-crawl jobs
+        that change tickets and must not overwrite a person's change)."""
+        out: builtins.list[LoadedTicket] = []
+        while True:
+            query = ticket_query(statuses=[*statuses] if statuses else None)
+            total, rows = self.store.search(query, sort=[{"opened_at": "asc"}, {"id": "asc"}], size=page,
+                                            offset=len(out))
+            out.extend(self._loaded(v) for v in rows)
+            if not rows or len(out) >= total:
+                return out
 
 
 # ---- 依申请公开 ------------------------------------------------------------------------------------------------

@@ -33,6 +33,15 @@ def _no_logging_left_behind() -> Iterator[None]:
     reset_logging()
 
 
+@pytest.fixture(autouse=True)
+def _main_module_restored() -> Iterator[None]:
+    """Streamlit's script runner (AppTest) installs the page script as ``sys.modules["__main__"]`` and leaves
+    it there; a process the next test spawns (the segmentation pool) would then run that script on start-up."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the test session: the project's defaults, a private index prefix and data dir."""

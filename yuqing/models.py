@@ -93,6 +93,9 @@ class Post(BaseModel):
     # jieba tokens, lower-cased, space-joined: filled by the segmentation stage (ingest.stages.segment).
     title_seg: str | None = None
     content_seg: str | None = None
+    # The post's most frequent words (two or more Han characters, stopwords left out): the keyword field the
+    # dashboard's hot words (热词) aggregate; filled with the segmentation (index.hotwords.hot_terms_of).
+    hot_terms: list[str] | None = None
 
     @field_validator("fetched_at", "published_at")
     @classmethod

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,30 @@ def _alert_job(settings: Settings, _outcome: CrawlOutcome | None) -> object:
         return run_alerts(settings, client)
 
 
+def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
+    """处置跟踪 after the events update: open tickets by rule (``tickets``), then the 失声 check (``silence``)."""
+    from index.client import es_client
+
+    with es_client(settings.elasticsearch) as client:
+        return jobs.auto_open(client) if which == "tickets" else jobs.silence(client)
+
+
 def post_crawl_jobs(settings: Settings, *, alerts: bool = True) -> list[PostCrawlJob]:
     """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
 
     Still to come here (phase 2): the events update (clustering as the single writer of event records), the 失声
     check of open tickets, alert decide + outbox send, the daily/weekly reports.
     """
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
     jobs: list[PostCrawlJob] = []
     if alerts:
         jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings)))
+    # Response tracking reads the event records: keep these two after the events update job.
+    response = ResponseJobs.from_settings(settings)  # config read now: a bad file stops the start
+    jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))
+    jobs.append(PostCrawlJob("silence", partial(_response_job, settings, response, "silence")))
     return jobs
 
 
