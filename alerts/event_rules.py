@@ -1,7 +1,7 @@
 """Leaders' alert rules on signals (events, surges, 专题, tickets, 依申请公开, sources): models, checks, Chinese
 explanations and the pure evaluation ``signals in → decisions out``.
 
-The rules live beside today's post rules (``config/alerts.yaml``; see ``config/alerts.example-events.yaml``)
+The rules live beside today's post rules (``config/alerts.yaml``)
 under two keys: ``people`` (the directory: name, email, unit, topics) and ``event_rules``. Every rule has
 
 * ``recipients`` — by name, by unit, by topic (people who follow it), plain addresses, and/or the signal's
@@ -36,6 +36,7 @@ from alerts.signals import (
     EventSignal,
     FoiaDueSignal,
     KeywordGroupSignal,
+    PostSignal,
     Signal,
     SilentStatus,
     SourceSilentSignal,
@@ -405,6 +406,23 @@ class SourceSilentRule(RuleBase):
         return f"信源{labels}{hours}时（每次失效提醒一次）"
 
 
+class PostRule(RuleBase):
+    """A post rule of the file's ``rules`` section on the outbox path: its matches are found by a search
+    (alerts.query) and arrive as :class:`PostSignal` s named after the rule; each post is decided once."""
+
+    kind: Literal["post"]
+    summary: str = ""
+
+    def match(self, signal: Signal, now: datetime) -> Match | None:
+        if not isinstance(signal, PostSignal) or signal.rule != self.name:
+            return None
+        words = f"（命中：{'、'.join(signal.keywords)}）" if signal.keywords else ""
+        return Match("matched", f"新信息符合规则{words}")
+
+    def condition(self) -> str:
+        return f"新抓取的信息符合条件（{self.summary}）时（每条信息提醒一次）"
+
+
 SignalRule = Annotated[
     NewEventRule | LevelRaisedRule | NegativeSurgeRule | KeywordGroupRule | TicketDueRule | FoiaDueRule
     | SourceSilentRule,
@@ -607,6 +625,7 @@ __all__ = [
     "EventRules",
     "EventRulesFile",
     "Person",
+    "PostRule",
     "QuietHours",
     "Recipients",
     "RuleBase",

@@ -86,19 +86,6 @@ POSTS_MAPPING: dict[str, Any] = {
     },
 }
 
-ALERT_STATE_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "rule": _KW,
-        "post_id": _KW,
-        "status": _KW,  # sent | failed
-        "recipients": _KW,
-        "attempts": {"type": "integer"},
-        "error": {"type": "text", "index": False},
-        "at": _DATE,
-    },
-}
-
 
 CRAWL_STATE_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -138,12 +125,11 @@ SOURCE_HEALTH_MAPPING: dict[str, Any] = {
 # v2: hot_terms (keyword, filled at ingest) replaced fielddata over content_seg; `yuqing migrate` fills it for the
 # posts of a v1 index.
 POSTS = IndexSpec("posts", POSTS_MAPPING, version=2)
-ALERT_STATE = IndexSpec("alert-state", ALERT_STATE_MAPPING, version=1)
 CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
 SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
 # Every index `yuqing setup` creates. The indices of later components define their spec beside their record
 # model and store functions (index/tickets.py, …) and are listed here.
-ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
                                    OUTBOX)
 
 

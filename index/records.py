@@ -9,9 +9,9 @@ forgotten in the other.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 from yuqing.models import Analysis, Post
 
@@ -146,42 +146,3 @@ class SourceRun(Record):
     finish_reason: str = ""
 
 
-# ---- alert state ------------------------------------------------------------------------------------------
-
-AlertStatus = Literal["sent", "failed"]
-
-
-class AlertState(Record):
-    """What was alerted: one document per (rule, post). ``seq_no``/``primary_term`` are the document's
-    version as read (for compare-and-set writes), not part of it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    rule: str
-    post_id: str
-    status: AlertStatus
-    attempts: int = Field(0, ge=0)
-    recipients: tuple[str, ...] = ()
-    at: datetime | None = None
-    error: str | None = None
-    _seq_no: int | None = PrivateAttr(None)
-    _primary_term: int | None = PrivateAttr(None)
-
-    @classmethod
-    def from_hit(cls, hit: dict[str, Any]) -> AlertState:
-        state = cls.model_validate(hit["_source"])
-        state._seq_no = hit.get("_seq_no")
-        state._primary_term = hit.get("_primary_term")
-        return state
-
-    @property
-    def seq_no(self) -> int | None:
-        return self._seq_no
-
-    @property
-    def primary_term(self) -> int | None:
-        return self._primary_term
-
-    @property
-    def sent(self) -> bool:
-        return self.status == "sent"

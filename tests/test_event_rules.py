@@ -91,7 +91,7 @@ def run(r: EventRules, *signals: Signal, now: datetime = NOON, history: dict | N
 
 # ---- loading ----------------------------------------------------------------------------------------------
 def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
-    loaded = load_event_rules(PROJECT_ROOT / "config" / "alerts.example-events.yaml")
+    loaded = load_event_rules(PROJECT_ROOT / "config" / "alerts.yaml")
     kinds = {r.kind for r in loaded.rules}
     assert kinds == {"new_event", "level_raised", "negative_surge", "keyword_group", "ticket_due", "foia_due",
                      "source_silent"}
