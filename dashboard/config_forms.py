@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from alerts.rules import AlertRulesFile, load_rules
+from alerts.rules import AlertRulesFile, load_alert_config
 from events.keyword_groups import KeywordGroups, load_keyword_groups
 from yuqing.config_files import read_yaml
 from yuqing.config_write import file_digest, write_config
@@ -206,7 +206,7 @@ def put_recipient_group(snap: Snapshot, replacing: str | None, name: str, addres
         entries = [(name, value) if k == replacing else (k, v) for k, v in entries]
     data = copy.deepcopy(snap.data)
     data["recipients"] = dict(entries)
-    _write(snap, data, AlertRulesFile, load_rules)
+    _write(snap, data, AlertRulesFile, load_alert_config)
 
 
 def remove_recipient_group(snap: Snapshot, name: str) -> None:
@@ -215,7 +215,7 @@ def remove_recipient_group(snap: Snapshot, name: str) -> None:
         raise ConfigError(f"no recipient group {name!r}", file=snap.path, field="recipients")
     data = copy.deepcopy(snap.data)
     data["recipients"] = {k: v for k, v in groups.items() if k != name}
-    _write(snap, data, AlertRulesFile, load_rules)
+    _write(snap, data, AlertRulesFile, load_alert_config)
 
 
 def people_names(snap: Snapshot) -> list[str]:
@@ -233,8 +233,8 @@ def put_person(snap: Snapshot, replacing: str | None, name: str, email: str, uni
     _set_or_drop(item, "email", email)
     _set_or_drop(item, "unit", unit)
     _set_or_drop(item, "topics", split_list(topics) or None)
-    _write(snap, _put_item(snap, "people", item, replacing), AlertRulesFile, load_rules)
+    _write(snap, _put_item(snap, "people", item, replacing), AlertRulesFile, load_alert_config)
 
 
 def remove_person(snap: Snapshot, name: str) -> None:
-    _write(snap, _without_item(snap, "people", name), AlertRulesFile, load_rules)
+    _write(snap, _without_item(snap, "people", name), AlertRulesFile, load_alert_config)

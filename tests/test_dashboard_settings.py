@@ -113,3 +113,16 @@ def test_admin_edits_groups_and_accounts_on_the_page(app_env: Settings) -> None:
     next(b for b in at.button if b.label == "修改角色").click()
     _run(at)
     assert "唯一的管理员" in at.error[0].value
+
+
+def test_people_checked_against_the_rules_that_name_them(config_dir: Path) -> None:
+    path = config_dir / "alerts.yaml"
+    snap = forms.read_snapshot(path)
+    with pytest.raises(ConfigError, match="not an email address"):
+        forms.put_person(snap, None, "值班员", "duty", "办公室", "")
+    with pytest.raises(ConfigError, match="王局长"):  # an event rule sends to him by name
+        forms.remove_person(snap, "王局长")
+    topics = "公益性文化服务活动、文化市场执法"
+    forms.put_person(snap, "李主任", "李主任", "li@culture.example.gov.cn", "办公室", topics)
+    person = forms.person_item(forms.read_snapshot(path), "李主任")
+    assert person["email"] == "li@culture.example.gov.cn" and person["topics"] == ["公益性文化服务活动", "文化市场执法"]
