@@ -52,7 +52,6 @@ from yuqing.settings import Settings
 log = logging.getLogger(__name__)
 
 CLOSED = ("已办结", "不予处置")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 # ---- providers --------------------------------------------------------------------------------------------
@@ -239,24 +238,19 @@ class ReportJob:
         """At start-up: today's reports whose time has passed and that are not in the outbox yet."""
         return self.run()
 
-    def register(self, jobs: Any, on_made: Any = None) -> None:
-        """Register the daily and weekly runs with a ``schedule.Scheduler`` (local time of ``timezone``)."""
-        a = self.settings.alerts
+    def register(self, jobs: Any, on_made: Any = None, *, every_s: int = 60) -> None:
+        """Register with a ``schedule.Scheduler``: every ``every_s`` seconds, put the reports whose time has
+        come into the outbox (one cheap lookup when they are there already). A check every minute rather than
+        ``.at(time, tz)``: the configured time is in ``timezone`` (schedule needs pytz for that), and a report
+        missed while the service was down still goes out."""
 
-        def run(kind: ReportKind) -> None:
+        def run() -> None:
             try:
-                made = self.run(kind)
+                made = self.run()
             except Exception:
-                log.exception("report %s failed; the next start-up or scheduled run tries again", kind)
+                log.exception("scheduled reports failed; the next check tries again")
                 return
             if made and on_made is not None:
                 on_made()
 
-        tz = self.settings.timezone
-        if a.daily_report_at:
-            jobs.every().day.at(a.daily_report_at, tz).do(run, "daily").tag("report", "daily")
-        if a.weekly_report_at:
-            day = WEEKDAYS[a.weekly_report_day - 1]
-            getattr(jobs.every(), day).at(a.weekly_report_at, tz).do(run, "weekly").tag("report", "weekly")
-
-
+        jobs.every(every_s).seconds.do(run).tag("report")

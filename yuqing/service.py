@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from alerts.report_jobs import ReportJob
 
         reports = ReportJob(settings, font=font)
-        reports.register(scheduler.jobs, on_made=sender.wake)  # 舆情日报/周报 at alerts.*_report_at
+        reports.register(scheduler.jobs, on_made=sender.wake)  # 舆情日报/周报 from alerts.*_report_at on
         sender.start()
         try:
             reports.catch_up()  # a report whose time passed while the service was down goes out now
