@@ -161,6 +161,7 @@ class CrawlSettings(_Section):
     silent_after_runs: int = Field(3, ge=1, description="runs yielding nothing before a source is 'silent'")
     dedupe: bool = True
     segment_workers: int = Field(1, ge=0, description="worker processes for jieba segmentation (0: in-process)")
+    ingest_batch_size: int = Field(100, ge=1, description="posts ingested together (one bulk request)")
     redis_url: str | None = Field(None, description="scrapy-redis shared queue and dupefilter, e.g. redis://h:6379/0")
     redis_run_id: str | None = Field(
         None, description="run shared by the machines of one distributed crawl; default: the schedule slot")
