@@ -22,12 +22,19 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from alerts.content import SENTIMENT_LABELS, PostLink
+from alerts.content import LEVELS, SENTIMENT_LABELS, EventAlert, PostLink, RiskLevel, TimelinePoint
 from alerts.message import keyword_excerpt
 from alerts.query import build_rule_search
 from alerts.rules import AlertRule
 from alerts.signal_queries import surge_signals
-from alerts.signals import KeywordGroupSignal, PostSignal, SourceSilentSignal
+from alerts.signals import (
+    EventSignal,
+    FoiaDueSignal,
+    KeywordGroupSignal,
+    PostSignal,
+    SourceSilentSignal,
+    TicketDueSignal,
+)
 from index.search import post_from_source
 from index.source_health import ALARMING, source_statuses
 from yuqing.models import Post
@@ -35,7 +42,8 @@ from yuqing.models import Post
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
-__all__ = ["keyword_group_signals", "post_link", "post_signals", "source_signals", "surge_signals"]
+__all__ = ["event_signals", "foia_signals", "keyword_group_signals", "post_link", "post_signals", "source_signals",
+           "surge_signals", "ticket_signals"]
 
 
 def post_link(post_id: str, post: Post) -> PostLink:
@@ -133,3 +141,100 @@ def source_signals(client: Elasticsearch, prefix: str, sources: Sequence[tuple[s
                 last_error=status.last_error,
             ))
     return out
+
+
+# ---- events -----------------------------------------------------------------------------------------------
+TOP_POSTS = 5
+
+
+def events_body(since: datetime, levels: Sequence[str], *, size: int = 500) -> dict[str, Any]:
+    """Open events changed since ``since`` at one of ``levels`` (pure)."""
+    return {
+        "query": {"bool": {"filter": [{"term": {"status": "open"}}, {"terms": {"risk_level": list(levels)}},
+                                      {"range": {"updated_at": {"gte": since.isoformat()}}}]}},
+        "sort": [{"updated_at": "asc"}, {"event_id": "asc"}], "size": size,
+        "_source": {"excludes": ["members"]},
+    }
+
+
+def previous_level(history: Sequence[dict[str, Any]], level: str) -> RiskLevel | None:
+    """The level before the latest change of ``history`` (the events job's ``level_history``, oldest first;
+    its last entry is the current ``level``); None when the event never changed level (pure)."""
+    levels = [h.get("level") for h in history]
+    if len(levels) < 2 or levels[-1] != level or levels[-2] not in LEVELS:
+        return None
+    return levels[-2]
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def event_alert(src: dict[str, Any], top_posts: Sequence[PostLink]) -> EventAlert:
+    """The mail's view of a stored event record (``<prefix>-events`` ``_source``)."""
+    first = src.get("first_post") or {}
+    timeline = tuple(TimelinePoint(at=_dt(p["at"]), posts=p.get("posts", 0),
+                                   negative=p.get("negative", 0)) for p in src.get("timeline") or ())
+    share = float(src.get("negative_share") or 0.0)
+    summary = (f"{first.get('source') or '未知来源'}首发，共 {src.get('count', 0)} 条信息，负面占 {share:.0%}"
+               + (f"；关键词：{'、'.join(src.get('keywords', [])[:5])}" if src.get("keywords") else "") + "。")
+    return EventAlert(
+        event_id=src["event_id"], title=src.get("title") or src["event_id"], level=src["risk_level"],
+        reasons=tuple(src.get("risk_reasons") or ()), heat=min(100.0, float(src.get("heat") or 0.0)),
+        heat_6h=src.get("heat_6h"), heat_24h=src.get("heat_24h"), summary=summary, count=src.get("count", 0),
+        negative_share=min(1.0, share), first_source=first.get("source"), started_at=_dt(src.get("started_at")),
+        unit=src.get("unit"), topic=src.get("topic"), keywords=tuple(src.get("keywords") or ()),
+        timeline=timeline, top_posts=tuple(top_posts),
+    )
+
+
+def _top_posts(client: Elasticsearch, posts_alias: str, event_id: str) -> list[PostLink]:
+    hits = client.search(index=posts_alias, size=TOP_POSTS, query={"bool": {
+        "filter": [{"term": {"event_id": event_id}}], "must_not": [{"exists": {"field": "duplicate_of"}}]}},
+        sort=[{"published_at": {"order": "asc", "missing": "_last"}}],
+        source_excludes=["title_seg", "content_seg"])["hits"]["hits"]
+    return [post_link(h["_id"], post_from_source(h["_source"])) for h in hits]
+
+
+def event_signals(client: Elasticsearch, events_alias: str, posts_alias: str, *, since: datetime,
+                  levels: Sequence[str] = LEVELS) -> list[EventSignal]:
+    """An :class:`EventSignal` for each open event at one of ``levels`` changed since ``since`` (its level, the
+    level before its latest change, its first posts), oldest change first."""
+    if not client.indices.exists_alias(name=events_alias):
+        return []
+    out = []
+    for hit in client.search(index=events_alias, **events_body(since, levels))["hits"]["hits"]:
+        src = hit["_source"]
+        alert = event_alert(src, _top_posts(client, posts_alias, src["event_id"]))
+        out.append(EventSignal(alert, previous_level=previous_level(src.get("level_history") or (), alert.level),
+                               keyword_groups=tuple(src.get("keyword_groups") or ())))
+    return out
+
+
+# ---- tickets and 依申请公开 (response/reminders.py; fields equal the signals') ----------------------------------
+def ticket_signals(client: Elasticsearch, prefix: str, now: datetime, *, before_hours: float,
+                   config: Any = None) -> list[TicketDueSignal]:
+    """Unmet 处置单 deadlines due within ``before_hours`` or passed (``config``: the ResponseConfig, default
+    config/response.yaml's defaults)."""
+    from dataclasses import asdict
+
+    from response.config import ResponseConfig
+    from response.reminders import due_ticket_reminders
+
+    cfg = config or ResponseConfig()
+    cfg = cfg.model_copy(update={"reminders": cfg.reminders.model_copy(update={"ticket_before_hours": before_hours})})
+    return [TicketDueSignal(**asdict(d)) for d in due_ticket_reminders(client, prefix, cfg, now)]
+
+
+def foia_signals(client: Elasticsearch, prefix: str, today: Any, *, within_working_days: int,
+                 config: Any = None) -> list[FoiaDueSignal]:
+    """依申请公开 requests due within ``within_working_days`` working days or overdue (``today``: the bureau's date)."""
+    from dataclasses import asdict
+
+    from response.config import ResponseConfig
+    from response.reminders import due_foia_reminders
+
+    cfg = config or ResponseConfig()
+    foia = cfg.foia.model_copy(update={"remind_within_working_days": within_working_days})
+    cfg = cfg.model_copy(update={"foia": foia})
+    return [FoiaDueSignal(**asdict(d)) for d in due_foia_reminders(client, prefix, cfg, today)]

@@ -30,13 +30,33 @@ from zoneinfo import ZoneInfo
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from alerts.event_rules import KeywordGroupRule, NegativeSurgeRule, SourceSilentRule
+from alerts.content import LEVELS, level_rank
+from alerts.event_rules import (
+    FoiaDueRule,
+    KeywordGroupRule,
+    LevelRaisedRule,
+    NegativeSurgeRule,
+    NewEventRule,
+    SourceSilentRule,
+    TicketDueRule,
+)
 from alerts.outbox import DeliveryReport, Outbox, Sender, serve
-from alerts.producers import keyword_group_signals, post_signals, source_signals, surge_signals
+from alerts.producers import (
+    event_signals,
+    foia_signals,
+    keyword_group_signals,
+    post_signals,
+    source_signals,
+    surge_signals,
+    ticket_signals,
+)
 from alerts.rules import AlertConfig, load_alert_config, rules_path
 from alerts.signals import Signal
+from index.events import EVENTS
+from index.foia import FOIA
 from index.layout import POSTS
 from index.outbox import OUTBOX
+from index.tickets import TICKETS
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
 
@@ -127,9 +147,38 @@ class AlertDecider:
         if self.sources and any(isinstance(r, SourceSilentRule) for r in rules):
             signals += source_signals(client, s.elasticsearch.index_prefix, self.sources,
                                       silent_after=s.crawl.silent_after_runs)
+        signals += self._response_signals(client, rules, now)
+        event_rules = [r for r in rules if isinstance(r, NewEventRule | LevelRaisedRule)]
+        if event_rules:
+            loosest = max(level_rank(r.min_level) for r in event_rules)
+            since = self._post_window_start("\x00events", now)
+            signals += event_signals(client, EVENTS.alias(s.elasticsearch.index_prefix), posts_alias, since=since,
+                                     levels=LEVELS[:loosest + 1])
+            self.since["\x00events"] = now
         for produce in self.producers:
             signals += produce(s, client, config, now)
         return signals
+
+    def _response_signals(self, client: Elasticsearch, rules: Sequence[object], now: datetime) -> list[Signal]:
+        """处置单 deadlines and 依申请公开 clocks (response/reminders.py), when a rule asks for them."""
+        from response.config import load_response_config
+
+        s = self.settings
+        prefix = s.elasticsearch.index_prefix
+        ticket_rules = [r for r in rules if isinstance(r, TicketDueRule)]
+        foia_rules = [r for r in rules if isinstance(r, FoiaDueRule)]
+        out: list[Signal] = []
+        if not ticket_rules and not foia_rules:
+            return out
+        config = load_response_config(s.config_file("response.yaml"))
+        if ticket_rules and client.indices.exists_alias(name=TICKETS.alias(prefix)):
+            before = max(r.within_hours or 0.0 for r in ticket_rules)
+            out += ticket_signals(client, prefix, now, before_hours=before, config=config)
+        if foia_rules and client.indices.exists_alias(name=FOIA.alias(prefix)):
+            within = max(r.within_working_days for r in foia_rules)
+            today = now.astimezone(ZoneInfo(s.timezone)).date()
+            out += foia_signals(client, prefix, today, within_working_days=within, config=config)
+        return out
 
     def run(self, client: Elasticsearch, *, now: datetime | None = None) -> DecideReport:
         """One decide run at ``now`` (default: the current time); ConfigError for a bad rules file."""

@@ -37,14 +37,14 @@ def _record_health(settings: Settings, report: CrawlReport) -> None:
     """Store one source-health record per source of this crawl; ES being down is logged, not fatal."""
     from elasticsearch import ApiError, TransportError
 
-    from index.client import es_client
+    from index.client import describe, es_client
     from index.source_health import write_runs
 
     try:
         with es_client(settings.elasticsearch) as client:
             write_runs(client, settings.elasticsearch.index_prefix, report.sources)
     except (ApiError, TransportError) as exc:
-        log.error("could not record source health: %s", exc)
+        log.error("could not record source health: %s", describe(exc))
 
 
 def add_subcommand(sub: argparse._SubParsersAction, *, search_keywords: SearchKeywords | None = None) -> None:

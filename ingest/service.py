@@ -18,7 +18,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from index.client import rejected, unavailable
+from index.client import WriteBlocked, describe, rejected, unavailable
 from index.crawl_state import CrawlState
 from index.hotwords import load_hot_words
 from index.layout import POSTS
@@ -72,10 +72,15 @@ class IngestService:
 
     def _failed(self, stage: Stage, batch: Batch, exc: Exception) -> None:
         posts = batch.posts
-        if unavailable(exc):
+        if isinstance(exc, WriteBlocked) and exc.unwritten:  # the others were written
+            refused = set(exc.unwritten)
+            path = self._spool(batch.with_posts([p for p in posts if p.doc_id in refused]))
+            log.error("elasticsearch blocks writes (stage %s); %d posts spooled to %s, indexed by the next crawl "
+                      "once writes are allowed again: %s", stage.name, len(refused), path, exc)
+        elif unavailable(exc):
             path = self._spool(batch)
-            log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s: %s", stage.name, len(posts),
-                      path, exc)
+            log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s, indexed by the next crawl: "
+                      "%s", stage.name, len(posts), path, describe(exc))
         elif rejected(exc):
             batch.report.index_errors += len(posts)
             log.error("elasticsearch refused the %s stage's request for %d posts (not spooled; a new crawl "

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 
 from elasticsearch import ApiError, TransportError
 
-from index.client import es_client
+from index.client import WriteBlocked, describe, es_client
 from index.crawl_state import CrawlState
 from index.layout import CRAWL_STATE, setup
 from ingest.batch import IngestReport
@@ -30,7 +30,7 @@ from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_ES_ERRORS = (ApiError, TransportError, ConnectionError)
+_ES_ERRORS = (ApiError, TransportError, ConnectionError, WriteBlocked)
 
 
 class IngestSession:
@@ -38,7 +38,6 @@ class IngestSession:
     names the run in logs and spool files; ``on_batch`` is called (in the caller's thread) with each finished
     batch's report."""
 
-    batch_size = 100
     max_pending = 3  # batches queued behind the one being ingested before add() waits
 
     def __init__(self, settings: Settings, *, source: str | None, tag: str,
@@ -76,7 +75,8 @@ class IngestSession:
                 self.state = state
             ready = True
         except _ES_ERRORS as exc:
-            log.error("elasticsearch unavailable at the start of %s; posts will be spooled: %s", self.tag, exc)
+            log.error("elasticsearch unavailable at the start of %s; posts will be spooled: %s", self.tag,
+                      describe(exc))
         self._service = IngestService(
             standard_stages(settings, client, state=self.state, analyzer=self._analyzer, segmenter=segmenter,
                             redactor=self._redactor),
@@ -89,7 +89,7 @@ class IngestSession:
 
     def add(self, post: Post) -> None:
         self._buffer.append(post)
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.settings.crawl.ingest_batch_size:
             self.flush()
 
     def flush(self) -> None:
@@ -118,7 +118,8 @@ class IngestSession:
                 try:
                     self.state.flush()
                 except _ES_ERRORS as exc:
-                    log.error("could not save the crawl state of %s: %s", self.tag, exc)
+                    log.error("could not save the crawl state of %s (its pages are fetched and compared again "
+                              "next time): %s", self.tag, describe(exc))
         finally:
             self._stack.close()
         return self.report

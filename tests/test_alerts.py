@@ -8,24 +8,30 @@ import argparse
 import ssl
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from alerts import cli
 from alerts.outbox import Sender
+from alerts.producers import previous_level
 from alerts.service import AlertDecider, AlertRunError, SenderThread, deliver_once, make_outbox, make_sender
 from index import outbox as store
 from index.client import es_client as client_for
-from index.events import set_post_events
+from index.events import EVENTS, EventRecord, FirstPostRecord, TimelinePointRecord, set_post_events, upsert_events
 from index.layout import POSTS, setup
 from index.outbox import OUTBOX, OutboxEntry
 from index.records import SourceRun
 from index.source_health import write_runs
+from response.config import ResponseConfig
+from response.foia import register
+from response.service import FoiaService, TicketService, ensure_indices
+from response.tickets import Subject, open_ticket
 from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer, StartSMTP, authenticator, free_port
 from yuqing.errors import ConfigError
@@ -432,3 +438,71 @@ def test_tls_and_login(
     (got,) = server.collector.wait_for(1)
     assert got.login == "yuqing"
     assert got.message["Subject"] == "【舆情预警】图书馆舆情：图书馆闭馆"
+
+
+# ---- events, 处置单 and 依申请公开 through the service path ------------------------------------------------------
+def test_previous_level_is_the_level_before_the_latest_change() -> None:
+    at = "2026-10-28T03:00:00Z"
+    assert previous_level([], "II") is None
+    assert previous_level([{"level": "II", "at": at}], "II") is None  # recorded once: a new event
+    assert previous_level([{"level": "IV", "at": at}, {"level": "III", "at": at}, {"level": "II", "at": at}],
+                          "II") == "III"
+    assert previous_level([{"level": "III", "at": at}], "II") is None  # history behind the record: no claim
+
+
+def test_event_ticket_and_foia_signals_from_their_stores_are_mailed_to_their_people(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 10, 28, 12, 0, tzinfo=tz)
+    rules = f"""
+people:
+  - {{name: 局领导, email: {LEADER}, unit: 局领导}}
+  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科}}
+  - {{name: 公开办, email: foia@culture.example.gov.cn, unit: 政务公开办}}
+event_rules:
+  - {{name: 重大舆情, kind: new_event, min_level: II, recipients: {{names: [局领导]}}}}
+  - {{name: 处置超期, kind: ticket_due, overdue: true, recipients: {{signal_unit: true}}}}
+  - {{name: 依申请公开到期, kind: foia_due, within_working_days: 3, recipients: {{units: [政务公开办]}}}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    prefix = s.elasticsearch.index_prefix
+    setup(es_client, s.elasticsearch, [EVENTS])
+    ensure_indices(es_client, s.elasticsearch)
+    member = post(1, "市图书馆突然闭馆", published_at=now - timedelta(hours=5), fetched_at=now - timedelta(hours=5))
+    add_posts(es_client, s, member)
+    set_post_events(es_client, POSTS.alias(prefix), {member.doc_id: "E-lib"}, refresh=True)
+    first = FirstPostRecord(id=member.doc_id, title=member.title, source="微博", kind="social",
+                            published_at=now - timedelta(hours=5), url=member.url)
+    timeline = [TimelinePointRecord(at=now - timedelta(hours=h), hours=1, posts=6 - h, negative=4 - h // 2)
+                for h in range(5, 0, -1)]
+    record = EventRecord(event_id="E-lib", status="open", title="市图书馆突然闭馆引发读者不满", first_post=first,
+                         started_at=first.published_at, last_post_at=now, updated_at=now, count=20, heat=78.0,
+                         heat_6h=80.0, heat_24h=60.0, growth=2.0, risk_level="II", risk_colour="橙",
+                         risk_reasons=["负面占比 62% ≥ 50%"], unit="公共服务科", topic="公共文化设施建设和使用",
+                         negative_share=0.62, timeline=timeline, members=[member.doc_id])
+    upsert_events(es_client, EVENTS.alias(prefix), [record], refresh=True)
+    subject = Subject(kind="event", id="E-lib", title=record.title, topic=record.topic,
+                      started_at=now - timedelta(hours=6), keywords=("图书馆",))
+    ticket = open_ticket(subject, unit="公共服务科", by="张三", now=now - timedelta(hours=6), config=ResponseConfig(),
+                         risk_level="II")  # 权威信息发布 within 5 h: passed an hour ago
+    TicketService(es_client, prefix).create(ticket)
+    request = register(applicant="张某", content="新馆建设资金使用情况", channel="邮寄", received_on=date(2026, 9, 28),
+                       by="李明", now=now)  # due Fri 10-30: 2 working days left on Wed 10-28
+    FoiaService(es_client, prefix).create(request)
+    es_client.indices.refresh(index=f"{prefix}-*")
+
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=now).created == 3
+    assert deliver_once(s, es_client).sent == 3
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(3)}
+    event_mail = got["重大舆情"]
+    assert event_mail.rcpt_tos == [LEADER]
+    assert event_mail.message["Subject"] == "【舆情预警·Ⅱ级橙色】市图书馆突然闭馆引发读者不满"
+    assert any(part.get_content_type() == "image/png" for part in event_mail.message.walk())  # the trend chart
+    assert member.url in text_of(event_mail.message)[0] and "负面占比 62% ≥ 50%" in text_of(event_mail.message)[0]
+    assert got["处置超期"].rcpt_tos == ["pub@culture.example.gov.cn"]
+    assert got["处置超期"].message["Subject"].startswith("【处置时限·Ⅱ级橙色】权威信息发布已超期")
+    assert got["依申请公开到期"].rcpt_tos == ["foia@culture.example.gov.cn"]
+    assert "剩余 2 个工作日" in got["依申请公开到期"].message["Subject"]
+    assert decider.run(es_client, now=now + timedelta(minutes=1)).created == 0  # each decided once

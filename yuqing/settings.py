@@ -161,6 +161,7 @@ class CrawlSettings(_Section):
     silent_after_runs: int = Field(3, ge=1, description="runs yielding nothing before a source is 'silent'")
     dedupe: bool = True
     segment_workers: int = Field(1, ge=0, description="worker processes for jieba segmentation (0: in-process)")
+    ingest_batch_size: int = Field(100, ge=1, description="posts ingested together (one bulk request)")
     redis_url: str | None = Field(None, description="scrapy-redis shared queue and dupefilter, e.g. redis://h:6379/0")
     redis_run_id: str | None = Field(
         None, description="run shared by the machines of one distributed crawl; default: the schedule slot")
@@ -206,6 +207,7 @@ class DashboardSettings(_Section):
     login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
     password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
     export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
+    refresh_s: int = Field(60, ge=5, description="live panels of 总览 refresh themselves this often (seconds)")
 
 
 class DeliverySettings(_Section):
