@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,13 @@ from yuqing.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:
+def add_subcommands(sub: argparse._SubParsersAction,
+                    more: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> None:
+    """``yuqing events …``; ``more`` adds sub-commands of higher layers (``events update``: ingest)."""
     ev = sub.add_parser("events", help="事件：聚类、热度、预警等级（issue 8）")
     evsub = ev.add_subparsers(dest="events_command", required=True)
+    for add in more:
+        add(evsub)
     a = evsub.add_parser(
         "assign",
         help="posts as JSON lines on stdin -> {id, event_id, heat, risk_level} lines on stdout",
