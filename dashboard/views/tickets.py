@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -242,6 +243,16 @@ def act(change: Callable[[Ticket], Ticket], done: str, text: str = "") -> None:
 
 if acting and ticket.status not in ("已办结", "不予处置"):
     st.subheader("处置操作")
+    recorded = {r.post_id for r in ticket.responses if r.post_id}
+    for p in ticket.proposals:
+        if p.post_id in recorded:
+            continue
+        if st.button(f"确认为回应：{p.channel}「{p.title[:30]}」", key=f"confirm_{p.post_id}"):
+            # Already public on the bureau's own channel: recorded as published at its own time, after the
+            # same 保密审查 as any response (findings stop it here; record it below with an override instead).
+            act(partial(add_response, channel=p.channel, text=p.title, at=p.at, by=by, now=now,
+                        findings=rules.review(p.title), link=p.url, post_id=p.post_id),
+                f"已将本机关发布确认为回应（{p.channel}）。", p.title)
     left, right = st.columns(2)
     with left.form("assign_form", clear_on_submit=False):
         st.markdown("**改派**")
