@@ -228,3 +228,24 @@ def test_press_confirms_the_proposed_own_channel_post(stores: tuple[TicketServic
     assert [(r.channel, r.post_id, r.at, r.recorded_by) for r in stored.responses] == [
         ("官网", "own-1", post.published_at, "宣传小王（press）")]
     assert stored.status == "已回应" and not [b for b in at.button if b.key == "confirm_own-1"]
+
+
+def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    now = datetime.now(TZ)
+    req = register(applicant="赵某", content="图书馆采购合同", channel="当面提交", received_on=now.date(), by="李明",
+                   now=now)
+    foia.create(req)
+    at = _page("press", FOIA_PAGE, id=req.id)
+    at.text_area(key="corr_items").input("请明确所需合同的年份和项目名称")
+    next(b for b in at.button if b.label == "告知补正").click()
+    _run(at)
+    assert at.success[0].value == "已记录补正告知，答复期限暂停计算。"
+    assert any("办理状态" in m and "待补正" in m for m in _md(at))
+    next(b for b in at.button if b.label == "收到补正").click()
+    _run(at)
+    assert at.success[0].value == "已收到补正，答复期限重新计算。"
+    stored = foia.load(req.id).request
+    assert stored.correction is not None and stored.correction.corrected_on == now.date()
+    assert [e.action for e in stored.audit] == ["登记", "告知补正", "收到补正"]
+    assert any("办理状态" in m and "剩余 20 个工作日" in m for m in _md(at))

@@ -8,14 +8,17 @@ Every change is saved against the version the user saw, so a concurrent edit is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from dashboard import components, data, tracking
 from dashboard import format as fmt
@@ -40,6 +43,7 @@ from response.tickets import (
 from yuqing.errors import YuqingError
 
 T = TypeVar("T")
+EVENT_PAGE = Path(__file__).resolve().parent / "event.py"  # 事件详情 (issue 8), when present
 FLASH = "tickets_flash"
 SEEN = "ticket_seen"  # the version of the selected ticket the user last saw (changes are saved against it)
 
@@ -197,13 +201,15 @@ ticket = loaded.ticket
 st.divider()
 st.header(ticket.title)
 subject = ticket.subject
-about = f"事件 [{fmt.md_escape(subject.id)}](event?id={subject.id})" if subject.kind == "event" else \
-    f"信息 {fmt.md_escape(subject.id)}"
+about = f"{'事件' if subject.kind == 'event' else '信息'} {fmt.md_escape(subject.id)}"
 st.markdown(
     f"**状态**：{ticket.status} · **责任单位**：{fmt.md_escape(ticket.unit)}"
     + (f" · **承办人**：{fmt.md_escape(ticket.handler)}" if ticket.handler else "")
     + f" · **风险等级**：{tracking.level_label(ticket.risk_level)} · **对象**：{about}"
 )
+if subject.kind == "event" and EVENT_PAGE.exists():  # in-app navigation keeps the login (a plain link reloads)
+    with contextlib.suppress(StreamlitAPIException):  # the page is not in this viewer's navigation
+        st.page_link("views/event.py", label="查看事件详情", icon="🔥", query_params={"id": subject.id})
 st.caption(f"{ticket.id} · {fmt.md_escape(ticket.opened_by)} 于 {fmt.format_time(ticket.opened_at, settings.timezone)} "
            f"创建" + (f"（规则 {fmt.md_escape(ticket.rule)}）" if ticket.rule else ""))
 if ticket.silent:
