@@ -430,3 +430,22 @@ def forget_events_of(client: Elasticsearch, index_prefix: str, post_ids: Sequenc
     log.info("forgot %d events of %d removed posts (%d other posts will be clustered again)", len(ids),
              len(post_ids), len(others))
     return ids
+
+
+def sync_group(client: Elasticsearch, posts_alias: str, name: str, query: Mapping[str, Any]) -> tuple[int, int]:
+    """Make the stored ``keyword_groups`` agree with a 专题 group's ``query`` over the whole index: the group is
+    added to the matching posts that lack it and removed from the posts that carry it without matching (its
+    expression changed). Returns (added, removed)."""
+    matching = {"bool": {"filter": [dict(query)], "must_not": [{"term": {"keyword_groups": name}}]}}
+    stale = {"bool": {"filter": [{"term": {"keyword_groups": name}}], "must_not": [dict(query)]}}
+    counts = []
+    for q, add in ((matching, True), (stale, False)):
+        actions = []
+        for h in helpers.scan(client, index=posts_alias, query={"query": q, "_source": ["keyword_groups"]}, size=1000):
+            groups = [g for g in h["_source"].get("keyword_groups") or [] if g != name] + ([name] if add else [])
+            actions.append({"_op_type": "update", "_index": posts_alias, "_id": h["_id"],
+                            "doc": {"keyword_groups": groups}})
+        if actions:
+            _bulk(client, actions, f"updating the 专题 group {name} on {len(actions)} posts", True)
+        counts.append(len(actions))
+    return counts[0], counts[1]
