@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
-from index.client import make_client
+from index.client import ClusterUnavailable, check_connection, make_client
 from index.hits import read_hits
 from index.hotwords import load_stopwords
 from index.layout import POSTS
@@ -30,12 +31,13 @@ from index.search import PostQuery, SearchResult, build_search, count_by, hot_te
 from index.source_health import SourceStatus, source_statuses
 from ingest.privacy import Redactor
 from nlp.segment import segment
-from yuqing.errors import YuqingError
+from yuqing.errors import ConfigError, YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 from yuqing.sources import load_sources
 from yuqing.text import display_host
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -85,7 +87,15 @@ def _backend(key: str) -> Backend:
     settings = load_settings()
     setup_logging(settings, "dashboard")
     # The client lives as long as this process's cached backend (every page run reuses it).
-    return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
+    client = make_client(settings.elasticsearch)
+    try:  # wrong credentials or CA: ConfigError naming the setting (not cached: the next page run checks again)
+        check_connection(settings.elasticsearch, client)
+    except ClusterUnavailable as exc:  # down: each page says so when it queries
+        log.warning("%s", exc)
+    except ConfigError:
+        client.close()
+        raise
+    return Backend(key=key, settings=settings, client=client,
                    stopwords=load_stopwords(settings.config_file("hotwords.yaml")),
                    redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
 
