@@ -26,8 +26,8 @@ NOTICE_KEY = "auth_notice"
 
 # (key for dashboard.auth.can_open, page file, title, icon); the first one a user may open is the default.
 PAGES: list[tuple[str, str, str, str]] = [
-    ("latest", "views/latest.py", "最新舆情", "📰"),
-    ("overview", "views/overview.py", "舆情概览", "📊"),
+    ("overview", "views/overview.py", "总览", "📊"),
+    ("search", "views/search.py", "检索", "🔎"),
     ("sources", "views/sources.py", "信源状态", "📡"),
     ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
     ("foia", "views/foia.py", "依申请公开", "📮"),

@@ -61,6 +61,20 @@ def run_guarded(run: Callable[[], object]) -> None:
         unexpected_error(exc)
 
 
+def live_panel(run_every_s: int) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """A page panel that refreshes itself every ``run_every_s`` seconds (``st.fragment``) without rerunning the
+    page; an unexpected error in it becomes :func:`unexpected_error` for that panel only."""
+
+    def wrap(body: Callable[[], None]) -> Callable[[], None]:
+        def panel() -> None:
+            run_guarded(body)
+
+        panel.__name__ = panel.__qualname__ = f"live_{body.__name__}"
+        return st.fragment(run_every=run_every_s)(panel)
+
+    return wrap
+
+
 def unreadable_notice(count: int) -> None:
     """Say that ``count`` documents of the result could not be read (their ids are in the log)."""
     if count:

@@ -21,6 +21,7 @@ from response.config import ResponseConfig, RiskLevel
 from response.service import TicketService, ensure_indices
 from response.tickets import Subject, Ticket, open_ticket, ticket_id_for
 from tests.conftest import MockServer, crawl_env, seed_posts
+from yuqing.cli import main
 from yuqing.models import Post, Reply, doc_id_for
 from yuqing.service import post_crawl_jobs
 from yuqing.settings import Settings
@@ -143,7 +144,8 @@ def _event(event_id: str, level: RiskLevel, status: str = "open", hours_ago: flo
     })
 
 
-def test_tickets_opened_and_raised_by_rule(job_settings: Settings, es_client: Elasticsearch) -> None:
+def test_tickets_opened_and_raised_by_rule(job_settings: Settings, es_client: Elasticsearch,
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     prefix = job_settings.elasticsearch.index_prefix
     tickets = TicketService(es_client, prefix)
     now = datetime.now(TZ)
@@ -172,3 +174,11 @@ def test_tickets_opened_and_raised_by_rule(job_settings: Settings, es_client: El
 
     jobs["tickets"].run(None)  # nothing new
     assert tickets.list()[0] == 2 and len(tickets.load(by_hand.id).ticket.audit) == 2
+
+    # The same jobs by hand, for scripting.
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", prefix)
+    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(job_settings.paths.config_dir))
+    assert main(["tickets", "auto-open"]) == 0
+    assert "按规则新建 0 件，调高等级 0 件" in capsys.readouterr().out
+    assert main(["tickets", "check-silence"]) == 0
+    assert "检查 2 件，更新 0 件，失声 0 件" in capsys.readouterr().out

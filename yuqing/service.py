@@ -122,7 +122,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
              "crawl: %s", len(sources), settings.schedule.crawl_interval_s,
              ", ".join(j.name for j in jobs) or "no jobs")
     if sender is not None:
+        from alerts.report_jobs import ReportJob
+
+        reports = ReportJob(settings, font=font)
+        reports.register(scheduler.jobs, on_made=sender.wake)  # 舆情日报/周报 from alerts.*_report_at on
         sender.start()
+        try:
+            reports.catch_up()  # a report whose time passed while the service was down goes out now
+        except Exception:
+            log.exception("catching up on today's reports failed; the scheduled run tries again")
     try:
         scheduler.run()
     finally:

@@ -207,6 +207,7 @@ class DashboardSettings(_Section):
     login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
     password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
     export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
+    refresh_s: int = Field(60, ge=5, description="live panels of 总览 refresh themselves this often (seconds)")
 
 
 class DeliverySettings(_Section):
