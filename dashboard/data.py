@@ -29,7 +29,7 @@ from index import overview
 from index.client import ClusterUnavailable, check_connection, make_client
 from index.events import EVENTS, EventRecord
 from index.hits import read_hits
-from index.hotwords import load_stopwords
+from index.hotwords import load_hot_words
 from index.layout import POSTS
 from index.outbox import OUTBOX
 from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
@@ -69,6 +69,7 @@ class Backend:
     settings: Settings
     client: Elasticsearch
     stopwords: tuple[str, ...] = ()
+    hot_sample_docs: int = 0  # hot words over a sample above twice this many posts (config/hotwords.yaml)
     redactor: Redactor = field(default_factory=Redactor)
 
     @property
@@ -102,8 +103,9 @@ def _backend(key: str) -> Backend:
     except ConfigError:
         client.close()
         raise
-    return Backend(key=key, settings=settings, client=client,
-                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")),
+    hot = load_hot_words(settings.config_file("hotwords.yaml"))
+    return Backend(key=key, settings=settings, client=client, stopwords=tuple(hot.stopwords),
+                   hot_sample_docs=hot.sample_docs,
                    redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
 
 
@@ -173,7 +175,8 @@ def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> d
 
 def _hot_words(backend: Backend, query: PostQuery, size: int) -> list[tuple[str, int]]:
     with es_errors(backend):
-        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords)
+        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords,
+                         sample_docs=backend.hot_sample_docs)
 
 
 def _source_health(backend: Backend) -> list[SourceStatus]:
