@@ -31,6 +31,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("sources", "views/sources.py", "信源状态", "📡"),
     ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
     ("foia", "views/foia.py", "依申请公开", "📮"),
+    ("delivery", "views/delivery.py", "预警投递", "📧"),
     ("settings", "views/settings.py", "设置", "⚙️"),
 ]
 

@@ -25,13 +25,14 @@ from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundEr
 from elasticsearch import ConnectionError as TransportConnectionError
 
 from events.keyword_groups import load_keyword_groups
+from index import outbox as outbox_store
 from index import overview
 from index.client import ClusterUnavailable, check_connection, make_client
 from index.events import EVENTS, EventRecord
 from index.hits import read_hits
 from index.hotwords import load_hot_words
 from index.layout import POSTS
-from index.outbox import OUTBOX
+from index.outbox import OUTBOX, OutboxEntry
 from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
 from index.source_health import SourceStatus, source_statuses
 from index.tickets import TICKETS
@@ -333,3 +334,51 @@ def keyword_group_names(backend: Backend) -> list[str]:
     path = backend.settings.config_file("keyword_groups.yaml")
     mtime = path.stat().st_mtime if path.exists() else 0.0
     return _keyword_group_names(str(path), mtime)
+
+
+# ---- alert delivery (预警投递) -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One outbox entry as the 预警投递 page lists it."""
+
+    entry_id: str
+    rule: str
+    subject: str
+    recipients: tuple[str, ...]
+    status: str
+    attempts: int
+    decided_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """The outbox at a glance: entries per status, the failed ones (given up) and those being retried."""
+
+    counts: dict[str, int]
+    failed: tuple[DeliveryRow, ...]
+    retrying: tuple[DeliveryRow, ...]
+
+
+def _delivery_row(e: OutboxEntry) -> DeliveryRow:
+    return DeliveryRow(entry_id=e.id, rule=e.rule, subject=e.subject or e.title, recipients=e.recipients,
+                       status=e.status, attempts=e.attempts, decided_at=e.decided_at,
+                       next_attempt_at=e.next_attempt_at, last_error=e.last_error)
+
+
+def alert_delivery(backend: Backend, limit: int = 50) -> DeliveryView:
+    """What the alert outbox holds (not cached: a failure must show at once): counts per status, the entries
+    given up on (newest first) and the pending ones that failed at least once (retried with backoff)."""
+    alias = OUTBOX.alias(backend.settings.elasticsearch.index_prefix)
+    with es_errors(backend):
+        if not backend.client.indices.exists_alias(name=alias):
+            raise DashboardError(
+                f"舆情数据库（{backend.hosts}）中没有预警发件箱 {alias}。请先运行 `yuqing setup`。")
+        counts = outbox_store.counts_by_status(backend.client, alias)
+        failed = outbox_store.failed_entries(backend.client, alias, limit=limit)
+        retrying = outbox_store.search(backend.client, alias, {
+            "query": {"bool": {"filter": [{"term": {"status": "pending"}}, {"range": {"attempts": {"gte": 1}}}]}},
+            "sort": [{"updated_at": "desc"}, {"id": "asc"}]}, size=limit)
+    return DeliveryView(counts=counts, failed=tuple(_delivery_row(e) for e in failed),
+                        retrying=tuple(_delivery_row(e) for e in retrying))

@@ -30,6 +30,7 @@ from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings
 
 START_DEADLINE_S = 45.0
+REFRESH_S = 5
 UI_TIMEOUT_MS = 20_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
@@ -58,6 +59,8 @@ def dashboard_url(settings: Settings, es_client: Elasticsearch, tmp_path: Path) 
     env["YUQING_ELASTICSEARCH__INDEX_PREFIX"] = settings.elasticsearch.index_prefix
     env["YUQING_PATHS__CONFIG_DIR"] = str(config_with_users(tmp_path))
     env["YUQING_PATHS__DATA_DIR"] = str(settings.paths.data_dir)
+    env["YUQING_DASHBOARD__REFRESH_S"] = str(REFRESH_S)  # 总览's panels refresh themselves this often
+    env["YUQING_DASHBOARD__CACHE_TTL_S"] = "1"
     log_path = tmp_path / "streamlit.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -124,7 +127,8 @@ def open_page(page: Page, title: str) -> None:
 
 
 @pytest.mark.browser
-def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Browser) -> None:
+def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Browser, settings: Settings,
+                                                es_client: Elasticsearch) -> None:
     page = browser.new_page(accept_downloads=True)
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
@@ -138,7 +142,15 @@ def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Br
 
     sign_in(page, "press", PASSWORDS["press"])
     expect(page.get_by_role("heading", name="舆情总览")).to_be_visible()
-    expect(page.get_by_text("舆情总数")).to_be_visible()
+    total = page.get_by_test_id("stMetric").filter(has_text="舆情总数")
+    expect(total).to_contain_text("5")  # four sample posts of the last 24 hours and the hostile one
+
+    # A post arrives while the page is open: the panel shows it on its own, nobody clicks (st.fragment run_every).
+    now = datetime.now(UTC)
+    seed_posts(es_client, settings, [Post(url="https://news.example.com/city/late.html", title="晚到的一条新闻",
+                                          content="刚刚发布的新闻。", source="news-portal", published_at=now,
+                                          fetched_at=now)])
+    expect(total).to_contain_text("6", timeout=(REFRESH_S * 4) * 1000)
 
     open_page(page, "检索")
     box = page.get_by_role("textbox", name="检索式")

@@ -157,7 +157,9 @@ def test_unexpected_error_is_a_short_chinese_message(app_env: Settings, posts: l
                                                      caplog: pytest.LogCaptureFixture) -> None:
     sources = Path(load_settings().config_file("sources.yaml"))
     sources.write_text("sources:\n  - name: broken\n    kind: [not, a, kind]\n", encoding="utf-8")
-    at = _run(signed_in())
+    at = _run(signed_in())  # 总览: only its source-health panel fails; the other panels are there
+    assert [e.value[:8] for e in at.error] == ["页面出现意外错误"]
+    assert {m.label: m.value for m in at.metric}["舆情总数"] == "4" and shown_titles(at)[0] == B_SEATS
     at.switch_page("views/sources.py")
     _run(at)  # asserts no exception reached the page
     assert len(at.error) == 1 and at.error[0].value.startswith("页面出现意外错误")

@@ -17,6 +17,7 @@ from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from alerts.service import AlertDecider, SenderThread
+    from ingest.events_job import EventsUpdater
     from response.jobs import ResponseJobs
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
@@ -34,6 +35,30 @@ def _alert_job(settings: Settings, decider: AlertDecider, sender: SenderThread |
     if report.created and sender is not None:
         sender.wake()
     return report
+
+
+class _EventsJob:
+    """The events update (``ingest.events_job``): the single writer of event records. Its configuration is read
+    at start-up (a bad 专题 expression stops the start, naming the file and the group); the updater and its
+    engine, held in memory between runs, are made on the first run."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ingest.events_job import EventsConfigFiles
+
+        self.settings = settings
+        self.config = EventsConfigFiles.load(settings)
+        self.updater: EventsUpdater | None = None
+
+    def __call__(self, _outcome: CrawlOutcome | None) -> object:
+        from index.client import es_client
+
+        with es_client(self.settings.elasticsearch) as client:
+            if self.updater is None:
+                from ingest.events_job import EventsUpdater
+
+                self.updater = EventsUpdater(self.settings, client, config=self.config)
+            self.updater.client = client
+            return self.updater.run_once()
 
 
 def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
@@ -55,7 +80,8 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
     from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
-    jobs: list[PostCrawlJob] = []
+    # The events update first: the single writer of event records and the posts' event_id (ingest.events_job).
+    jobs: list[PostCrawlJob] = [PostCrawlJob("events", _EventsJob(settings))]
     # Response tracking reads the event records: keep these two after the events update job.
     response = ResponseJobs.from_settings(settings)  # config read now: a bad file stops the start
     jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))

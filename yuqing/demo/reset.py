@@ -3,7 +3,9 @@
 A replay publishes the same pages (same URLs) with times shifted to its own start. Without this, a second
 `up` would find every page already indexed with unchanged text, skip it, and keep the first run's times: no
 story would rise. Only what was crawled from the demo site's address is removed — the posts, the crawl state
-(validators and content hashes) of those pages and the alerts decided on those posts (outbox entries); nothing else.
+(validators and content hashes) of those pages, the alerts decided on those posts (outbox entries) and the
+events they belong to (records and clustering state; other members of those events are clustered again);
+nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from index.events import forget_events_of
 from index.layout import CRAWL_STATE, POSTS
 from index.outbox import OUTBOX
 from yuqing.models import canonicalize_url
@@ -47,6 +50,7 @@ def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: st
     if client.indices.exists_alias(name=posts_alias):
         ids = [hit["_id"] for hit in helpers.scan(client, index=posts_alias, _source=False, size=1000,
                                                    query={"query": {"prefix": {"canonical_url": prefix}}})]
+    forget_events_of(client, index_prefix, ids)  # else the events state still holds these posts
     for start in range(0, len(ids), 1000):
         keys = [f"post:{pid}" for pid in ids[start:start + 1000]]  # alerts.signals.PostSignal.subject_key
         _delete(client, OUTBOX.alias(index_prefix), {"terms": {"subject_key": keys}})
