@@ -58,6 +58,7 @@ def auto_open_tickets(client: Elasticsearch, prefix: str, config: ResponseConfig
     service = TicketService(client, prefix)
     tickets = {lt.ticket.id: lt for lt in service.all_loaded()}
     events_alias = EVENTS.alias(prefix)
+    client.indices.refresh(index=events_alias)  # the events update just wrote: search what it wrote
     events: dict[str, EventRecord] = {}
     if config.auto_open_min_level is not None:
         levels = RISK_LEVELS[: RISK_LEVELS.index(config.auto_open_min_level) + 1]
@@ -157,6 +158,7 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
     if not loaded:
         return SilenceReport()
     alias = POSTS.alias(prefix)
+    client.indices.refresh(index=alias)  # the posts' event_id the events update just set
     own: list[ChannelPost] = []
     if own_channels:
         since = min(_since(lt.ticket, config) for lt in loaded)
