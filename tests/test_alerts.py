@@ -519,3 +519,34 @@ event_rules:
     assert got["依申请公开到期"].rcpt_tos == ["foia@culture.example.gov.cn"]
     assert "剩余 2 个工作日" in got["依申请公开到期"].message["Subject"]
     assert decider.run(es_client, now=now + timedelta(minutes=1)).created == 0  # each decided once
+
+
+def test_negative_surge_from_the_posts_index_is_decided_once_per_window(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    topic = "公共文化设施建设和使用"
+    rules = f"""
+people:
+  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科, topics: [{topic}]}}
+event_rules:
+  - {{name: 负面激增, kind: negative_surge, window_minutes: 60, min_count: 5, min_share: 0.3, growth: 2,
+      recipients: {{signal_topic: true}}}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    now = datetime.now(UTC)
+
+    def analysed(n: int, sentiment: Sentiment, minutes_ago: int) -> Post:
+        a = Analysis(sentiment=sentiment, relevant=True, relevance_prob=0.9, topic=topic, model_version="t")
+        return post(n, f"场馆第{n}号意见", analysis=a, fetched_at=now - timedelta(minutes=minutes_ago))
+
+    add_posts(es_client, s, *[analysed(i, "negative", 5 + i) for i in range(6)], analysed(10, "neutral", 20),
+              analysed(11, "negative", 90), analysed(12, "neutral", 100))
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=now).created == 1
+    later = now + timedelta(seconds=30 if now.minute * 60 + now.second < 3560 else -30)  # within the same hour
+    assert decider.run(es_client, now=later).created == 0  # the same surge in the same 60-minute slot
+    assert deliver_once(s, es_client).sent == 1
+    (got,) = smtp.collector.wait_for(1)
+    assert got.rcpt_tos == ["pub@culture.example.gov.cn"]
+    assert got.message["Subject"] == f"【负面激增】“{topic}”负面信息激增"
+    assert "近60分钟“公共文化设施建设和使用”话题负面信息 6 条" in text_of(got.message)[0]
