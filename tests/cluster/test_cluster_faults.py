@@ -74,6 +74,7 @@ def count(es: Elasticsearch, settings: Settings) -> int:
     return int(es.count(index=POSTS.alias(settings.elasticsearch.index_prefix))["count"])
 
 
+@pytest.mark.timeout(1800)  # a node's restart on a loaded machine takes minutes
 def test_a_data_node_killed_mid_crawl_loses_nothing(
     settings: Settings, es_client: Elasticsearch, admin_client: Elasticsearch, es_cluster: LocalCluster,
     mockserver: MockServer, config_dir: Path
@@ -105,6 +106,7 @@ def test_a_data_node_killed_mid_crawl_loses_nothing(
     assert indexed_paths(es_client, settings) == sorted(PAGES)  # every crawled post, once
 
 
+@pytest.mark.timeout(1200)
 def test_flood_stage_watermark_spools_with_a_clear_message_and_recovers(
     settings: Settings, es_client: Elasticsearch, admin_client: Elasticsearch, mockserver: MockServer,
     config_dir: Path
