@@ -209,8 +209,9 @@ def main() -> None:
         try:
             setup(client, settings.elasticsearch, ALL_SPECS)
             t0 = time.perf_counter()
-            ok, errors = helpers.bulk(client, ({"_index": alias, **doc} for doc in make_posts(settings, args.n)),
-                                      chunk_size=1000, request_timeout=120, raise_on_error=False)
+            ok, errors = helpers.bulk(client.options(request_timeout=120),
+                                      ({"_index": alias, **doc} for doc in make_posts(settings, args.n)),
+                                      chunk_size=1000, raise_on_error=False)
             client.indices.refresh(index=alias)
             assert isinstance(errors, list) and not errors and ok == args.n, f"{ok} of {args.n} indexed: {errors}"
             client.options(request_timeout=600).indices.forcemerge(index=alias, max_num_segments=1)

@@ -65,7 +65,7 @@ def events_panel() -> None:
         st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
         return
     components.unreadable_notice(events.unreadable)
-    st.dataframe(summaries.events_frame(events.items, tz), hide_index=True,
+    st.dataframe(summaries.events_frame(events.items, tz, components.viewer_mask()), hide_index=True,
                  column_config={"热度": st.column_config.ProgressColumn("热度", format="%.1f", min_value=0,
                                                                        max_value=100)})
 
@@ -83,8 +83,9 @@ def alerts_panel() -> None:
     columns[2].metric("已发送", alerts.by_status["sent"])
     if alerts.by_status["failed"]:
         st.error(f"有 {alerts.by_status['failed']} 条预警邮件发送失败，请检查收件人和邮件服务器设置。")
+    components.unreadable_notice(alerts.recent.unreadable)
     if alerts.recent.items:
-        st.dataframe(summaries.alerts_frame(alerts.recent.items, tz), hide_index=True)
+        st.dataframe(summaries.alerts_frame(alerts.recent.items, tz, components.viewer_mask()), hide_index=True)
     else:
         st.info("该时间范围内没有预警。")
 
@@ -100,8 +101,10 @@ def tickets_panel() -> None:
     columns[0].metric("处置中", tickets.open)
     columns[1].metric("24小时内到期", tickets.due_soon)
     columns[2].metric("已超期", tickets.overdue)
+    components.unreadable_notice(tickets.soonest.unreadable)
     if tickets.soonest.items:
-        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now), hide_index=True)
+        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now, components.viewer_mask()),
+                     hide_index=True)
     else:
         st.info("没有待处置的处置单。")
 
