@@ -34,13 +34,14 @@ with st.sidebar:
 window = data.OVERVIEW_WINDOWS[window_label]
 since = data.window_start(now, window) if window is not None else None
 base = PostQuery(since=since)
+interval = summaries.chart_interval(since, now, span)
 st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
 
 @live
 def sentiment_panel() -> None:
-    total = call(data.total, backend, base)
-    by_sentiment = call(data.counts, backend, base, "analysis.sentiment")
+    summary = call(data.post_summary, backend, base, interval)
+    total, by_sentiment = summary.total, summary.by_sentiment
     columns = st.columns(5)
     columns[0].metric("舆情总数", total)
     for column, (value, label) in zip(columns[1:4], fmt.SENTIMENT_LABELS.items(), strict=True):
@@ -48,9 +49,7 @@ def sentiment_panel() -> None:
         column.metric(label, n, delta=summaries.share_text(n, total) or None, delta_color="off")
     columns[4].metric(fmt.UNANALYSED_LABEL, total - sum(by_sentiment.values()))
     st.subheader("舆情走势")
-    interval = summaries.chart_interval(since, now, span)
-    points = call(data.volume, backend, base, interval)
-    frame = summaries.volume_frame(points, tz, interval)
+    frame = summaries.volume_frame(summary.volume, tz, interval)
     if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
     else:
@@ -126,10 +125,11 @@ def health_panel() -> None:
 
 @live
 def words_panel() -> None:
+    summary = call(data.post_summary, backend, base, interval)  # cached: the request of the first panel
     left, right = st.columns(2)
     with left:
         st.subheader("来源分布")
-        by_source = call(data.counts, backend, base, "source")
+        by_source = summary.by_source
         if by_source:
             st.dataframe(
                 pd.DataFrame({"来源": list(by_source), "条数": list(by_source.values())}),
@@ -141,7 +141,7 @@ def words_panel() -> None:
             st.info("该时间范围内暂无舆情。")
     with right:
         st.subheader("热词")
-        words = call(data.hot_words, backend, base, 20)
+        words = summary.hot_words
         if words:
             st.dataframe(
                 pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
