@@ -33,10 +33,11 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from alerts.service import AlertDecider, deliver_once
-    from index.client import es_client
+    from index.client import check_connection, es_client
     from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     with es_client(settings.elasticsearch) as client:
         decided = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources]).run(client)
         delivered = deliver_once(settings, client)

@@ -47,7 +47,11 @@ from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
 
 _ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
-CLOSED_TICKET_STATUSES = frozenset({"已回应", "已办结", "不予处置"})
+# 已回应 is not closed: a deadline a published response did not meet (e.g. the 新闻发布会) is still reminded
+# (response/reminders.py returns only unmet deadlines).
+CLOSED_TICKET_STATUSES = frozenset({"已办结", "不予处置"})
+# Rule kinds whose signals carry a risk level (urgent_levels can apply); the others never have one.
+LEVELLED_KINDS = frozenset({"new_event", "level_raised", "ticket_due"})
 
 
 class _Model(BaseModel):
@@ -221,7 +225,7 @@ class RuleBase(_Model):
             parts.append(f"安静时段 {self.quiet_hours.describe()} 内暂缓，时段结束后汇总发送。")
         limits = [n for n, on in (("汇总", self.digest_minutes), ("安静时段", self.quiet_hours),
                                   ("冷却", self.cooldown_minutes)) if on]
-        if self.urgent_levels and limits:
+        if self.urgent_levels and limits and self.kind in LEVELLED_KINDS:
             parts.append(f"{_levels(self.urgent_levels)}预警不受{'、'.join(limits)}限制，立即发送。")
         if self.cooldown_minutes:
             parts.append(f"同一对象 {self.cooldown_minutes} 分钟内只提醒一次。")
@@ -291,8 +295,12 @@ class NegativeSurgeRule(RuleBase):
             return None
         if s.negative < self.growth * max(s.prev_negative, 1) or s.share - s.prev_share < self.min_share_rise:
             return None
+        # One alert per topic and window length at most, however often the producer looks (every run, with the
+        # window ending then): the occurrence is the window-sized slot the look fell in.
+        step = self.window_minutes * 60
+        slot = datetime.fromtimestamp(s.window_end.timestamp() // step * step, s.window_end.tzinfo)
         return Match(
-            f"window:{s.window_end.isoformat()}",
+            f"window:{slot.isoformat()}",
             f"近{s.window_minutes}分钟负面 {s.negative} 条（{s.share:.0%}），上一窗口 {s.prev_negative} 条"
             f"（{s.prev_share:.0%}）",
         )

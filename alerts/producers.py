@@ -202,6 +202,7 @@ def event_signals(client: Elasticsearch, events_alias: str, posts_alias: str, *,
     level before its latest change, its first posts), oldest change first."""
     if not client.indices.exists_alias(name=events_alias):
         return []
+    client.indices.refresh(index=events_alias)  # the events job that ran just before: searchable
     out = []
     for hit in client.search(index=events_alias, **events_body(since, levels))["hits"]["hits"]:
         src = hit["_source"]

@@ -22,9 +22,14 @@ SearchKeywords = Callable[[Settings], list[str]]
 
 def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: SearchKeywords | None = None) -> int:
     from crawlers.runner import run_crawl
+    from index.client import ClusterUnavailable, check_connection
     from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).by_name(args.source)
+    try:  # wrong credentials or CA: refuse now, naming the setting (ConfigError, exit 2)
+        check_connection(settings.elasticsearch)
+    except ClusterUnavailable as exc:  # down: crawl anyway, what is found is spooled
+        log.warning("%s; the crawl goes on and spools what it finds", exc)
     keywords = partial(search_keywords, settings) if search_keywords is not None else None
     report = run_crawl(settings, sources, search_keywords=keywords)
     _record_health(settings, report)

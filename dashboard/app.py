@@ -28,6 +28,8 @@ NOTICE_KEY = "auth_notice"
 PAGES: list[tuple[str, str, str, str]] = [
     ("overview", "views/overview.py", "总览", "📊"),
     ("search", "views/search.py", "检索", "🔎"),
+    ("events", "views/events.py", "热点事件", "🔥"),
+    ("event", "views/event.py", "事件详情", "📌"),
     ("sources", "views/sources.py", "信源状态", "📡"),
     ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
     ("foia", "views/foia.py", "依申请公开", "📮"),

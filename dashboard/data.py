@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,10 +27,10 @@ from elasticsearch import ConnectionError as TransportConnectionError
 from events.keyword_groups import load_keyword_groups
 from index import outbox as outbox_store
 from index import overview
-from index.client import make_client
+from index.client import ClusterUnavailable, check_connection, make_client
 from index.events import EVENTS, EventRecord
 from index.hits import read_hits
-from index.hotwords import load_stopwords
+from index.hotwords import load_hot_words
 from index.layout import POSTS
 from index.outbox import OUTBOX, OutboxEntry
 from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
@@ -37,12 +38,13 @@ from index.source_health import SourceStatus, source_statuses
 from index.tickets import TICKETS
 from ingest.privacy import Redactor
 from nlp.segment import segment
-from yuqing.errors import YuqingError
+from yuqing.errors import ConfigError, YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 from yuqing.sources import load_sources
 from yuqing.text import display_host
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -68,6 +70,7 @@ class Backend:
     settings: Settings
     client: Elasticsearch
     stopwords: tuple[str, ...] = ()
+    hot_sample_docs: int = 0  # hot words over a sample above twice this many posts (config/hotwords.yaml)
     redactor: Redactor = field(default_factory=Redactor)
 
     @property
@@ -93,8 +96,17 @@ def _backend(key: str) -> Backend:
     settings = load_settings()
     setup_logging(settings, "dashboard")
     # The client lives as long as this process's cached backend (every page run reuses it).
-    return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
-                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")),
+    client = make_client(settings.elasticsearch)
+    try:  # wrong credentials or CA: ConfigError naming the setting (not cached: the next page run checks again)
+        check_connection(settings.elasticsearch, client)
+    except ClusterUnavailable as exc:  # down: each page says so when it queries
+        log.warning("%s", exc)
+    except ConfigError:
+        client.close()
+        raise
+    hot = load_hot_words(settings.config_file("hotwords.yaml"))
+    return Backend(key=key, settings=settings, client=client, stopwords=tuple(hot.stopwords),
+                   hot_sample_docs=hot.sample_docs,
                    redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
 
 
@@ -164,7 +176,8 @@ def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> d
 
 def _hot_words(backend: Backend, query: PostQuery, size: int) -> list[tuple[str, int]]:
     with es_errors(backend):
-        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords)
+        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords,
+                         sample_docs=backend.hot_sample_docs)
 
 
 def _source_health(backend: Backend) -> list[SourceStatus]:

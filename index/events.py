@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -430,3 +431,74 @@ def forget_events_of(client: Elasticsearch, index_prefix: str, post_ids: Sequenc
     log.info("forgot %d events of %d removed posts (%d other posts will be clustered again)", len(ids),
              len(post_ids), len(others))
     return ids
+
+
+def sync_group(client: Elasticsearch, posts_alias: str, name: str, query: Mapping[str, Any]) -> tuple[int, int]:
+    """Make the stored ``keyword_groups`` agree with a 专题 group's ``query`` over the whole index: the group is
+    added to the matching posts that lack it and removed from the posts that carry it without matching (its
+    expression changed). Returns (added, removed)."""
+    matching = {"bool": {"filter": [dict(query)], "must_not": [{"term": {"keyword_groups": name}}]}}
+    stale = {"bool": {"filter": [{"term": {"keyword_groups": name}}], "must_not": [dict(query)]}}
+    counts = []
+    for q, add in ((matching, True), (stale, False)):
+        actions = []
+        for h in helpers.scan(client, index=posts_alias, query={"query": q, "_source": ["keyword_groups"]}, size=1000):
+            groups = [g for g in h["_source"].get("keyword_groups") or [] if g != name] + ([name] if add else [])
+            actions.append({"_op_type": "update", "_index": posts_alias, "_id": h["_id"],
+                            "doc": {"keyword_groups": groups}})
+        if actions:
+            _bulk(client, actions, f"updating the 专题 group {name} on {len(actions)} posts", True)
+        counts.append(len(actions))
+    return counts[0], counts[1]
+
+
+# ---- reading events for the dashboard (热点事件 / 事件详情) -------------------------------------------------------
+@dataclass(frozen=True)
+class EventFilter:
+    """What the 热点事件 page asks for: levels, topics, units (any of each; empty: all), a post since ``since``
+    (``last_post_at``), closed events too or only open ones; merged events never (they live on in the survivor)."""
+
+    levels: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    since: datetime | None = None
+    include_closed: bool = False
+    size: int = 100
+
+
+def hot_events_query(f: EventFilter) -> dict[str, Any]:
+    """The events of ``f``, the hottest first, without the long fields (pure)."""
+    filters: list[dict[str, Any]] = [{"terms": {"status": ["open", "closed"] if f.include_closed else ["open"]}}]
+    for field_name, values in (("risk_level", f.levels), ("topic", f.topics), ("unit", f.units)):
+        if values:
+            filters.append({"terms": {field_name: list(values)}})
+    if f.since is not None:
+        filters.append({"range": {"last_post_at": {"gte": f.since.isoformat()}}})
+    return {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
+            "size": f.size, "track_total_hits": True, "_source": {"excludes": ["members"]}}
+
+
+def hot_events(client: Elasticsearch, alias: str, f: EventFilter) -> tuple[int, list[EventRecord]]:
+    """(how many events match, the first ``f.size`` of them) — see :func:`hot_events_query`."""
+    resp = client.search(index=alias, **hot_events_query(f))
+    return (int(resp["hits"]["total"]["value"]),
+            [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]])
+
+
+def event_facets_query() -> dict[str, Any]:
+    """Topics and units of the open and closed events, for the page's filters (pure)."""
+    return {"size": 0, "query": {"bool": {"must_not": [{"term": {"status": "merged"}}]}},
+            "aggs": {"topic": {"terms": {"field": "topic", "size": 100}},
+                     "unit": {"terms": {"field": "unit", "size": 100}}}}
+
+
+def event_facets(client: Elasticsearch, alias: str) -> dict[str, list[str]]:
+    resp = client.search(index=alias, **event_facets_query())
+    return {name: [str(b["key"]) for b in resp["aggregations"][name]["buckets"]] for name in ("topic", "unit")}
+
+
+def event_posts_query(event_id: str, size: int) -> dict[str, Any]:
+    """The posts of one event in time order (pure)."""
+    return {"query": {"bool": {"filter": [{"term": {"event_id": event_id}}]}},
+            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}, {"canonical_url": "asc"}],
+            "size": size, "track_total_hits": True, "_source": {"excludes": ["title_seg", "content_seg"]}}

@@ -26,6 +26,9 @@ class HotWords(BaseModel):
     stopwords: list[str] = Field(default_factory=list)
     # How many words of one post are kept in its ``hot_terms`` (its most frequent ones).
     per_post: int = Field(24, ge=1, le=256)
+    # Above twice this many posts in the chosen period, hot words are counted over a random sample of about this
+    # many (counts become estimates; the query's cost stays flat). 0: always every post.
+    sample_docs: int = Field(100_000, ge=0)
 
 
 def load_hot_words(path: Path) -> HotWords:

@@ -65,9 +65,8 @@ class PostRecord(Post, Record):
     fingerprint_bands: list[str] | None = None
     analysis: AnalysisRecord | None = None
     # Set after indexing by the events job (index.events.set_post_events, partial updates), not by ingest: the
-    # event the post belongs to and the 专题 keyword groups it matches.
+    # event the post belongs to. (``keyword_groups``, the 专题 groups it matches, is a field of the post.)
     event_id: str | None = None
-    keyword_groups: list[str] | None = None
 
     @classmethod
     def from_post(cls, post: Post) -> PostRecord:
@@ -99,7 +98,7 @@ class PostRecord(Post, Record):
 
     def to_post(self) -> Post:
         fields = dict(self)
-        for name in ("fingerprint_bands", "event_id", "keyword_groups"):
+        for name in ("fingerprint_bands", "event_id"):
             fields.pop(name)
         if self.analysis is not None:
             fields["analysis"] = self.analysis.to_analysis()

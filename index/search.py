@@ -195,21 +195,48 @@ def search_posts(client: Elasticsearch, alias: str, q: PostQuery, tokenize: Toke
     return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits)
 
 
-def build_hot_terms(q: PostQuery, size: int = 30, exclude: Sequence[str] = ()) -> dict[str, Any]:
+# The seed of the hot-words sample: the same posts are sampled each time, so the list does not flicker.
+SAMPLE_SEED = 17
+
+
+def sample_probability(matched: int, sample_docs: int) -> float:
+    """The share of the ``matched`` posts the hot-words aggregation looks at (pure): all of them (1.0) up to twice
+    ``sample_docs``, else about ``sample_docs`` of them (``random_sampler`` takes exactly 1 or less than 0.5)."""
+    if sample_docs <= 0 or matched <= 2 * sample_docs:
+        return 1.0
+    return sample_docs / matched
+
+
+def build_hot_terms(q: PostQuery, size: int = 30, exclude: Sequence[str] = (),
+                    probability: float = 1.0) -> dict[str, Any]:
     """Aggregation request for the words most posts use: the ``hot_terms`` keyword field, filled at ingest
     (:func:`index.hotwords.hot_terms_of`), ``exclude`` (stopwords added since those posts were indexed) left out.
-    Counts are numbers of posts."""
+    Counts are numbers of posts. ``probability`` < 1: over a random sample of the posts (``random_sampler``,
+    seeded; Elasticsearch scales the counts back to estimates of all posts)."""
     terms: dict[str, Any] = {"field": "hot_terms", "size": size}
     if exclude:
         terms["exclude"] = list(exclude)
-    return {"query": build_query(q), "size": 0, "aggs": {"terms": {"terms": terms}}}
+    aggs: dict[str, Any] = {"terms": {"terms": terms}}
+    if probability < 1:
+        aggs = {"sample": {"random_sampler": {"probability": probability, "seed": SAMPLE_SEED}, "aggs": aggs}}
+    return {"query": build_query(q), "size": 0, "aggs": aggs}
 
 
 def hot_terms(
-    client: Elasticsearch, alias: str, q: PostQuery, size: int = 30, exclude: Sequence[str] = ()
+    client: Elasticsearch, alias: str, q: PostQuery, size: int = 30, exclude: Sequence[str] = (),
+    sample_docs: int = 0,
 ) -> list[tuple[str, int]]:
-    resp = client.search(index=alias, **build_hot_terms(q, size, exclude))
-    return [(b["key"], int(b["doc_count"])) for b in resp["aggregations"]["terms"]["buckets"]]
+    """(word, posts) of the most used words under ``q``; with ``sample_docs`` > 0 and more than twice that many
+    posts matching, counted over a random sample of about ``sample_docs`` posts (counts are then estimates):
+    the cost stays flat however many posts a window holds."""
+    probability = 1.0
+    if sample_docs > 0:
+        matched = int(client.count(index=alias, query=build_query(q))["count"])
+        probability = sample_probability(matched, sample_docs)
+    resp = client.search(index=alias, **build_hot_terms(q, size, exclude, probability))
+    aggs = resp["aggregations"]
+    buckets = aggs.get("sample", aggs)["terms"]["buckets"]
+    return [(b["key"], int(b["doc_count"])) for b in buckets]
 
 
 def count_by(client: Elasticsearch, alias: str, q: PostQuery, field_name: str, size: int = 20) -> dict[str, int]:

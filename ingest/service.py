@@ -18,6 +18,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
+from events.keyword_groups import GroupMatcher, load_keyword_groups
 from index.client import WriteBlocked, describe, rejected, unavailable
 from index.crawl_state import CrawlState
 from index.hotwords import load_hot_words
@@ -30,6 +31,7 @@ from ingest.stages import (
     Analyse,
     IndexPosts,
     LinkDuplicates,
+    MatchGroups,
     Redact,
     RememberIndexed,
     Segment,
@@ -119,6 +121,12 @@ def load_analyzer(settings: Settings) -> TextAnalyzer | None:
     return get_analyzer(settings.nlp, settings.config_file("taxonomy.yaml"))
 
 
+def load_groups(settings: Settings) -> GroupMatcher:
+    """The 专题 keyword groups of ``keyword_groups.yaml``; a bad expression raises a ConfigError naming the file
+    and the group."""
+    return GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups)
+
+
 def standard_stages(
     settings: Settings,
     client: Elasticsearch,
@@ -127,12 +135,14 @@ def standard_stages(
     analyzer: TextAnalyzer | None = None,
     segmenter: Segmenter | None = None,
     redactor: Redactor | None = None,
+    groups: GroupMatcher | None = None,
 ) -> list[Stage]:
-    """redact → skip unchanged → analyse → segment → link near-duplicates → index → remember what was indexed.
+    """redact → skip unchanged → analyse → segment → link near-duplicates → 专题 groups → index → remember what
+    was indexed.
 
     ``analyzer`` None: no classifier (``nlp.enabled: false``); ``state`` None: nothing is skipped or
     remembered; ``segmenter``: e.g. a :class:`~ingest.stages.PooledSegmenter` (default: in this process);
-    ``redactor`` defaults to the patterns of ``privacy.yaml``."""
+    ``redactor`` defaults to the patterns of ``privacy.yaml``, ``groups`` to those of ``keyword_groups.yaml``."""
     version = analyzer.version if analyzer is not None else NO_ANALYSIS
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     stages: list[Stage] = [
@@ -145,6 +155,7 @@ def standard_stages(
     stages.append(Segment(segmenter, hot_words) if segmenter is not None else Segment(hot_words=hot_words))
     if settings.crawl.dedupe:
         stages.append(LinkDuplicates(Deduper(client, alias)))
+    stages.append(MatchGroups(groups if groups is not None else load_groups(settings)))
     stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))
     if state is not None:
         stages.append(RememberIndexed(state, version))

@@ -22,7 +22,7 @@ from index.crawl_state import CrawlState
 from index.layout import CRAWL_STATE, setup
 from ingest.batch import IngestReport
 from ingest.privacy import Redactor
-from ingest.service import IngestService, load_analyzer, standard_stages
+from ingest.service import IngestService, load_analyzer, load_groups, standard_stages
 from ingest.spool import Spool
 from ingest.stages import PooledSegmenter
 from yuqing.models import Post
@@ -56,6 +56,7 @@ class IngestSession:
         # Configuration and the model are read now, so a mistake shows before anything runs.
         self._redactor = Redactor.from_file(settings.config_file("privacy.yaml"))
         self._analyzer = load_analyzer(settings)
+        self._groups = load_groups(settings)
 
     def open(self) -> CrawlState | None:
         """Prepare the run; returns the source's crawl state (None without a source or when Elasticsearch
@@ -79,7 +80,7 @@ class IngestSession:
                       describe(exc))
         self._service = IngestService(
             standard_stages(settings, client, state=self.state, analyzer=self._analyzer, segmenter=segmenter,
-                            redactor=self._redactor),
+                            redactor=self._redactor, groups=self._groups),
             Spool(settings.paths.data_dir / "spool"), tag=self.tag)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-ingest")
         self._stack.callback(self._worker.shutdown, wait=True)

@@ -23,7 +23,15 @@ from alerts.producers import previous_level
 from alerts.service import AlertDecider, AlertRunError, SenderThread, deliver_once, make_outbox, make_sender
 from index import outbox as store
 from index.client import es_client as client_for
-from index.events import EVENTS, EventRecord, FirstPostRecord, TimelinePointRecord, set_post_events, upsert_events
+from index.events import (
+    EVENTS,
+    EventRecord,
+    FirstPostRecord,
+    LevelChangeRecord,
+    TimelinePointRecord,
+    set_post_events,
+    upsert_events,
+)
 from index.layout import POSTS, setup
 from index.outbox import OUTBOX, OutboxEntry
 from index.records import SourceRun
@@ -462,6 +470,7 @@ people:
   - {{name: 公开办, email: foia@culture.example.gov.cn, unit: 政务公开办}}
 event_rules:
   - {{name: 重大舆情, kind: new_event, min_level: II, recipients: {{names: [局领导]}}}}
+  - {{name: 等级上升, kind: level_raised, min_level: III, recipients: {{signal_unit: true}}}}
   - {{name: 处置超期, kind: ticket_due, overdue: true, recipients: {{signal_unit: true}}}}
   - {{name: 依申请公开到期, kind: foia_due, within_working_days: 3, recipients: {{units: [政务公开办]}}}}
 """
@@ -480,7 +489,9 @@ event_rules:
                          started_at=first.published_at, last_post_at=now, updated_at=now, count=20, heat=78.0,
                          heat_6h=80.0, heat_24h=60.0, growth=2.0, risk_level="II", risk_colour="橙",
                          risk_reasons=["负面占比 62% ≥ 50%"], unit="公共服务科", topic="公共文化设施建设和使用",
-                         negative_share=0.62, timeline=timeline, members=[member.doc_id])
+                         negative_share=0.62, timeline=timeline, members=[member.doc_id],
+                         level_history=[LevelChangeRecord(level="III", at=now - timedelta(hours=2)),
+                                        LevelChangeRecord(level="II", at=now)])
     upsert_events(es_client, EVENTS.alias(prefix), [record], refresh=True)
     subject = Subject(kind="event", id="E-lib", title=record.title, topic=record.topic,
                       started_at=now - timedelta(hours=6), keywords=("图书馆",))
@@ -493,16 +504,49 @@ event_rules:
     es_client.indices.refresh(index=f"{prefix}-*")
 
     decider = AlertDecider(s)
-    assert decider.run(es_client, now=now).created == 3
-    assert deliver_once(s, es_client).sent == 3
-    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(3)}
+    assert decider.run(es_client, now=now).created == 4
+    assert deliver_once(s, es_client).sent == 4
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(4)}
     event_mail = got["重大舆情"]
     assert event_mail.rcpt_tos == [LEADER]
     assert event_mail.message["Subject"] == "【舆情预警·Ⅱ级橙色】市图书馆突然闭馆引发读者不满"
     assert any(part.get_content_type() == "image/png" for part in event_mail.message.walk())  # the trend chart
     assert member.url in text_of(event_mail.message)[0] and "负面占比 62% ≥ 50%" in text_of(event_mail.message)[0]
+    assert got["等级上升"].rcpt_tos == ["pub@culture.example.gov.cn"]  # the event's unit
+    assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in text_of(got["等级上升"].message)[0]
     assert got["处置超期"].rcpt_tos == ["pub@culture.example.gov.cn"]
     assert got["处置超期"].message["Subject"].startswith("【处置时限·Ⅱ级橙色】权威信息发布已超期")
     assert got["依申请公开到期"].rcpt_tos == ["foia@culture.example.gov.cn"]
     assert "剩余 2 个工作日" in got["依申请公开到期"].message["Subject"]
     assert decider.run(es_client, now=now + timedelta(minutes=1)).created == 0  # each decided once
+
+
+def test_negative_surge_from_the_posts_index_is_decided_once_per_window(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    topic = "公共文化设施建设和使用"
+    rules = f"""
+people:
+  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科, topics: [{topic}]}}
+event_rules:
+  - {{name: 负面激增, kind: negative_surge, window_minutes: 60, min_count: 5, min_share: 0.3, growth: 2,
+      recipients: {{signal_topic: true}}}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    now = datetime.now(UTC)
+
+    def analysed(n: int, sentiment: Sentiment, minutes_ago: int) -> Post:
+        a = Analysis(sentiment=sentiment, relevant=True, relevance_prob=0.9, topic=topic, model_version="t")
+        return post(n, f"场馆第{n}号意见", analysis=a, fetched_at=now - timedelta(minutes=minutes_ago))
+
+    add_posts(es_client, s, *[analysed(i, "negative", 5 + i) for i in range(6)], analysed(10, "neutral", 20),
+              analysed(11, "negative", 90), analysed(12, "neutral", 100))
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=now).created == 1
+    later = now + timedelta(seconds=30 if now.minute * 60 + now.second < 3560 else -30)  # within the same hour
+    assert decider.run(es_client, now=later).created == 0  # the same surge in the same 60-minute slot
+    assert deliver_once(s, es_client).sent == 1
+    (got,) = smtp.collector.wait_for(1)
+    assert got.rcpt_tos == ["pub@culture.example.gov.cn"]
+    assert got.message["Subject"] == f"【负面激增】“{topic}”负面信息激增"
+    assert "近60分钟“公共文化设施建设和使用”话题负面信息 6 条" in text_of(got.message)[0]

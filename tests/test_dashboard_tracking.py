@@ -16,6 +16,7 @@ from index.layout import setup
 from response.config import ResponseConfig, RiskLevel
 from response.foia import register
 from response.service import FoiaService, TicketService, ensure_indices
+from response.silence import ChannelPost, apply_silence, check_silence
 from response.tickets import Subject, Ticket, assign, open_ticket
 from tests.test_dashboard_app import _run, app_env, signed_in
 from yuqing.settings import Settings
@@ -206,3 +207,45 @@ def test_foia_reminder_and_extension(stores: tuple[TicketService, FoiaService]) 
     _run(at)
     assert "已过期" in at.error[0].value  # an extension must be approved before the deadline
     assert foia.load(req.id).request.extension is None
+
+
+def test_press_confirms_the_proposed_own_channel_post(stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    now = datetime.now(TZ).replace(microsecond=0)
+    t = _ticket("提议", 2, "公共服务科", "III")
+    post = ChannelPost(id="own-1", source="demo-bureau-site", channel="官网", published_at=now - timedelta(hours=1),
+                       title="关于市图书馆临时闭馆的情况说明", url="http://127.0.0.1:8601/gov/tzgg/1.html")
+    t = apply_silence(t, check_silence(t, own_posts=[post], now=now, config=CFG), now=now)
+    assert [p.post_id for p in t.proposals] == ["own-1"]
+    tickets.create(t)
+
+    at = _page("press", TICKETS_PAGE, id=t.id)
+    assert any("建议确认为回应" in i.value for i in at.info)
+    at.button(key="confirm_own-1").click()
+    _run(at)
+    assert at.success[0].value == "已将本机关发布确认为回应（官网）。"
+    stored = tickets.load(t.id).ticket
+    assert [(r.channel, r.post_id, r.at, r.recorded_by) for r in stored.responses] == [
+        ("官网", "own-1", post.published_at, "宣传小王（press）")]
+    assert stored.status == "已回应" and not [b for b in at.button if b.key == "confirm_own-1"]
+
+
+def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    now = datetime.now(TZ)
+    req = register(applicant="赵某", content="图书馆采购合同", channel="当面提交", received_on=now.date(), by="李明",
+                   now=now)
+    foia.create(req)
+    at = _page("press", FOIA_PAGE, id=req.id)
+    at.text_area(key="corr_items").input("请明确所需合同的年份和项目名称")
+    next(b for b in at.button if b.label == "告知补正").click()
+    _run(at)
+    assert at.success[0].value == "已记录补正告知，答复期限暂停计算。"
+    assert any("办理状态" in m and "待补正" in m for m in _md(at))
+    next(b for b in at.button if b.label == "收到补正").click()
+    _run(at)
+    assert at.success[0].value == "已收到补正，答复期限重新计算。"
+    stored = foia.load(req.id).request
+    assert stored.correction is not None and stored.correction.corrected_on == now.date()
+    assert [e.action for e in stored.audit] == ["登记", "告知补正", "收到补正"]
+    assert any("办理状态" in m and "剩余 20 个工作日" in m for m in _md(at))

@@ -13,10 +13,11 @@ from elasticsearch import Elasticsearch, helpers
 from index.hotwords import HotWords, hot_terms_of, load_hot_words
 from index.layout import POSTS, POSTS_MAPPING, current_index, setup_spec
 from index.records import PostRecord
-from index.search import PostQuery, build_hot_terms, hot_terms
+from index.search import PostQuery, build_hot_terms, hot_terms, sample_probability
 from index.spec import IndexSpec
 from ingest.batch import Batch
 from ingest.stages import Segment
+from tests.conftest import seed_posts
 from yuqing.cli import main
 from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings
@@ -42,6 +43,25 @@ def test_the_segment_stage_fills_hot_terms_with_the_configured_stopwords() -> No
     assert out.hot_terms is not None and out.hot_terms[0] == "图书馆" and "我们" not in out.hot_terms
     kept = Segment(hot_words=HotWords(per_post=1)).run(Batch([out])).posts[0]
     assert kept.hot_terms == out.hot_terms  # a post that has them (replayed from the spool) keeps them
+
+
+def test_hot_words_over_many_posts_are_counted_over_a_sample() -> None:
+    assert sample_probability(150_000, 100_000) == 1.0 and sample_probability(10, 0) == 1.0
+    assert sample_probability(1_000_000, 100_000) == 0.1
+    body = build_hot_terms(PostQuery(), 5, (), probability=0.1)
+    assert body["aggs"]["sample"]["random_sampler"]["probability"] == 0.1
+    assert body["aggs"]["sample"]["aggs"]["terms"]["terms"]["field"] == "hot_terms"
+
+
+def test_the_sampled_hot_words_query_runs_on_elasticsearch(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    posts = [Post(url=f"http://e.cn/{i}", title="图书馆", content=f"图书馆开放时间延长第{i}次", source="s",
+                  fetched_at=datetime.now(TZ)) for i in range(30)]
+    seed_posts(es_client, settings, posts)
+    exact = dict(hot_terms(es_client, alias, PostQuery(), size=10))
+    assert exact["图书馆"] == 30
+    sampled = dict(hot_terms(es_client, alias, PostQuery(), size=10, sample_docs=5))  # 30 > 2 × 5: a sample
+    assert set(sampled) <= set(exact) and all(n > 0 for n in sampled.values())
 
 
 # The posts layout before hot_terms: fielddata over content_seg.

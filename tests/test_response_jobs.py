@@ -15,7 +15,7 @@ from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import crawl_in_subprocess
-from index.events import EVENTS, EventRecord, FirstPostRecord, set_post_events, upsert_events
+from index.events import EVENT_STATE, EVENTS, EventRecord, FirstPostRecord, set_post_events, upsert_events
 from index.layout import POSTS, setup
 from response.config import ResponseConfig, RiskLevel
 from response.service import TicketService, ensure_indices
@@ -182,3 +182,43 @@ def test_tickets_opened_and_raised_by_rule(job_settings: Settings, es_client: El
     assert "按规则新建 0 件，调高等级 0 件" in capsys.readouterr().out
     assert main(["tickets", "check-silence"]) == 0
     assert "检查 2 件，更新 0 件，失声 0 件" in capsys.readouterr().out
+
+
+def test_posts_to_event_to_ticket_to_silence_through_the_real_jobs(
+        job_settings: Settings, es_client: Elasticsearch, config_dir: Path) -> None:
+    """The chain after a crawl: the events update groups the posts, the rule opens a ticket for the event (level
+    threshold lowered to IV here), the 失声 check finds the board reply of a member message in time."""
+    setup(es_client, job_settings.elasticsearch, [EVENT_STATE])
+    (config_dir / "response.yaml").write_text(
+        (config_dir / "response.yaml").read_text(encoding="utf-8").replace(
+            "auto_open_min_level: II", "auto_open_min_level: IV"), encoding="utf-8")
+    now = datetime.now(TZ).replace(microsecond=0)
+
+    def post(i: int, hours_ago: float, title: str, content: str, **kw: object) -> Post:
+        return Post.model_validate({"url": f"https://weibo.example.cn/{i}", "title": title, "content": content,
+                                    "source": "weibo", "kind": "social", "fetched_at": now,
+                                    "published_at": now - timedelta(hours=hours_ago), **kw})
+
+    posts = [
+        post(1, 6, "青川市图书馆突然闭馆", "青川市图书馆今天突然闭馆，没有任何通知，读者白跑一趟，押金也没说怎么退。"),
+        post(2, 5, "图书馆闭馆读者扑空", "青川市图书馆闭馆没有提前公告，很多读者扑空，自习室也用不了。"),
+        post(3, 4, "市民留言：图书馆闭馆押金怎么退", "青川市图书馆突然闭馆，押金怎么退？自习室什么时候开放？",
+             source="liuyan", kind="message", url="https://liuyan.example.cn/thread/4",
+             reply={"text": "您好，图书馆因消防整改临时闭馆，押金可线上申请退还。", "unit": "公共服务科",
+                    "replied_at": now - timedelta(hours=2)}),
+    ]
+    seed_posts(es_client, job_settings, posts)
+    jobs = {j.name: j for j in post_crawl_jobs(job_settings, alerts=False)}
+    jobs["events"].run(None)
+    jobs["tickets"].run(None)  # right after: it must see what the events update just wrote
+
+    tickets = TicketService(es_client, job_settings.elasticsearch.index_prefix)
+    total, listed = tickets.list()
+    assert total == 1, [t.title for t in listed]
+    ticket = listed[0]
+    assert ticket.subject.kind == "event" and ticket.opened_by == "系统" and ticket.rule == "等级≥IV"
+    assert ticket.subject.started_at == now - timedelta(hours=6) and "图书馆" in ticket.subject.keywords
+
+    jobs["silence"].run(None)
+    after = tickets.load(ticket.id).ticket
+    assert (after.silent, after.overdue) == (False, False)  # the board reply came within the deadline

@@ -8,13 +8,17 @@ Every change is saved against the version the user saw, so a concurrent edit is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from dashboard import components, data, tracking
 from dashboard import format as fmt
@@ -39,6 +43,7 @@ from response.tickets import (
 from yuqing.errors import YuqingError
 
 T = TypeVar("T")
+EVENT_PAGE = Path(__file__).resolve().parent / "event.py"  # 事件详情 (issue 8), when present
 FLASH = "tickets_flash"
 SEEN = "ticket_seen"  # the version of the selected ticket the user last saw (changes are saved against it)
 
@@ -196,13 +201,15 @@ ticket = loaded.ticket
 st.divider()
 st.header(ticket.title)
 subject = ticket.subject
-about = f"事件 [{fmt.md_escape(subject.id)}](event?id={subject.id})" if subject.kind == "event" else \
-    f"信息 {fmt.md_escape(subject.id)}"
+about = f"{'事件' if subject.kind == 'event' else '信息'} {fmt.md_escape(subject.id)}"
 st.markdown(
     f"**状态**：{ticket.status} · **责任单位**：{fmt.md_escape(ticket.unit)}"
     + (f" · **承办人**：{fmt.md_escape(ticket.handler)}" if ticket.handler else "")
     + f" · **风险等级**：{tracking.level_label(ticket.risk_level)} · **对象**：{about}"
 )
+if subject.kind == "event" and EVENT_PAGE.exists():  # in-app navigation keeps the login (a plain link reloads)
+    with contextlib.suppress(StreamlitAPIException):  # the page is not in this viewer's navigation
+        st.page_link("views/event.py", label="查看事件详情", icon="🔥", query_params={"id": subject.id})
 st.caption(f"{ticket.id} · {fmt.md_escape(ticket.opened_by)} 于 {fmt.format_time(ticket.opened_at, settings.timezone)} "
            f"创建" + (f"（规则 {fmt.md_escape(ticket.rule)}）" if ticket.rule else ""))
 if ticket.silent:
@@ -242,6 +249,16 @@ def act(change: Callable[[Ticket], Ticket], done: str, text: str = "") -> None:
 
 if acting and ticket.status not in ("已办结", "不予处置"):
     st.subheader("处置操作")
+    recorded = {r.post_id for r in ticket.responses if r.post_id}
+    for p in ticket.proposals:
+        if p.post_id in recorded:
+            continue
+        if st.button(f"确认为回应：{p.channel}「{p.title[:30]}」", key=f"confirm_{p.post_id}"):
+            # Already public on the bureau's own channel: recorded as published at its own time, after the
+            # same 保密审查 as any response (findings stop it here; record it below with an override instead).
+            act(partial(add_response, channel=p.channel, text=p.title, at=p.at, by=by, now=now,
+                        findings=rules.review(p.title), link=p.url, post_id=p.post_id),
+                f"已将本机关发布确认为回应（{p.channel}）。", p.title)
     left, right = st.columns(2)
     with left.form("assign_form", clear_on_submit=False):
         st.markdown("**改派**")
