@@ -40,12 +40,12 @@ from dashboard.summaries import apply_expression
 from events.keyword_groups import parse_expression
 from index.client import es_client
 from index.events import EVENTS
-from index.hotwords import hot_terms_of, load_stopwords
+from index.hotwords import hot_terms_of, load_hot_words, load_stopwords
 from index.layout import ALL_SPECS, POSTS, setup
 from index.outbox import OUTBOX
 from index.overview import alert_summary, data_span, facets, post_summary, ticket_summary, top_events
 from index.records import PostRecord
-from index.search import PostQuery, build_search, count_by
+from index.search import PostQuery, build_search, count_by, hot_terms
 from index.source_health import source_statuses
 from index.tickets import TICKETS
 from nlp.segment import segment, segment_for_index
@@ -117,8 +117,9 @@ def overview_queries(client: Elasticsearch, settings: Settings, prefix: str, win
     q = PostQuery(since=since)
     tz = settings.timezone
     data_span(client, alias, now, WINDOWS)
-    post_summary(client, alias, q, "hour" if window and window <= timedelta(days=2) else "day", tz,
-                 exclude=load_stopwords(settings.config_file("hotwords.yaml")))
+    post_summary(client, alias, q, "hour" if window and window <= timedelta(days=2) else "day", tz)
+    hot = load_hot_words(settings.config_file("hotwords.yaml"))
+    hot_terms(client, alias, q, 20, exclude=hot.stopwords, sample_docs=hot.sample_docs)
     top_events(client, EVENTS.alias(prefix), since)
     alert_summary(client, OUTBOX.alias(prefix), since)
     ticket_summary(client, TICKETS.alias(prefix), now, timedelta(hours=24))

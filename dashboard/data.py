@@ -248,8 +248,7 @@ def _volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> 
 
 def _post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
     with es_errors(backend):
-        return overview.post_summary(backend.client, backend.posts_alias, query, interval, backend.settings.timezone,
-                                     exclude=backend.stopwords)
+        return overview.post_summary(backend.client, backend.posts_alias, query, interval, backend.settings.timezone)
 
 
 def _facets(backend: Backend, query: PostQuery) -> overview.Facets:
@@ -307,7 +306,7 @@ def volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> l
 
 
 def post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
-    """Total, sentiment and source counts, volume and hot words of ``query`` in one request (cached)."""
+    """Total, sentiment and source counts and volume of ``query`` in one request (cached)."""
     return _post_summary_cached(_ttl(backend))(backend, query, interval)
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from index.events import EventRecord
 from index.outbox import STATUSES as OUTBOX_STATUSES
 from index.outbox import OutboxEntry
-from index.search import PostQuery, build_hot_terms, build_query
+from index.search import PostQuery, build_query
 from index.tickets import TICKET_SORT, TicketRecord, ticket_query
 
 log = logging.getLogger(__name__)
@@ -119,19 +119,17 @@ def volume(client: Elasticsearch, alias: str, q: PostQuery, interval: Interval, 
 
 @dataclass(frozen=True)
 class PostSummary:
-    """What 总览 shows of the posts of a time range, from one request."""
+    """What 总览 shows of the posts of a time range, from one request (hot words apart: they are sampled above a
+    size, :func:`index.search.hot_terms`)."""
 
     total: int
     by_sentiment: dict[str, int]
     volume: list[VolumePoint]
     by_source: dict[str, int]
-    hot_words: list[tuple[str, int]]
 
 
-def build_post_summary(q: PostQuery, interval: Interval, tz: str, *, words: int = 20,
-                       exclude: Sequence[str] = (), sources: int = 50) -> dict[str, Any]:
-    """Total, counts by sentiment and source, the volume histogram and the hot words under ``q``: one request
-    (pure)."""
+def build_post_summary(q: PostQuery, interval: Interval, tz: str, *, sources: int = 50) -> dict[str, Any]:
+    """Total, counts by sentiment and source and the volume histogram under ``q``: one request (pure)."""
     return {
         "size": 0,
         "track_total_hits": True,
@@ -139,7 +137,6 @@ def build_post_summary(q: PostQuery, interval: Interval, tz: str, *, words: int 
         "aggs": {
             "sentiment": {"terms": {"field": "analysis.sentiment", "size": 10}},
             "source": {"terms": {"field": "source", "size": sources}},
-            "words": build_hot_terms(q, words, exclude)["aggs"]["terms"],
             **build_volume(q, interval, tz)["aggs"],
         },
     }
@@ -154,17 +151,15 @@ def _volume_points(agg: dict[str, Any]) -> list[VolumePoint]:
     return out
 
 
-def post_summary(client: Elasticsearch, alias: str, q: PostQuery, interval: Interval, tz: str, *,
-                 words: int = 20, exclude: Sequence[str] = ()) -> PostSummary:
-    resp = client.search(index=alias, **build_post_summary(q, interval, tz, words=words, exclude=exclude))
+def post_summary(client: Elasticsearch, alias: str, q: PostQuery, interval: Interval, tz: str) -> PostSummary:
+    resp = client.search(index=alias, **build_post_summary(q, interval, tz))
     aggs = resp["aggregations"]
 
     def terms(name: str) -> dict[str, int]:
         return {str(b["key"]): int(b["doc_count"]) for b in aggs[name]["buckets"]}
 
     return PostSummary(total=int(resp["hits"]["total"]["value"]), by_sentiment=terms("sentiment"),
-                       volume=_volume_points(aggs["t"]), by_source=terms("source"),
-                       hot_words=[(k, v) for k, v in terms("words").items()])
+                       volume=_volume_points(aggs["t"]), by_source=terms("source"))
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def words_panel() -> None:
             st.info("该时间范围内暂无舆情。")
     with right:
         st.subheader("热词")
-        words = summary.hot_words
+        words = call(data.hot_words, backend, base, 20)
         if words:
             st.dataframe(
                 pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
