@@ -15,6 +15,7 @@ overwritten. Each returns a small report (counts) and logs one line.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Tickets the jobs look at: every one not closed.
 ACTIVE_STATUSES = ["待研判", "处置中", "已回应"]
-MAX_POSTS = 2000  # own-channel posts / board messages read per run (newest windows are small)
+_EXCLUDED = ["title_seg", "content_seg"]  # the jieba tokens are not needed here
 
 
 # ---- auto-open ----------------------------------------------------------------------------------------------
@@ -55,7 +56,7 @@ class AutoOpenReport:
 
 def auto_open_tickets(client: Elasticsearch, prefix: str, config: ResponseConfig, topic_units: Mapping[str, str],
                       now: datetime) -> AutoOpenReport:
-    service = TicketService(client, prefix)
+    service = TicketService(client, prefix, refresh_each_write=False)
     tickets = {lt.ticket.id: lt for lt in service.all_loaded()}
     events_alias = EVENTS.alias(prefix)
     client.indices.refresh(index=events_alias)  # the events update just wrote: search what it wrote
@@ -91,6 +92,8 @@ def auto_open_tickets(client: Elasticsearch, prefix: str, config: ResponseConfig
             log.info("auto-open: event %s left for the next run: %s", event.event_id, exc)
             skipped += 1
     report = AutoOpenReport(tuple(opened), tuple(raised), skipped)
+    if opened or raised:
+        service.refresh()
     if opened or raised or skipped:
         log.info("auto-open: %d tickets opened, %d levels raised, %d left for the next run (rule 等级≥%s)",
                  len(opened), len(raised), skipped, config.auto_open_min_level)
@@ -116,10 +119,10 @@ def board_messages_query(event_ids: Sequence[str], post_ids: Sequence[str]) -> d
 
 
 def _posts(client: Elasticsearch, alias: str, query: dict[str, Any]) -> list[tuple[str, Post, str | None]]:
-    resp = client.search(index=alias, query=query, size=MAX_POSTS, sort=[{"published_at": "asc"}],
-                         source_excludes=["title_seg", "content_seg"])
+    """Every matching post (all of them: dropping some would change a ticket's outcome from run to run)."""
     out: list[tuple[str, Post, str | None]] = []
-    for hit in resp["hits"]["hits"]:
+    for hit in helpers.scan(client, index=alias, query={"query": query, "_source": {"excludes": _EXCLUDED}},
+                            size=1000):
         read = read_hit(hit)  # an unreadable document is logged with its id and skipped
         if read is not None:
             out.append((read.id, read.post, hit["_source"].get("event_id")))
@@ -138,6 +141,30 @@ def board_message(doc_id: str, post: Post) -> BoardMessage:
                         reply_text=reply.text if reply else "", url=post.url)
 
 
+class OwnPostIndex:
+    """The own-channel posts by the keywords they contain, so that each ticket looks only at the posts sharing
+    enough of its keywords (``check_silence`` then decides on those few)."""
+
+    def __init__(self, posts: Sequence[ChannelPost]) -> None:
+        self.posts = list(posts)
+        self._texts = [f"{p.title}\n{p.text}" for p in self.posts]
+        self._with: dict[str, list[int]] = {}
+
+    def _containing(self, word: str) -> list[int]:
+        found = self._with.get(word)
+        if found is None:
+            found = self._with[word] = [i for i, text in enumerate(self._texts) if word in text]
+        return found
+
+    def matching(self, keywords: Sequence[str], config: ResponseConfig) -> list[ChannelPost]:
+        words = list(dict.fromkeys(k for k in keywords if k))
+        needed = min(config.silence.min_keyword_hits, len(words))
+        if not needed:
+            return []
+        hits: Counter[int] = Counter(i for w in words for i in self._containing(w))
+        return [self.posts[i] for i, n in sorted(hits.items()) if n >= needed]
+
+
 @dataclass(frozen=True)
 class SilenceReport:
     checked: int = 0
@@ -153,7 +180,7 @@ def _since(ticket: Ticket, config: ResponseConfig) -> datetime:
 def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, own_channels: Mapping[str, Channel],
                    now: datetime) -> SilenceReport:
     """The 失声 check of every ticket not closed; ``own_channels``: own source name → response channel."""
-    service = TicketService(client, prefix)
+    service = TicketService(client, prefix, refresh_each_write=False)
     loaded = service.all_loaded(statuses=ACTIVE_STATUSES)
     if not loaded:
         return SilenceReport()
@@ -173,13 +200,14 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
         for key in {event_id, doc_id} - {None}:
             board.setdefault(str(key), []).append(message)
 
+    candidates = OwnPostIndex(own)
     changed: list[str] = []
     silent: list[str] = []
     skipped = 0
     for lt in loaded:
         ticket = lt.ticket
-        result = check_silence(ticket, own_posts=own, board_messages=board.get(ticket.subject.id, ()), now=now,
-                               config=config)
+        result = check_silence(ticket, own_posts=candidates.matching(ticket.subject.keywords, config),
+                               board_messages=board.get(ticket.subject.id, ()), now=now, config=config)
         new = apply_silence(ticket, result, now=now)
         if new.silent:
             silent.append(ticket.id)
@@ -192,6 +220,8 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
             skipped += 1
             continue
         changed.append(ticket.id)
+    if changed:
+        service.refresh()
     if changed or skipped:
         log.info("失声 check: %d tickets checked, %d updated (%s), %d 失声, %d left for the next run", len(loaded),
                  len(changed), ", ".join(changed), len(silent), skipped)

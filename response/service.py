@@ -75,8 +75,13 @@ class LoadedTicket:
 
 
 class TicketService:
-    def __init__(self, client: Elasticsearch, prefix: str) -> None:
-        self.store = ticket_store(client, prefix)
+    def __init__(self, client: Elasticsearch, prefix: str, *, refresh_each_write: bool = True) -> None:
+        """``refresh_each_write`` False: for a job writing many tickets; it calls :meth:`refresh` at its end."""
+        self.store = ticket_store(client, prefix, refresh="true" if refresh_each_write else "false")
+
+    def refresh(self) -> None:
+        """Make the writes so far visible to searches (the lists)."""
+        self.store.client.indices.refresh(index=self.store.alias)
 
     def _loaded(self, v: Versioned[TicketRecord]) -> LoadedTicket:
         return LoadedTicket(ticket_from_record(v.record), v)

@@ -59,7 +59,7 @@ def test_up_runs_everything_and_stops_on_sigterm(
     config = tmp_path / "config"
     config.mkdir()
     (config / "yuqing.yaml").write_text((PROJECT_ROOT / "config" / "yuqing.yaml").read_text(encoding="utf-8"))
-    for name in ("alerts.yaml", "extraction.yaml", "taxonomy.yaml"):
+    for name in ("alerts.yaml", "extraction.yaml", "taxonomy.yaml", "events.yaml", "keyword_groups.yaml"):
         src = PROJECT_ROOT / "config" / name
         if src.exists():
             (config / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
