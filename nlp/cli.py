@@ -21,6 +21,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model-dir", type=Path, default=None, help="default: nlp.model_dir")
     ev.add_argument("--no-dev", action="store_true", help="skip the weak-label dev split (faster)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON only")
+    ev.add_argument(
+        "--cv", action="store_true", help="n-gram model: recompute the sentiment cross-validation (minutes)"
+    )
     ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("predict", help="JSON lines with a 'text' field on stdin -> one JSON line per input")
@@ -33,6 +36,15 @@ def _taxonomy_path(settings: Settings) -> Path:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    if json.loads(Path(args.config).read_text(encoding="utf-8")).get("model_type") == "char_ngram":
+        from nlp import train_ngram
+
+        ncfg = train_ngram.apply_overrides(train_ngram.NgramTrainConfig.from_json(args.config), list(args.overrides))
+        if ncfg.taxonomy == train_ngram.NgramTrainConfig.taxonomy:
+            ncfg.taxonomy = str(_taxonomy_path(settings))
+        res = train_ngram.run(ncfg, settings.paths.shared_data)
+        print(json.dumps({k: res[k] for k in ("selection", "test", "sentiment_cv") if k in res}, ensure_ascii=False))
+        return 0
     from nlp.train import TrainConfig, apply_overrides, train
 
     cfg = apply_overrides(TrainConfig.from_json(args.config), list(args.overrides))
@@ -76,8 +88,69 @@ def evaluate_model(model_dir: Path, settings: Settings, *, with_dev: bool = True
     return res
 
 
+def evaluate_ngram(model_dir: Path, settings: Settings, *, cv: bool = False) -> dict[str, Any]:
+    """The n-gram model's card figures, recomputed: relevance (model vs keyword rules) and topic on the human
+    test split, at the configured ``nlp.relevance_threshold``; sentiment cross-validation when ``cv``."""
+    from nlp import train_ngram
+    from nlp.human_labels import split_of
+    from nlp.ngram import NgramClassifier
+    from nlp.taxonomy import load_taxonomy
+
+    cfg = train_ngram.NgramTrainConfig.from_json(model_dir / "train_config.json")
+    cfg.taxonomy = str(_taxonomy_path(settings))
+    model = NgramClassifier.load(model_dir)
+    ds = train_ngram.load_dataset(settings.paths.shared_data, cfg)
+    tax = load_taxonomy(Path(cfg.taxonomy))
+    test_rows = [r for r in ds.labels if r.relevant is not None and split_of(r.uid) == "test"]
+    thr = settings.nlp.relevance_threshold
+    res: dict[str, Any] = {
+        "relevance_threshold": thr,
+        "blend_rules": bool(model.info.get("blend_rules")),
+        "test": train_ngram.evaluate_test(model, ds, tax, test_rows, thr, thr),
+    }
+    card_path = model_dir / "metrics.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
+    if cv:
+        res["sentiment_cv"] = train_ngram.sentiment_cv(ds, cfg)
+    elif "sentiment_cv" in card:
+        res["sentiment_cv_from_card"] = card["sentiment_cv"]
+    return res
+
+
+def _print_ngram_eval(res: dict[str, Any]) -> None:
+    t = res["test"]
+    deployed = "model_plus_rules" if res["blend_rules"] else "model"
+    print(f"relevance on the human test split: {t['n']} texts, {t['relevant']} relevant; "
+          f"threshold {res['relevance_threshold']} ({deployed} deployed)")
+    print(f"{'':<18} {'precision':>9} {'recall':>7} {'F1':>7}   F1 95% CI")
+    for name in ("model", "model_plus_rules", "keyword_rules"):
+        m = t[f"relevance_{name}"]
+        mark = " *" if name == deployed else ""
+        print(f"{name + mark:<18} {m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f}   {m['f1_95ci']}")
+    ta = t["topic_accuracy"]
+    print(f"topic accuracy on the {ta['n']} relevant test texts: model {ta['model']}, "
+          f"model + rules {ta['model_plus_rules']}, keyword rules {ta['keyword_rules']}")
+    cv = res.get("sentiment_cv") or res.get("sentiment_cv_from_card")
+    if cv:
+        src = "" if "sentiment_cv" in res else " (from metrics.json; --cv recomputes)"
+        print(f"sentiment, {cv['folds']}-fold cross-validation{src}: macro-F1 / accuracy")
+        for part in ("posts", "usual_eval_posts", "all"):
+            m, b = cv["model"][part], cv["baseline"][part]
+            print(f"  {part:<17} n {m['n']:>6}  model {m['macro_f1']:.4f} / {m['accuracy']:.4f}   "
+                  f"TF-IDF+LR baseline {b['macro_f1']:.4f} / {b['accuracy']:.4f}")
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     model_dir = args.model_dir or settings.nlp.model_dir
+    from nlp.ngram import is_ngram_model
+
+    if is_ngram_model(Path(model_dir)):
+        nres = evaluate_ngram(Path(model_dir), settings, cv=args.cv)
+        if args.json:
+            print(json.dumps(nres, ensure_ascii=False))
+        else:
+            _print_ngram_eval(nres)
+        return 0
     res = evaluate_model(Path(model_dir), settings, with_dev=not args.no_dev)
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
@@ -102,6 +175,7 @@ def _emit(out: IO[str], analyzer: Any, batch: list[tuple[int, dict[str, Any] | N
             row: dict[str, Any] = {"line": line_no, "error": err}
         else:
             row = res.model_dump()
+            row["relevance"] = "relevant" if res.relevant else "not_relevant"
             row["topic_unit"] = analyzer.taxonomy.unit_of(res.topic) if res.topic else None
             if "id" in rec:
                 row = {"id": rec["id"], **row}

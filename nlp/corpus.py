@@ -80,7 +80,8 @@ def gov_records(shared: Path, holdout: set[str]) -> list[Record]:
             text = clean_text(f"{clean_text(row.get('留言主题'))} {clean_text(row.get('留言详情'))}")
             cat = row.get("一级分类")
             if text:
-                out.append(Record(f"gov:{mid}", text, "gov", category=clean_text(cat) if isinstance(cat, str) else None))
+                category = clean_text(cat) if isinstance(cat, str) else None
+                out.append(Record(f"gov:{mid}", text, "gov", category=category))
     return out
 
 

@@ -23,7 +23,7 @@ def set_offline() -> None:
 def model_version(model_dir: Path) -> str:
     """``<dir name>@<first 12 hex of sha256 of the weights>``: changes whenever the weights do."""
     h = hashlib.sha256()
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    for name in ("model.safetensors", "pytorch_model.bin", "weights.safetensors"):
         p = model_dir / name
         if p.exists():
             with p.open("rb") as fh:
@@ -88,6 +88,45 @@ def predict_proba(
     if was_training:
         model.train()
     return out
+
+
+class BertClassifier:
+    """A trained BERT multi-task directory behind the same interface as :class:`nlp.ngram.NgramClassifier`."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task_labels: dict[str, list[str]] = dict(model.config.task_labels)
+        self.info: dict[str, Any] = {}
+
+    def predict(self, texts: list[str], *, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
+        return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size, max_length=max_length)
+
+
+class NgramAdapter:
+    """:class:`nlp.ngram.NgramClassifier` with the analyzer's ``predict`` signature (it reads its own
+    ``max_chars`` head + tail; ``max_length`` is a BERT token budget and does not apply)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.task_labels: dict[str, list[str]] = dict(model.task_labels)
+        self.info: dict[str, Any] = dict(model.info)
+
+    def predict(self, texts: list[str], *, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = self.model.predict_proba(texts)
+        return out
+
+
+def load_text_classifier(model_dir: Path, *, threads: int | None = None) -> BertClassifier | NgramAdapter:
+    """The classifier in ``model_dir``, whichever kind its config.json names (n-gram or BERT)."""
+    from nlp.ngram import NgramClassifier, is_ngram_model
+
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"no trained model in {model_dir} (config.json missing)")
+    if is_ngram_model(model_dir):
+        return NgramAdapter(NgramClassifier.load(model_dir))
+    model, tokenizer = load_classifier(model_dir, threads=threads)
+    return BertClassifier(model, tokenizer)
 
 
 def load_classifier(model_dir: Path, *, threads: int | None = None, device: str = "cpu") -> tuple[Any, Any]:

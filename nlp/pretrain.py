@@ -180,7 +180,8 @@ def pretrain(out: Path, shared: Path, cfg: PretrainConfig, max_minutes: float, s
         else:
             epoch, pos = epoch + 1, 0
     save()
-    stats = {"step": step, "of": cfg.steps, "epoch": epoch, "loss_first": _first(losses), "loss_recent": _recent(losses)}
+    stats = {"step": step, "of": cfg.steps, "epoch": epoch, "loss_first": _first(losses)}
+    stats["loss_recent"] = _recent(losses)
     print(f"mlm saved {stats}", flush=True)
     return stats
 
