@@ -127,3 +127,32 @@ def test_metrics_helpers():
     assert f1 == 1.0 and thr == pytest.approx(0.45)
     lo, hi = train_ngram.bootstrap_f1_ci(np.array([1, 0] * 20), np.array([1, 0] * 20))
     assert lo == hi == 1.0
+
+
+def test_training_command_selects_evaluates_and_saves(tmp_path, monkeypatch, capsys):
+    """``yuqing nlp train`` with a char_ngram config: dev-fold selection, test split, CV, saved model."""
+    import argparse
+
+    from nlp.cli import add_subcommands
+
+    tax = load_taxonomy(TAXONOMY)
+    ds = _tiny_dataset(tax.names)
+    monkeypatch.setattr(train_ngram, "load_dataset", lambda shared, cfg: ds)
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"model_type": "char_ngram", "min_df": 1, "max_chars": 64, "tail_chars": 16,
+                                "tail_candidates": [0, 16], "folds": 2, "n_jobs": 1}), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(["train", str(conf), f"output_dir={tmp_path / 'm'}"])
+    assert args.func(args, load_settings()) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    sel = out["selection"]
+    assert set(sel["tail_chars_oof_f1"]) == {"0", "16"} and sel["tail_chars"] in (0, 16)
+    assert sel["deployed_threshold"] == (sel["rule_blended_threshold"] if sel["blend_rules"]
+                                         else sel["relevance_threshold"])
+    n_test = sum(human_labels.split_of(r.uid) == "test" for r in ds.labels)
+    assert out["test"]["n"] == n_test and "relevance_keyword_rules" in out["test"]
+    assert out["sentiment_cv"]["model"]["posts"]["n"] == 40 and out["sentiment_cv"]["folds"] == 2
+    model = ngram.NgramClassifier.load(tmp_path / "m")
+    assert model.info["relevance_threshold"] == sel["deployed_threshold"]
+    assert model.tail_chars == sel["tail_chars"]
