@@ -12,8 +12,9 @@ Heads predict *fine* classes that are summed into the task's labels (``head.to_l
 learned over the six SMP2020 emotions and the two review polarities (angry, sad, fear, review-negative ->
 negative; ...), which lets a linear model draw several boundaries per coarse class.
 
-Long texts are read head + tail (:func:`head_tail`): the first ``max_chars - tail_chars`` and the last
-``tail_chars`` characters.
+Long texts are read up to ``max_chars`` characters: head + tail (:func:`head_tail`: the first
+``max_chars - tail_chars`` and the last ``tail_chars`` characters) or, with ``tail_chars`` 0, the head only;
+the training run chooses between them on the dev folds.
 
 Files in the model directory: ``config.json`` (``model_type`` = ``char_ngram``, task labels, fine classes,
 vectorizer options), ``vocab.json`` (the n-gram vocabulary), ``weights.safetensors`` (idf, and per head

@@ -54,13 +54,13 @@ def test_bad_input_does_not_raise(analyzer):
 def test_long_text_reads_head_and_tail(analyzer):
     from nlp.ngram import head_tail
 
-    model = analyzer._classifier.model
+    model = analyzer._classifier.model  # reads head + tail, or the head only when training chose tail_chars 0
     long_text = "文化馆的演出太精彩了，大家都很喜欢！" * 600 + "网吧违规接纳未成年人，请文化执法部门查处。"
     read = head_tail(long_text, model.max_chars, model.tail_chars)
-    assert read.endswith("请文化执法部门查处。") and len(read) == model.max_chars + 1
+    assert read.endswith("请文化执法部门查处。") == (model.tail_chars > 0)
     a, b, c = analyzer.analyze([long_text, read, long_text[: model.max_chars]])
     assert a.sentiment_probs == b.sentiment_probs and a.relevance_prob == b.relevance_prob
-    assert a.topic_probs != c.topic_probs  # the tail counts
+    assert (a.sentiment_probs == c.sentiment_probs) == (model.tail_chars == 0)
 
 
 def test_batched_equals_single(analyzer):
