@@ -95,7 +95,12 @@ def main() -> int:
     # --- relevance and topic on the human test split
     ds = train_ngram.load_dataset(shared, cfg)
     test_rows = [r for r in ds.labels if r.relevant is not None and split_of(r.uid) == "test"]
-    t = train_ngram.evaluate_test(model, ds, tax, test_rows, thr, thr)
+    # the configured threshold applies to the deployed variant; the other is scored at its own dev threshold
+    sel = card["selection"]
+    if model.info.get("blend_rules"):
+        t = train_ngram.evaluate_test(model, ds, tax, test_rows, sel["relevance_threshold"], thr)
+    else:
+        t = train_ngram.evaluate_test(model, ds, tax, test_rows, thr, sel["rule_blended_threshold"])
     deployed = "relevance_model_plus_rules" if model.info.get("blend_rules") else "relevance_model"
     print(f"\nrelevance, human test split: {t['n']} texts, {t['relevant']} relevant (never used in training)")
     print(f"{'':<26} {'precision':>9} {'recall':>7} {'F1':>7}   F1 95% CI")

@@ -103,13 +103,18 @@ def evaluate_ngram(model_dir: Path, settings: Settings, *, cv: bool = False) -> 
     tax = load_taxonomy(Path(cfg.taxonomy))
     test_rows = [r for r in ds.labels if r.relevant is not None and split_of(r.uid) == "test"]
     thr = settings.nlp.relevance_threshold
-    res: dict[str, Any] = {
-        "relevance_threshold": thr,
-        "blend_rules": bool(model.info.get("blend_rules")),
-        "test": train_ngram.evaluate_test(model, ds, tax, test_rows, thr, thr),
-    }
     card_path = model_dir / "metrics.json"
     card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
+    sel = card.get("selection", {})
+    blend = bool(model.info.get("blend_rules"))
+    # the configured threshold applies to the deployed variant; the other is scored at its own dev threshold
+    thr_model = sel.get("relevance_threshold", thr) if blend else thr
+    thr_blend = thr if blend else sel.get("rule_blended_threshold", thr)
+    res: dict[str, Any] = {
+        "relevance_threshold": thr,
+        "blend_rules": blend,
+        "test": train_ngram.evaluate_test(model, ds, tax, test_rows, thr_model, thr_blend),
+    }
     if cv:
         res["sentiment_cv"] = train_ngram.sentiment_cv(ds, cfg)
     elif "sentiment_cv" in card:
