@@ -30,13 +30,10 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from alerts.service import run_alerts
-    from index.client import make_client
+    from index.client import es_client
 
-    client = make_client(settings.elasticsearch)
-    try:
+    with es_client(settings.elasticsearch) as client:
         report = run_alerts(settings, client, rules=rules)
-    finally:
-        client.close()
     print(report.summary())
     for error in report.errors:
         print(f"  failed: {error}")

@@ -6,68 +6,30 @@ The text a leader reads is Chinese; both a plain-text and an HTML body are built
 from __future__ import annotations
 
 import html
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from alerts.rules import AlertRule
-from index.documents import Post
+from yuqing.models import SENTIMENT_LABELS, Post
+from yuqing.text import Excerpt, excerpt, http_url, one_line
 
 SUBJECT_PREFIX = "【舆情预警】"
 SUBJECT_TITLE_MAX = 60
-EXCERPT_RADIUS = 80
+EXCERPT_RADIUS = 80  # characters of context either side of the matched keyword
 
 KIND_LABELS = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
-SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
-_SPACE = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Excerpt:
-    """A piece of the post around the first matched keyword: ``before`` + ``match`` + ``after``."""
-
-    before: str
-    match: str
-    after: str
-
-    @property
-    def text(self) -> str:
-        return self.before + self.match + self.after
-
-
-def one_line(text: str) -> str:
-    """Whitespace (newlines included) collapsed to single spaces: safe for headers and table cells."""
-    return _SPACE.sub(" ", text).strip()
 
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def make_excerpt(text: str, keywords: tuple[str, ...], radius: int = EXCERPT_RADIUS) -> Excerpt:
-    """The first occurrence of any keyword in ``text`` with ``radius`` characters either side.
-
-    Without an occurrence (the keyword was only in the title) the start of the text is the excerpt.
-    """
-    flat = one_line(text)
-    folded = flat.casefold()
-    best: tuple[int, int] | None = None
-    for keyword in keywords:
-        pos = folded.find(keyword.casefold())
-        if pos >= 0 and (best is None or pos < best[0]):
-            best = (pos, len(keyword))
-    if best is None:
-        return Excerpt("", "", shorten(flat, 2 * radius))
-    pos, length = best
-    start = max(0, pos - radius)
-    end = min(len(flat), pos + length + radius)
-    before = ("…" if start > 0 else "") + flat[start:pos]
-    after = flat[pos + length : end] + ("…" if end < len(flat) else "")
-    return Excerpt(before, flat[pos : pos + length], after)
+def keyword_excerpt(text: str, keywords: tuple[str, ...]) -> Excerpt:
+    """The first occurrence of any keyword in ``text`` with ``EXCERPT_RADIUS`` characters either side (the
+    start of the text when the keyword was only in the title)."""
+    return excerpt(text, keywords, before=EXCERPT_RADIUS, after=EXCERPT_RADIUS)
 
 
 def local_time(value: datetime | None, tz: ZoneInfo) -> str:
@@ -102,11 +64,6 @@ def _fields(rule: AlertRule, post: Post, tz: ZoneInfo) -> list[tuple[str, str]]:
     return [(label, one_line(value)) for label, value in rows]
 
 
-def _safe_href(url: str) -> str | None:
-    """Only http(s) links become clickable in the HTML body."""
-    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
-
-
 def _plain_body(rows: list[tuple[str, str]], post: Post, excerpt: Excerpt, dashboard_url: str) -> str:
     lines = ["您好：", "", "舆情监测平台发现一条符合预警规则的新信息。", ""]
     lines += [f"{label}：{value}" for label, value in rows]
@@ -122,7 +79,7 @@ def _html_body(rows: list[tuple[str, str]], post: Post, excerpt: Excerpt, dashbo
         f"<td>{esc(value)}</td></tr>"
         for label, value in rows
     )
-    href = _safe_href(post.url)
+    href = http_url(post.url)
     link = f'<a href="{esc(href)}">{esc(post.url)}</a>' if href else esc(post.url)
     if excerpt.text:
         quote = esc(excerpt.before) + (f"<mark>{esc(excerpt.match)}</mark>" if excerpt.match else "") + esc(
@@ -130,7 +87,7 @@ def _html_body(rows: list[tuple[str, str]], post: Post, excerpt: Excerpt, dashbo
         )
     else:
         quote = "（无正文）"
-    dash = _safe_href(dashboard_url)
+    dash = http_url(dashboard_url)
     dash_link = f'<a href="{esc(dash)}">在舆情平台查看</a>' if dash else esc(dashboard_url)
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"></head><body>'
@@ -157,9 +114,9 @@ def build_message(
 ) -> EmailMessage:
     """The alert email for ``post`` under ``rule``, addressed to the rule's recipients."""
     tz = ZoneInfo(timezone)
-    excerpt = make_excerpt(post.content, rule.keywords)
+    excerpt = keyword_excerpt(post.content, rule.keywords)
     if not excerpt.match:
-        title_excerpt = make_excerpt(post.title, rule.keywords)
+        title_excerpt = keyword_excerpt(post.title, rule.keywords)
         if title_excerpt.match and not post.content.strip():
             excerpt = title_excerpt
     rows = _fields(rule, post, tz)

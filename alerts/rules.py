@@ -14,10 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from index.documents import PostKind
-from nlp.types import Sentiment
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
+from yuqing.models import PostKind, Sentiment
 from yuqing.settings import Settings
 
 _ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
@@ -194,3 +193,9 @@ def rules_path(settings: Settings) -> Path:
     """The rules file named by ``alerts.rules_file`` (relative to ``paths.config_dir``)."""
     path = settings.alerts.rules_file
     return path if path.is_absolute() else settings.paths.config_dir / path
+
+
+def search_keywords(settings: Settings) -> list[str]:
+    """What search sources that name no keywords search for: the ``any`` keywords of the enabled rules (in file
+    order, once each), so what the office is alerted on is also what it searches for."""
+    return list(dict.fromkeys(w for rule in load_rules(rules_path(settings)) for w in rule.any_of))

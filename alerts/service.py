@@ -22,10 +22,12 @@ from alerts.mailer import Mailer, MessageRejectedError, SMTPUnavailableError
 from alerts.message import build_message
 from alerts.query import build_rule_search
 from alerts.rules import AlertRule, load_rules, rules_path
-from alerts.state import AlertState, AlertStateStore
-from index.documents import Post
+from index.alert_state import AlertStateStore
 from index.layout import ALERT_STATE, POSTS
+from index.records import AlertState
+from index.search import post_from_source
 from yuqing.errors import YuqingError
+from yuqing.models import Post
 from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ def _matching_pages(
         hits = client.search(index=alias, **body)["hits"]["hits"]
         if not hits:
             return
-        yield [(h["_id"], Post.from_source(h["_source"])) for h in hits]
+        yield [(h["_id"], post_from_source(h["_source"])) for h in hits]
         if len(hits) < PAGE_SIZE:
             return
         search_after = hits[-1]["sort"]
@@ -209,5 +211,6 @@ def run_alerts(
     finally:
         if store.writes:
             client.indices.refresh(index=store.alias)
-    log.info(report.summary())
+    # One line per run that did something; a quiet run (nothing new to send) only at DEBUG.
+    log.log(logging.INFO if report.sent or report.failed or report.deferred else logging.DEBUG, report.summary())
     return report

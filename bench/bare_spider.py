@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import scrapy
-from scrapy.crawler import CrawlerProcess
 from scrapy.http import Response
 
 from crawlers.feeds import parse_feed
+from crawlers.runner import crawler_process
 from crawlers.scrapy_settings import scrapy_settings
+from yuqing.logs import setup_logging
 from yuqing.settings import load_settings
 
 
@@ -42,11 +43,11 @@ class BareSpider(scrapy.Spider):
 
 def main() -> None:
     settings = load_settings()
+    setup_logging(settings, "bench:bare-spider")
     config = scrapy_settings(settings)
     config.pop("ITEM_PIPELINES")
     config.pop("DOWNLOADER_MIDDLEWARES")
-    config["LOG_LEVEL"] = "WARNING"
-    process = CrawlerProcess(config)
+    process = crawler_process(config)  # logging as in a crawl
     process.crawl(BareSpider, feed_url=sys.argv[1])
     t0 = time.perf_counter()
     process.start()

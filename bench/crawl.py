@@ -10,7 +10,6 @@ N/60 distinct URLs by the local test server) with the same Scrapy settings; each
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.common import start
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import CrawlReport, crawl_command
-from index.client import make_client
-from index.es_server import LocalElasticsearch
-from yuqing.settings import PROJECT_ROOT, load_settings
+from index.client import es_client
+from yuqing.settings import PROJECT_ROOT, Settings
 
 GOAL = 0.6
 PREFIX = "yuqing-bench-crawl"
@@ -42,13 +41,17 @@ def start_server(pages: Path, site: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=2000)
-    args = ap.parse_args()
-    settings = load_settings()
-    LocalElasticsearch(settings.local_es).start()
-    client = make_client(settings.elasticsearch)
-    client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    args, settings = start(__doc__, 2000, "bench:crawl")
+    with es_client(settings.elasticsearch) as client:
+        client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+        ratio = measure(settings, args.n)
+        client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+        client.options(ignore_status=404).indices.delete_index_template(name=f"{PREFIX}-*")
+    print(f"RESULT crawl ratio={ratio:.2f} goal={GOAL} {'PASS' if ratio >= GOAL else 'FAIL'}")
+
+
+def measure(settings: Settings, n: int) -> float:
+    """Pages/s of the full pipeline over pages/s of the bare spider, on the same feed of ``n`` pages."""
     gne = settings.paths.shared_data / "html" / "gne"
     paths = sorted(str(p.relative_to(gne)) for p in (gne / "tests").rglob("*.html"))
 
@@ -58,7 +61,7 @@ def main() -> None:
         server, url = start_server(gne, site)
         try:
             entries = [FeedEntry(link=f"{url}/noetag/{paths[i % len(paths)]}?copy={i}", title=str(i))
-                       for i in range(args.n)]
+                       for i in range(n)]
             (site / "feed.xml").write_bytes(rss_document("bench", url, entries,
                                                          built=datetime.now(ZoneInfo("Asia/Shanghai"))))
             feed = f"{url}/feed.xml"
@@ -66,12 +69,12 @@ def main() -> None:
 
             shutil.copytree(PROJECT_ROOT / "config", config_dir)
             (config_dir / "sources.yaml").write_text(
-                f"sources:\n  - {{name: bench, kind: feed, start_urls: ['{feed}'], max_items: {args.n}}}\n",
+                f"sources:\n  - {{name: bench, kind: feed, start_urls: ['{feed}'], max_items: {n}}}\n",
                 encoding="utf-8")
             env = {**os.environ, "YUQING_ELASTICSEARCH__INDEX_PREFIX": PREFIX, "YUQING_NLP__ENABLED": "false",
                    "YUQING_PATHS__CONFIG_DIR": str(config_dir), "YUQING_PATHS__DATA_DIR": str(data_dir),
                    "YUQING_CRAWL__AUTOTHROTTLE": "false", "YUQING_CRAWL__OBEY_ROBOTS": "false",
-                   "YUQING_CRAWL__LOG_LEVEL": "WARNING"}
+                   "YUQING_LOGGING__LEVEL": "WARNING"}
 
             bare = subprocess.run([sys.executable, "-m", "bench.bare_spider", feed], cwd=PROJECT_ROOT, env=env,
                                   capture_output=True, text=True, check=True)
@@ -85,17 +88,15 @@ def main() -> None:
                            capture_output=True)
             report = CrawlReport.from_json(report_path.read_text(encoding="utf-8"))
             run = report.sources[0]
-            seconds = (datetime.fromisoformat(report.finished_at) - datetime.fromisoformat(report.started_at))
+            assert report.finished_at is not None
+            seconds = report.finished_at - report.started_at
             full_rate = run.found / seconds.total_seconds()
             print(f"full pipeline: {run.found} pages ({run.indexed} indexed, {run.duplicates} linked as duplicates, "
                   f"{run.errors} errors) in {seconds.total_seconds():.1f}s = {full_rate:.1f} pages/s")
         finally:
             server.terminate()
             server.wait()
-    client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
-    client.options(ignore_status=404).indices.delete_index_template(name=f"{PREFIX}-*")
-    ratio = full_rate / bare_rate
-    print(f"RESULT crawl ratio={ratio:.2f} goal={GOAL} {'PASS' if ratio >= GOAL else 'FAIL'}")
+    return full_rate / bare_rate
 
 
 if __name__ == "__main__":

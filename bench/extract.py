@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import lxml.html
 
 from crawlers.encoding import decode_html
-from crawlers.extract import default_rules, extract_article
+from crawlers.extract import extract_article, load_extraction_rules
+from crawlers.extract.rules import EXTRACTION_CONFIG_NAME
 from yuqing.settings import load_settings
 
 GOAL = 100.0  # pages/s (on the project's 2-core benchmark machine)
@@ -44,12 +45,13 @@ def best_seconds(works: dict[str, Callable[[str], object]], pages: list[str]) ->
 
 
 def main() -> None:
-    gne = load_settings().paths.shared_data / "html" / "gne" / "tests"
+    settings = load_settings()
+    gne = settings.paths.shared_data / "html" / "gne" / "tests"
     paths = sorted(gne.rglob("*.html"))
     if not paths:
         raise SystemExit(f"no pages under {gne}")
     pages = [decode_html(path.read_bytes())[0] for path in paths]
-    rules = default_rules()
+    rules = load_extraction_rules(settings.config_file(EXTRACTION_CONFIG_NAME))
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
 
     def floor(html: str) -> object:

@@ -1,4 +1,5 @@
-"""Indexing throughput: the project's path (Post -> index.writer.index_posts -> streaming_bulk) against raw
+"""Indexing throughput: the project's path (Post -> index.records.PostRecord -> index.writer.index_posts ->
+streaming_bulk) against raw
 ``helpers.bulk`` of the very same documents, in one run, on the same local Elasticsearch.
 
 Both sides receive posts that went through the segmentation stage already (jieba runs in the crawl pipeline
@@ -10,7 +11,6 @@ the same template; the two are run alternately, twice each, and the better run o
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 from datetime import datetime, timedelta
@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch, helpers
 
+from bench.common import start
 from bench.corpus import texts
-from index.client import make_client
-from index.documents import Post
-from index.es_server import LocalElasticsearch
+from index.client import es_client
 from index.layout import POSTS, setup
+from index.records import PostRecord
 from index.writer import index_posts
-from yuqing.settings import Settings, load_settings
+from ingest.batch import Batch
+from ingest.stages import Segment
+from yuqing.models import Post
+from yuqing.progress import progress
+from yuqing.settings import Settings
 
 GOAL = 0.8
 
@@ -68,19 +72,29 @@ def run_raw(client: Elasticsearch, settings: Settings, sources: list[tuple[str, 
     return len(sources) / elapsed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=20000)
-    args = ap.parse_args()
-    settings = load_settings()
-    LocalElasticsearch(settings.local_es).start()
-    client = make_client(settings.elasticsearch)
+def segmented(posts: list[Post], batch: int = 500) -> list[Post]:
+    """``posts`` through the ingest segmentation stage (in this process), with progress."""
+    stage = Segment()
+    out: list[Post] = []
+    with progress("segmenting", total=len(posts), unit="posts") as bar:
+        for i in range(0, len(posts), batch):
+            out += stage.run(Batch(posts[i : i + batch])).posts
+            bar.update(len(posts[i : i + batch]))
+    return out
 
-    posts = make_posts(settings, args.n)
+
+def main() -> None:
+    args, settings = start(__doc__, 20000, "bench:index_bulk")
+    with es_client(settings.elasticsearch) as client:
+        compare(client, settings, args.n)
+
+
+def compare(client: Elasticsearch, settings: Settings, n: int) -> None:
+    posts = make_posts(settings, n)
     t0 = time.perf_counter()
-    posts = [p.segmented() for p in posts]
+    posts = segmented(posts)
     seg_rate = len(posts) / (time.perf_counter() - t0)
-    sources = [(p.doc_id, p.to_source()) for p in posts]
+    sources = [(p.doc_id, PostRecord.from_post(p).as_source()) for p in posts]
     chars = sum(len(p.content) for p in posts) / len(posts)
     print(f"{len(posts)} posts, mean body {chars:.0f} chars; jieba segmentation stage: {seg_rate:,.0f} posts/s")
 

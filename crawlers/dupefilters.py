@@ -17,7 +17,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter as RedisRFPDupeFilter
 def report_redirect_loop(request: Request, spider: Spider) -> None:
     chain = request.meta.get("redirect_urls") or []
     if request.url in chain:
-        spider.crawler.stats.inc_value("yuqing/errors", spider=spider)
+        spider.crawler.stats.inc_value("yuqing/errors")
         spider.logger.error("redirect loop: %s redirects back to %s", chain[0], request.url)
 
 

@@ -9,7 +9,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
-from crawlers.pipelines import crawl_state
+from crawlers.signals import crawl_state_loaded
+from index.crawl_state import CrawlState
 
 
 class ProxyMiddleware:
@@ -31,17 +32,25 @@ class NotModified(IgnoreRequest):
 
 
 class ConditionalRequestMiddleware:
-    """Adds If-None-Match / If-Modified-Since from the previous crawl; a 304 ends the request as unchanged."""
+    """Adds If-None-Match / If-Modified-Since from the previous crawl; a 304 ends the request as unchanged.
+
+    The crawl state arrives with the :data:`~crawlers.signals.crawl_state_loaded` signal (the ingest pipeline
+    loads it when the spider opens); until then, or without one, requests go out unconditionally."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.state: CrawlState | None = None
+        crawler.signals.connect(self._state_loaded, signal=crawl_state_loaded)
+
+    def _state_loaded(self, state: CrawlState | None) -> None:
+        self.state = state
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        state = crawl_state(self.crawler)
+        state = self.state
         if state is None or request.meta.get("dont_condition"):
             return
         page = state.get(request.url)
@@ -53,14 +62,14 @@ class ConditionalRequestMiddleware:
             request.headers.setdefault(b"If-Modified-Since", page.last_modified.encode("latin-1"))
 
     def process_response(self, request: Request, response: Response) -> Response:
-        state = crawl_state(self.crawler)
+        state = self.state
         if state is None:
             return response
         now = datetime.now().astimezone()
         if response.status == 304:
             state.touch(request.url, now)
             assert self.crawler.stats is not None
-            self.crawler.stats.inc_value("yuqing/unchanged", spider=self.crawler.spider)
+            self.crawler.stats.inc_value("yuqing/unchanged")
             raise NotModified(f"not modified: {request.url}")
         if response.status == 200:
             etag = response.headers.get(b"ETag")

@@ -6,97 +6,116 @@ scheduler down; the child reports what it did as JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crawlers.sources import Source
+from pydantic import BaseModel, Field
+
+from index.records import SourceRun
+from index.source_health import run_ok
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
+from yuqing.sources import Source
+
+if TYPE_CHECKING:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers.spiders.search import KeywordSource
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SourceRun:
-    source: str
-    kind: str
-    found: int = 0
-    indexed: int = 0
-    new: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    errors: int = 0
-    spooled: int = 0
-    finish_reason: str = ""
+class CrawlReport(BaseModel):
+    """What a crawl did, per source (a child crawl hands it to the scheduler as JSON)."""
 
-
-@dataclass
-class CrawlReport:
-    started_at: str
-    finished_at: str = ""
-    sources: list[SourceRun] = field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime | None = None
+    sources: list[SourceRun] = Field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        return self.model_dump_json()
 
     @classmethod
     def from_json(cls, text: str) -> CrawlReport:
-        data = json.loads(text)
-        return cls(
-            started_at=data["started_at"],
-            finished_at=data.get("finished_at", ""),
-            sources=[SourceRun(**s) for s in data.get("sources", [])],
-        )
+        return cls.model_validate_json(text)
 
 
 class CrawlFailed(YuqingError):
     pass
 
 
-def run_crawl(settings: Settings, sources: list[Source]) -> CrawlReport:
-    """Crawl ``sources`` in this process (blocks; a process can run this once: Twisted's reactor)."""
-    from scrapy.crawler import CrawlerProcess
+def summary_line(run: SourceRun) -> str:
+    """The one line a crawl logs per source."""
+    return (f"{run.source}: found={run.found} indexed={run.indexed} new={run.new} unchanged={run.unchanged} "
+            f"duplicates={run.duplicates} errors={run.errors} spooled={run.spooled} ({run.finish_reason})")
 
+
+def crawler_process(config: dict[str, Any]) -> CrawlerProcess:
+    """A Scrapy process that keeps to the logging the entry point set up (yuqing.logs): Scrapy adds no root
+    handler of its own, and the library levels its ``configure_logging()`` resets are applied again."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import default_settings
+
+    from yuqing.logs import quiet_libraries
+
+    if hasattr(default_settings, "LOG_INSTALL_ROOT_HANDLER"):  # Scrapy >= 2.14
+        process = CrawlerProcess({**config, "LOG_INSTALL_ROOT_HANDLER": False})
+    else:
+        process = CrawlerProcess(config, install_root_handler=False)
+    quiet_libraries()
+    return process
+
+
+def run_crawl(settings: Settings, sources: list[Source], *, search_keywords: KeywordSource | None = None
+              ) -> CrawlReport:
+    """Crawl ``sources`` in this process (blocks; a process can run this once: Twisted's reactor).
+
+    ``search_keywords``: what ``search`` sources without keywords of their own search for."""
     from crawlers.scrapy_settings import scrapy_settings
     from crawlers.spiders import SPIDERS
 
-    report = CrawlReport(started_at=datetime.now().astimezone().isoformat())
-    process = CrawlerProcess(scrapy_settings(settings))
+    started = datetime.now().astimezone()
+    process = crawler_process(scrapy_settings(settings))
     crawlers = []
     for source in sources:
         spider_cls = SPIDERS.get(source.kind)
         if spider_cls is None:
             raise CrawlFailed(f"source {source.name!r}: kind {source.kind!r} has no spider yet")
         crawler = process.create_crawler(spider_cls)
-        process.crawl(crawler, source=source)
+        extra = {"keywords": search_keywords} if source.kind == "search" else {}
+        process.crawl(crawler, source=source, **extra)
         crawlers.append((source, crawler))
     process.start()
+    finished = datetime.now().astimezone()
+    report = CrawlReport(started_at=started, finished_at=finished)
     for source, crawler in crawlers:
         stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
-        report.sources.append(
-            SourceRun(
-                source=source.name,
-                kind=source.kind,
-                found=int(stats.get("yuqing/found", 0)),
-                indexed=int(stats.get("yuqing/indexed", 0)),
-                new=int(stats.get("yuqing/new", 0)),
-                unchanged=int(stats.get("yuqing/unchanged", 0)),
-                duplicates=int(stats.get("yuqing/duplicates", 0)),
-                errors=int(stats.get("yuqing/errors", 0)) + int(stats.get("yuqing/index_errors", 0)),
-                spooled=int(stats.get("yuqing/spooled", 0)),
-                finish_reason=str(stats.get("finish_reason", "")),
-            )
+        found, indexed = int(stats.get("yuqing/found", 0)), int(stats.get("yuqing/indexed", 0))
+        errors = int(stats.get("yuqing/errors", 0)) + int(stats.get("yuqing/index_errors", 0))
+        run = SourceRun(
+            source=source.name,
+            kind=source.kind,
+            started_at=started,
+            finished_at=finished,
+            found=found,
+            indexed=indexed,
+            new=int(stats.get("yuqing/new", 0)),
+            unchanged=int(stats.get("yuqing/unchanged", 0)),
+            duplicates=int(stats.get("yuqing/duplicates", 0)),
+            errors=errors,
+            spooled=int(stats.get("yuqing/spooled", 0)),
+            ok=run_ok(found=found, indexed=indexed, errors=errors),
+            finish_reason=str(stats.get("finish_reason", "")),
         )
-    report.finished_at = datetime.now().astimezone().isoformat()
+        log.info(summary_line(run))
+        report.sources.append(run)
     return report
 
 

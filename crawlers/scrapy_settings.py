@@ -11,6 +11,7 @@ from yuqing.settings import Settings
 
 def scrapy_settings(settings: Settings, now_s: float | None = None) -> dict[str, Any]:
     c = settings.crawl
+    debug = settings.logging.level == "DEBUG"
     out: dict[str, Any] = {
         "YUQING_SETTINGS": settings,
         "BOT_NAME": "yuqing",
@@ -30,8 +31,14 @@ def scrapy_settings(settings: Settings, now_s: float | None = None) -> dict[str,
         "REDIRECT_MAX_TIMES": 10,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": c.log_level,
-        "ITEM_PIPELINES": {"crawlers.pipelines.IndexPipeline": 500},
+        # Logging is yuqing.logs' (one handler, set up by the entry point); Scrapy adds no handler of its own
+        # (crawlers.runner), prints its periodic "Crawled N pages" and its stats dump only at DEBUG, and
+        # names items by URL, never by their content.
+        "LOG_LEVEL": settings.logging.level,
+        "LOGSTATS_INTERVAL": 60.0 if debug else 0.0,
+        "STATS_DUMP": debug,
+        "LOG_FORMATTER": "crawlers.logformat.ItemFreeLogFormatter",
+        "ITEM_PIPELINES": {"crawlers.pipelines.IngestPipeline": 500},
         "DUPEFILTER_CLASS": "crawlers.dupefilters.LoopReportingDupeFilter",
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",

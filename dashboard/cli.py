@@ -1,4 +1,5 @@
-"""`yuqing dashboard`: serve the Streamlit dashboard on ``dashboard.host``:``dashboard.port``."""
+"""`yuqing dashboard`: serve the Streamlit dashboard on ``dashboard.host``:``dashboard.port``; `yuqing sources`:
+each source's health, as the 信源状态 page shows it."""
 
 from __future__ import annotations
 
@@ -51,7 +52,27 @@ def _dashboard_command(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _sources_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print each configured source's health; exit 1 when any is silent or failing."""
+    from dashboard.format import STATUS_LABELS
+    from index.client import es_client
+    from index.source_health import ALARMING, source_statuses
+    from yuqing.sources import load_sources
+
+    names = [s.name for s in load_sources(settings.config_file("sources.yaml")).enabled()]
+    with es_client(settings.elasticsearch) as client:
+        statuses = source_statuses(client, settings.elasticsearch.index_prefix, names,
+                                   settings.crawl.silent_after_runs)
+    for s in statuses:
+        last = s.last_success.isoformat(timespec="minutes") if s.last_success else "-"
+        print(f"{s.source}\t{s.status}\t{STATUS_LABELS[s.status]}\tlast success {last}"
+              + (f"\t{s.last_error}" if s.last_error else ""))
+    return 1 if any(s.status in ALARMING for s in statuses) else 0
+
+
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("sources", help="health of each configured source (silent, failing, calm, ok)").set_defaults(
+        func=_sources_command)
     parser = sub.add_parser("dashboard", help="serve the press officers' dashboard (Streamlit)")
     parser.add_argument("--host", help="listen address (default: dashboard.host)")
     parser.add_argument("--port", type=int, help="port (default: dashboard.port)")

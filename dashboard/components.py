@@ -9,8 +9,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard import format as fmt
-from index.documents import Post
 from yuqing.errors import ConfigError
+from yuqing.models import Post
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -22,15 +22,17 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
-from crawlers.health import SourceStatus, source_statuses
-from crawlers.sources import load_sources
 from dashboard.format import display_host
 from index.client import make_client
 from index.hotwords import load_stopwords
 from index.layout import POSTS
 from index.search import PostQuery, SearchResult, count_by, hot_terms, search_posts
+from index.source_health import SourceStatus, source_statuses
+from nlp.segment import segment
 from yuqing.errors import YuqingError
+from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
+from yuqing.sources import load_sources
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,6 +80,8 @@ def environment_key(environ: dict[str, str] | None = None) -> str:
 def _backend(key: str) -> Backend:
     # `key` only selects the cache entry: the settings are read from the same environment it digests.
     settings = load_settings()
+    setup_logging(settings, "dashboard")
+    # The client lives as long as this process's cached backend (every page run reuses it).
     return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
                    stopwords=load_stopwords(settings.config_file("hotwords.yaml")))
 
@@ -129,7 +133,7 @@ def _ttl_cached(func: Callable[P, R]) -> Callable[[int], Callable[P, R]]:
 
 def _search(backend: Backend, query: PostQuery) -> SearchResult:
     with es_errors(backend):
-        return search_posts(backend.client, backend.posts_alias, query)
+        return search_posts(backend.client, backend.posts_alias, query, tokenize=segment)
 
 
 def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> dict[str, int]:

@@ -8,10 +8,15 @@ from datetime import datetime
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from index.documents import Post
+from yuqing.models import SENTIMENT_LABELS, Post
+from yuqing.text import excerpt as text_excerpt
+from yuqing.text import http_url, one_line
 
-SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 SENTIMENT_COLORS: dict[str, str] = {"negative": "red", "neutral": "gray", "positive": "green"}
+# Source health (index.source_health) as the 信源状态 page and `yuqing sources` name it.
+STATUS_LABELS: dict[str, str] = {
+    "ok": "正常", "calm": "平静(无新内容)", "silent": "静默(无任何产出)", "failing": "失败", "unknown": "未运行",
+}
 UNANALYSED_LABEL = "未分析"
 UNKNOWN_TIME = "时间未知"
 NO_TITLE = "（无标题）"
@@ -20,7 +25,6 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all keeps
 # Markdown, LaTeX ($), Streamlit directives (:red[...]) and HTML out of untrusted text.
 _ASCII_PUNCT = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
-_SPACE = re.compile(r"\s+")
 
 
 def sentiment_label(sentiment: str | None) -> str:
@@ -44,7 +48,7 @@ def _escape_punct(text: str) -> str:
 
 def md_escape(text: str) -> str:
     """``text`` as literal Markdown on one line: punctuation escaped, whitespace runs collapsed."""
-    return _escape_punct(_SPACE.sub(" ", text).strip())
+    return _escape_punct(one_line(text))
 
 
 def badge(text: str, color: str) -> str:
@@ -61,11 +65,11 @@ def sentiment_badge(sentiment: str | None) -> str:
 
 def safe_url(url: str) -> str | None:
     """``url`` usable as a Markdown link target, or None when it is not an http(s) URL."""
-    url = url.strip()
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    target = http_url(url)
+    if target is None:
         return None
     # Keep every URL character except those that end or break a Markdown link destination.
-    return quote(url, safe="!#$%&'*+,-./:;=?@[]^_`{|}~")
+    return quote(target, safe="!#$%&'*+,-./:;=?@[]^_`{|}~")
 
 
 def display_host(url: str) -> str:
@@ -133,16 +137,8 @@ def _find_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
 
 
 def excerpt(content: str, terms: Sequence[str] = (), width: int = 140) -> str:
-    """About ``width`` characters of ``content`` on one line, around the first search term when present."""
-    text = _SPACE.sub(" ", content).strip()
-    if len(text) <= width:
-        return text
-    spans = _find_spans(text, terms)
-    start = 0
-    if spans:
-        start = max(0, min(spans[0][0] - width // 3, len(text) - width))
-    end = start + width
-    return ("…" if start > 0 else "") + text[start:end] + ("…" if end < len(text) else "")
+    """About ``width`` characters of ``content`` on one line, a third of them before the first search term."""
+    return text_excerpt(content, terms, before=width // 3, after=width - width // 3).text
 
 
 def highlight(text: str, terms: Sequence[str]) -> str:
@@ -151,7 +147,7 @@ def highlight(text: str, terms: Sequence[str]) -> str:
     Only terms that begin and end with a letter, digit or Han character are emphasised: CommonMark does not
     render ``**`` next to punctuation reliably, and a stray ``**`` would be worse than no emphasis.
     """
-    text = _SPACE.sub(" ", text).strip()
+    text = one_line(text)
     usable = [t for t in terms if t and t[0].isalnum() and t[-1].isalnum()]
     out: list[str] = []
     pos = 0

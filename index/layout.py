@@ -1,9 +1,10 @@
 """Index layout: for each logical index an index template, a versioned concrete index and an alias.
 
-Readers and writers use only the alias. :func:`setup` is idempotent: it (re)puts the templates and creates the
-first versioned index behind each alias when the alias is missing. :func:`migrate` builds the next version
-from the current one (scroll + bulk in Python, since the minimal distribution has no reindex module) and
-swaps the alias atomically.
+Readers and writers use only the alias. :func:`setup` is idempotent: it (re)puts the templates, creates the
+first versioned index behind each alias when the alias is missing and adds new fields to an existing one.
+:func:`migrate` builds the next version from the current one (scroll + bulk in Python, since the minimal
+distribution has no reindex module) and swaps the alias atomically. Each mapping has its record model in
+:mod:`index.records` (the two are checked against each other by a test).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ POSTS_MAPPING: dict[str, Any] = {
         "author": _KW,
         "published_at": _DATE,
         "fetched_at": _DATE,
-        "first_seen_at": _DATE,
         "engagement": {
             "properties": {k: {"type": "long"} for k in ("reposts", "comments", "likes", "views")}
         },
@@ -115,6 +115,7 @@ SOURCE_HEALTH_MAPPING: dict[str, Any] = {
         "new": {"type": "integer"},
         "indexed": {"type": "integer"},
         "unchanged": {"type": "integer"},
+        "duplicates": {"type": "integer"},
         "errors": {"type": "integer"},
         "spooled": {"type": "integer"},
         "ok": {"type": "boolean"},
@@ -189,6 +190,9 @@ def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings
     client.indices.put_index_template(name=spec.template_name(es.index_prefix), **template_body(spec, es))
     existing = current_index(client, alias)
     if existing is not None:
+        # Fields added to the mapping since the index was created reach it too (a changed field raises:
+        # that needs migrate()).
+        client.indices.put_mapping(index=existing, properties=spec.mappings["properties"])
         return existing
     index = spec.index_name(es.index_prefix)
     if not client.indices.exists(index=index):

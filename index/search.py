@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
-from index.documents import Post
-from nlp.segment import segment
+from index.records import PostRecord
+from yuqing.models import Post
 
 SortOrder = Literal["newest", "relevance"]
 HAN_WORD = "[\u4e00-\u9fff]{2,}"
+# Splits a search term into the tokens of the ``*_seg`` fields (jieba, given by the caller: the store layer
+# does not segment).
+Tokenize = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,12 @@ def search_terms(text: str) -> list[str]:
     return [t for t in text.split() if t]
 
 
-def text_clauses(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def text_clauses(text: str, tokenize: Tokenize | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(must, should) clauses for free text.
 
     Each term must occur as an exact substring of the title or the body: ``match_phrase`` on the per-character
-    ``standard`` fields. The jieba-segmented fields only rank (should), so a search for 图书馆 never returns
-    a post that merely mentions 图书 and 馆 apart.
+    ``standard`` fields. The segmented fields only rank (should; only with ``tokenize``), so a search for
+    图书馆 never returns a post that merely mentions 图书 and 馆 apart.
     """
     must: list[dict[str, Any]] = []
     should: list[dict[str, Any]] = []
@@ -60,7 +63,7 @@ def text_clauses(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
                 }
             }
         )
-        tokens = " ".join(t.lower() for t in segment(term))
+        tokens = " ".join(t.lower() for t in tokenize(term)) if tokenize is not None else ""
         if tokens:
             should.append({"match": {"title_seg": {"query": tokens, "boost": 2}}})
             should.append({"match": {"content_seg": {"query": tokens}}})
@@ -89,8 +92,8 @@ def filter_clauses(q: PostQuery) -> list[dict[str, Any]]:
     return filters
 
 
-def build_query(q: PostQuery) -> dict[str, Any]:
-    must, should = text_clauses(q.text)
+def build_query(q: PostQuery, tokenize: Tokenize | None = None) -> dict[str, Any]:
+    must, should = text_clauses(q.text, tokenize)
     must_not: list[dict[str, Any]] = []
     if q.exclude_duplicates:
         must_not.append({"exists": {"field": "duplicate_of"}})
@@ -109,10 +112,11 @@ def build_sort(q: PostQuery) -> list[dict[str, Any]]:
     return newest
 
 
-def build_search(q: PostQuery) -> dict[str, Any]:
-    """The complete search request body for ``q`` (pure; unit-tested)."""
+def build_search(q: PostQuery, tokenize: Tokenize | None = None) -> dict[str, Any]:
+    """The complete search request body for ``q`` (pure; unit-tested); ``tokenize`` ranks by the segmented
+    fields."""
     return {
-        "query": build_query(q),
+        "query": build_query(q, tokenize),
         "sort": build_sort(q),
         "size": q.size,
         "from": q.offset,
@@ -134,10 +138,15 @@ class SearchResult:
     hits: list[PostHit] = field(default_factory=list)
 
 
-def search_posts(client: Elasticsearch, alias: str, q: PostQuery) -> SearchResult:
-    resp = client.search(index=alias, **build_search(q))
+def post_from_source(source: dict[str, Any]) -> Post:
+    """The post of a posts-index ``_source``."""
+    return PostRecord.model_validate(source).to_post()
+
+
+def search_posts(client: Elasticsearch, alias: str, q: PostQuery, tokenize: Tokenize | None = None) -> SearchResult:
+    resp = client.search(index=alias, **build_search(q, tokenize))
     hits = [
-        PostHit(id=h["_id"], post=Post.from_source(h["_source"]), score=h.get("_score"))
+        PostHit(id=h["_id"], post=post_from_source(h["_source"]), score=h.get("_score"))
         for h in resp["hits"]["hits"]
     ]
     return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits)

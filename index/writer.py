@@ -9,8 +9,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from index.documents import Post
+from index.records import PostRecord
 from yuqing.errors import YuqingError
+from yuqing.models import Post
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class BulkIndexError(YuqingError):
 def _actions(alias: str, posts: Iterable[Post], urls: dict[str, str]) -> Iterator[dict[str, Any]]:
     for post in posts:
         urls[post.doc_id] = post.url
-        yield {"_op_type": "index", "_index": alias, "_id": post.doc_id, "_source": post.to_source()}
+        source = PostRecord.from_post(post).as_source()
+        yield {"_op_type": "index", "_index": alias, "_id": post.doc_id, "_source": source}
 
 
 def index_posts(
@@ -59,7 +61,8 @@ def index_posts(
     raise_on_error: bool = True,
     refresh: bool = False,
 ) -> BulkReport:
-    """Index ``posts`` (id = hash of the canonical URL, so a re-crawl replaces the earlier version).
+    """Index ``posts`` (id = hash of the canonical URL, so a re-crawl replaces the earlier version). Each must
+    have been segmented (an ingest stage): one that was not raises ValueError naming it.
 
     Failures are logged with the document's URL and collected; with ``raise_on_error`` a
     :class:`BulkIndexError` is raised after the whole stream was sent, so good documents are never lost

@@ -22,7 +22,7 @@ import numpy as np
 from nlp.inference import BertClassifier, NgramAdapter, load_text_classifier, model_version, set_offline
 from nlp.keywords import extract
 from nlp.taxonomy import Taxonomy, combine_relevance, load_taxonomy, rule_distribution, rule_relevant
-from nlp.types import Analysis
+from yuqing.models import Analysis
 from yuqing.settings import NLPSettings
 
 

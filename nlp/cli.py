@@ -225,12 +225,15 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m nlp.cli predict < posts.jsonl``); the project CLI is ``yuqing nlp``."""
+    from yuqing.logs import setup_logging
     from yuqing.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m nlp.cli", description=__doc__)
     add_subcommands(parser.add_subparsers(dest="cmd", required=True))
     args = parser.parse_args(argv)
-    rc: int = args.func(args, load_settings())
+    settings = load_settings()
+    setup_logging(settings, f"nlp:{args.cmd}")
+    rc: int = args.func(args, settings)
     return rc
 
 

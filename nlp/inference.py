@@ -66,10 +66,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def predict_proba(
-    model: Any, tokenizer: Any, texts: list[str], *, batch_size: int, max_length: int, device: str = "cpu"
+    model: Any, tokenizer: Any, texts: list[str], *, batch_size: int, max_length: int, device: str = "cpu",
+    progress_desc: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """Probabilities per task (rows in input order), batched by length under ``torch.inference_mode``."""
+    """Probabilities per task (rows in input order), batched by length under ``torch.inference_mode``;
+    ``progress_desc`` shows the progress (long evaluations)."""
     import torch
+
+    from yuqing.progress import Progress
 
     tasks = list(model.config.task_labels)
     out = {t: np.zeros((len(texts), len(model.config.task_labels[t])), dtype=np.float32) for t in tasks}
@@ -79,12 +83,17 @@ def predict_proba(
     pad_id = tokenizer.pad_token_id or 0
     was_training = model.training
     model.eval()
+    bar = Progress(progress_desc, len(texts), unit="texts") if progress_desc else None
     with torch.inference_mode():
         for idx in length_batches([len(s) for s in seqs], batch_size):
             ids, mask = pad_batch([seqs[i] for i in idx], pad_id)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device))["logits"]
             for t in tasks:
                 out[t][idx] = softmax(logits[t].float().cpu().numpy())
+            if bar is not None:
+                bar.update(len(idx))
+    if bar is not None:
+        bar.close()
     if was_training:
         model.train()
     return out
@@ -134,9 +143,11 @@ def load_classifier(model_dir: Path, *, threads: int | None = None, device: str 
     set_offline()
     import torch
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from nlp.modeling import BertForMultiTaskClassification
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar in every crawl process is noise (yuqing.logs)
     if threads:
         torch.set_num_threads(threads)
     if not (model_dir / "config.json").exists():

@@ -14,10 +14,12 @@ Usage: ``yuqing nlp train CONFIG.json`` or ``python -m nlp.train CONFIG.json`` (
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,15 @@ import numpy as np
 
 from nlp.data import IGNORE, RELEVANCE, SENTIMENTS, Example, load_jsonl, save_jsonl, split_dev
 from nlp.inference import encode, pad_batch, predict_proba, set_offline
+from yuqing.progress import progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = "models/yuqing-zh-small"
-    shared_data: str | None = None  # default: settings.paths.shared_data
+    shared_data: str | None = None  # required unless data_cache holds the data; `yuqing nlp train`: paths.shared_data
     taxonomy: str = "config/taxonomy.yaml"
     data_cache: str | None = None  # folder with train.jsonl / eval.jsonl / meta.json; built when missing
     init_from: str | None = None  # local HF checkpoint dir (BERT architecture) to fine-tune
@@ -122,11 +127,9 @@ def prepare_data(cfg: TrainConfig) -> tuple[list[Example], list[Example], dict[s
         from nlp.taxonomy import load_taxonomy
 
         if cfg.shared_data is None:
-            from yuqing.settings import load_settings
-
-            shared = load_settings().paths.shared_data
-        else:
-            shared = Path(cfg.shared_data)
+            raise ValueError("TrainConfig.shared_data is not set: name the shared data folder "
+                             "(`yuqing nlp train` takes it from paths.shared_data)")
+        shared = Path(cfg.shared_data)
         tax = load_taxonomy(Path(cfg.taxonomy))
         topics = tax.names
         examples = build_training_examples(
@@ -229,6 +232,34 @@ def _steps(n: int, batch: int, epochs: float, max_steps: int) -> int:
     return max_steps if max_steps > 0 else max(1, int(per_epoch * epochs))
 
 
+def _batches(n: int, batch_size: int, total: int, rng: random.Random, desc: str) -> Iterator[list[int]]:
+    """Example indexes, one batch per step, over epochs reshuffled by ``rng``, for ``total`` steps (shown as
+    progress: a bar on a terminal, periodic log lines otherwise)."""
+    step = 0
+    with progress(desc, total=total, unit="steps") as bar:
+        while step < total:
+            order = list(range(n))
+            rng.shuffle(order)
+            for i in range(0, len(order), batch_size):
+                if step >= total:
+                    return
+                yield order[i : i + batch_size]
+                step += 1
+                bar.update()
+
+
+def _optimise(loss: Any, params: Any, optim: Any, sched: Any) -> float:
+    """One optimiser step on ``loss`` (gradients clipped at 1.0); returns the loss."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optim.step()
+    sched.step()
+    optim.zero_grad()
+    return float(loss.item())
+
+
 def pretrain_mlm(
     cfg: TrainConfig, bert_config: Any, seqs: list[list[int]], pad_id: int, mask_id: int, device: str, work_dir: Path
 ) -> dict[str, Any]:
@@ -247,24 +278,14 @@ def pretrain_mlm(
     step = 0
     t0 = time.time()
     model.train()
-    while step < total:
-        order = list(range(len(seqs)))
-        rng.shuffle(order)
-        for i in range(0, len(order), cfg.mlm_batch_size):
-            if step >= total:
-                break
-            ids, mask = pad_batch([seqs[j] for j in order[i : i + cfg.mlm_batch_size]], pad_id)
-            inputs, labels = mask_tokens(ids, mask, bert_config.vocab_size, mask_id, 5, cfg.mlm_probability, gen)
-            out = model(input_ids=inputs.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optim.step()
-            sched.step()
-            optim.zero_grad()
-            losses.append(float(out.loss.item()))
-            step += 1
-            if step % cfg.log_every == 0:
-                print(f"mlm step {step}/{total} loss {np.mean(losses[-cfg.log_every :]):.4f}", flush=True)
+    for idx in _batches(len(seqs), cfg.mlm_batch_size, total, rng, "mlm pretraining"):
+        ids, mask = pad_batch([seqs[j] for j in idx], pad_id)
+        inputs, labels = mask_tokens(ids, mask, bert_config.vocab_size, mask_id, 5, cfg.mlm_probability, gen)
+        out = model(input_ids=inputs.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+        losses.append(_optimise(out.loss, model.parameters(), optim, sched))
+        step += 1
+        if step % cfg.log_every == 0:
+            log.info("mlm step %d/%d loss %.4f", step, total, np.mean(losses[-cfg.log_every :]))
     model.save_pretrained(str(work_dir))
     return {
         "steps": step,
@@ -280,14 +301,12 @@ def evaluate(
     """Metrics per task on dev (weak labels for relevance/topic) and on the held-out SMP2020 splits."""
     topics = model.config.task_labels["topic"]
     res: dict[str, Any] = {"sentiment": {}, "relevance": {}, "topic": {}}
-    probs = predict_proba(
-        model,
-        tokenizer,
-        [e.text for e in dev],
-        batch_size=cfg.eval_batch_size,
-        max_length=cfg.max_length,
-        device=device,
-    )
+
+    def proba(examples: list[Example], split: str) -> dict[str, Any]:
+        return predict_proba(model, tokenizer, [e.text for e in examples], batch_size=cfg.eval_batch_size,
+                             max_length=cfg.max_length, device=device, progress_desc=f"evaluating on {split}")
+
+    probs = proba(dev, "dev")
     for task, labels, attr in (
         ("sentiment", SENTIMENTS, "sentiment"),
         ("relevance", RELEVANCE, "relevance"),
@@ -298,18 +317,7 @@ def evaluate(
     all_t: list[int] = []
     all_p: list[int] = []
     for name, rows in evals.items():
-        p = (
-            predict_proba(
-                model,
-                tokenizer,
-                [e.text for e in rows],
-                batch_size=cfg.eval_batch_size,
-                max_length=cfg.max_length,
-                device=device,
-            )["sentiment"]
-            .argmax(1)
-            .tolist()
-        )
+        p = proba(rows, name)["sentiment"].argmax(1).tolist()
         t = [e.sentiment for e in rows]
         res["sentiment"][name] = metrics_for(t, p, [0, 1, 2])
         all_t += t
@@ -348,7 +356,7 @@ def train_model(cfg: TrainConfig) -> TrainResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     train_ex, dev, evals, topics = prepare_data(cfg)
     task_labels = {"sentiment": list(SENTIMENTS), "relevance": list(RELEVANCE), "topic": topics}
-    print(f"train {len(train_ex)} dev {len(dev)} eval {[len(v) for v in evals.values()]} device {device}", flush=True)
+    log.info("train %d dev %d eval %s device %s", len(train_ex), len(dev), [len(v) for v in evals.values()], device)
     metrics: dict[str, Any] = {"config": asdict(cfg), "data": {"train": len(train_ex), "dev": len(dev)}}
     tokenizer: Any
     if cfg.init_from:
@@ -375,7 +383,7 @@ def train_model(cfg: TrainConfig) -> TrainResult:
             metrics["mlm"] = pretrain_mlm(
                 cfg, config, seqs, vocab.index("[PAD]"), vocab.index(SPECIAL_TOKENS[4]), device, mlm_dir
             )
-            print(f"mlm done {metrics['mlm']}", flush=True)
+            log.info("mlm done %s", metrics["mlm"])
             model = BertForMultiTaskClassification.from_pretrained(str(mlm_dir), config=config)
             import shutil
 
@@ -405,38 +413,27 @@ def train_model(cfg: TrainConfig) -> TrainResult:
     step = 0
     t0 = time.time()
     model.train()
-    while step < total:
-        order = list(range(len(seqs)))
-        rng.shuffle(order)
-        for i in range(0, len(order), cfg.batch_size):
-            if step >= total:
-                break
-            idx = order[i : i + cfg.batch_size]
-            ids, mask = pad_batch([seqs[j] for j in idx], pad_id)
-            labels = {t: y[idx].to(device) for t, y in ys.items()}
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device))
-            batch_soft = {t: p[idx].to(device) for t, p in soft.items()} if soft is not None else None
-            out["loss"] = multitask_loss(
-                out["logits"], labels, cfg.task_weights, batch_soft, cfg.distill_alpha, cfg.distill_temperature
-            )
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            sched.step()
-            optim.zero_grad()
-            losses.append(float(out["loss"].item()))
-            step += 1
-            if step % cfg.log_every == 0:
-                print(f"step {step}/{total} loss {np.mean(losses[-cfg.log_every :]):.4f}", flush=True)
-            if step % per_epoch == 0 or step == total:
-                ev = evaluate(model, tokenizer, cfg, dev, {}, device)
-                score = ev["sentiment"]["dev"]["macro_f1"]
-                score = -0.0 if math.isnan(score) else score
-                history.append({"step": step, "dev": {k: v["dev"] for k, v in ev.items()}})
-                print(f"eval step {step}: {history[-1]['dev']}", flush=True)
-                if score > best_score:
-                    best_score = score
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for idx in _batches(len(seqs), cfg.batch_size, total, rng, "training"):
+        ids, mask = pad_batch([seqs[j] for j in idx], pad_id)
+        labels = {t: y[idx].to(device) for t, y in ys.items()}
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        batch_soft = {t: p[idx].to(device) for t, p in soft.items()} if soft is not None else None
+        loss = multitask_loss(
+            out["logits"], labels, cfg.task_weights, batch_soft, cfg.distill_alpha, cfg.distill_temperature
+        )
+        losses.append(_optimise(loss, params, optim, sched))
+        step += 1
+        if step % cfg.log_every == 0:
+            log.info("step %d/%d loss %.4f", step, total, np.mean(losses[-cfg.log_every :]))
+        if step % per_epoch == 0 or step == total:
+            ev = evaluate(model, tokenizer, cfg, dev, {}, device)
+            score = ev["sentiment"]["dev"]["macro_f1"]
+            score = -0.0 if math.isnan(score) else score
+            history.append({"step": step, "dev": {k: v["dev"] for k, v in ev.items()}})
+            log.info("eval step %d: %s", step, history[-1]["dev"])
+            if score > best_score:
+                best_score = score
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if best_state is not None:
         model.load_state_dict(best_state)
     metrics["train"] = {
@@ -447,7 +444,7 @@ def train_model(cfg: TrainConfig) -> TrainResult:
         "history": history,
     }
     metrics["eval"] = evaluate(model, tokenizer, cfg, dev, evals, device)
-    print(f"final eval {json.dumps(metrics['eval'], ensure_ascii=False)}", flush=True)
+    log.info("final eval %s", json.dumps(metrics["eval"], ensure_ascii=False))
     model = model.cpu()
     if cfg.save_fp16:
         model = model.half()
@@ -474,12 +471,15 @@ def apply_overrides(cfg: TrainConfig, pairs: list[str]) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m nlp.train CONFIG.json [KEY=VALUE ...]``: the same as ``yuqing nlp train`` (which builds the
+    settings that fill ``shared_data`` and ``taxonomy``)."""
     args = sys.argv[1:] if argv is None else argv
     if not args:
         print("usage: python -m nlp.train CONFIG.json [KEY=VALUE ...]", file=sys.stderr)
         return 2
-    train(apply_overrides(TrainConfig.from_json(Path(args[0])), args[1:]))
-    return 0
+    from nlp.cli import main as nlp_main
+
+    return nlp_main(["train", *args])
 
 
 if __name__ == "__main__":

@@ -15,10 +15,22 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from index.client import make_client
+from index.client import es_client as client_for
 from index.es_server import LocalElasticsearch
-from index.layout import setup
+from index.layout import POSTS, setup
+from index.writer import BulkReport, index_posts
+from ingest.batch import Batch
+from ingest.stages import Segment
+from yuqing.logs import reset_logging
+from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _no_logging_left_behind() -> Iterator[None]:
+    """A test that runs a command (`yuqing.cli.main`) sets logging up; the next test starts without it."""
+    yield
+    reset_logging()
 
 
 @pytest.fixture(scope="session")
@@ -52,11 +64,17 @@ def es_server(base_settings: Settings) -> LocalElasticsearch:
 
 @pytest.fixture(scope="session")
 def es_client(base_settings: Settings, es_server: LocalElasticsearch) -> Iterator[Elasticsearch]:
-    client = make_client(base_settings.elasticsearch)
-    yield client
-    client.indices.delete(index=f"{base_settings.elasticsearch.index_prefix}-*", ignore_unavailable=True)
-    client.options(ignore_status=404).indices.delete_index_template(name=f"{base_settings.elasticsearch.index_prefix}-*")
-    client.close()
+    with client_for(base_settings.elasticsearch) as client:
+        yield client
+        prefix = base_settings.elasticsearch.index_prefix
+        client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+        client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+
+
+def seed_posts(client: Elasticsearch, settings: Settings, posts: list[Post]) -> BulkReport:
+    """Index ``posts`` as they are (no classifier, no dedupe), segmented by the ingest stage, refreshed."""
+    segmented = Segment().run(Batch(posts)).posts
+    return index_posts(client, POSTS.alias(settings.elasticsearch.index_prefix), segmented, refresh=True)
 
 
 @pytest.fixture()
@@ -125,7 +143,6 @@ def crawl_env(settings: Settings, config_dir: Path, **extra: str) -> dict[str, s
             "YUQING_PATHS__CONFIG_DIR": str(config_dir),
             "YUQING_PATHS__DATA_DIR": str(settings.paths.data_dir),
             "YUQING_CRAWL__AUTOTHROTTLE": "false",
-            "YUQING_CRAWL__LOG_LEVEL": "WARNING",
             **extra,
         }
     )

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from alerts.message import build_message, make_excerpt
+from alerts.message import build_message
 from alerts.query import build_rule_query, build_rule_search, keyword_clause
 from alerts.rules import AlertRule, load_rules, rules_path
-from index.documents import Post
-from nlp.types import Analysis
 from yuqing.errors import ConfigError
+from yuqing.models import Analysis, Post
 from yuqing.settings import PROJECT_ROOT, Settings
+from yuqing.text import excerpt
 
 NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
 
@@ -283,9 +283,9 @@ def test_message_title_missing_uses_excerpt() -> None:
     assert msg["Subject"] == "【舆情预警】图书馆舆情：图书馆开放时间调整"
 
 
-def test_make_excerpt() -> None:
-    ex = make_excerpt("前文" * 100 + "Library" + "后文" * 100, ("library",), radius=10)
+def test_excerpt() -> None:
+    ex = excerpt("前文" * 100 + "Library" + "后文" * 100, ("library",), before=10, after=10)
     assert ex.match == "Library"
     assert ex.before == "…" + "前文" * 5 and ex.after == "后文" * 5 + "…"
-    none = make_excerpt("没有关键词的正文", ("图书馆",))
+    none = excerpt("没有关键词的正文", ("图书馆",), before=80, after=80)
     assert none.match == "" and none.text == "没有关键词的正文"

@@ -23,13 +23,12 @@ from elasticsearch import Elasticsearch
 
 from alerts import cli
 from alerts.service import AlertRunError, run_alerts
-from alerts.state import AlertStateStore
-from index.client import make_client
-from index.documents import Post
+from index.alert_state import AlertStateStore
+from index.client import es_client as client_for
 from index.layout import ALERT_STATE, POSTS
-from index.writer import index_posts
-from nlp.types import Analysis
+from tests.conftest import seed_posts
 from yuqing.errors import ConfigError
+from yuqing.models import Analysis, Post
 from yuqing.settings import Settings, SMTPSettings
 
 LEADER = "leader@culture.example.gov.cn"
@@ -169,7 +168,7 @@ def post(n: int, title: str, content: str = "", *, age: timedelta = timedelta(ho
 
 
 def add_posts(client: Elasticsearch, settings: Settings, *posts: Post) -> None:
-    index_posts(client, POSTS.alias(settings.elasticsearch.index_prefix), posts, refresh=True)
+    seed_posts(client, settings, list(posts))
 
 
 def store(client: Elasticsearch, settings: Settings) -> AlertStateStore:
@@ -222,11 +221,8 @@ def test_matching_post_alerts_once_also_after_restart(
     again = run_alerts(s, es_client)
     assert (again.sent, again.skipped) == (0, 1)
     # "after a restart": a new client and fresh settings/rules objects
-    fresh_client = make_client(s.elasticsearch)
-    try:
+    with client_for(s.elasticsearch) as fresh_client:
         restarted = run_alerts(s.model_copy(deep=True), fresh_client)
-    finally:
-        fresh_client.close()
     assert (restarted.sent, restarted.skipped) == (0, 1)
     assert len(smtp.collector.received) == 1
 
@@ -406,12 +402,8 @@ def test_elasticsearch_down_is_reported_with_context(
     s = configure(settings, tmp_path, smtp.port)
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     es = s.elasticsearch.model_copy(update={"hosts": [nowhere], "request_timeout_s": 2})
-    client = make_client(es)
-    try:
-        with pytest.raises(AlertRunError) as info:
-            run_alerts(s, client)
-    finally:
-        client.close()
+    with client_for(es) as client, pytest.raises(AlertRunError) as info:
+        run_alerts(s, client)
     assert "图书馆舆情" in str(info.value) and POSTS.alias(s.elasticsearch.index_prefix) in str(info.value)
     assert smtp.collector.received == []
 

@@ -12,10 +12,10 @@ from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import crawl_in_subprocess
-from index.documents import Post
 from index.layout import POSTS
-from index.search import PostQuery, search_posts
+from index.search import PostQuery, post_from_source, search_posts
 from tests.conftest import MockServer, crawl_env
+from yuqing.models import Post
 from yuqing.settings import Settings
 
 PAGES = ["tests/people/1.html", "tests/sina/1.html", "tests/thepaper/2.html", "tests/ifeng/2.html",
@@ -50,7 +50,7 @@ def write_sources(config_dir: Path, feed_url: str) -> None:
 def all_posts(es: Elasticsearch, alias: str) -> list[Post]:
     es.indices.refresh(index=alias)
     resp = es.search(index=alias, size=100, query={"match_all": {}})
-    return [Post.from_source(h["_source"]) for h in resp["hits"]["hits"]]
+    return [post_from_source(h["_source"]) for h in resp["hits"]["hits"]]
 
 
 def test_feed_crawl_indexes_each_article_once(
@@ -137,7 +137,7 @@ def test_elasticsearch_down_spools_and_the_next_crawl_replays(
 
 
 def test_spool_keeps_a_file_with_unreadable_lines_for_a_person(tmp_path: Path) -> None:
-    from crawlers.spool import Spool
+    from ingest.spool import Spool
 
     spool = Spool(tmp_path / "spool")
     post = Post(url="http://e.cn/1", title="t", content="c", source="s",

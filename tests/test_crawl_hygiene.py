@@ -11,8 +11,9 @@ from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.retry import backoff_delay
-from crawlers.runner import SourceRun, crawl_in_subprocess
+from crawlers.runner import crawl_in_subprocess
 from index.layout import POSTS
+from index.records import SourceRun
 from tests.conftest import MockServer, crawl_env
 from yuqing.settings import Settings
 
@@ -25,7 +26,8 @@ def crawl_feed(settings: Settings, server: MockServer, config_dir: Path, links: 
                                              encoding="utf-8")
     report = crawl_in_subprocess(None, [], timeout_s=300,
                                  env=crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", **env))
-    elapsed = datetime.fromisoformat(report.finished_at) - datetime.fromisoformat(report.started_at)
+    assert report.finished_at is not None
+    elapsed = report.finished_at - report.started_at
     return report.sources[0], elapsed.total_seconds()
 
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
-from crawlers.health import source_statuses
 from crawlers.runner import crawl_command
 from index.layout import POSTS
+from index.source_health import source_statuses
 from tests.conftest import MockServer, crawl_env
 from yuqing.settings import PROJECT_ROOT, Settings
 
@@ -29,7 +29,7 @@ def test_bad_pages_are_logged_counted_and_the_good_ones_indexed(
     (config_dir / "sources.yaml").write_text(f"sources:\n  - {{name: messy, kind: feed, start_urls: ['{feed}']}}\n",
                                              encoding="utf-8")
     env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_CRAWL__RETRY_TIMES="1",
-                    YUQING_CRAWL__LOG_LEVEL="INFO")
+                    YUQING_LOGGING__LEVEL="INFO")
     report = tmp_path / "report.json"
     proc = subprocess.run(crawl_command(None, [], report), cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=300)

@@ -12,10 +12,8 @@ import pytest
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
-from index.documents import Post
-from index.layout import POSTS
-from index.writer import index_posts
-from nlp.types import Analysis
+from tests.conftest import seed_posts
+from yuqing.models import Analysis, Post
 from yuqing.settings import Settings
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -109,7 +107,7 @@ def sample_posts(now: datetime | None = None) -> list[Post]:
 @pytest.fixture()
 def posts(settings: Settings, es_client: Elasticsearch) -> list[Post]:
     items = sample_posts()
-    index_posts(es_client, POSTS.alias(settings.elasticsearch.index_prefix), items, refresh=True)
+    seed_posts(es_client, settings, items)
     return items
 
 

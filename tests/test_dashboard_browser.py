@@ -17,8 +17,7 @@ from elasticsearch import Elasticsearch
 from playwright.sync_api import expect, sync_playwright
 
 from dashboard.cli import streamlit_command
-from index.layout import POSTS
-from index.writer import index_posts
+from tests.conftest import seed_posts
 from tests.test_dashboard_app import A_HOURS, B_SEATS, C_BOOK_SALE, D_THEATRE, sample_posts
 from yuqing.settings import PROJECT_ROOT, Settings
 
@@ -43,7 +42,7 @@ def _healthy(url: str) -> bool:
 @pytest.fixture()
 def dashboard_url(settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> Iterator[str]:
     """The dashboard served by `streamlit run` (the command `yuqing dashboard` uses) on a free port."""
-    index_posts(es_client, POSTS.alias(settings.elasticsearch.index_prefix), sample_posts(), refresh=True)
+    seed_posts(es_client, settings, sample_posts())
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "YUQING_CONFIG"}

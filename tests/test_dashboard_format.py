@@ -11,8 +11,7 @@ import pytest
 
 from dashboard import cli, data
 from dashboard import format as fmt
-from index.documents import Post
-from nlp.types import Analysis
+from yuqing.models import Analysis, Post
 
 NOW = datetime(2026, 11, 27, 6, 5, 42, tzinfo=UTC)  # 14:05 in Shanghai
 
@@ -107,14 +106,15 @@ def test_excerpt_centres_on_the_first_term() -> None:
     text = "甲" * 200 + "图书馆" + "乙" * 200
     out = fmt.excerpt(text, ["图书馆"], width=60)
     assert out.startswith("…") and out.endswith("…")
-    assert "图书馆" in out and len(out) == 62
+    assert "图书馆" in out and len(out) == 1 + 60 + 3 + 1  # the window and the term, with both ellipses
     assert out.index("图书馆") == 1 + 20  # a third of the window before the term
 
 
 def test_excerpt_without_match_starts_at_the_beginning() -> None:
     text = "甲" * 100
     assert fmt.excerpt(text, ["图书馆"], width=10) == "甲" * 10 + "…"
-    assert fmt.excerpt(text + "图书馆", ["图书馆"], width=10) == "…" + "甲" * 7 + "图书馆"
+    # Near the end the window keeps its length: more of the text before the term.
+    assert fmt.excerpt(text + "图书馆", ["图书馆"], width=10) == "…" + "甲" * 10 + "图书馆"
 
 
 def test_highlight_bolds_terms_and_escapes_the_rest() -> None:

@@ -9,15 +9,16 @@ import pytest
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
-from crawlers.health import RunRecord, write_records
+from index.records import SourceRun
+from index.source_health import write_runs
 from yuqing.settings import PROJECT_ROOT, Settings
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
 
-def runs(source: str, *specs: dict[str, object]) -> list[RunRecord]:
-    return [RunRecord(source=source, kind="feed", started_at=T0 - timedelta(hours=i),
+def runs(source: str, *specs: dict[str, object]) -> list[SourceRun]:
+    return [SourceRun(source=source, kind="feed", started_at=T0 - timedelta(hours=i),
                       finished_at=T0 - timedelta(hours=i), **spec)  # type: ignore[arg-type]
             for i, spec in enumerate(specs)]
 
@@ -31,7 +32,7 @@ def test_sources_page_flags_silent_and_failing(
                   for n in ("busy", "quiet", "mute", "broken", "new")),
         encoding="utf-8")
     prefix = settings.elasticsearch.index_prefix
-    write_records(es_client, prefix, [
+    write_runs(es_client, prefix, [
         *runs("busy", {"found": 5, "new": 2}),
         *runs("quiet", {"found": 5, "new": 0}),
         *runs("mute", {}, {}, {}, {"found": 3, "new": 3}),

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from elasticsearch import Elasticsearch
 
-from crawlers.dedupe import Deduper
-from crawlers.fingerprint import hamming, simhash, tokens_for
-from index.documents import Post
 from index.layout import POSTS
-from index.writer import index_posts
+from ingest.batch import Batch
+from ingest.dedupe import Deduper
+from ingest.fingerprint import hamming, simhash, tokens_for
+from ingest.stages import IndexPosts, LinkDuplicates, Segment
+from yuqing.models import Post
 from yuqing.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -43,9 +44,11 @@ def test_simhash_separates_copies_from_other_texts(messages: list[str]) -> None:
 
 
 def index_linked(es: Elasticsearch, alias: str, posts: list[Post]) -> list[Post]:
-    linked = Deduper(es, alias).link(posts)
-    index_posts(es, alias, linked, refresh=True)
-    return linked
+    """The ingest stages segment → link near-duplicates → index, on ``posts``."""
+    batch = Batch(posts)
+    for stage in (Segment(), LinkDuplicates(Deduper(es, alias)), IndexPosts(es, alias)):
+        batch = stage.run(batch)
+    return batch.posts
 
 
 def test_copies_link_to_the_earliest_even_when_it_arrives_last(
@@ -93,8 +96,8 @@ def test_duplicates_within_one_batch(settings: Settings, es_client: Elasticsearc
 
 
 def test_content_hash_changes_with_text_reply_and_engagement_not_fetch_time() -> None:
-    from crawlers.fingerprint import post_content_hash
-    from index.documents import Engagement, Reply
+    from ingest.fingerprint import post_content_hash
+    from yuqing.models import Engagement, Reply
 
     base = post("http://w.cn/1", "图书馆周末延长开放", T0, "weibo")
     assert post_content_hash(base) == post_content_hash(base.model_copy(update={"fetched_at": T0 + timedelta(days=1)}))

@@ -15,7 +15,6 @@ from crawlers.encoding import decode_html
 from crawlers.extract import (
     ExtractedArticle,
     ExtractionRules,
-    default_rules,
     extract_article,
     load_extraction_rules,
 )
@@ -124,12 +123,6 @@ def test_match_count(gne_dir: Path, rules: ExtractionRules, capsys: pytest.Captu
     assert len(matched) >= MIN_MATCHING_PAGES
     stale = [p["path"] for p in PAGES if p.get("known_miss") and p["path"] in matched]
     assert not stale, f"marked as known misses but matching: {stale}"
-
-
-def test_the_shipped_config_is_the_default(rules: ExtractionRules) -> None:
-    default_rules.cache_clear()
-    assert default_rules() == rules
-    assert default_rules() is default_rules()
 
 
 # --- behaviour on small, written-here documents -------------------------------------------------------

@@ -10,8 +10,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
-from crawlers.health import RunRecord, source_statuses, status_of
 from crawlers.runner import crawl_in_subprocess
+from index.records import SourceRun
+from index.source_health import source_statuses, status_of
 from tests.conftest import MockServer, crawl_env
 from yuqing.cli import main
 from yuqing.settings import Settings
@@ -19,9 +20,9 @@ from yuqing.settings import Settings
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-def run(i: int, **kw: object) -> RunRecord:
+def run(i: int, **kw: object) -> SourceRun:
     t = T0 - timedelta(hours=i)
-    return RunRecord(source="s", kind="feed", started_at=t, finished_at=t, **kw)  # type: ignore[arg-type]
+    return SourceRun(source="s", kind="feed", started_at=t, finished_at=t, **kw)  # type: ignore[arg-type]
 
 
 def test_status_rules() -> None:

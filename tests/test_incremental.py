@@ -10,9 +10,9 @@ from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import crawl_in_subprocess
-from index.documents import canonicalize_url, doc_id_for
 from index.layout import CRAWL_STATE, POSTS
 from tests.conftest import MockServer, crawl_env
+from yuqing.models import canonicalize_url, doc_id_for
 from yuqing.settings import Settings
 
 ARTICLE = """<html><head><title>{title}_测试站</title>

@@ -9,21 +9,23 @@ import pytest
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 
-from index.client import make_client
-from index.documents import Post, canonicalize_url, doc_id_for
+from index.client import es_client as client_for
 from index.es_server import LocalElasticsearch
 from index.hotwords import load_stopwords
 from index.layout import POSTS, current_index, migrate, setup
 from index.search import PostQuery, hot_terms, search_posts
 from index.writer import BulkIndexError, index_posts
-from nlp.types import Analysis
+from nlp.segment import segment_for_index
+from yuqing.models import Analysis, Post, canonicalize_url, doc_id_for
 from yuqing.settings import PROJECT_ROOT, Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 def post(url: str, title: str, content: str, **kw: object) -> Post:
-    return Post(url=url, title=title, content=content, source="t", fetched_at=datetime.now(TZ), **kw)
+    """A post as the segmentation stage leaves it (the writer never segments)."""
+    return Post(url=url, title=title, content=content, source="t", fetched_at=datetime.now(TZ),
+                title_seg=segment_for_index(title), content_seg=segment_for_index(content), **kw)
 
 
 def test_local_server_second_start_is_a_noop(es_server: LocalElasticsearch) -> None:
@@ -111,9 +113,16 @@ def test_per_document_errors_are_reported_not_swallowed(settings: Settings, es_c
 
 def test_elasticsearch_down_raises_connection_error(settings: Settings) -> None:
     down = settings.elasticsearch.model_copy(update={"hosts": ["http://127.0.0.1:9"], "request_timeout_s": 2})
-    client = make_client(down)
-    with pytest.raises((ESConnectionError, ApiError)):
+    with client_for(down) as client, pytest.raises((ESConnectionError, ApiError)):
         index_posts(client, "x", [post("http://e.cn/1", "t", "c")])
+
+
+def test_an_unsegmented_post_is_refused_before_it_is_written(settings: Settings, es_client: Elasticsearch) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    raw = Post(url="http://e.cn/raw", title="标题", content="正文", source="t", fetched_at=datetime.now(TZ))
+    with pytest.raises(ValueError, match=r"http://e\.cn/raw was not segmented"):
+        index_posts(es_client, alias, [raw], refresh=True)
+    assert es_client.count(index=alias)["count"] == 0
 
 
 def test_hot_terms_count_words_and_leave_out_stopwords(settings: Settings, es_client: Elasticsearch) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from nlp.analyzer import Analyzer, blend_topic, get_analyzer
 from nlp.cli import add_subcommands, cmd_predict, run_predict
-from nlp.types import Analysis
+from yuqing.models import Analysis
 from yuqing.settings import NLPSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,12 +10,12 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
-from crawlers.privacy import Redactor
 from crawlers.runner import crawl_in_subprocess
-from index.documents import Post, Reply
 from index.layout import POSTS
+from ingest.privacy import Redactor
 from tests.conftest import MockServer, crawl_env
 from yuqing.errors import ConfigError
+from yuqing.models import Post, Reply
 from yuqing.settings import PROJECT_ROOT, Settings
 
 

@@ -15,11 +15,11 @@ from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import CrawlReport, crawl_command
-from crawlers.sources import load_sources
 from index.layout import POSTS
 from tests.conftest import MockServer, crawl_env
 from yuqing.scheduler import Scheduler
 from yuqing.settings import PROJECT_ROOT, Settings
+from yuqing.sources import load_sources
 
 
 def write_feed(server: MockServer, config_dir: Path, pages: list[str], extra_sources: str = "") -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.sources import load_sources
 from yuqing.cli import main
 from yuqing.errors import ConfigError
 from yuqing.settings import PROJECT_ROOT, load_settings
+from yuqing.sources import load_sources
 
 
 def test_project_config_loads_with_environment_override(monkeypatch: pytest.MonkeyPatch) -> None:

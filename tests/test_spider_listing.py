@@ -16,14 +16,15 @@ from parsel import Selector
 
 from crawlers.encoding import decode_html
 from crawlers.runner import crawl_in_subprocess
-from crawlers.sources import load_sources
 from crawlers.spiders import SPIDERS, ListSpider
 from crawlers.spiders.listing import html_root, select_links
-from index.documents import Post
 from index.layout import POSTS
+from index.search import post_from_source
 from tests.conftest import MockServer, crawl_env
 from yuqing.errors import ConfigError
+from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings
+from yuqing.sources import load_sources
 
 ARTICLES = ["tests/people/1.html", "tests/sina/1.html", "tests/thepaper/2.html", "tests/ifeng/2.html",
             "tests/baijiahao/4.html", "tests/163/2.html", "tests/guancha/3.html", "tests/163/5.html"]
@@ -49,7 +50,7 @@ def all_posts(es: Elasticsearch, settings: Settings) -> list[Post]:
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     es.indices.refresh(index=alias)
     resp = es.search(index=alias, size=1000, query={"match_all": {}})
-    return [Post.from_source(h["_source"]) for h in resp["hits"]["hits"]]
+    return [post_from_source(h["_source"]) for h in resp["hits"]["hits"]]
 
 
 def html_page(body: str, title: str = "列表") -> str:

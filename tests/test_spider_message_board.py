@@ -16,12 +16,12 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from crawlers.runner import crawl_in_subprocess
-from crawlers.sources import load_sources
-from index.documents import Post
 from tests.conftest import MockServer, crawl_env
 from tests.test_spider_listing import all_posts, html_page, write_sources
 from yuqing.errors import ConfigError
+from yuqing.models import Post
 from yuqing.settings import Settings
+from yuqing.sources import load_sources
 
 ZONE = ZoneInfo("Asia/Shanghai")
 UNIT = "A市人民政府办公厅"  # the data has no replying unit: the generated pages all name this one

@@ -16,11 +16,11 @@ from elasticsearch import Elasticsearch
 
 from alerts.rules import load_rules
 from crawlers.runner import crawl_in_subprocess
-from crawlers.sources import load_sources
 from tests.conftest import MockServer, crawl_env
 from tests.test_spider_listing import ARTICLES, all_posts, html_page, page_titles, write_sources
 from yuqing.errors import ConfigError
 from yuqing.settings import Settings
+from yuqing.sources import load_sources
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

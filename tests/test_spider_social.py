@@ -16,14 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from elasticsearch import Elasticsearch
 
-from crawlers.jsonpath import get_all, get_one, parse_path
+from crawlers.extract import load_extraction_rules
 from crawlers.runner import crawl_in_subprocess
-from crawlers.sources import load_sources
 from crawlers.spiders.social import items_at, markup_to_text, parse_count, with_query
 from tests.conftest import MockServer, crawl_env
 from tests.test_spider_listing import all_posts, write_sources
 from yuqing.errors import ConfigError
-from yuqing.settings import Settings
+from yuqing.jsonpath import get_all, get_one, parse_path
+from yuqing.settings import PROJECT_ROOT, Settings
+from yuqing.sources import load_sources
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DETAIL = "https://m.weibo.cn/detail/{id}"
@@ -174,8 +175,9 @@ def test_counts_and_markup() -> None:
     assert [parse_count(v) for v in (12, "1,234", "1.2万", "100万+", "3亿", "转发", None, -4, True)] == [
         12, 1234, 12000, 1000000, 300000000, 0, 0, 0, 0]
     text = "致敬[心]//@Mr_凡先生:大家出门记得戴口罩"
-    assert markup_to_text(as_weibo_html(text)) == text
-    assert markup_to_text("第一行<br />第二行") == "第一行\n第二行"
+    blocks = frozenset(load_extraction_rules(PROJECT_ROOT / "config" / "extraction.yaml").content.block_tags)
+    assert markup_to_text(as_weibo_html(text), blocks) == text
+    assert markup_to_text("第一行<br />第二行", blocks) == "第一行\n第二行"
 
 
 def test_cursor_paging_sets_the_query_parameter() -> None:

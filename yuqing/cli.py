@@ -1,4 +1,5 @@
-"""The `yuqing` command: one entry point that builds the settings once and dispatches to a component."""
+"""The `yuqing` command: one entry point that builds the settings once, sets logging up and dispatches to a
+component."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from yuqing.errors import YuqingError
+from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -31,18 +33,19 @@ def _es_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _setup_command(args: argparse.Namespace, settings: Settings) -> int:
-    from index.client import make_client
+    from index.client import es_client
     from index.layout import setup
 
-    for alias, index in setup(make_client(settings.elasticsearch), settings.elasticsearch).items():
-        print(f"{alias} -> {index}")
+    with es_client(settings.elasticsearch) as client:
+        for alias, index in setup(client, settings.elasticsearch).items():
+            print(f"{alias} -> {index}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yuqing", description="文化舆情监测与回应平台")
     parser.add_argument("-c", "--config", help="config file (default: $YUQING_CONFIG or config/yuqing.yaml)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (overrides logging.level)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     es = sub.add_parser("es", help="the local Elasticsearch server")
@@ -57,17 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def component_of(args: argparse.Namespace) -> str:
+    """What this process's log lines are named after: ``crawl:SOURCE``, ``scheduler``, ``alert``, …"""
+    if args.command == "crawl" and args.source:
+        return "crawl:" + ",".join(args.source)
+    return {"run": "scheduler", "nlp": f"nlp:{getattr(args, 'nlp_command', '')}"}.get(args.command, args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # one line per HTTP request is noise on a terminal
-        logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
+        setup_logging(settings, component_of(args), verbose=args.verbose)
         func: Handler = args.func
         return func(args, settings)
     except YuqingError as exc:

@@ -106,7 +106,10 @@ def main() -> None:
     ap.add_argument("--per-step", type=int, default=3)
     ap.add_argument("--step-seconds", type=float, default=60.0)
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from yuqing.logs import setup_logging
+    from yuqing.settings import load_settings
+
+    setup_logging(load_settings(), "demo-source")  # the settings of `yuqing up` (YUQING_CONFIG, YUQING_*)
     with contextlib.suppress(KeyboardInterrupt):
         serve(args.pages, args.host, args.port, args.per_step, args.step_seconds)
 

@@ -41,7 +41,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8025)
     ap.add_argument("--dir", type=Path, required=True)
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from yuqing.logs import setup_logging
+    from yuqing.settings import load_settings
+
+    setup_logging(load_settings(), "mail-sink")  # the settings of `yuqing up` (YUQING_CONFIG, YUQING_*)
     controller = Controller(SaveToDir(args.dir), hostname=args.host, port=args.port)
     controller.start()
     log.info("demo mail sink on %s:%d, saving to %s", args.host, args.port, args.dir)

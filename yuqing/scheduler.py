@@ -2,7 +2,8 @@
 
 Each source is crawled in its own child process (`yuqing crawl --source NAME`), one child at a time, so a
 crashing or hanging spider cannot stop the scheduler: its failure is logged and the next run goes ahead.
-Alerts run in this process. SIGINT/SIGTERM stop the loop, terminate a running child and return.
+Alerts run in this process. SIGINT/SIGTERM stop the loop, terminate a running child and return. A crawl child
+logs its own one-line summary per source (as ``crawl:NAME``); the scheduler adds a line only when one fails.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from types import FrameType
 import schedule
 
 from crawlers.runner import CommandFor, CrawlFailed, CrawlReport, collect_crawl, start_crawl_subprocess
-from crawlers.sources import Source
 from yuqing.settings import Settings
+from yuqing.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ class Scheduler:
     def _run_alerts(self) -> None:
         assert self.alert_job is not None
         try:
-            result = self.alert_job()
-            log.info("alerts: %s", result)
+            self.alert_job()  # logs its own summary
         except Exception:  # a failing alert run must not stop the scheduler; the next run retries
             log.exception("alert run failed; will retry in %ss", self.settings.schedule.alert_interval_s)
 
@@ -81,7 +81,7 @@ class Scheduler:
         name = self.queue.popleft()
         proc, report_path = start_crawl_subprocess(self.config, [name], env=self.env,
                                                    command_for=self.command_for)
-        log.info("crawl of %s started (pid %d)", name, proc.pid)
+        log.debug("crawl of %s started (pid %d)", name, proc.pid)
         self.child = _Child(name, proc, report_path, time.monotonic())
 
     def _check_child(self) -> None:
@@ -101,9 +101,7 @@ class Scheduler:
         error: str | None = None
         try:
             report = collect_crawl(child.proc, child.report_path)
-            for run in report.sources:
-                log.info("crawl of %s done: found=%d indexed=%d new=%d errors=%d", run.source, run.found,
-                         run.indexed, run.new, run.errors)
+            log.debug("crawl of %s done", child.source)
         except CrawlFailed as exc:
             error = str(exc)
             log.error("crawl of %s failed: %s", child.source, exc)

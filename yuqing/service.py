@@ -24,38 +24,45 @@ log = logging.getLogger(__name__)
 
 def _alert_job(settings: Settings) -> object:
     from alerts.service import run_alerts
-    from index.client import make_client
+    from index.client import es_client
 
-    client = make_client(settings.elasticsearch)
-    try:
+    with es_client(settings.elasticsearch) as client:
         return run_alerts(settings, client)
-    finally:
-        client.close()
 
 
 def _record_crawl(settings: Settings, kinds: dict[str, str], source: str, report: CrawlReport | None,
                   error: str | None) -> None:
     """A crawl child records its own health; a child that died without a report is recorded here."""
     if report is None:
-        from crawlers.health import record_crash
+        from datetime import datetime
 
-        record_crash(settings, source, kinds.get(source, ""), error or "crawl failed without a report")
+        from index.client import es_client
+        from index.source_health import crashed_run, write_runs
+
+        run = crashed_run(source, kinds.get(source, ""), error or "crawl failed without a report",
+                          datetime.now().astimezone())
+        with es_client(settings.elasticsearch) as client:
+            write_runs(client, settings.elasticsearch.index_prefix, [run])
+
+
+def _setup_indices(settings: Settings) -> None:
+    from index.client import es_client
+    from index.layout import setup
+
+    with es_client(settings.elasticsearch) as client:
+        setup(client, settings.elasticsearch)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from crawlers.sources import load_sources
-    from index.client import make_client
-    from index.layout import setup
     from yuqing.scheduler import Scheduler
+    from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
     alert_job = None
     if not args.no_alerts:
         settings.require_smtp()
         alert_job = partial(_alert_job, settings)
-    client = make_client(settings.elasticsearch)
-    setup(client, settings.elasticsearch)
-    client.close()
+    _setup_indices(settings)
     scheduler = Scheduler(
         settings=settings,
         sources=sources,
@@ -78,9 +85,7 @@ class _Proc:
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.cli import streamlit_command, streamlit_env
-    from index.client import make_client
     from index.es_server import LocalElasticsearch
-    from index.layout import setup
 
     gne = settings.paths.shared_data / "html" / "gne"
     if not (gne / "index.csv").exists():
@@ -92,9 +97,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     server = LocalElasticsearch(settings.local_es)
     health = server.start()
     log.info("elasticsearch at %s: %s", server.url, health.status)
-    client = make_client(settings.elasticsearch)
-    setup(client, settings.elasticsearch)
-    client.close()
+    _setup_indices(settings)
 
     py = sys.executable
     cfg = ["-c", args.config] if args.config else []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -113,13 +113,31 @@ class CrawlSettings(_Section):
     retry_backoff_max_s: float = Field(30.0, ge=0)
     autothrottle: bool = True
     proxy: str | None = None
-    log_level: str = "INFO"
     silent_after_runs: int = Field(3, ge=1, description="runs yielding nothing before a source is 'silent'")
     dedupe: bool = True
     segment_workers: int = Field(1, ge=0, description="worker processes for jieba segmentation (0: in-process)")
     redis_url: str | None = Field(None, description="scrapy-redis shared queue and dupefilter, e.g. redis://h:6379/0")
     redis_run_id: str | None = Field(
         None, description="run shared by the machines of one distributed crawl; default: the schedule slot")
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(_Section):
+    """Logging of every process (yuqing.logs): the console at ``level``, the full detail in a rotated file."""
+
+    level: LogLevel = "INFO"
+    to_file: bool = True
+    file: Path | None = Field(None, description="default: <paths.data_dir>/log/yuqing.log")
+    file_level: LogLevel = "DEBUG"
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="size at which the file is rotated")
+    backup_count: int = Field(5, ge=0, description="rotated files kept (yuqing.log.1, …)")
+
+    @field_validator("level", "file_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class NLPSettings(_Section):
@@ -172,6 +190,7 @@ class Settings(BaseSettings):
     paths: PathSettings = Field(default_factory=PathSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nlp: NLPSettings = Field(default_factory=NLPSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
@@ -216,11 +235,12 @@ class Settings(BaseSettings):
 
 def _resolve_relative(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the config file are relative to the file's folder's parent (the project root)."""
-    paths = data.get("paths")
-    if isinstance(paths, dict):
-        for key, value in list(paths.items()):
-            if isinstance(value, str) and not Path(value).is_absolute():
-                paths[key] = str((base / value).resolve())
+    for section, keys in (("paths", None), ("logging", ("file",))):
+        values = data.get(section)
+        if isinstance(values, dict):
+            for key, value in list(values.items()):
+                if (keys is None or key in keys) and isinstance(value, str) and not Path(value).is_absolute():
+                    values[key] = str((base / value).resolve())
 
 
 def load_settings(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None) -> Settings:

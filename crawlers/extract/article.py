@@ -26,7 +26,7 @@ from crawlers.extract.dom import (
     visible_len,
 )
 from crawlers.extract.fields import find_author, find_published_at, find_site, find_title
-from crawlers.extract.rules import ExtractionRules, default_rules
+from crawlers.extract.rules import ExtractionRules
 
 # Non-HTML input (see extract_article): no "<" at all in the first few KB, or mostly binary there.
 _MARKUP_SNIFF_CHARS = 4096
@@ -161,7 +161,7 @@ def extract_article(
     html: str,
     url: str | None = None,
     *,
-    rules: ExtractionRules | None = None,
+    rules: ExtractionRules,
     now: datetime | None = None,
     body_selector: str | None = None,
     title_selector: str | None = None,
@@ -176,7 +176,6 @@ def extract_article(
     '/' or '('; a selector that matches nothing gives an empty title / content (a sign that the site's
     layout changed), not a fallback to the automatic extraction.
     """
-    rules = rules or default_rules()
     zone = ZoneInfo(DEFAULT_TZ)
     now = now or datetime.now(zone)
     if _looks_like_garbage(html):

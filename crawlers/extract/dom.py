@@ -243,8 +243,9 @@ def _compile(selector: str) -> _Compiled:
     return _Compiled(_parse_simple(selector), css)
 
 
-def select(root: HtmlElement, selector: str) -> list[HtmlElement]:
-    """Elements matching a CSS selector, or an XPath expression if it starts with '/' or '('.
+def select_any(root: HtmlElement, selector: str) -> list[HtmlElement | str]:
+    """Elements matching a CSS selector, or an XPath expression if it starts with '/' or '(' (whose result
+    may also be strings, e.g. ``//a/@href``). The one selector engine of extraction and spiders.
 
     An invalid selector raises ValueError naming it.
     """
@@ -261,9 +262,16 @@ def select(root: HtmlElement, selector: str) -> list[HtmlElement]:
         found = compiled.evaluate(root)
     except (etree.XPathError, SyntaxError, ValueError) as exc:
         raise ValueError(f"invalid selector {selector!r}: {exc}") from exc
+    if isinstance(found, str):
+        return [found]
     if not isinstance(found, list):
         return []
-    return [el for el in found if isinstance(el, HtmlElement)]
+    return [x for x in found if isinstance(x, HtmlElement | str)]
+
+
+def select(root: HtmlElement, selector: str) -> list[HtmlElement]:
+    """The elements :func:`select_any` finds (strings left out). An invalid selector raises ValueError."""
+    return [el for el in select_any(root, selector) if isinstance(el, HtmlElement)]
 
 
 def safe_select(root: HtmlElement, selector: str) -> list[HtmlElement]:

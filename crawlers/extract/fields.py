@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from datetime import time as dt_time
 from urllib.parse import urlsplit
@@ -120,32 +120,31 @@ def _declared_time(
     metas: Metas | None = None,
 ) -> datetime | None:
     """A machine-readable publish time: meta tags, then script variables, then time elements."""
-    if root is not None:
-        for value in meta_content(root, rules.meta, metas):
-            found = _parse(value, now, zone)
-            if found is not None:
-                return found
-    for regex in rules.script_regexes:
-        for match in regex.finditer(raw_html):
-            found = _parse(match.group("value"), now, zone)
-            if found is not None:
-                return found
-    if root is not None:
-        for selector in rules.selectors:
-            for el in _select(root, selector, index):
-                found = _parse(el.get("datetime") or el.get("content") or element_text(el), now, zone)
-                if found is not None:
-                    return found
+
+    def candidates() -> Iterator[str]:  # in order of trust, read lazily: the first that parses wins
+        if root is not None:
+            yield from meta_content(root, rules.meta, metas)
+        for regex in rules.script_regexes:
+            yield from (match.group("value") for match in regex.finditer(raw_html))
+        if root is not None:
+            for selector in rules.selectors:
+                yield from (el.get("datetime") or el.get("content") or element_text(el)
+                            for el in _select(root, selector, index))
+
+    return _first_time(candidates(), lambda value: _parse(value, now, zone))
+
+
+def _first_time(values: Iterable[str], parse: Callable[[str], datetime | None]) -> datetime | None:
+    for value in values:
+        found = parse(value)
+        if found is not None:
+            return found
     return None
 
 
 def _labelled_time(text: str, rules: TimeRules, now: datetime, zone: ZoneInfo) -> datetime | None:
-    for regex in rules.labelled_regexes:
-        for match in regex.finditer(text):
-            found = find_datetime(match.group("value"), now=now, tz=zone)
-            if found is not None:
-                return found
-    return None
+    values = (match.group("value") for regex in rules.labelled_regexes for match in regex.finditer(text))
+    return _first_time(values, lambda value: find_datetime(value, now=now, tz=zone))
 
 
 def find_published_at(

@@ -184,10 +184,3 @@ def load_extraction_rules(path: Path) -> ExtractionRules:
     """Read and validate an extraction-rules file; errors are ConfigError naming the file and field."""
     return load_model(path, ExtractionRules)
 
-
-@lru_cache(maxsize=1)
-def default_rules() -> ExtractionRules:
-    """The rules in ``<config_dir>/extraction.yaml`` of the current settings, read once on first use."""
-    from yuqing.settings import load_settings
-
-    return load_extraction_rules(load_settings().paths.config_file(EXTRACTION_CONFIG_NAME))

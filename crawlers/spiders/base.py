@@ -1,8 +1,10 @@
-"""What every source spider shares: its Source, the project settings, article parsing and error accounting."""
+"""What every source spider shares: its Source, the project settings and extraction rules, the start of the
+crawl, article parsing and error accounting."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,10 +17,12 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.encoding import decode_html
-from crawlers.extract import ExtractedArticle, extract_article
+from crawlers.extract import ExtractedArticle, ExtractionRules, extract_article, load_extraction_rules
+from crawlers.extract.rules import EXTRACTION_CONFIG_NAME
 from crawlers.middlewares import NotModified
-from crawlers.sources import Source
+from yuqing.models import Post, PostKind
 from yuqing.settings import Settings
+from yuqing.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ class SourceSpider(scrapy.Spider):
 
     name = "source"
     yuqing_settings: Settings
+    rules: ExtractionRules  # config/extraction.yaml of the settings
+    blocks: frozenset[str]  # the tags that start a new line of text (from the rules)
 
     def __init__(self, source: Source, **kwargs: Any) -> None:
         super().__init__(name=f"{source.kind}:{source.name}", **kwargs)
@@ -53,7 +59,17 @@ class SourceSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.yuqing_settings = crawler.settings["YUQING_SETTINGS"]
+        spider.rules = load_extraction_rules(spider.yuqing_settings.config_file(EXTRACTION_CONFIG_NAME))
+        spider.blocks = frozenset(spider.rules.content.block_tags)
         return spider
+
+    async def start(self) -> Any:  # Scrapy >= 2.13
+        for request in self.first_requests():
+            yield request
+
+    def first_requests(self) -> Iterator[scrapy.Request]:
+        """What each kind of spider asks for first (its start URLs, or searches)."""
+        raise NotImplementedError
 
     @property
     def settings_obj(self) -> Settings:
@@ -68,7 +84,7 @@ class SourceSpider(scrapy.Spider):
 
     def count(self, key: str, n: int = 1) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"yuqing/{key}", n, spider=self)
+        self.crawler.stats.inc_value(f"yuqing/{key}", n)
 
     def on_error(self, failure: Failure) -> None:
         """Errback: a failed request is logged with its URL and counted; the crawl goes on."""
@@ -98,12 +114,26 @@ class SourceSpider(scrapy.Spider):
         sel = self.source.selectors
         try:
             return extract_article(
-                text, response.url, now=self.now(), body_selector=sel.body, title_selector=sel.title
+                text, response.url, rules=self.rules, now=self.now(), body_selector=sel.body,
+                title_selector=sel.title,
             )
         except ValueError as exc:
             self.count("errors")
             self.logger.error("cannot extract an article from %s: %s", response.url, exc)
             return None
+
+    def page_post(
+        self, response: Response, article: ExtractedArticle, *, kind: PostKind, title: str, content: str,
+        author: str | None, published_at: datetime | None, now: datetime,
+    ) -> Post | None:
+        """The post of an article page; None (logged, counted) when it has neither a title nor text."""
+        if not (title or content):
+            self.count("errors")
+            self.logger.error("no article text extracted: %s", response.url)
+            return None
+        return Post(url=response.url, title=title, content=content, source=self.source.name,
+                    site=self.site_of(response.url, article.site), kind=kind, author=author,
+                    published_at=published_at, fetched_at=now)
 
     def site_of(self, url: str, article_site: str | None) -> str:
         return self.source.site or article_site or (urlsplit(url).hostname or "")

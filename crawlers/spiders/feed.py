@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import scrapy
 from scrapy.http import Response
@@ -11,17 +10,13 @@ from scrapy.http import Response
 from crawlers.dates import parse_datetime
 from crawlers.feeds import FeedEntry, FeedError, parse_feed
 from crawlers.spiders.base import SourceSpider
-from index.documents import Post
+from yuqing.models import Post
 
 
 class FeedSpider(SourceSpider):
     name = "feed"
 
-    async def start(self) -> Any:  # Scrapy >= 2.13
-        for request in self.start_requests():
-            yield request
-
-    def start_requests(self) -> Iterator[scrapy.Request]:
+    def first_requests(self) -> Iterator[scrapy.Request]:
         for url in self.source.start_urls:
             yield scrapy.Request(str(url), callback=self.parse_feed, errback=self.on_error, dont_filter=True)
 
@@ -46,20 +41,8 @@ class FeedSpider(SourceSpider):
         published = article.published_at
         if published is None and entry.published:
             published = parse_datetime(entry.published, now=now, tz=self.zone)
-        title = article.title or entry.title
-        content = article.content or entry.summary
-        if not (title or content):
-            self.count("errors")
-            self.logger.error("no article text extracted: %s", response.url)
-            return
-        yield Post(
-            url=response.url,
-            title=title,
-            content=content,
-            source=self.source.name,
-            site=self.site_of(response.url, article.site),
-            kind="article",
-            author=article.author or entry.author,
-            published_at=published,
-            fetched_at=now,
-        )
+        post = self.page_post(response, article, kind="article", title=article.title or entry.title,
+                              content=article.content or entry.summary, author=article.author or entry.author,
+                              published_at=published, now=now)
+        if post is not None:
+            yield post

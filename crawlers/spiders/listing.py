@@ -15,17 +15,15 @@ from typing import Any
 from urllib.parse import urljoin
 
 import scrapy
-from lxml import etree
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers.dates import parse_datetime
-from crawlers.extract import default_rules
-from crawlers.extract.dom import HtmlElement, element_text, normalize_space, parse_html, text_lines
-from crawlers.sources import FieldRule, FieldSpec, fill_template, template_fields
+from crawlers.extract.dom import HtmlElement, element_text, normalize_space, parse_html, select_any, text_lines
 from crawlers.spiders.base import SourceSpider, response_text
-from index.documents import Post, PostKind
+from yuqing.models import Post, PostKind
+from yuqing.sources import FieldRule, FieldSpec, fill_template, template_fields
 
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/?]")
 _SKIP_LINK = re.compile(r"^\s*(?:javascript:|mailto:|tel:|#|$)", re.IGNORECASE)
@@ -46,21 +44,6 @@ def html_root(text: str) -> HtmlElement | None:
     if not _MARKUP.search(text[:4096]):
         return None
     return parse_html(text)
-
-
-def select_any(root: HtmlElement, selector: str) -> list[Any]:
-    """Elements (or, for an XPath such as ``//a/@href``, strings) matching a CSS selector or an XPath
-    (starting with '/' or '('). An invalid selector raises ValueError naming it."""
-    selector = selector.strip()
-    try:
-        found = root.xpath(selector) if selector.startswith(("/", "(")) else root.cssselect(selector)
-    except (etree.XPathError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"invalid selector {selector!r}: {exc}") from exc
-    if isinstance(found, str):
-        return [found]
-    if not isinstance(found, list):
-        return []
-    return [x for x in found if isinstance(x, HtmlElement | str)]
 
 
 def base_url(root: HtmlElement, url: str) -> str:
@@ -93,14 +76,10 @@ def select_links(root: HtmlElement, selector: str, url: str) -> list[str]:
     return out
 
 
-def block_tags() -> frozenset[str]:
-    return frozenset(default_rules().content.block_tags)
-
-
-def read_field(root: HtmlElement, spec: FieldSpec | None, *, multiline: bool = False) -> str:
+def read_field(root: HtmlElement, spec: FieldSpec | None, blocks: frozenset[str], *, multiline: bool = False) -> str:
     """The text of one configured field ('' when absent). ``multiline`` keeps the block structure (one
-    line per paragraph) and joins every matched element; otherwise the first match, whitespace collapsed.
-    An invalid selector raises ValueError."""
+    line per paragraph, ``blocks`` being the tags that start one) and joins every matched element; otherwise the
+    first match, whitespace collapsed. An invalid selector raises ValueError."""
     if spec is None:
         return ""
     rule = spec if isinstance(spec, FieldRule) else FieldRule(selector=spec)
@@ -111,7 +90,7 @@ def read_field(root: HtmlElement, spec: FieldSpec | None, *, multiline: bool = F
         elif rule.attr:
             text = normalize_space(found.get(rule.attr) or "")
         elif multiline:
-            text = "\n".join(line.text for line in text_lines(found, block_tags()))
+            text = "\n".join(line.text for line in text_lines(found, blocks))
         else:
             text = element_text(found)
         if rule.pattern:
@@ -160,11 +139,7 @@ class ListSpider(SourceSpider):
         super().__init__(*args, **kwargs)
         self.taken: set[str] = set()  # item URLs scheduled so far (max_items counts these)
 
-    async def start(self) -> Any:  # Scrapy >= 2.13
-        for request in self.start_requests():
-            yield request
-
-    def start_requests(self) -> Iterator[scrapy.Request]:
+    def first_requests(self) -> Iterator[scrapy.Request]:
         yield from first_pages(self, self.parse_list, self.on_page_error)
 
     def on_page_error(self, failure: Failure) -> None:
@@ -269,25 +244,12 @@ class ListSpider(SourceSpider):
             root = html_root(response_text(response))
             try:
                 if root is not None and sel.author:
-                    author = read_field(root, sel.author) or author
+                    author = read_field(root, sel.author, self.blocks) or author
                 if root is not None and sel.published_at:
-                    text = read_field(root, sel.published_at)
+                    text = read_field(root, sel.published_at, self.blocks)
                     published = (parse_datetime(text, now=now, tz=self.zone) if text else None) or published
             except ValueError as exc:
                 self.count("errors")
                 self.logger.error("article %s: %s", response.url, exc)
-        if not (title or content):
-            self.count("errors")
-            self.logger.error("no article text extracted: %s", response.url)
-            return None
-        return Post(
-            url=response.url,
-            title=title,
-            content=content,
-            source=self.source.name,
-            site=self.site_of(response.url, article.site),
-            kind=kind,
-            author=author,
-            published_at=published,
-            fetched_at=now,
-        )
+        return self.page_post(response, article, kind=kind, title=title, content=content, author=author,
+                              published_at=published, now=now)

@@ -16,11 +16,11 @@ from scrapy.http import Response
 
 from crawlers.dates import parse_datetime
 from crawlers.extract import extract_article
-from crawlers.extract.dom import HtmlElement
-from crawlers.sources import FieldRule, MessageFields
+from crawlers.extract.dom import HtmlElement, select_any
 from crawlers.spiders.base import response_text
-from crawlers.spiders.listing import ListSpider, html_root, read_field, select_any
-from index.documents import Post, Reply
+from crawlers.spiders.listing import ListSpider, html_root, read_field
+from yuqing.models import Post, Reply
+from yuqing.sources import FieldRule, MessageFields
 
 
 class MessageBoardSpider(ListSpider):
@@ -35,14 +35,15 @@ class MessageBoardSpider(ListSpider):
             return
         now = self.now()
         try:
-            title = read_field(root, fields.title)
-            content = read_field(root, fields.content, multiline=True)
-            author = read_field(root, fields.author)
-            published_text = read_field(root, fields.published_at)
-            category = read_field(root, fields.category)
-            reply_text = read_field(root, fields.reply, multiline=True)
-            replied_text = read_field(root, fields.replied_at)
-            unit = read_field(root, fields.reply_unit)
+            blocks = self.blocks
+            title = read_field(root, fields.title, blocks)
+            content = read_field(root, fields.content, blocks, multiline=True)
+            author = read_field(root, fields.author, blocks)
+            published_text = read_field(root, fields.published_at, blocks)
+            category = read_field(root, fields.category, blocks)
+            reply_text = read_field(root, fields.reply, blocks, multiline=True)
+            replied_text = read_field(root, fields.replied_at, blocks)
+            unit = read_field(root, fields.reply_unit, blocks)
         except ValueError as exc:
             self.count("errors")
             self.logger.error("message page %s: %s", response.url, exc)
@@ -52,7 +53,7 @@ class MessageBoardSpider(ListSpider):
         if not (fields.title and fields.content and fields.author and fields.published_at):
             # Some field has no selector: automatic extraction fills it, from the page without the reply
             # (often the longest text on the page, it would be taken for the message).
-            article = extract_article(self.without_reply(root, fields), response.url, now=now)
+            article = extract_article(self.without_reply(root, fields), response.url, rules=self.rules, now=now)
             title = title if fields.title else article.title
             content = content if fields.content else article.content
             author = author if fields.author else (article.author or "")

@@ -1,7 +1,8 @@
 """Keyword search endpoints: each start URL is a template with ``{keyword}`` and ``{page}``.
 
-The keywords are the source's ``keywords`` list, or by default the ``any`` keywords of the enabled rules in
-the alert rules file (config/alerts.yaml), so what the office is alerted on is also what it searches for. For
+The keywords are the source's ``keywords`` list, or by default what the crawl's caller gives (the ``yuqing crawl``
+command: the ``any`` keywords of the enabled alert rules, so what the office is alerted on is also what it
+searches for). For
 each keyword the result pages are read one after the other from ``first_page`` until a page without results or
 ``max_pages``. Results are either links on an HTML page (``selectors.item_links``, followed to the article
 pages) or items of a JSON response (``json_paths``; followed to the article pages when ``search.follow``,
@@ -10,15 +11,13 @@ else indexed from the JSON). An article found by several keywords is fetched and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import scrapy
 from scrapy.http import Response
 
-from crawlers.jsonpath import get_one
-from crawlers.sources import SearchOptions, fill_template
 from crawlers.spiders.listing import FRESH, ListSpider, select_links
 from crawlers.spiders.social import (
     JsonPosts,
@@ -29,34 +28,40 @@ from crawlers.spiders.social import (
     parse_time,
     text_value,
 )
-from index.documents import Post
 from yuqing.errors import ConfigError
+from yuqing.jsonpath import get_one
+from yuqing.models import Post
+from yuqing.sources import SearchOptions, fill_template
+
+# The keywords to search for when a source names none (may raise ConfigError, counted as the source's error).
+KeywordSource = Callable[[], list[str]]
 
 
 class SearchSpider(ListSpider):
     name = "search"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, keywords: KeywordSource | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.default_keywords = keywords
         self.options: SearchOptions = self.source.search or SearchOptions()
         paths = self.source.json_paths
         self.json_reader = JsonPosts(self, paths, self.options.post_kind) if paths is not None else None
 
     def keywords(self) -> list[str]:
-        """The source's keywords, or the `any` keywords of the enabled alert rules (in file order, once)."""
+        """The source's keywords, or the caller's (in their order, once each)."""
         if self.source.keywords is not None:
             words = self.source.keywords
+        elif self.default_keywords is not None:
+            words = self.default_keywords()
         else:
-            from alerts.rules import load_rules, rules_path
-
-            words = [w for rule in load_rules(rules_path(self.settings_obj)) for w in rule.any_of]
+            words = []
         return list(dict.fromkeys(words))
 
     def search_url(self, template: str, keyword: str, page: int) -> str:
         encoded = quote(keyword.encode(self.options.keyword_encoding, errors="replace"), safe="")
         return fill_template(template, keyword=encoded, page=str(self.source.first_page + page - 1))
 
-    def start_requests(self) -> Iterator[scrapy.Request]:
+    def first_requests(self) -> Iterator[scrapy.Request]:
         try:
             keywords = self.keywords()
         except ConfigError as exc:
@@ -65,7 +70,7 @@ class SearchSpider(ListSpider):
             return
         if not keywords:
             self.count("errors")
-            self.logger.error("no search keywords: set the source's keywords or `any` in alert rules")
+            self.logger.error("no search keywords: set the source's keywords (or `any` in the alert rules)")
             return
         for url in self.source.start_urls:
             for keyword in keywords:
@@ -131,8 +136,8 @@ class SearchSpider(ListSpider):
             if self.options.follow:
                 now = self.now()
                 fallback = {
-                    "title": markup_to_text(text_value(get_one(item, paths.title))),
-                    "content": markup_to_text(text_value(get_one(item, paths.text))),
+                    "title": markup_to_text(text_value(get_one(item, paths.title)), self.blocks),
+                    "content": markup_to_text(text_value(get_one(item, paths.text)), self.blocks),
                     "author": text_value(get_one(item, paths.author)) or None,
                     "published_at": parse_time(get_one(item, paths.published_at), now=now, zone=self.zone),
                 }

@@ -1,6 +1,6 @@
 """Social-media JSON endpoints (Weibo-style): one document per post, with engagement and the repost chain.
 
-Where the JSON keeps each field is configuration (``json_paths``, dotted paths, see crawlers.jsonpath). Each
+Where the JSON keeps each field is configuration (``json_paths``, dotted paths, see yuqing.jsonpath). Each
 item becomes a Post of kind ``social``; a repost's embedded original (``repost_of`` pointing at an object) is
 indexed too, once, and the repost's ``repost_of`` is the original's URL (an id there is made a URL through
 ``url_template``). Paging: ``json_paths.next_page`` (a URL, or a cursor put in the query as ``cursor_param``)
@@ -26,11 +26,11 @@ from twisted.python.failure import Failure
 
 from crawlers.dates import parse_datetime
 from crawlers.extract.dom import normalize_space, text_lines
-from crawlers.jsonpath import get_all, get_one, parse_path
-from crawlers.sources import JsonPaths, fill_template
 from crawlers.spiders.base import SourceSpider
-from crawlers.spiders.listing import FRESH, block_tags, first_pages, on_page_error
-from index.documents import Engagement, Post, PostKind
+from crawlers.spiders.listing import FRESH, first_pages, on_page_error
+from yuqing.jsonpath import get_all, get_one, parse_path
+from yuqing.models import Engagement, Post, PostKind
+from yuqing.sources import JsonPaths, fill_template
 
 _JSONP = re.compile(r"^\s*[\w$.]+\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
 _MARKUP = re.compile(r"<\s*[a-zA-Z!/]")
@@ -82,8 +82,9 @@ def items_at(doc: Any, path: str) -> list[Any] | None:
     return values
 
 
-def markup_to_text(value: str) -> str:
-    """Plain text of a post text that may carry HTML (Weibo: links, ``<br />``, emoji images with alt)."""
+def markup_to_text(value: str, blocks: frozenset[str]) -> str:
+    """Plain text of a post text that may carry HTML (Weibo: links, ``<br />``, emoji images with alt);
+    ``blocks``: the tags that start a new line."""
     if not _MARKUP.search(value):
         return value.strip()
     try:
@@ -93,7 +94,7 @@ def markup_to_text(value: str) -> str:
     for img in list(root.iter("img")):
         img.tail = (img.get("alt") or "") + (img.tail or "")
         img.drop_tree()
-    return "\n".join(line.text for line in text_lines(root, block_tags()))
+    return "\n".join(line.text for line in text_lines(root, blocks))
 
 
 def parse_count(value: Any) -> int:
@@ -184,8 +185,8 @@ class JsonPosts:
         spider = self.spider
         paths = self.paths
         url = self.url_of(item, base)
-        text = markup_to_text(text_value(get_one(item, paths.text)))
-        title = markup_to_text(text_value(get_one(item, paths.title)))
+        text = markup_to_text(text_value(get_one(item, paths.text)), spider.blocks)
+        title = markup_to_text(text_value(get_one(item, paths.title)), spider.blocks)
         if not url or not (text or title):
             spider.count("errors")
             spider.logger.error(
@@ -259,11 +260,7 @@ class SocialSpider(SourceSpider):
         self.reader = JsonPosts(self, self.paths, "social")
         self.taken = 0
 
-    async def start(self) -> Any:  # Scrapy >= 2.13
-        for request in self.start_requests():
-            yield request
-
-    def start_requests(self) -> Iterator[scrapy.Request]:
+    def first_requests(self) -> Iterator[scrapy.Request]:
         yield from first_pages(self, self.parse_page, self.on_page_error)
 
     def on_page_error(self, failure: Failure) -> None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from crawlers.health import STATUS_LABELS
 from dashboard import components, data
 from dashboard import format as fmt
+from dashboard.format import STATUS_LABELS
+from index.source_health import ALARMING
 
 backend = components.backend_or_stop()
 tz = backend.settings.timezone
 
 st.title("信源状态")
 statuses = components.call_or_stop(data.source_health, backend)
-alarming = [s for s in statuses if s.status in ("silent", "failing")]
+alarming = [s for s in statuses if s.status in ALARMING]
 if alarming:
     st.error("需要关注：" + "；".join(f"{s.source}（{STATUS_LABELS[s.status]}）" for s in alarming))
 elif statuses:

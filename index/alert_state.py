@@ -12,54 +12,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch
 
+from index.records import AlertState, AlertStatus
+
 log = logging.getLogger(__name__)
 
-Status = Literal["sent", "failed"]
 _CONFLICT_RETRIES = 3
 
 
 def state_id(rule: str, post_id: str) -> str:
     """The state document's id for ``post_id`` under ``rule`` (deterministic)."""
     return hashlib.sha1(f"{rule}\x00{post_id}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class AlertState:
-    rule: str
-    post_id: str
-    status: Status
-    attempts: int
-    recipients: tuple[str, ...]
-    at: datetime | None
-    error: str | None = None
-    seq_no: int | None = None
-    primary_term: int | None = None
-
-    @property
-    def sent(self) -> bool:
-        return self.status == "sent"
-
-    @classmethod
-    def from_hit(cls, hit: dict[str, Any]) -> AlertState:
-        src = hit["_source"]
-        at = src.get("at")
-        return cls(
-            rule=src["rule"],
-            post_id=src["post_id"],
-            status=src["status"],
-            attempts=int(src.get("attempts", 0)),
-            recipients=tuple(src.get("recipients", ())),
-            at=datetime.fromisoformat(at) if at else None,
-            error=src.get("error"),
-            seq_no=hit.get("_seq_no"),
-            primary_term=hit.get("_primary_term"),
-        )
 
 
 class AlertStateStore:
@@ -99,8 +65,7 @@ class AlertStateStore:
     ) -> None:
         """Record that the message was accepted by the SMTP server (``error``: recipients it refused)."""
         attempts = (prior.attempts if prior else 0) + 1
-        doc = _doc(rule, post_id, "sent", attempts, recipients, now, error)
-        self._write(rule, post_id, doc, prior)
+        self._write(_state(rule, post_id, "sent", attempts, recipients, now, error), prior)
 
     def mark_failed(
         self,
@@ -114,56 +79,47 @@ class AlertStateStore:
     ) -> int:
         """Record a failed attempt; returns the number of attempts so far."""
         attempts = (prior.attempts if prior else 0) + 1
-        self._write(rule, post_id, _doc(rule, post_id, "failed", attempts, recipients, now, error), prior)
+        self._write(_state(rule, post_id, "failed", attempts, recipients, now, error), prior)
         return attempts
 
-    def _write(self, rule: str, post_id: str, doc: dict[str, Any], prior: AlertState | None) -> None:
-        doc_id = state_id(rule, post_id)
+    def _write(self, state: AlertState, prior: AlertState | None) -> None:
+        doc_id = state_id(state.rule, state.post_id)
         for _ in range(_CONFLICT_RETRIES):
             try:
                 if prior is None:
-                    self.client.create(index=self.alias, id=doc_id, document=doc)
+                    self.client.create(index=self.alias, id=doc_id, document=state.as_source())
                 else:
                     self.client.index(
-                        index=self.alias, id=doc_id, document=doc,
+                        index=self.alias, id=doc_id, document=state.as_source(),
                         if_seq_no=prior.seq_no, if_primary_term=prior.primary_term,
                     )
                 self.writes += 1
                 return
             except ConflictError:
-                current = self.get_one(rule, post_id)
+                current = self.get_one(state.rule, state.post_id)
                 if current is not None and current.sent:
                     # A concurrent run sent it meanwhile: keep its record (the post may have gone out twice).
                     log.warning(
                         "rule %r, post %s: already marked sent by a concurrent alert run; not overwriting",
-                        rule, post_id,
+                        state.rule, state.post_id,
                     )
                     return
                 prior = current
-                doc["attempts"] = (current.attempts if current else 0) + 1
+                state = state.model_copy(update={"attempts": (current.attempts if current else 0) + 1})
         raise RuntimeError(
-            f"could not record alert state for rule {rule!r}, post {post_id} in {self.alias}: "
+            f"could not record alert state for rule {state.rule!r}, post {state.post_id} in {self.alias}: "
             f"concurrent updates kept conflicting"
         )
 
 
-def _doc(
+def _state(
     rule: str,
     post_id: str,
-    status: Status,
+    status: AlertStatus,
     attempts: int,
     recipients: Sequence[str],
     now: datetime,
     error: str | None,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "rule": rule,
-        "post_id": post_id,
-        "status": status,
-        "attempts": attempts,
-        "recipients": list(recipients),
-        "at": now.isoformat(),
-    }
-    if error is not None:
-        doc["error"] = error
-    return doc
+) -> AlertState:
+    return AlertState(rule=rule, post_id=post_id, status=status, attempts=attempts, recipients=tuple(recipients),
+                      at=now, error=error)

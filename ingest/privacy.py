@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from index.documents import Post
 from yuqing.config_files import load_model
+from yuqing.models import Post
 
 
 class PatternSpec(BaseModel):

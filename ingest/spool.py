@@ -1,6 +1,7 @@
-"""A local spool for posts that could not be indexed (Elasticsearch down): nothing crawled is lost.
+"""A local spool for posts that could not be indexed (Elasticsearch unavailable): nothing crawled is lost.
 
-Posts are appended as JSON lines under ``<data_dir>/spool``; the next crawl replays them first.
+Posts are written as JSON lines under ``<data_dir>/spool``; the next ingest session (a crawl, ``yuqing ingest``)
+replays them first, through the same stages.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from index.documents import Post
+from yuqing.models import Post
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Near-duplicate linking: reposts and copied articles point to the earliest item, marked 首发.
 
-For each post: its content hash and SimHash (crawlers.fingerprint); candidates are earlier-indexed posts that
+For each post: its content hash and SimHash (ingest.fingerprint); candidates are earlier-indexed posts that
 share the content hash or one SimHash band (one `msearch` per batch), confirmed by Hamming distance. The
 cluster's first publisher is the member with the earliest time (published_at, else fetched_at): it gets
 ``is_first=True``; every other member gets ``duplicate_of=<first id>``. When a newly crawled post turns out to
@@ -17,8 +17,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from crawlers.fingerprint import near, post_content_hash, post_tokens, simhash, to_hex
-from index.documents import Post, fingerprint_bands
+from index.client import Rejected
+from index.records import fingerprint_bands
+from ingest.fingerprint import near, post_content_hash, post_tokens, simhash, to_hex
+from yuqing.models import Post
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,9 @@ class Deduper:
         out = []
         for r in resp["responses"]:
             if "error" in r:
-                raise RuntimeError(f"duplicate lookup failed: {r['error']}")
+                error = r["error"]
+                reason = error.get("reason", error) if isinstance(error, dict) else error
+                raise Rejected("duplicate lookup", r.get("status"), str(reason))
             out.append([Member.from_hit(h) for h in r["hits"]["hits"]])
         return out
 

@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from crawlers.jsonpath import parse_path
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
+from yuqing.jsonpath import parse_path
 
 SourceKind = Literal["feed", "list", "message_board", "social", "search"]
 
@@ -73,7 +73,7 @@ class MessageFields(BaseModel):
 
 
 class JsonPaths(BaseModel):
-    """Where a JSON endpoint keeps each field, as dotted paths (see crawlers.jsonpath):
+    """Where a JSON endpoint keeps each field, as dotted paths (see yuqing.jsonpath):
     ``data.cards.*.mblog`` (``*`` flattens a list), ``items.0.id`` or ``items[0].id`` (an index).
     Field paths are relative to an item."""
 

@@ -1,4 +1,8 @@
-"""The indexed document: one post, article, message or social item, keyed by its canonical URL."""
+"""The shared data types: a post (article, message, social item, search result) and what analysis adds.
+
+Dependency-free (pydantic and the standard library only): every layer passes these between its stages.
+Storage shapes live in ``index.records``; segmentation and fingerprints are ingest stages (``ingest``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator
 
-from nlp.segment import segment_for_index
-from nlp.types import Analysis
-
 PostKind = Literal["article", "message", "social", "search"]
+Sentiment = Literal["negative", "neutral", "positive"]
+SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+# What press officers and leaders read (dashboard, alert mails).
+SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 
 
 def canonicalize_url(url: str) -> str:
@@ -27,15 +32,24 @@ def canonicalize_url(url: str) -> str:
     return urlunsplit((scheme, host, path, parts.query, ""))
 
 
-def fingerprint_bands(value: int, bands: int = 4) -> list[str]:
-    """Band keys of a 64-bit SimHash for candidate lookup: four 16-bit bands, e.g. ['0:1a2b', ...]."""
-    width = 64 // bands
-    return [f"{i}:{(value >> (i * width)) & ((1 << width) - 1):0{width // 4}x}" for i in range(bands)]
-
-
 def doc_id_for(canonical_url: str) -> str:
     """Document id: a stable hash of the canonical URL, so a re-crawl updates and never duplicates."""
     return hashlib.sha1(canonical_url.encode("utf-8")).hexdigest()
+
+
+class Analysis(BaseModel):
+    """Classifier and keyword output for one text, with probabilities and the model version."""
+
+    sentiment: Sentiment
+    sentiment_probs: dict[str, float] = Field(default_factory=dict)
+    relevant: bool
+    relevance_prob: float = Field(ge=0.0, le=1.0)
+    topic: str | None = None
+    topic_probs: dict[str, float] = Field(default_factory=dict)
+    keywords: list[str] = Field(default_factory=list)
+    places: list[str] = Field(default_factory=list)
+    orgs: list[str] = Field(default_factory=list)
+    model_version: str
 
 
 class Engagement(BaseModel):
@@ -54,6 +68,9 @@ class Reply(BaseModel):
 
 
 class Post(BaseModel):
+    """One crawled (or imported) item, keyed by its canonical URL. The ingest stages fill the optional
+    derived fields (``content_hash``, ``analysis``, ``*_seg``, ``fingerprint``, ``duplicate_of``/``is_first``)."""
+
     url: str
     canonical_url: str = ""
     title: str = ""
@@ -68,12 +85,12 @@ class Post(BaseModel):
     category: str | None = None
     reply: Reply | None = None
     repost_of: str | None = None
-    fingerprint: str | None = None  # 64-bit SimHash, hex (crawlers.fingerprint)
+    fingerprint: str | None = None  # 64-bit SimHash, hex (ingest.fingerprint)
     content_hash: str | None = None
     duplicate_of: str | None = None
     is_first: bool | None = None
     analysis: Analysis | None = None
-    # Filled by the segmentation stage (nlp.segment); the writer fills them when a caller skipped it.
+    # jieba tokens, lower-cased, space-joined: filled by the segmentation stage (ingest.stages.segment).
     title_seg: str | None = None
     content_seg: str | None = None
 
@@ -92,36 +109,7 @@ class Post(BaseModel):
     def doc_id(self) -> str:
         return doc_id_for(self.canonical_url)
 
-    def segmented(self) -> Post:
-        """This post with ``title_seg``/``content_seg`` filled (jieba tokens, lower-cased, space-joined)."""
-        if self.title_seg is not None and self.content_seg is not None:
-            return self
-        return self.model_copy(
-            update={"title_seg": segment_for_index(self.title), "content_seg": segment_for_index(self.content)}
-        )
-
-    def to_source(self) -> dict[str, Any]:
-        """The Elasticsearch ``_source`` of this post."""
-        post = self.segmented()
-        src = post.model_dump(mode="json", exclude={"analysis"}, exclude_none=True)
-        if post.fingerprint:
-            src["fingerprint_bands"] = fingerprint_bands(int(post.fingerprint, 16))
-        if post.analysis is not None:
-            a = post.analysis
-            src["analysis"] = {
-                **a.model_dump(mode="json"),
-                "sentiment_score": a.sentiment_probs.get(a.sentiment, 0.0),
-                "topic_score": a.topic_probs.get(a.topic, 0.0) if a.topic else 0.0,
-            }
-        return src
-
-    @classmethod
-    def from_source(cls, source: dict[str, Any]) -> Post:
-        data = dict(source)
-        analysis = data.pop("analysis", None)
-        data.pop("first_seen_at", None)
-        data.pop("fingerprint_bands", None)
-        if analysis is not None:
-            analysis = {k: v for k, v in analysis.items() if k not in ("sentiment_score", "topic_score")}
-            data["analysis"] = analysis
-        return cls.model_validate(data)
+    @property
+    def segmented(self) -> bool:
+        """Whether the segmentation stage filled ``title_seg`` and ``content_seg``."""
+        return self.title_seg is not None and self.content_seg is not None

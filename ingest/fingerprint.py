@@ -14,8 +14,8 @@ from collections import Counter
 
 import numpy as np
 
-from index.documents import Post
 from nlp.segment import segment
+from yuqing.models import Post
 
 BITS = 64
 MAX_DISTANCE = 3

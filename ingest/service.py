@@ -1,0 +1,144 @@
+"""The ingest service: a batch of posts through an ordered list of stages, with a typed report.
+
+Failures are told apart (``index.client``):
+- Elasticsearch unavailable (connection error, timeout, 5xx): the batch, as far as it got, is spooled and
+  replayed by the next session; nothing is lost.
+- Elasticsearch refused (4xx, e.g. a mapping error or a missing index): logged as such with the posts' URLs
+  and counted as index errors; not spooled (the same request would be refused again). The crawl state does
+  not remember these pages, so the next crawl tries them again.
+- Anything else (a bug): logged with its traceback; the batch is spooled, nothing is lost.
+Per-document refusals inside a bulk request are reported by the index stage, each with its URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+from index.client import rejected, unavailable
+from index.crawl_state import CrawlState
+from index.layout import POSTS
+from ingest.batch import Batch, IngestReport, Stage
+from ingest.dedupe import Deduper
+from ingest.privacy import Redactor
+from ingest.spool import Spool
+from ingest.stages import (
+    Analyse,
+    IndexPosts,
+    LinkDuplicates,
+    Redact,
+    RememberIndexed,
+    Segment,
+    SkipUnchanged,
+)
+from ingest.stages.analyse import NO_ANALYSIS, TextAnalyzer
+from ingest.stages.segment import Segmenter
+from yuqing.models import Post
+from yuqing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_URLS_IN_A_LINE = 10
+
+
+def _urls(posts: Sequence[Post]) -> str:
+    shown = ", ".join(p.url for p in posts[:_URLS_IN_A_LINE])
+    return shown + (f" (+{len(posts) - _URLS_IN_A_LINE} more)" if len(posts) > _URLS_IN_A_LINE else "")
+
+
+class IngestService:
+    """Runs ``stages`` in order on each batch; ``spool`` keeps what could not be indexed (under ``tag``)."""
+
+    def __init__(self, stages: Sequence[Stage], spool: Spool, *, tag: str) -> None:
+        self.stages = list(stages)
+        self.spool = spool
+        self.tag = tag.replace(":", "_").replace("/", "_")
+
+    def run(self, posts: list[Post]) -> IngestReport:
+        """Ingest one batch; never raises for a failing stage (see the module docstring)."""
+        batch = Batch(list(posts))
+        batch.report.received += len(posts)
+        for stage in self.stages:
+            try:
+                batch = stage.run(batch)
+            except Exception as exc:
+                self._failed(stage, batch, exc)
+                break
+        return batch.report
+
+    def _failed(self, stage: Stage, batch: Batch, exc: Exception) -> None:
+        posts = batch.posts
+        if unavailable(exc):
+            path = self._spool(batch)
+            log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s: %s", stage.name, len(posts),
+                      path, exc)
+        elif rejected(exc):
+            batch.report.index_errors += len(posts)
+            log.error("elasticsearch refused the %s stage's request for %d posts (not spooled; a new crawl "
+                      "retries them): %s; posts: %s", stage.name, len(posts), exc, _urls(posts))
+        else:
+            path = self._spool(batch)
+            log.exception("stage %s failed on a batch of %d posts; spooled to %s", stage.name, len(posts), path)
+
+    def _spool(self, batch: Batch) -> Path | None:
+        if not batch.posts:
+            return None
+        batch.report.spooled += len(batch.posts)
+        return self.spool.write(batch.posts, tag=self.tag)
+
+    def replay_spool(self) -> IngestReport:
+        """Ingest what earlier sessions spooled, through the same stages (what a post already has, such as its
+        analysis, is not computed again); posts that fail again for want of Elasticsearch are spooled anew.
+        A file with unreadable lines is kept as ``*.rejected`` for a person."""
+        total = IngestReport()
+        for path in self.spool.files():
+            posts, bad_lines = self.spool.read(path)
+            log.info("replaying %d spooled posts from %s", len(posts), path)
+            report = self.run(posts)
+            report.replayed += len(posts)
+            total.add(report)
+            self.spool.done(path, bad_lines=bad_lines)
+        return total
+
+
+def load_analyzer(settings: Settings) -> TextAnalyzer | None:
+    """The classifier of these settings (loaded once per process), or None when ``nlp.enabled`` is off."""
+    if not settings.nlp.enabled:
+        return None
+    from nlp.analyzer import get_analyzer
+
+    return get_analyzer(settings.nlp, settings.config_file("taxonomy.yaml"))
+
+
+def standard_stages(
+    settings: Settings,
+    client: Elasticsearch,
+    *,
+    state: CrawlState | None = None,
+    analyzer: TextAnalyzer | None = None,
+    segmenter: Segmenter | None = None,
+    redactor: Redactor | None = None,
+) -> list[Stage]:
+    """redact → skip unchanged → analyse → segment → link near-duplicates → index → remember what was indexed.
+
+    ``analyzer`` None: no classifier (``nlp.enabled: false``); ``state`` None: nothing is skipped or
+    remembered; ``segmenter``: e.g. a :class:`~ingest.stages.PooledSegmenter` (default: in this process);
+    ``redactor`` defaults to the patterns of ``privacy.yaml``."""
+    version = analyzer.version if analyzer is not None else NO_ANALYSIS
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    stages: list[Stage] = [
+        Redact(redactor if redactor is not None else Redactor.from_file(settings.config_file("privacy.yaml"))),
+        SkipUnchanged(state, version),
+    ]
+    if analyzer is not None:
+        stages.append(Analyse(analyzer))
+    stages.append(Segment(segmenter) if segmenter is not None else Segment())
+    if settings.crawl.dedupe:
+        stages.append(LinkDuplicates(Deduper(client, alias)))
+    stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))
+    if state is not None:
+        stages.append(RememberIndexed(state, version))
+    return stages

@@ -1,0 +1,11 @@
+"""The ingest stages, one small class each, in the order :func:`ingest.service.standard_stages` runs them."""
+
+from ingest.stages.analyse import Analyse
+from ingest.stages.duplicates import LinkDuplicates
+from ingest.stages.index import IndexPosts
+from ingest.stages.redact import Redact
+from ingest.stages.segment import PooledSegmenter, Segment
+from ingest.stages.unchanged import RememberIndexed, SkipUnchanged
+
+__all__ = ["Analyse", "IndexPosts", "LinkDuplicates", "PooledSegmenter", "Redact", "RememberIndexed", "Segment",
+           "SkipUnchanged"]

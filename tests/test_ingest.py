@@ -1,0 +1,135 @@
+"""The ingest service: ordered stages, failures told apart (unavailable: spooled; refused: reported), and
+`yuqing ingest FILE.jsonl`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from index.client import es_client as client_for
+from index.crawl_state import CrawlState
+from index.layout import CRAWL_STATE, POSTS
+from ingest.service import IngestService, standard_stages
+from ingest.spool import Spool
+from yuqing.cli import main
+from yuqing.models import Analysis, Post
+from yuqing.settings import Settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def post(n: int, **kw: object) -> Post:
+    return Post(url=f"http://e.cn/{n}", title=f"图书馆通知{n}", content=f"市图书馆第{n}期讲座报名开始。", source="s",
+                fetched_at=datetime(2026, 11, 27, 8, tzinfo=TZ), **kw)
+
+
+def no_nlp(settings: Settings) -> Settings:
+    return settings.model_copy(update={"nlp": settings.nlp.model_copy(update={"enabled": False})})
+
+
+def service(settings: Settings, client: Elasticsearch) -> IngestService:
+    return IngestService(standard_stages(settings, client), Spool(settings.paths.data_dir / "spool"), tag="t")
+
+
+class Neutral:
+    """A stand-in classifier (the real one is exercised by the crawl tests)."""
+
+    version = "neutral@1"
+
+    def analyze(self, texts: list[str]) -> list[Analysis]:
+        return [Analysis(sentiment="neutral", relevant=False, relevance_prob=0.0, model_version=self.version)
+                for _ in texts]
+
+
+def test_the_standard_stages_in_order(settings: Settings, es_client: Elasticsearch) -> None:
+    state = CrawlState(es_client, CRAWL_STATE.alias(settings.elasticsearch.index_prefix), "s")
+    stages = standard_stages(settings, es_client, state=state, analyzer=Neutral())
+    assert [s.name for s in stages] == [
+        "redact", "skip-unchanged", "analyse", "segment", "link-duplicates", "index", "remember-indexed"]
+    report = IngestService(stages, Spool(settings.paths.data_dir / "spool"), tag="t").run([post(1)])
+    assert (report.indexed, report.new) == (1, 1)
+    again = IngestService(stages, Spool(settings.paths.data_dir / "spool"), tag="t").run([post(1)])
+    assert (again.unchanged, again.indexed) == (1, 0)  # remembered, then skipped
+
+
+def test_elasticsearch_down_spools_and_replay_indexes(settings: Settings, es_client: Elasticsearch) -> None:
+    settings = no_nlp(settings)
+    down = settings.elasticsearch.model_copy(update={"hosts": ["http://127.0.0.1:9"], "request_timeout_s": 1})
+    with client_for(down) as dead:
+        report = service(settings, dead).run([post(1), post(2)])
+    assert (report.received, report.indexed, report.spooled) == (2, 0, 2)
+    spool = Spool(settings.paths.data_dir / "spool")
+    assert len(spool.files()) == 1
+
+    replayed = service(settings, es_client).replay_spool()
+    assert (replayed.replayed, replayed.indexed, replayed.spooled) == (2, 2, 0)
+    assert spool.files() == []
+    # What was spooled had been segmented already; the replayed documents carry it.
+    doc = es_client.get(index=POSTS.alias(settings.elasticsearch.index_prefix), id=post(1).doc_id)["_source"]
+    assert doc["content_seg"] and doc["content_hash"]
+
+
+def test_a_refused_document_is_reported_with_its_url_not_spooled(
+    settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = no_nlp(settings)
+    bad = post(2, author="x" * 40000)  # a keyword longer than Lucene allows: a 400 for this document only
+    with caplog.at_level(logging.ERROR):
+        report = service(settings, es_client).run([post(1), bad])
+    assert (report.indexed, report.index_errors, report.spooled) == (1, 1, 0)
+    assert any(bad.url in r.getMessage() and "(400)" in r.getMessage() for r in caplog.records)
+    assert Spool(settings.paths.data_dir / "spool").files() == []
+
+
+def test_a_refused_request_is_reported_not_spooled_as_elasticsearch_down(
+    settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No indices under this prefix (setup never ran): the duplicate lookup is answered 404.
+    missing = no_nlp(settings).model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(update={"index_prefix": "yuqing-test-nothing-here"})})
+    with caplog.at_level(logging.ERROR):
+        report = service(missing, es_client).run([post(1)])
+    assert (report.indexed, report.index_errors, report.spooled) == (0, 1, 0)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "ingest.service"]
+    assert "refused" in line and "404" in line and post(1).url in line and "unavailable" not in line
+    assert Spool(missing.paths.data_dir / "spool").files() == []
+
+
+def test_yuqing_ingest_reads_good_lines_and_names_the_bad_ones(
+    settings: Settings, es_client: Elasticsearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = [
+        json.dumps({"url": "http://e.cn/a", "title": "博物馆夜场开放", "content": "市博物馆周五夜场开放至21点。",
+                    "published_at": "2026-11-20T19:00:00+08:00"}, ensure_ascii=False),
+        "{not json",
+        json.dumps({"url": "http://e.cn/b", "title": "文化馆公益课", "content": "联系电话13812345678",
+                    "kind": "article", "source": "import-b"}, ensure_ascii=False),
+        json.dumps({"url": "http://e.cn/c", "title": "时间没有时区", "published_at": "2026-11-20T19:00:00"}),
+        "",
+        json.dumps({"title": "没有网址"}, ensure_ascii=False),
+    ]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    monkeypatch.setenv("YUQING_NLP__ENABLED", "false")
+
+    assert main(["ingest", str(path), "--source", "import"]) == 1  # some lines were bad
+
+    captured = capsys.readouterr()
+    for problem in ("line 2: not JSON", "line 4: field 'published_at'", "line 6: field 'url'"):
+        assert problem in captured.err
+    assert "5 lines, 3 bad" in captured.out and "indexed=2" in captured.out
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    docs = {h["_source"]["url"]: h["_source"] for h in es_client.search(index=alias)["hits"]["hits"]}
+    assert set(docs) == {"http://e.cn/a", "http://e.cn/b"}
+    assert docs["http://e.cn/a"]["source"] == "import" and docs["http://e.cn/b"]["source"] == "import-b"
+    assert "138****5678" in docs["http://e.cn/b"]["content"]  # the same stages as a crawl: redacted
+    assert docs["http://e.cn/a"]["content_seg"]
