@@ -447,9 +447,11 @@ def _sentiment_fold(
 
 
 def evaluate_test(
-    model: NgramClassifier, ds: Dataset, tax: Any, test_rows: list[LabelRow], thr: float, thr_blend: float
+    model: Any, ds: Dataset, tax: Any, test_rows: list[LabelRow], thr: float, thr_blend: float
 ) -> dict[str, Any]:
-    """Relevance P/R/F1 (model, model + rules, keyword rules alone) and topic accuracy on the test split."""
+    """Relevance P/R/F1 (model, model + rules, keyword rules alone) and topic accuracy on the test split;
+    ``model`` has ``predict_proba(texts)`` and ``task_labels`` (an n-gram model or
+    :class:`nlp.student.StudentPredictor`)."""
     from nlp.taxonomy import rule_relevant, rule_topic
 
     texts = [ds.records[r.uid].text for r in test_rows]
