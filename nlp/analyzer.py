@@ -1,14 +1,15 @@
 """Per-post analysis for the indexing pipeline: sentiment, relevance, topic (with probabilities), keywords,
 place and organisation names, and the model version.
 
-The n-gram classifier (``nlp/ngram.py``) reads head + tail of each text (its ``max_chars``); a BERT
-classifier reads the head, at most ``NLPSettings.max_length`` tokens. Keywords and names are taken from
-the first ``keyword_max_chars`` characters. Empty or whitespace-only texts are not sent to the model: they
-are neutral and not relevant. A post is relevant when its relevance probability reaches
-``nlp.relevance_threshold``. The keyword rules of the taxonomy are blended in only where the model says so
-(its ``info``: ``blend_rules`` for relevance — noisy-OR with ``relevance.rule_confidence`` —, and
-``blend_topic_rules`` for the topic, with ``rule_weight``); models without that information (the BERT
-models trained on weak labels) blend both.
+The shipped classifier is a BERT student (``nlp/student.py``): it reads at most ``NLPSettings.max_length``
+tokens and never more than the length it was trained on (its ``classifier_info.max_length``), the head of
+the text or head + tail (``classifier_info.tail_tokens``). An n-gram model directory (``nlp/ngram.py``)
+reads its own ``max_chars``. Keywords and names are taken from the first ``keyword_max_chars`` characters.
+Empty or whitespace-only texts are not sent to the model: they are neutral and not relevant. A post is
+relevant when its relevance probability reaches ``nlp.relevance_threshold``. The keyword rules of the
+taxonomy are blended in only where the model says so (its ``info``: ``blend_rules`` for relevance —
+noisy-OR with ``relevance.rule_confidence`` —, and ``blend_topic_rules`` for the topic, with
+``rule_weight``); models without that information (BERT models trained on weak labels) blend both.
 """
 
 from __future__ import annotations

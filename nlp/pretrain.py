@@ -1,14 +1,14 @@
 """Character vocabulary + masked-language-model pretraining of a small BERT encoder on the CPU, resumable.
 
-The corpus is given by the caller (:mod:`nlp.student` passes every non-held-out text of the shared data
-minus the texts its evaluations hold out); ``python -m nlp.pretrain`` uses every non-held-out text
+The corpus is given by the caller (:mod:`nlp.student` passes every non-held-out text of the shared data minus
+the texts its evaluations hold out); ``python -m nlp.pretrain`` uses every non-held-out text
 (:func:`nlp.corpus.load_records`): the held-out board messages are never read. The loss is computed at the
 masked positions only (the vocabulary projection of the other 85% of the tokens is skipped: a third less
 compute on the CPU), batches are length-bucketed with dynamic padding. Checkpoints (model, optimiser,
-scheduler, step, RNG state) are written to ``OUT/ckpt.pt`` every ``--save-every`` steps and at the end, so an interrupted run resumes where it stopped
-(run the same command again). ``--max-minutes`` bounds the wall time of one invocation (it saves and exits).
-The learning rate decays linearly over ``--steps``; the encoder is saved with ``save_pretrained`` to
-``OUT/encoder`` (with the tokenizer) whenever a checkpoint is written.
+scheduler, step, RNG state) are written to ``OUT/ckpt.pt`` every ``--save-every`` steps and at the end, so an
+interrupted run resumes where it stopped (run the same command again). ``--max-minutes`` bounds the wall time
+of one invocation (it saves and exits). The learning rate decays linearly over ``--steps``; the encoder is
+saved with ``save_pretrained`` to ``OUT/encoder`` (with the tokenizer) whenever a checkpoint is written.
 
     python -m nlp.pretrain OUT [--steps N] [--max-minutes M] [--shared DIR]
 """

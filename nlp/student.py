@@ -143,6 +143,15 @@ def teacher_config(cfg: StudentConfig) -> Any:
     return tcfg
 
 
+def is_student_model(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds a model this module trained (``config.json`` → ``classifier_info``)."""
+    p = model_dir / "config.json"
+    if not p.exists():
+        return False
+    info = json.loads(p.read_text(encoding="utf-8")).get("classifier_info") or {}
+    return bool(info.get("model_type") == MODEL_TYPE)
+
+
 # --- the data and its splits ------------------------------------------------------------------------------
 
 
