@@ -27,7 +27,7 @@ def analyzer() -> Analyzer:
 
 def test_model_is_loaded_once_per_process(analyzer):
     assert get_analyzer(NLPSettings(), TAXONOMY) is analyzer
-    assert analyzer.version.startswith("yuqing-zh-ngram@") and len(analyzer.version.split("@")[1]) == 12
+    assert analyzer.version.startswith("yuqing-zh-small@") and len(analyzer.version.split("@")[1]) == 12
 
 
 def test_bad_input_does_not_raise(analyzer):
@@ -52,15 +52,16 @@ def test_bad_input_does_not_raise(analyzer):
 
 
 def test_long_text_reads_head_and_tail(analyzer):
-    from nlp.ngram import head_tail
-
-    model = analyzer._classifier.model  # reads head + tail, or the head only when training chose tail_chars 0
-    long_text = "文化馆的演出太精彩了，大家都很喜欢！" * 600 + "网吧违规接纳未成年人，请文化执法部门查处。"
-    read = head_tail(long_text, model.max_chars, model.tail_chars)
-    assert read.endswith("请文化执法部门查处。") == (model.tail_chars > 0)
-    a, b, c = analyzer.analyze([long_text, read, long_text[: model.max_chars]])
+    clf = analyzer._classifier  # reads head + tail tokens, or the head only when training chose tail_tokens 0
+    n = clf.reading_length(analyzer.settings.max_length)
+    assert n == clf.info["max_length"] <= analyzer.settings.max_length  # never past the trained positions
+    tail = "网吧违规接纳未成年人，请文化执法部门查处。"
+    long_text = "文化馆的演出太精彩了，大家都很喜欢！" * 600 + tail
+    head_chars = n - 2 - clf.tail_tokens  # one token per Chinese character or punctuation mark
+    read = long_text[:head_chars] + long_text[-clf.tail_tokens:] if clf.tail_tokens else long_text[: n - 2]
+    a, b, c = analyzer.analyze([long_text, read, long_text[: n - 2]])
     assert a.sentiment_probs == b.sentiment_probs and a.relevance_prob == b.relevance_prob
-    assert (a.sentiment_probs == c.sentiment_probs) == (model.tail_chars == 0)
+    assert (a.sentiment_probs == c.sentiment_probs) == (clf.tail_tokens == 0)
 
 
 def test_batched_equals_single(analyzer):
@@ -123,11 +124,11 @@ def test_subcommands_are_wired(monkeypatch, capsys, analyzer):
     assert args.func(args, load_settings()) == 0
     assert json.loads(capsys.readouterr().out)["model_version"] == analyzer.version
     assert parser.parse_args(["train", "c.json", "max_steps=3"]).overrides == ["max_steps=3"]
-    assert parser.parse_args(["eval", "--no-dev"]).no_dev and parser.parse_args(["eval", "--cv"]).cv
+    assert parser.parse_args(["eval", "--json"]).json
 
 
 def test_eval_reproduces_the_model_card(analyzer):
-    from nlp.cli import evaluate_ngram
+    from nlp.cli import evaluate_student
 
     settings = load_settings()
     assert (settings.paths.shared_data / "sentiment").exists(), (
@@ -136,8 +137,9 @@ def test_eval_reproduces_the_model_card(analyzer):
     card = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     # the configured threshold is the one chosen on the dev folds when the model was trained
     assert settings.nlp.relevance_threshold == card["selection"]["deployed_threshold"]
+    assert analyzer._classifier.info["relevance_threshold"] == card["selection"]["deployed_threshold"]
     assert analyzer.blend_relevance_rules == card["selection"]["blend_rules"]
-    res = evaluate_ngram(model_dir, settings)
+    res = evaluate_student(model_dir, settings)
     deployed = "relevance_model_plus_rules" if card["selection"]["blend_rules"] else "relevance_model"
     for key in (deployed, "relevance_keyword_rules"):
         for m in ("precision", "recall", "f1"):
