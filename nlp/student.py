@@ -29,7 +29,9 @@ topic on the human labels (repeated ``human_repeat`` times per epoch: they are f
 labels as extra data with weight ``weak_topic_weight``. Soft labels: every training text.
 
 Usage: ``yuqing nlp train nlp/configs/student.json`` (= ``python -m nlp.student nlp/configs/student.json``);
-``STAGE=...`` is not needed, stages already done are skipped.
+stages already done are skipped. ``python -m nlp.student CONFIG --only dev`` (or ``final``, ``teacher``,
+``pretrain``) runs one stage and what it needs, e.g. the two fine-tuning runs side by side in two processes;
+the full command then evaluates and saves.
 """
 
 from __future__ import annotations
@@ -791,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
         only = args[k + 1]
         args = args[:k] + args[k + 2 :]
     if not args:
-        print("usage: python -m nlp.student CONFIG.json [KEY=VALUE ...] [--only pretrain|teacher]", file=sys.stderr)
+        print("usage: python -m nlp.student CONFIG.json [KEY=VALUE ...] [--only pretrain|teacher|dev|final]",
+              file=sys.stderr)
         return 2
     from yuqing.logs import setup_logging
     from yuqing.settings import load_settings
@@ -804,7 +807,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(cfg: StudentConfig, shared: Path, only: str | None = None) -> dict[str, Any]:
-    """Every stage not done yet (or ``only`` one of ``pretrain`` / ``teacher``); returns the metrics."""
+    """Every stage not done yet (or ``only`` one of ``pretrain`` / ``teacher`` / ``dev`` / ``final``, with what
+    it needs); returns the metrics."""
     import torch
 
     from nlp.train_ngram import load_dataset
@@ -828,6 +832,12 @@ def run(cfg: StudentConfig, shared: Path, only: str | None = None) -> dict[str, 
     if only == "pretrain":
         return {"mlm": mlm}
     teacher = stage_teacher(cfg, ds, splits)
+    if only in RUNS:  # one fine-tuning run only (the two can run side by side in two processes)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(Path(cfg.work_dir) / "mlm" / "encoder"), local_files_only=True)
+        _, stats = _train_or_load(cfg, ds, splits, only, tok, teacher[only])
+        return {f"train_{only}": stats}
     return stage_runs(cfg, ds, splits, mlm, teacher)
 
 
