@@ -75,9 +75,16 @@ def build_or_load_tokenizer(out: Path, texts: list[str], cfg: PretrainConfig) ->
 
 
 def pretrain(
-    out: Path, records: list[Any], cfg: PretrainConfig, max_minutes: float, save_every: int
+    out: Path,
+    records: list[Any],
+    cfg: PretrainConfig,
+    max_minutes: float,
+    save_every: int,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """MLM-pretrain on ``records`` (:class:`nlp.corpus.Record`); resumes from ``out/ckpt.pt`` when present."""
+    """MLM-pretrain on ``records`` (:class:`nlp.corpus.Record`); resumes from ``out/ckpt.pt`` when present.
+    ``stop_at`` (< ``cfg.steps``): stop there; the learning-rate schedule stays ``cfg.steps`` long, so a run
+    cut short can still be resumed to the end of its schedule."""
     import torch
     from transformers import BertConfig, BertForMaskedLM, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
@@ -158,16 +165,17 @@ def pretrain(
             encoding="utf-8",
         )
 
+    last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     lengths = [len(s) for s in seqs]
     model.train()
     deadline = t_start + max_minutes * 60
     t0 = time.time()
     done_in_run = 0
-    while step < cfg.steps and time.time() < deadline:
+    while step < last and time.time() < deadline:
         # each epoch's batch order depends only on (seed, epoch): a resumed run skips the batches already done
         batches = length_bucketed_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch))
         for b in batches[pos:]:
-            if step >= cfg.steps or time.time() >= deadline:
+            if step >= last or time.time() >= deadline:
                 break
             ids, mask = pad_batch([seqs[j] for j in b], tok.pad_token_id)
             inputs, labels = mask_tokens(ids, mask, vocab_size, tok.mask_token_id, 5, cfg.mlm_probability, gen)
