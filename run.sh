@@ -16,7 +16,7 @@ case "$cmd" in
     exec "$venv/bin/python" -m pytest "$@" ;;
   lint)
     "$venv/bin/ruff" check .
-    exec "$venv/bin/mypy" yuqing index ingest crawlers nlp alerts dashboard ;;
+    exec "$venv/bin/mypy" yuqing index ingest crawlers nlp alerts dashboard response events tests bench ;;
   yuqing)
     exec "$venv/bin/yuqing" "$@" ;;
   *)

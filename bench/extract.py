@@ -20,6 +20,8 @@ import lxml.html
 from crawlers.encoding import decode_html
 from crawlers.extract import extract_article, load_extraction_rules
 from crawlers.extract.rules import EXTRACTION_CONFIG_NAME
+from yuqing.logs import setup_logging
+from yuqing.progress import track
 from yuqing.settings import load_settings
 
 GOAL = 100.0  # pages/s (on the project's 2-core benchmark machine)
@@ -35,7 +37,7 @@ def best_seconds(works: dict[str, Callable[[str], object]], pages: list[str]) ->
         for page in pages:
             work(page)
     best = dict.fromkeys(works, float("inf"))
-    for _ in range(ROUNDS):
+    for _ in track(range(ROUNDS), "rounds", unit="rounds"):
         for name, work in works.items():
             start = time.perf_counter()
             for page in pages:
@@ -46,6 +48,7 @@ def best_seconds(works: dict[str, Callable[[str], object]], pages: list[str]) ->
 
 def main() -> None:
     settings = load_settings()
+    setup_logging(settings, "bench:extract")
     gne = settings.paths.shared_data / "html" / "gne" / "tests"
     paths = sorted(gne.rglob("*.html"))
     if not paths:

@@ -94,7 +94,7 @@ def compare(client: Elasticsearch, settings: Settings, n: int) -> None:
     t0 = time.perf_counter()
     posts = segmented(posts)
     seg_rate = len(posts) / (time.perf_counter() - t0)
-    sources = [(p.doc_id, PostRecord.from_post(p).as_source()) for p in posts]
+    sources = [(p.doc_id, PostRecord.source_of(p)) for p in posts]
     chars = sum(len(p.content) for p in posts) / len(posts)
     print(f"{len(posts)} posts, mean body {chars:.0f} chars; jieba segmentation stage: {seg_rate:,.0f} posts/s")
 

@@ -1,7 +1,10 @@
-"""Streamlit building blocks shared by the pages: the post card and error handling that stops the page."""
+"""Streamlit building blocks shared by the pages: the post card, the signed-in viewer, and error handling that
+shows a short Chinese message instead of a traceback."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable, Sequence
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -9,11 +12,59 @@ import streamlit as st
 
 from dashboard import data
 from dashboard import format as fmt
+from dashboard.auth import Viewer, mask_for, mask_post
 from yuqing.errors import ConfigError
 from yuqing.models import Post
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "auth_session"  # the login (dashboard.auth.Session), kept by the gate in app.py
+VIEWER_KEY = "auth_viewer"  # the signed-in viewer, set by the gate on every run
+
+
+def current_viewer() -> Viewer | None:
+    """The signed-in user of this browser session (None when a page runs without the gate, e.g. in a test)."""
+    viewer = st.session_state.get(VIEWER_KEY)
+    return viewer if isinstance(viewer, Viewer) else None
+
+
+def require_page(page: str) -> Viewer | None:
+    """Stop the page unless the viewer's role may open it (the gate hides it already; this guards a direct run)."""
+    viewer = current_viewer()
+    if viewer is None or not viewer.can_open(page):
+        fail("您没有权限访问此页面。")
+    return viewer
+
+
+def viewer_post(post: Post) -> Post:
+    """``post`` as the viewer may see it: personal data masked for leaders, analysts and unknown viewers."""
+    mask = mask_for(current_viewer(), data.get_backend().redactor.redact)
+    return mask_post(post, mask) if mask is not None else post
+
+
+def unexpected_error(exc: BaseException) -> None:
+    """A short Chinese message with a reference; the traceback goes to the log under the same reference."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("dashboard error %s on page run", ref, exc_info=exc)
+    st.error(f"页面出现意外错误，请稍后刷新重试；如反复出现，请联系管理员（错误编号 {ref}）。", icon="⚠️")
+
+
+def run_guarded(run: Callable[[], object]) -> None:
+    """``run()``; any unexpected exception becomes :func:`unexpected_error` (st.stop/st.rerun pass through:
+    Streamlit's control exceptions are not ``Exception``)."""
+    try:
+        run()
+    except Exception as exc:
+        unexpected_error(exc)
+
+
+def unreadable_notice(count: int) -> None:
+    """Say that ``count`` documents of the result could not be read (their ids are in the log)."""
+    if count:
+        st.warning(f"有 {count} 条记录格式无法识别，已跳过未显示（记录编号已写入日志）。", icon="⚠️")
 
 
 def fail(message: str) -> NoReturn:
@@ -33,13 +84,20 @@ def backend_or_stop() -> data.Backend:
 def call_or_stop(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``func(*args, **kwargs)``; an Elasticsearch failure is shown as a clear message, not a traceback."""
     try:
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
     except data.DashboardError as exc:
         fail(str(exc))
+    if isinstance(result, data.PageResult):
+        unreadable_notice(result.unreadable)
+    return result
 
 
 def post_card(post: Post, tz: str, terms: Sequence[str] = ()) -> None:
-    """One post: linked title with badges, source/author/time line and an excerpt around the search terms."""
+    """One post: linked title with badges, source/author/time line and an excerpt around the search terms.
+
+    Personal data is masked as the viewer's role requires; every piece of post text is escaped (inert Markdown).
+    """
+    post = viewer_post(post)
     with st.container(border=True):
         head = f"**{fmt.title_link(post.title, post.url)}**"
         badges = fmt.badges_line(post)

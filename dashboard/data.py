@@ -14,7 +14,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -22,17 +22,19 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
-from dashboard.format import display_host
 from index.client import make_client
+from index.hits import read_hits
 from index.hotwords import load_stopwords
 from index.layout import POSTS
-from index.search import PostQuery, SearchResult, count_by, hot_terms, search_posts
+from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
 from index.source_health import SourceStatus, source_statuses
+from ingest.privacy import Redactor
 from nlp.segment import segment
 from yuqing.errors import YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 from yuqing.sources import load_sources
+from yuqing.text import display_host
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,6 +60,7 @@ class Backend:
     settings: Settings
     client: Elasticsearch
     stopwords: tuple[str, ...] = ()
+    redactor: Redactor = field(default_factory=Redactor)
 
     @property
     def posts_alias(self) -> str:
@@ -83,7 +86,8 @@ def _backend(key: str) -> Backend:
     setup_logging(settings, "dashboard")
     # The client lives as long as this process's cached backend (every page run reuses it).
     return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
-                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")))
+                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")),
+                   redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
 
 
 def get_backend() -> Backend:
@@ -131,9 +135,18 @@ def _ttl_cached(func: Callable[P, R]) -> Callable[[int], Callable[P, R]]:
     return with_ttl
 
 
-def _search(backend: Backend, query: PostQuery) -> SearchResult:
+@dataclass(frozen=True)
+class PageResult(SearchResult):
+    """A search result whose unreadable documents were skipped (counted here, logged with their ids)."""
+
+    unreadable: int = 0
+
+
+def _search(backend: Backend, query: PostQuery) -> PageResult:
     with es_errors(backend):
-        return search_posts(backend.client, backend.posts_alias, query, tokenize=segment)
+        resp = backend.client.search(index=backend.posts_alias, **build_search(query, segment))
+    read = read_hits(resp["hits"]["hits"])
+    return PageResult(total=int(resp["hits"]["total"]["value"]), hits=read.hits, unreadable=len(read.unreadable))
 
 
 def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> dict[str, int]:
@@ -159,8 +172,8 @@ _counts_cached = _ttl_cached(_counts)
 _hot_words_cached = _ttl_cached(_hot_words)
 
 
-def search(backend: Backend, query: PostQuery) -> SearchResult:
-    """Posts matching ``query`` (cached for ``dashboard.cache_ttl_s``)."""
+def search(backend: Backend, query: PostQuery) -> PageResult:
+    """Posts matching ``query`` (cached for ``dashboard.cache_ttl_s``); unreadable documents skipped, counted."""
     return _search_cached(backend.settings.dashboard.cache_ttl_s)(backend, query)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from yuqing.models import SENTIMENT_LABELS, Post
@@ -70,14 +70,6 @@ def safe_url(url: str) -> str | None:
         return None
     # Keep every URL character except those that end or break a Markdown link destination.
     return quote(target, safe="!#$%&'*+,-./:;=?@[]^_`{|}~")
-
-
-def display_host(url: str) -> str:
-    """A cluster URL fit to show on screen: any ``user:password@`` part removed."""
-    parts = urlsplit(url)
-    if not parts.netloc or "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def title_link(title: str, url: str) -> str:

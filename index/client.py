@@ -11,14 +11,27 @@ bad credentials) is a refusal that the same request will meet again.
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch
+from elastic_transport import TlsError, TransportError
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    ConnectionError,
+    ConnectionTimeout,
+    Elasticsearch,
+)
 
-from yuqing.errors import YuqingError
+from yuqing.errors import ConfigError, YuqingError
 from yuqing.settings import ElasticsearchSettings
+from yuqing.text import display_host
+
+log = logging.getLogger(__name__)
 
 
 def make_client(settings: ElasticsearchSettings) -> Elasticsearch:
@@ -82,3 +95,83 @@ def rejected(exc: BaseException) -> bool:
     """Whether ``exc`` is a 4xx answer of Elasticsearch."""
     status = status_of(exc)
     return status is not None and 400 <= status < 500
+
+
+class ClusterUnavailable(YuqingError):
+    """No node of ``elasticsearch.hosts`` answered."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What :func:`check_connection` found: the cluster's health as seen by the configured user."""
+
+    hosts: tuple[str, ...]  # without any credentials: fit for a log line or a screen
+    user: str | None
+    status: str
+    number_of_nodes: int
+
+
+def shown_hosts(settings: ElasticsearchSettings) -> tuple[str, ...]:
+    """``elasticsearch.hosts`` with any ``user:password@`` part removed (pure)."""
+    return tuple(display_host(url) for url in settings.hosts)
+
+
+def check_connection(settings: ElasticsearchSettings, client: Elasticsearch | None = None) -> ConnectionInfo:
+    """Reach the cluster with these settings before a component starts its work.
+
+    Wrong credentials, a user without the needed privileges or a certificate the configured CA does not
+    verify raise :class:`ConfigError` naming the setting to fix; no answer at all raises
+    :class:`ClusterUnavailable`. Nothing in a message comes from a secret.
+    """
+    hosts = shown_hosts(settings)
+    where = ", ".join(hosts)
+    if settings.ca_certs is not None and not settings.ca_certs.is_file():
+        raise ConfigError(f"the CA certificate file {settings.ca_certs} does not exist",
+                          field="elasticsearch.ca_certs")
+    own = client is None
+    es = make_client(settings) if client is None else client
+    try:
+        try:  # one node first, no retries: a TLS or credentials error is the same on every node
+            health = es.options(max_retries=0).cluster.health()
+        except TransportError as exc:
+            if isinstance(exc, TlsError):
+                raise
+            health = es.cluster.health()  # that node is down: the client tries the others
+    except AuthenticationException as exc:
+        if settings.api_key is not None:
+            field, what = "elasticsearch.api_key", "the API key"
+        elif settings.username is not None:
+            field = "elasticsearch.password_file" if settings.password_file is not None else "elasticsearch.password"
+            what = f"the password of user {settings.username!r}"
+        else:
+            raise ConfigError(f"the cluster at {where} requires authentication: set elasticsearch.username and "
+                              "elasticsearch.password (YUQING_ELASTICSEARCH__PASSWORD) or password_file",
+                              field="elasticsearch.username") from exc
+        raise ConfigError(f"the cluster at {where} rejected {what} (HTTP {exc.meta.status}): check it",
+                          field=field) from exc
+    except AuthorizationException as exc:
+        raise ConfigError(f"user {settings.username!r} may not read the health of the cluster at {where}: give its "
+                          "role the cluster privilege 'monitor'", field="elasticsearch.username") from exc
+    except TlsError as exc:
+        ca = str(settings.ca_certs) if settings.ca_certs is not None else "the system's CA certificates"
+        raise ConfigError(f"the TLS certificate of the cluster at {where} is not trusted by {ca}: set "
+                          f"elasticsearch.ca_certs to the CA that signed it ({_reason(exc)})",
+                          field="elasticsearch.ca_certs") from exc
+    except TransportError as exc:
+        raise ClusterUnavailable(f"no node of elasticsearch.hosts ({where}) answered: {_reason(exc)}") from exc
+    finally:
+        if own:
+            es.close()
+    info = ConnectionInfo(hosts=hosts, user=settings.username, status=str(health["status"]),
+                          number_of_nodes=int(health["number_of_nodes"]))
+    log.debug("elasticsearch at %s as %s: %s, %d nodes", where, info.user or "anonymous", info.status,
+             info.number_of_nodes)
+    return info
+
+
+def _reason(exc: TransportError) -> str:
+    """The innermost message of a transport error (e.g. the SSL verification failure), kept short."""
+    inner: BaseException = exc
+    while isinstance(inner, TransportError) and isinstance(inner.errors, tuple) and inner.errors:
+        inner = inner.errors[-1]
+    return str(inner.message if isinstance(inner, TransportError) else inner)[:300]

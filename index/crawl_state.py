@@ -76,14 +76,17 @@ class CrawlState:
                                              "last_changed_at": now}))
 
     def flush(self) -> int:
-        """Write changed entries back; returns how many. Per-document failures raise."""
+        """Write changed entries back; returns how many. Per-document failures raise. Returns once the entries
+        are searchable (``refresh="wait_for"``): the next run, possibly a new process a moment later, loads them
+        with a search."""
         with self._lock:
             urls = sorted(self.dirty)
             actions = [{"_op_type": "index", "_index": self.alias, "_id": doc_id_for(url),
                         "_source": self.pages[url].as_source()} for url in urls]
         if not actions:
             return 0
-        ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, stats_only=False)
+        ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, stats_only=False,
+                                   refresh="wait_for")
         assert isinstance(errors, list)
         if errors:
             raise RuntimeError(f"crawl state of {self.source}: {len(errors)} entries failed: {errors[:2]}")

@@ -46,14 +46,38 @@ def _http_json(url: str, timeout: float) -> dict[str, object]:
         return data
 
 
-class LocalElasticsearch:
-    """Fetch, configure, start, stop and query the health of the local server. Every step is idempotent."""
+def read_pid(pid_file: Path) -> int | None:
+    """The process id in ``pid_file`` when that process is alive, else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def log_tail(path: Path, n: int = 1500) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no log)"
+
+
+class Distribution:
+    """The fetched distribution, unpacked once under ``local_es.home`` and shared by every local node.
+
+    Also knows how to run its programs: as the dedicated non-root user when we are root, else as ourselves.
+    """
 
     def __init__(self, settings: LocalElasticsearchSettings, *, maven_repo: Path | None = None) -> None:
         self.settings = settings
         self.maven_repo = maven_repo or Path.home() / ".m2" / "repository"
 
-    # -- layout ---------------------------------------------------------------------------------------
     @property
     def home(self) -> Path:
         return self.settings.home
@@ -61,14 +85,6 @@ class LocalElasticsearch:
     @property
     def dist_dir(self) -> Path:
         return self.home / f"elasticsearch-{self.settings.version}"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "run" / "elasticsearch.pid"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.port}"
 
     @property
     def artifact_coordinate(self) -> str:
@@ -82,7 +98,9 @@ class LocalElasticsearch:
             / f"{ARTIFACT}-{self.settings.version}.zip"
         )
 
-    # -- steps ----------------------------------------------------------------------------------------
+    def bin(self, name: str) -> Path:
+        return self.dist_dir / "bin" / name
+
     def fetch(self) -> Path:
         """Download the distribution zip into the local Maven repository (skipped when present)."""
         path = self.artifact_path()
@@ -104,27 +122,117 @@ class LocalElasticsearch:
             )
         return path
 
-    def install(self) -> None:
-        """Unpack the distribution and write its configuration (idempotent)."""
+    def unpack(self) -> None:
+        """Fetch and unpack the distribution (idempotent)."""
         zip_path = self.fetch()
         self.home.mkdir(parents=True, exist_ok=True)
-        if not (self.dist_dir / "bin" / "elasticsearch").exists():
-            log.info("unpacking %s into %s", zip_path.name, self.home)
-            partial = self.home / f".unpack-{os.getpid()}"
-            shutil.rmtree(partial, ignore_errors=True)
-            with zipfile.ZipFile(zip_path) as zf:
-                for info in zf.infolist():
-                    target = partial / info.filename
-                    zf.extract(info, partial)
-                    mode = (info.external_attr >> 16) & 0o777
-                    if mode and not info.is_dir():
-                        target.chmod(mode)
-            (partial / self.dist_dir.name).rename(self.dist_dir)
-            shutil.rmtree(partial, ignore_errors=True)
+        if (self.dist_dir / "bin" / "elasticsearch").exists():
+            return
+        log.info("unpacking %s into %s", zip_path.name, self.home)
+        partial = self.home / f".unpack-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                target = partial / info.filename
+                zf.extract(info, partial)
+                mode = (info.external_attr >> 16) & 0o777
+                if mode and not info.is_dir():
+                    target.chmod(mode)
+        (partial / self.dist_dir.name).rename(self.dist_dir)
+        shutil.rmtree(partial, ignore_errors=True)
+
+    def java_home(self) -> str:
+        java = shutil.which("java")
+        if java is None:
+            raise LocalESError("java (17+) is not installed; run scripts/bootstrap.sh")
+        return str(Path(java).resolve().parent.parent)
+
+    def run_as_user(self) -> str | None:
+        """The account that runs the server: the dedicated user when we are root, else ourselves."""
+        return self.settings.user if os.geteuid() == 0 else None
+
+    def as_user(self, cmd: list[str], env: dict[str, str]) -> list[str]:
+        """``cmd`` wrapped to run as the server account with exactly ``env``."""
+        user = self.run_as_user()
+        if user is None:
+            return cmd
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        return [runuser, "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
+
+    def server_account(self) -> pwd.struct_passwd | None:
+        """The dedicated user (created when missing) when we are root; None when we run as ourselves."""
+        user = self.run_as_user()
+        if user is None:
+            return None
+        try:
+            return pwd.getpwnam(user)
+        except KeyError:
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            log.info("creating system user %s", user)
+            proc = subprocess.run(
+                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode not in (0, 9):  # 9: already exists (raced)
+                raise LocalESError(f"useradd {user} failed: {proc.stderr.strip()}") from None
+            return pwd.getpwnam(user)
+
+    def give_to_server_account(self, *paths: Path, top_only: tuple[Path, ...] = ()) -> None:
+        """Make the server account own ``paths`` (recursively) and ``top_only`` (just the folders themselves);
+        checks that it can reach them."""
+        pw = self.server_account()
+        if pw is None:
+            return
+        for path in top_only:
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        for path in paths:
+            for parent in path.parents:
+                if parent == Path("/"):
+                    break
+                if not parent.stat().st_mode & stat.S_IXOTH:
+                    raise LocalESError(
+                        f"{parent} is not traversable by user {pw.pw_name}; choose a local_es folder outside it"
+                    )
+            for dirpath, _dirnames, filenames in os.walk(path):
+                os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+                for name in filenames:
+                    os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+class LocalElasticsearch:
+    """Fetch, configure, start, stop and query the health of the local server. Every step is idempotent."""
+
+    def __init__(self, settings: LocalElasticsearchSettings, *, maven_repo: Path | None = None) -> None:
+        self.settings = settings
+        self.dist = Distribution(settings, maven_repo=maven_repo)
+
+    # -- layout ---------------------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.dist.dist_dir
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / "elasticsearch.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def install(self) -> None:
+        """Unpack the distribution and write its configuration (idempotent)."""
+        self.dist.unpack()
         for sub in ("data", "logs", "run"):
             (self.home / sub).mkdir(exist_ok=True)
         self._write_config()
-        self._ensure_user_owns()
+        self.dist.give_to_server_account(
+            *(self.home / sub for sub in ("data", "logs", "run")), self.dist_dir, top_only=(self.home,)
+        )
 
     def _write_config(self) -> None:
         s = self.settings
@@ -148,39 +256,6 @@ class LocalElasticsearch:
             f"-Xms{s.heap}\n-Xmx{s.heap}\n"
         )
 
-    def _run_as_user(self) -> str | None:
-        """The account that runs the server: the dedicated user when we are root, else ourselves."""
-        return self.settings.user if os.geteuid() == 0 else None
-
-    def _ensure_user_owns(self) -> None:
-        user = self._run_as_user()
-        if user is None:
-            return
-        try:
-            pw = pwd.getpwnam(user)
-        except KeyError:
-            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-            log.info("creating system user %s", user)
-            proc = subprocess.run(
-                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
-                capture_output=True, text=True, check=False,
-            )
-            if proc.returncode not in (0, 9):  # 9: already exists (raced)
-                raise LocalESError(f"useradd {user} failed: {proc.stderr.strip()}") from None
-            pw = pwd.getpwnam(user)
-        for parent in [self.home, *self.home.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                raise LocalESError(
-                    f"{parent} is not traversable by user {user}; choose local_es.home outside it"
-                )
-        for dirpath, _dirnames, filenames in os.walk(self.home):
-            os.chown(dirpath, pw.pw_uid, pw.pw_gid)
-            for name in filenames:
-                os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
-
     def health(self, timeout: float = 2.0) -> Health | None:
         """Cluster health, or None when nothing answers on the port."""
         try:
@@ -191,17 +266,7 @@ class LocalElasticsearch:
         return Health(status=str(data.get("status")), number_of_nodes=nodes if isinstance(nodes, int) else 0)
 
     def _read_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return read_pid(self.pid_file)
 
     def start(self) -> Health:
         """Start the server unless one already answers; wait until the cluster is yellow or green."""
@@ -210,21 +275,13 @@ class LocalElasticsearch:
             log.info("elasticsearch already running at %s (%s)", self.url, current.status)
             return current
         self.install()
-        java = shutil.which("java")
-        if java is None:
-            raise LocalESError("java (17+) is not installed; run scripts/bootstrap.sh")
-        java_home = str(Path(java).resolve().parent.parent)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "ES_JAVA_HOME": java_home,
+            "ES_JAVA_HOME": self.dist.java_home(),
             "ES_PATH_CONF": str(self.dist_dir / "config"),
             "HOME": str(self.home),
         }
-        cmd = [str(self.dist_dir / "bin" / "elasticsearch"), "-d", "-p", str(self.pid_file)]
-        user = self._run_as_user()
-        if user is not None:
-            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-            cmd = [runuser, "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
+        cmd = self.dist.as_user([str(self.dist.bin("elasticsearch")), "-d", "-p", str(self.pid_file)], env)
         log.info("starting elasticsearch %s on %s", self.settings.version, self.url)
         out_log = self.home / "logs" / "startup.out"
         with out_log.open("ab") as out:
@@ -267,7 +324,4 @@ class LocalElasticsearch:
 
     @staticmethod
     def _log_tail(path: Path, n: int = 1500) -> str:
-        try:
-            return path.read_text(errors="replace")[-n:]
-        except OSError:
-            return "(no log)"
+        return log_tail(path, n)

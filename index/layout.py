@@ -3,19 +3,25 @@
 Readers and writers use only the alias. :func:`setup` is idempotent: it (re)puts the templates, creates the
 first versioned index behind each alias when the alias is missing and adds new fields to an existing one.
 :func:`migrate` builds the next version from the current one (scroll + bulk in Python, since the minimal
-distribution has no reindex module) and swaps the alias atomically. Each mapping has its record model in
-:mod:`index.records` (the two are checked against each other by a test).
+distribution has no reindex module) and swaps the alias atomically. The mappings of the crawl-time indices are
+here with their record models in :mod:`index.records`; later components' indices keep mapping, record model
+and store together in their own module (:mod:`index.tickets`, …) and are listed in :data:`ALL_SPECS`. Every
+record model is checked against its mapping in both directions by ``tests/test_records.py``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
+from index.events import EVENT_STATE, EVENTS
+from index.foia import FOIA
+from index.outbox import OUTBOX
+from index.spec import IndexSpec
+from index.tickets import TICKETS
 from yuqing.settings import ElasticsearchSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,8 @@ POSTS_MAPPING: dict[str, Any] = {
         "content_hash": _KW,
         "duplicate_of": _KW,
         "is_first": {"type": "boolean"},
+        "event_id": _KW,  # the event the post belongs to (events.engine, issue 8)
+        "keyword_groups": _KW,  # the 专题 keyword groups it matches (config/keyword_groups.yaml)
         "analysis": {
             "properties": {
                 "sentiment": _KW,
@@ -125,34 +133,14 @@ SOURCE_HEALTH_MAPPING: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class IndexSpec:
-    """One logical index: ``<prefix>-<name>`` is the alias, ``<alias>-v<version>-<n>`` the concrete indices."""
-
-    name: str
-    mappings: dict[str, Any]
-    version: int = 1
-    extra_settings: dict[str, Any] = field(default_factory=dict)
-
-    def alias(self, prefix: str) -> str:
-        return f"{prefix}-{self.name}"
-
-    def template_name(self, prefix: str) -> str:
-        return f"{self.alias(prefix)}-template"
-
-    def pattern(self, prefix: str) -> str:
-        return f"{self.alias(prefix)}-v*"
-
-    def index_name(self, prefix: str, generation: int | None = None) -> str:
-        suffix = f"-{generation}" if generation is not None else ""
-        return f"{self.alias(prefix)}-v{self.version}{suffix}"
-
-
 POSTS = IndexSpec("posts", POSTS_MAPPING, version=1)
 ALERT_STATE = IndexSpec("alert-state", ALERT_STATE_MAPPING, version=1)
 CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
 SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
-ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH)
+# Every index `yuqing setup` creates. The indices of later components define their spec beside their record
+# model and store functions (index/tickets.py, …) and are listed here.
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
+                                   OUTBOX)
 
 
 def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:
@@ -195,9 +183,10 @@ def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings
         client.indices.put_mapping(index=existing, properties=spec.mappings["properties"])
         return existing
     index = spec.index_name(es.index_prefix)
-    if not client.indices.exists(index=index):
-        client.indices.create(index=index)
-    client.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
+    if client.indices.exists(index=index):
+        client.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
+    else:  # index and alias in one cluster-state change (each costs a noticeable fraction of a second)
+        client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
     log.info("created %s behind alias %s", index, alias)
     return index
 

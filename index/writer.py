@@ -48,7 +48,7 @@ class BulkIndexError(YuqingError):
 def _actions(alias: str, posts: Iterable[Post], urls: dict[str, str]) -> Iterator[dict[str, Any]]:
     for post in posts:
         urls[post.doc_id] = post.url
-        source = PostRecord.from_post(post).as_source()
+        source = PostRecord.source_of(post)
         yield {"_op_type": "index", "_index": alias, "_id": post.doc_id, "_source": source}
 
 

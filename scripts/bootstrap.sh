@@ -13,6 +13,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+# Chinese labels in the alert mails' trend charts (alerts/chart.py): a CJK font found through fontconfig.
+command -v fc-match >/dev/null 2>&1 || need_apt+=(fontconfig)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

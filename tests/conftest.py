@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 
 from index.client import es_client as client_for
 from index.es_server import LocalElasticsearch
-from index.layout import POSTS, setup
+from index.layout import ALERT_STATE, CRAWL_STATE, POSTS, SOURCE_HEALTH, setup
 from index.writer import BulkReport, index_posts
 from ingest.batch import Batch
 from ingest.stages import Segment
@@ -77,9 +77,16 @@ def seed_posts(client: Elasticsearch, settings: Settings, posts: list[Post]) -> 
     return index_posts(client, POSTS.alias(settings.elasticsearch.index_prefix), segmented, refresh=True)
 
 
+# The indices the `settings` fixture creates: the crawl-time ones most tests use. Creating an index costs about half
+# a second of the shared server's time, so a test that needs another one (tickets, events, outbox …) sets it up
+# itself (e.g. ``setup(es_client, settings.elasticsearch, [TICKETS])``); a `yuqing setup`/`run` child creates all.
+CRAWL_TIME_SPECS = (POSTS, CRAWL_STATE, SOURCE_HEALTH, ALERT_STATE)
+
+
 @pytest.fixture()
 def settings(base_settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> Iterator[Settings]:
-    """Per-test settings with a fresh index prefix (indices set up, removed afterwards) and data directory."""
+    """Per-test settings with a fresh index prefix (the crawl-time indices set up, all removed afterwards) and data
+    directory."""
     prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
     s = base_settings.model_copy(
         update={
@@ -87,7 +94,7 @@ def settings(base_settings: Settings, es_client: Elasticsearch, tmp_path: Path) 
             "paths": base_settings.paths.model_copy(update={"data_dir": tmp_path / "data"}),
         }
     )
-    setup(es_client, s.elasticsearch)
+    setup(es_client, s.elasticsearch, CRAWL_TIME_SPECS)
     yield s
     es_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import ipaddress
-import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from elasticsearch import Elasticsearch
 
 from alerts import cli
@@ -27,12 +18,14 @@ from index.alert_state import AlertStateStore
 from index.client import es_client as client_for
 from index.layout import ALERT_STATE, POSTS
 from tests.conftest import seed_posts
+from tests.smtp_server import SMTPServer, StartSMTP, authenticator, free_port
 from yuqing.errors import ConfigError
-from yuqing.models import Analysis, Post
+from yuqing.models import Analysis, Post, Sentiment
 from yuqing.settings import Settings, SMTPSettings
 
 LEADER = "leader@culture.example.gov.cn"
 PRESS = "press@culture.example.gov.cn"
+pytest_plugins = ("tests.smtp_fixtures",)  # smtp, start_smtp, tls_files
 RULES = f"""
 recipients:
   leaders: [{LEADER}]
@@ -43,85 +36,6 @@ rules:
     exclude: [招聘]
     recipients: [leaders, press_office]
 """
-
-
-# ---- a real SMTP server ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    login: str | None
-
-
-@dataclass
-class Collector:
-    """aiosmtpd handler: keeps every accepted message; refuses the addresses in ``refuse``."""
-
-    refuse: set[str] = field(default_factory=set)
-    received: list[Received] = field(default_factory=list)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        login = session.login_data.decode() if isinstance(session.login_data, bytes) else None
-        with self.cond:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, login))
-            self.cond.notify_all()
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        """The messages once at least ``count`` have arrived (poll with a deadline, no fixed sleeps)."""
-        with self.cond:
-            ok = self.cond.wait_for(lambda: len(self.received) >= count, timeout)
-            assert ok, f"expected {count} messages, got {len(self.received)}"
-            return list(self.received)
-
-
-@dataclass
-class SMTPServer:
-    port: int
-    collector: Collector
-    controller: Controller
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-StartSMTP = Callable[..., SMTPServer]
-
-
-@pytest.fixture()
-def start_smtp() -> Iterator[StartSMTP]:
-    """Start an SMTP server (on ``port`` or a free one; extra kwargs go to aiosmtpd); stopped afterwards."""
-    servers: list[SMTPServer] = []
-
-    def start(port: int | None = None, **kwargs: Any) -> SMTPServer:
-        collector = Collector()
-        controller = Controller(collector, hostname="127.0.0.1", port=port or free_port(), **kwargs)
-        controller.start()
-        server = SMTPServer(controller.port, collector, controller)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.controller.stop()
-
-
-@pytest.fixture()
-def smtp(start_smtp: StartSMTP) -> SMTPServer:
-    return start_smtp()
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
@@ -288,8 +202,8 @@ rules:
 """
     s = configure(settings, tmp_path, smtp.port, rules)
 
-    def analysis(sentiment: str, relevant: bool, topic: str | None) -> Analysis:
-        return Analysis(sentiment=sentiment, sentiment_probs={sentiment: 0.9}, relevant=relevant,  # type: ignore[arg-type]
+    def analysis(sentiment: Sentiment, relevant: bool, topic: str | None) -> Analysis:
+        return Analysis(sentiment=sentiment, sentiment_probs={sentiment: 0.9}, relevant=relevant,
                         relevance_prob=0.9 if relevant else 0.1, topic=topic, model_version="test")
 
     complaint = post(1, "网吧违规接纳未成年人无人管", analysis=analysis("negative", True, "文化市场执法"))
@@ -448,46 +362,6 @@ def test_cli_alert_prints_report(
 
 
 # ---- TLS -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(san, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"yuqing", b"s3cret")
-    return AuthResult(success=ok, handled=False, auth_data=auth_data)
-
-
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])
 def test_tls_and_login(
@@ -503,7 +377,7 @@ def test_tls_and_login(
         if mode == "starttls"
         else {"ssl_context": server_ctx, "auth_require_tls": False}
     )
-    server = start_smtp(authenticator=_authenticator, auth_required=True, **tls_kwargs)
+    server = start_smtp(authenticator=authenticator, auth_required=True, **tls_kwargs)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the self-signed certificate
     p = post(1, "图书馆闭馆")
     login = {"username": "yuqing", "password": "s3cret", mode: True}

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from index.es_server import LocalElasticsearch
+from index.layout import ALL_SPECS
 from yuqing.cli import build_parser, main
 
 
 def test_every_component_registers_its_commands() -> None:
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    assert {"es", "setup", "crawl", "extract", "alert", "dashboard", "run", "up", "nlp"} <= commands
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = set(sub.choices)
+    assert {"es", "setup", "crawl", "ingest", "extract", "alert", "report", "dashboard", "users", "run", "up",
+            "nlp", "tickets", "foia", "events"} <= commands
 
 
 def test_es_status_and_setup(es_server: LocalElasticsearch, capsys: pytest.CaptureFixture[str],
@@ -25,6 +29,8 @@ def test_es_status_and_setup(es_server: LocalElasticsearch, capsys: pytest.Captu
     assert main(["setup"]) == 0
     out = capsys.readouterr().out
     assert "yuqing-test-cli-posts -> yuqing-test-cli-posts-v1" in out
+    assert {f"{spec.alias('yuqing-test-cli')} ->" for spec in ALL_SPECS} <= {line[: line.index("->") + 2]
+                                                                             for line in out.splitlines()}
     assert main(["setup"]) == 0  # idempotent
     from elasticsearch import Elasticsearch
 

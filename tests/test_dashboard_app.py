@@ -12,7 +12,9 @@ import pytest
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components import SESSION_KEY
 from tests.conftest import seed_posts
+from tests.dashboard_users import config_with_users, session_for
 from yuqing.models import Analysis, Post
 from yuqing.settings import Settings
 
@@ -112,11 +114,22 @@ def posts(settings: Settings, es_client: Elasticsearch) -> list[Post]:
 
 
 @pytest.fixture()
-def app_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Point the app's own load_settings() at this test's index prefix (and the project's config file)."""
+def app_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """Point the app's own load_settings() at this test's index prefix (the project's config file, a copy of
+    config/ with the test accounts, this test's data dir)."""
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_with_users(tmp_path)))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    monkeypatch.setenv("YUQING_DASHBOARD__PASSWORD_HASH_ROUNDS", "4")
     return settings
+
+
+def signed_in(path: Path = APP, username: str = "press") -> AppTest:
+    """The app (or a page) for a browser session already signed in as ``username`` (see tests/dashboard_users)."""
+    at = AppTest.from_file(str(path))
+    at.session_state[SESSION_KEY] = session_for(username)
+    return at
 
 
 def _run(at: AppTest) -> AppTest:
@@ -140,7 +153,7 @@ def _markdown_text(at: AppTest) -> list[str]:
 
 
 def test_latest_lists_newest_first_with_details(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
 
     assert at.title[0].value == "最新舆情"
     assert shown_titles(at) == ALL_NEWEST_FIRST
@@ -158,7 +171,7 @@ def test_latest_lists_newest_first_with_details(app_env: Settings, posts: list[P
 
 
 def test_search_library_shows_exactly_the_posts_containing_it(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
     at.text_input(key="search_text").input("图书馆")
     _run(at)
 
@@ -170,7 +183,7 @@ def test_search_library_shows_exactly_the_posts_containing_it(app_env: Settings,
 
 
 def test_search_without_match_says_so(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
     at.text_input(key="search_text").input("图书 馆长")
     _run(at)
 
@@ -179,7 +192,7 @@ def test_search_without_match_says_so(app_env: Settings, posts: list[Post]) -> N
 
 
 def test_sidebar_filters(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
     assert at.sidebar.multiselect(key="filter_sources").options == [
         "news-portal（2）", "wenlv-site（2）", "liuyan（1）"
     ]
@@ -200,8 +213,8 @@ def test_sidebar_filters(app_env: Settings, posts: list[Post]) -> None:
 
 
 def test_overview_counts_hot_words_and_negatives(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP)))
-    at.switch_page("pages/overview.py")
+    at = _run(signed_in())
+    at.switch_page("views/overview.py")
     _run(at)
 
     assert at.title[0].value == "舆情概览"
@@ -223,7 +236,7 @@ def test_overview_counts_hot_words_and_negatives(app_env: Settings, posts: list[
 
 
 def test_overview_page_runs_on_its_own(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(AppTest.from_file(str(APP.parent / "pages" / "overview.py")))
+    at = _run(AppTest.from_file(str(APP.parent / "views" / "overview.py")))
     assert {m.label: m.value for m in at.metric}["负面"] == "2"
 
 
@@ -236,7 +249,7 @@ def _free_port() -> int:
 def test_elasticsearch_down_shows_clear_error(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     host = f"127.0.0.1:{_free_port()}"
     monkeypatch.setenv("YUQING_ELASTICSEARCH__HOSTS", f'["http://ops:s3cret@{host}"]')
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
 
     assert len(at.error) == 1
     message = at.error[0].value
@@ -246,7 +259,7 @@ def test_elasticsearch_down_shows_clear_error(app_env: Settings, monkeypatch: py
 
 def test_bad_configuration_shows_clear_error(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YUQING_DASHBOARD__PAGE_SIZE", "0")
-    at = _run(AppTest.from_file(str(APP)))
+    at = _run(signed_in())
 
     assert len(at.error) == 1
     assert at.error[0].value.startswith("配置有误") and "YUQING_DASHBOARD__PAGE_SIZE" in at.error[0].value

@@ -1,4 +1,5 @@
-"""End to end: `streamlit run` serves the dashboard, headless Chromium searches for 图书馆."""
+"""End to end: `streamlit run` serves the dashboard; headless Chromium signs in, searches for 图书馆, signs out, and
+opens hostile post text that must stay inert."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dashboard.cli import streamlit_command
 from tests.conftest import seed_posts
+from tests.dashboard_users import PASSWORDS, config_with_users
 from tests.test_dashboard_app import A_HOURS, B_SEATS, C_BOOK_SALE, D_THEATRE, sample_posts
+from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings
 
 START_DEADLINE_S = 45.0
 UI_TIMEOUT_MS = 20_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
 def _free_port() -> int:
@@ -42,11 +47,13 @@ def _healthy(url: str) -> bool:
 @pytest.fixture()
 def dashboard_url(settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> Iterator[str]:
     """The dashboard served by `streamlit run` (the command `yuqing dashboard` uses) on a free port."""
-    seed_posts(es_client, settings, sample_posts())
+    seed_posts(es_client, settings, [*sample_posts(), hostile_post()])
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "YUQING_CONFIG"}
     env["YUQING_ELASTICSEARCH__INDEX_PREFIX"] = settings.elasticsearch.index_prefix
+    env["YUQING_PATHS__CONFIG_DIR"] = str(config_with_users(tmp_path))
+    env["YUQING_PATHS__DATA_DIR"] = str(settings.paths.data_dir)
     log_path = tmp_path / "streamlit.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -74,32 +81,91 @@ def dashboard_url(settings: Settings, es_client: Elasticsearch, tmp_path: Path) 
             proc.wait()
 
 
-@pytest.mark.browser
-def test_search_library_in_chromium(dashboard_url: str) -> None:
+@pytest.fixture()
+def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     assert chromium, "chromium is not installed"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            args=["--headless", "--no-sandbox", "--disable-background-networking"],
-        )
+        b = pw.chromium.launch(executable_path=chromium,
+                               args=["--headless", "--no-sandbox", "--disable-background-networking"])
         try:
-            page = browser.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.goto(dashboard_url)
-            expect(page.get_by_role("link", name=C_BOOK_SALE)).to_be_visible()  # the newest posts are listed
-
-            box = page.get_by_label("搜索关键词")
-            box.fill("图书馆")
-            box.press("Enter")
-
-            expect(page.get_by_text("共 2 条", exact=True)).to_be_visible()
-            for title in (B_SEATS, A_HOURS):
-                expect(page.get_by_role("link", name=title)).to_be_visible()
-            expect(page.get_by_role("link", name=A_HOURS)).to_have_attribute(
-                "href", "https://wlj.example.gov.cn/news/2026/1127/1.html"
-            )
-            expect(page.get_by_text(C_BOOK_SALE)).to_have_count(0)
-            expect(page.get_by_text(D_THEATRE)).to_have_count(0)
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+# Post text that would run script, load an image or carry a javascript: link if it were rendered as HTML/Markdown.
+HOSTILE_TITLE = '<img src=x onerror="window.__xss=1">预约<script>window.__xss=2</script>'
+HOSTILE_CONTENT = ('周末博物馆预约 <script>window.__xss=3</script> ![图](http://127.0.0.1:9/md.png) '
+                   '[点我](javascript:window.__xss=4) <img src="http://127.0.0.1:9/y.png" onerror="window.__xss=5"> '
+                   '<a href="javascript:window.__xss=6">链接</a>')
+
+
+def hostile_post() -> Post:
+    now = datetime.now(UTC)
+    return Post(url="javascript:window.__xss=7", title=HOSTILE_TITLE, content=HOSTILE_CONTENT, source="liuyan",
+                author='<b onmouseover="window.__xss=8">网友</b>', published_at=now, fetched_at=now)
+
+
+@pytest.mark.browser
+def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
+    expect(page.get_by_label("用户名")).to_be_visible()
+    expect(page.get_by_text("舆情总数")).to_have_count(0)
+
+    page.goto(dashboard_url)
+    sign_in(page, "press", "wrong-password")
+    expect(page.get_by_text("用户名或密码错误。")).to_be_visible()
+    expect(page.get_by_role("link", name=C_BOOK_SALE)).to_have_count(0)
+
+    sign_in(page, "press", PASSWORDS["press"])
+    expect(page.get_by_role("link", name=C_BOOK_SALE)).to_be_visible()  # the newest posts are listed
+
+    box = page.get_by_label("搜索关键词")
+    box.fill("图书馆")
+    box.press("Enter")
+
+    expect(page.get_by_text("共 2 条", exact=True)).to_be_visible()
+    for title in (B_SEATS, A_HOURS):  # once stale elements of the previous run are gone, exactly once each
+        expect(page.get_by_role("link", name=title)).to_have_count(1)
+        expect(page.get_by_role("link", name=title)).to_be_visible()
+    expect(page.get_by_role("link", name=A_HOURS)).to_have_attribute(
+        "href", "https://wlj.example.gov.cn/news/2026/1127/1.html"
+    )
+    expect(page.get_by_text(C_BOOK_SALE)).to_have_count(0)
+    expect(page.get_by_text(D_THEATRE)).to_have_count(0)
+
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.get_by_text("已退出登录。")).to_be_visible()
+    expect(page.get_by_role("link", name=A_HOURS)).to_have_count(0)
+
+
+@pytest.mark.browser
+def test_hostile_post_text_is_inert(dashboard_url: str, browser: Browser) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(dashboard_url)
+    sign_in(page, "press", PASSWORDS["press"])
+
+    # The hostile post is the newest, listed first; its card is complete once the last post's card is shown.
+    expect(page.get_by_text("<script>window.__xss=2</script>", exact=False)).to_be_visible()
+    expect(page.get_by_role("link", name=D_THEATRE)).to_be_visible()
+    page.get_by_text("<script>window.__xss=2</script>", exact=False).hover()
+
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("img[src='x'], img[src*='127.0.0.1:9'], img[onerror]").count() == 0
+    assert page.locator("a[href^='javascript:' i], [onmouseover]").count() == 0
+    assert not [u for u in requests if "127.0.0.1:9/" in u]
+    # ... and it is all there as text.
+    expect(page.get_by_text("[点我](javascript:window.__xss=4)", exact=False)).to_be_visible()
+    expect(page.get_by_text('<b onmouseover="window.__xss=8">网友</b>', exact=False)).to_be_visible()

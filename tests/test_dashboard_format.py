@@ -12,6 +12,7 @@ import pytest
 from dashboard import cli, data
 from dashboard import format as fmt
 from yuqing.models import Analysis, Post
+from yuqing.text import display_host
 
 NOW = datetime(2026, 11, 27, 6, 5, 42, tzinfo=UTC)  # 14:05 in Shanghai
 
@@ -85,8 +86,8 @@ def test_md_escape_keeps_markdown_latex_and_directives_literal() -> None:
 
 
 def test_display_host_hides_credentials() -> None:
-    assert fmt.display_host("https://ops:s3cret@es1.example.gov.cn:9200") == "https://es1.example.gov.cn:9200"
-    assert fmt.display_host("http://127.0.0.1:9200") == "http://127.0.0.1:9200"
+    assert display_host("https://ops:s3cret@es1.example.gov.cn:9200") == "https://es1.example.gov.cn:9200"
+    assert display_host("http://127.0.0.1:9200") == "http://127.0.0.1:9200"
 
 
 def test_title_link() -> None:

@@ -9,8 +9,10 @@ import pytest
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components import SESSION_KEY
 from index.records import SourceRun
 from index.source_health import write_runs
+from tests.dashboard_users import session_for, write_users
 from yuqing.settings import PROJECT_ROOT, Settings
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
@@ -19,7 +21,7 @@ T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
 def runs(source: str, *specs: dict[str, object]) -> list[SourceRun]:
     return [SourceRun(source=source, kind="feed", started_at=T0 - timedelta(hours=i),
-                      finished_at=T0 - timedelta(hours=i), **spec)  # type: ignore[arg-type]
+                      finished_at=T0 - timedelta(hours=i), **spec)
             for i, spec in enumerate(specs)]
 
 
@@ -41,10 +43,13 @@ def test_sources_page_flags_silent_and_failing(
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", prefix)
     monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    write_users(config_dir)
 
     at = AppTest.from_file(str(APP))
+    at.session_state[SESSION_KEY] = session_for("leader")
     at.run(timeout=60)
-    at.switch_page("pages/sources.py")
+    at.switch_page("views/sources.py")
     at.run(timeout=60)
     assert not at.exception, [e.value for e in at.exception]
 

@@ -13,8 +13,8 @@ SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 27, 15, 30, 0, tzinfo=SH)
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=SH)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=SH)
 
 
 @pytest.mark.parametrize(

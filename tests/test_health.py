@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 27, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 def run(i: int, **kw: object) -> SourceRun:
     t = T0 - timedelta(hours=i)
-    return SourceRun(source="s", kind="feed", started_at=t, finished_at=t, **kw)  # type: ignore[arg-type]
+    return SourceRun(source="s", kind="feed", started_at=t, finished_at=t, **kw)
 
 
 def test_status_rules() -> None:
@@ -79,11 +79,15 @@ def test_crawls_record_health_and_an_empty_source_turns_silent(
     assert lines["empty"].startswith("silent\t静默") and lines["busy"].startswith("calm\t平静")
 
 
-def test_a_crawl_that_died_is_recorded_as_failing(settings: Settings, es_client: Elasticsearch) -> None:
+def test_a_crawl_that_died_is_recorded_as_failing_for_each_source(settings: Settings, es_client: Elasticsearch
+                                                                    ) -> None:
+    from yuqing.scheduler import CrawlOutcome
     from yuqing.service import _record_crawl
 
-    _record_crawl(settings, {"gone": "social"}, "gone", None, "crawl process exited with code -6 and no report")
-    (status,) = source_statuses(es_client, settings.elasticsearch.index_prefix, ["gone"], 3)
-    assert (status.status, status.last_error) == ("failing", "crawl process exited with code -6 and no report")
-    hit = es_client.search(index=f"{settings.elasticsearch.index_prefix}-source-health")["hits"]["hits"][0]
-    assert (hit["_source"]["kind"], hit["_source"]["finish_reason"]) == ("social", "crashed")
+    error = "crawl process exited with code -6 and no report"
+    _record_crawl(settings, {"gone": "social", "too": "feed"}, CrawlOutcome(("gone", "too"), None, error))
+    statuses = source_statuses(es_client, settings.elasticsearch.index_prefix, ["gone", "too"], 3)
+    assert [(s.status, s.last_error) for s in statuses] == [("failing", error), ("failing", error)]
+    hits = es_client.search(index=f"{settings.elasticsearch.index_prefix}-source-health")["hits"]["hits"]
+    assert sorted((h["_source"]["source"], h["_source"]["kind"], h["_source"]["finish_reason"]) for h in hits) == [
+        ("gone", "social", "crashed"), ("too", "feed", "crashed")]

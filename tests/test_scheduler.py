@@ -1,25 +1,30 @@
-"""The scheduler: a crashing crawl child never stops it; `yuqing run` stops cleanly on SIGTERM."""
+"""The scheduler: due sources share one crawl child; a crashing child never stops it nor, after one shared
+failure, the other sources; post-crawl jobs follow every crawl, each isolated; `yuqing run` stops cleanly on
+SIGTERM."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from elasticsearch import Elasticsearch
 
 from crawlers.feeds import FeedEntry, rss_document
-from crawlers.runner import CrawlReport, crawl_command
+from crawlers.runner import crawl_command
 from index.layout import POSTS
 from tests.conftest import MockServer, crawl_env
-from yuqing.scheduler import Scheduler
+from yuqing.scheduler import CrawlOutcome, PostCrawlJob, Scheduler, next_batch
 from yuqing.settings import PROJECT_ROOT, Settings
-from yuqing.sources import load_sources
+from yuqing.sources import Source, load_sources
 
 
 def write_feed(server: MockServer, config_dir: Path, pages: list[str], extra_sources: str = "") -> None:
@@ -36,7 +41,7 @@ def count_posts(es: Elasticsearch, alias: str) -> int:
     return int(es.count(index=alias)["count"])
 
 
-def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -45,7 +50,82 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def test_crashing_crawl_does_not_stop_the_scheduler(
+# A crawl child that crawls nothing: it writes the report of a crawl of its sources, or dies when "crasher" is one
+# of them (as a segfaulting spider would, without a report).
+FAKE_CHILD = """
+import json, os, sys
+from datetime import datetime, timezone
+report, names = sys.argv[1], sys.argv[2:]
+if "crasher" in names:
+    os.abort()
+now = datetime.now(timezone.utc).isoformat()
+runs = [{"source": n, "kind": "feed", "started_at": now, "finished_at": now} for n in names]
+open(report, "w").write(json.dumps({"started_at": now, "finished_at": now, "sources": runs}))
+"""
+
+
+def fake_child(names: list[str], report: Path) -> list[str]:
+    return [sys.executable, "-c", FAKE_CHILD, str(report), *names]
+
+
+def ticked(scheduler: Scheduler) -> bool:
+    """One tick of the loop (a test drives it instead of a thread); True, to chain a condition after it."""
+    scheduler.tick()
+    return True
+
+
+def test_next_batch_is_every_due_source_or_one_suspect_alone() -> None:
+    assert next_batch(["a", "b", "c"], set()) == ["a", "b", "c"]
+    assert next_batch(["a", "b", "c"], {"b"}) == ["b"]
+    assert next_batch(["a", "c"], {"b"}) == ["a", "c"]
+    assert next_batch([], {"b"}) == []
+
+
+def test_due_sources_share_one_child_and_the_jobs_follow_every_crawl(
+    base_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = [Source(name=n, kind="feed", start_urls=["http://127.0.0.1:9/feed.xml"], interval_s=3600)
+               for n in ("a", "b", "crasher")]
+    fast = base_settings.model_copy(update={"schedule": base_settings.schedule.model_copy(
+        update={"alert_interval_s": 1})})
+    crawled: list[CrawlOutcome] = []
+    seen: list[CrawlOutcome | None] = []
+
+    def boom(_outcome: CrawlOutcome | None) -> None:
+        raise RuntimeError("job failed")
+
+    scheduler = Scheduler(settings=fast, sources=sources, command_for=fake_child, on_crawl_done=crawled.append,
+                          post_crawl_jobs=[PostCrawlJob("boom", boom), PostCrawlJob("record", seen.append)])
+
+    def crawl_round(children: int) -> None:
+        """Queue every source (as when all are due) and tick until that many more children have finished."""
+        scheduler.jobs.run_all()
+        target = len(crawled) + children
+        wait_for(lambda: ticked(scheduler) and len(crawled) >= target, 60, f"{children} crawl children")
+        assert scheduler.child is None and not scheduler.due
+
+    caplog.set_level(logging.ERROR, logger="yuqing.scheduler")
+    crawl_round(1)  # all three due: one child for all; it dies, so each is a suspect
+    crawl_round(3)  # each alone: a and b succeed, crasher fails again
+    crawl_round(2)  # the suspect alone first, then the others together
+    assert [o.sources for o in crawled] == [("a", "b", "crasher"), ("a",), ("b",), ("crasher",), ("crasher",),
+                                            ("a", "b")]
+    assert [o.ok for o in crawled] == [False, True, True, False, False, True]
+    assert all(o.error and "exited with code" in o.error for o in crawled if not o.ok)
+    ok = crawled[-1].report
+    assert ok is not None and [r.source for r in ok.sources] == ["a", "b"]  # each source's own report kept
+    # Every crawl was followed by the jobs in order: the failing one did not keep the next from running.
+    assert [o for o in seen if o is not None] == crawled
+    failures = [r for r in caplog.records if "post-crawl job boom failed" in r.getMessage()]
+    assert len(failures) >= len(crawled) and failures[0].exc_info is not None
+    assert "after the crawl of a, b, crasher (failed)" in failures[0].getMessage()
+    # With no crawl finishing, the jobs still run every alert_interval_s.
+    runs = len(seen)
+    wait_for(lambda: ticked(scheduler) and len(seen) > runs, 10, "the jobs to run without a crawl")
+    assert seen[-1] is None
+
+
+def test_a_crashing_source_does_not_stop_the_scheduler_or_the_other_sources(
     settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
 ) -> None:
     write_feed(mockserver, config_dir, ["tests/sina/1.html", "tests/qq/qq.html"],
@@ -54,31 +134,34 @@ def test_crashing_crawl_does_not_stop_the_scheduler(
     env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false")
 
     def command_for(names: list[str], report: Path) -> list[str]:
-        if names == ["crasher"]:  # a spider process that dies hard, without a report
+        if "crasher" in names:  # a spider process that dies hard, without a report
             return [sys.executable, "-c", "import os; os.abort()"]
         return crawl_command(None, names, report)
 
-    done: list[tuple[str, CrawlReport | None, str | None]] = []
-    fast = settings.model_copy(update={"schedule": settings.schedule.model_copy(update={"crawl_interval_s": 1})})
-    scheduler = Scheduler(settings=fast, sources=sources, env=env, command_for=command_for,
-                          on_crawl_done=lambda s, r, e: done.append((s, r, e)))
+    done: list[CrawlOutcome] = []
+    seen: list[CrawlOutcome | None] = []
+    fast = settings.model_copy(update={"schedule": settings.schedule.model_copy(
+        update={"crawl_interval_s": 1, "alert_interval_s": 3600})})
+    scheduler = Scheduler(settings=fast, sources=sources, env=env, command_for=command_for, on_crawl_done=done.append,
+                          post_crawl_jobs=[PostCrawlJob("record", seen.append)])
     thread = threading.Thread(target=scheduler.run)
     thread.start()
     try:
-        # Each source must have run at least twice: the crash did not stop later runs of either source.
-        wait_for(lambda: sum(d[0] == "ok" for d in done) >= 2 and sum(d[0] == "crasher" for d in done) >= 2,
-                 180, "two rounds of both sources")
+        # After the first (shared) child crashed, each source must have run at least twice more.
+        wait_for(lambda: sum(o.sources == ("ok",) for o in done) >= 2 and sum(o.sources == ("crasher",) for o in done)
+                 >= 2, 180, "two rounds of both sources")
     finally:
         scheduler.stop()
         thread.join(timeout=60)
     assert not thread.is_alive()
-    crashes = [d for d in done if d[0] == "crasher"]
-    assert all(r is None and e and "exited with code" in e for _, r, e in crashes)
-    oks = [d for d in done if d[0] == "ok"]
-    assert all(e is None and r is not None and r.sources[0].errors == 0 for _, r, e in oks)
-    first = oks[0][1]
+    assert done[0].sources == ("ok", "crasher") and not done[0].ok  # both were due: one child
+    assert all(not o.ok and o.error and "exited with code" in o.error for o in done if "crasher" in o.sources)
+    oks = [o.report for o in done if o.sources == ("ok",)]
+    assert all(r is not None and r.sources[0].errors == 0 for r in oks)
+    first = oks[0]
     assert first is not None and first.sources[0].indexed == 2  # later rounds: the feed answers 304
     assert count_posts(es_client, POSTS.alias(settings.elasticsearch.index_prefix)) == 2
+    assert seen[0] is None and seen[1:] == done[: len(seen) - 1]  # at start-up, then after every crawl
 
 
 def test_yuqing_run_indexes_and_stops_on_sigterm(

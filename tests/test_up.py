@@ -1,21 +1,29 @@
-"""`yuqing up`: the whole local service starts, crawls the demo source, serves the dashboard, stops cleanly."""
+"""`yuqing up`: the whole local service starts from a plain clone (no shared data), crawls the demo site, serves
+the dashboard, stops cleanly; each run replays the demo from its beginning."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-import pytest
+import yaml
 from elasticsearch import Elasticsearch
 
-from index.layout import POSTS
-from yuqing.cli import main
-from yuqing.demo import DemoFeed, article_pages
+from dashboard.accounts import load_users
+from dashboard.auth import verify_password
+from index.layout import ALERT_STATE, CRAWL_STATE, POSTS
+from tests.conftest import seed_posts
+from yuqing.demo.reset import forget_earlier_replay
+from yuqing.models import Post
+from yuqing.service import _shared_data_line
 from yuqing.settings import PROJECT_ROOT, Settings
 
 
@@ -23,15 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def test_demo_feed_grows_over_time(shared_data: Path) -> None:
-    pages = article_pages(shared_data / "html" / "gne")
-    assert len(pages) >= 50 and all(p.startswith("tests/") for p, _ in pages)
-    feed = DemoFeed(pages, per_step=3, step_s=60, start=1000.0)
-    assert [feed.visible(t) for t in (1000, 1059, 1060, 1000 + 60 * 100)] == [3, 3, 6, len(pages)]
-    doc = feed.document("http://demo", 1061).decode()
-    assert doc.count("<item>") == 6 and "http://demo/pages/tests/" in doc
 
 
 def get(url: str) -> int:
@@ -46,12 +45,14 @@ def test_up_runs_everything_and_stops_on_sigterm(
     settings: Settings, es_client: Elasticsearch, tmp_path: Path
 ) -> None:
     dash, demo, smtp = free_port(), free_port(), free_port()
+    missing = tmp_path / "no-shared-data"  # a plain clone: no ../shared beside it
     env = {
         "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
         "YUQING_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
         "YUQING_PATHS__DATA_DIR": str(tmp_path / "data"),
-        "YUQING_PATHS__SHARED_DATA": str(settings.paths.shared_data),
+        "YUQING_PATHS__SHARED_DATA": str(missing),
         "YUQING_DASHBOARD__PORT": str(dash), "YUQING_DEMO__PORT": str(demo), "YUQING_SMTP__PORT": str(smtp),
+        "YUQING_DEMO__MINUTE_S": "0.01",  # the story's five hours in three seconds
         "YUQING_NLP__ENABLED": "false", "YUQING_SCHEDULE__CRAWL_INTERVAL_S": "3",
     }
     config = tmp_path / "config"
@@ -61,40 +62,83 @@ def test_up_runs_everything_and_stops_on_sigterm(
         src = PROJECT_ROOT / "config" / name
         if src.exists():
             (config / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    # Two of the shipped demo sources (all of them take longer to crawl one after the other), on the test's port.
+    shipped = yaml.safe_load((PROJECT_ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
+    chosen = [s for s in shipped["sources"] if s["name"] in ("demo-weibo", "demo-bureau-wechat")]
+    for source in chosen:
+        source["interval_s"] = 3
     (config / "sources.yaml").write_text(
-        f"sources:\n  - {{name: demo-news, kind: feed, start_urls: ['http://127.0.0.1:{demo}/feed.xml']}}\n",
-        encoding="utf-8")
+        yaml.safe_dump({"sources": chosen}, allow_unicode=True).replace(":8601/", f":{demo}/"), encoding="utf-8")
     env["YUQING_PATHS__CONFIG_DIR"] = str(config)
-    proc = subprocess.Popen([sys.executable, "-m", "yuqing.cli", "up"], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "up.log"  # a file, not a pipe: nobody reads a pipe while the crawls write to it
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "yuqing.cli", "up"], cwd=PROJECT_ROOT, env=env,
+                                stdout=sink, stderr=subprocess.STDOUT)
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    # The rising story's big repost and the bureau's explanation, both published after the start.
+    wanted = {f"http://127.0.0.1:{demo}/weibo/detail/w-lib-bigv2", f"http://127.0.0.1:{demo}/wechat/s/c-lib-01.html"}
     try:
         deadline = time.monotonic() + 150
-        indexed = 0
-        while time.monotonic() < deadline:
+        found: set[str] = set()
+        while time.monotonic() < deadline and proc.poll() is None:
             es_client.indices.refresh(index=alias)
-            indexed = int(es_client.count(index=alias)["count"])
-            if indexed >= 3 and get(f"http://127.0.0.1:{dash}/_stcore/health") == 200:
+            hits = es_client.search(index=alias, size=20, query={"terms": {"canonical_url": sorted(wanted)}})
+            found = {h["_source"]["canonical_url"] for h in hits["hits"]["hits"]}
+            if found == wanted and get(f"http://127.0.0.1:{dash}/_stcore/health") == 200:
                 break
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
             time.sleep(0.5)
-        assert indexed >= 3, "the demo source was not crawled"
-        assert get(f"http://127.0.0.1:{demo}/feed.xml") == 200
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=90)
+        feed_status = get(f"http://127.0.0.1:{demo}/news/feed.xml")
     finally:
-        if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # `up` stops its children (a kill would leave them running)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            raise
+    out = log.read_text(encoding="utf-8")
+    assert found == wanted, f"the demo site was not crawled: {out[-3000:]}"
+    assert feed_status == 200
     assert proc.returncode == 0, out[-3000:]
-    assert "yuqing is up" in out and "scheduler stopped" in out
+    assert "yuqing is up" in out and "scheduler stopped" in out and "the story rises over the next 3 seconds" in out
+    assert out.count("shared data") == 1 and f"{missing} not found, so it did not join" in out
+    password = re.findall(r"dashboard login: admin / (\S+)", out)  # the demo admin's one-time password
+    assert len(password) == 1 and out.count(password[0]) == 1
+    assert verify_password(password[0], load_users(config / "users.yaml").users[0].password_hash)
     assert get(f"http://127.0.0.1:{dash}/_stcore/health") == 0  # the dashboard went down with it
 
 
-def test_up_without_the_shared_data_says_what_is_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("YUQING_PATHS__SHARED_DATA", str(tmp_path / "nowhere"))
-    assert main(["up"]) == 2
-    err = capsys.readouterr().err
-    assert "paths.shared_data" in err and str(tmp_path / "nowhere") in err
+def test_the_shared_data_line_says_whether_it_joined(base_settings: Settings, shared_data: Path,
+                                                      tmp_path: Path) -> None:
+    def line(**demo: object) -> str:
+        paths = base_settings.paths.model_copy(update={"shared_data": demo.pop("folder", shared_data)})
+        return _shared_data_line(base_settings.model_copy(
+            update={"paths": paths, "demo": base_settings.demo.model_copy(update=demo)}))
+
+    assert line() == f"shared data: the real pages and board messages of {shared_data} join the demo replay"
+    assert "did not join" in line(folder=tmp_path) and str(tmp_path) in line(folder=tmp_path)
+    assert "join_shared is false" in line(join_shared=False)
+
+
+def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_client: Elasticsearch) -> None:
+    prefix = settings.elasticsearch.index_prefix
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    demo_post = Post(url="http://127.0.0.1:8601/news/a/n-lib-01.html", title="市图书馆突然闭馆", content="读者扑空",
+                     source="demo-news", fetched_at=now)
+    other = Post(url="http://news.example.cn/a/1.html", title="别的新闻", content="正文", source="other",
+                 fetched_at=now)
+    seed_posts(es_client, settings, [demo_post, other])
+    for post in (demo_post, other):
+        es_client.index(index=CRAWL_STATE.alias(prefix), id=post.doc_id,
+                        document={"url": post.canonical_url, "source": post.source, "content_hash": "x"})
+        es_client.index(index=ALERT_STATE.alias(prefix), id=f"rule-{post.doc_id}",
+                        document={"rule": "图书馆舆情", "post_id": post.doc_id, "status": "sent"})
+    es_client.indices.refresh(index=f"{prefix}-*")
+
+    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 1
+
+    for spec, field in ((POSTS, "canonical_url"), (CRAWL_STATE, "url")):
+        left = es_client.search(index=spec.alias(prefix), query={"match_all": {}})["hits"]["hits"]
+        assert [h["_source"][field] for h in left] == [other.canonical_url]
+    alerts = es_client.search(index=ALERT_STATE.alias(prefix), query={"match_all": {}})["hits"]["hits"]
+    assert [h["_source"]["post_id"] for h in alerts] == [other.doc_id]
+    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 0

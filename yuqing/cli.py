@@ -16,26 +16,11 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 log = logging.getLogger("yuqing")
 
 
-def _es_command(args: argparse.Namespace, settings: Settings) -> int:
-    from index.es_server import LocalElasticsearch
-
-    server = LocalElasticsearch(settings.local_es)
-    if args.action == "start":
-        health = server.start()
-        print(f"elasticsearch {settings.local_es.version} at {server.url}: {health.status}")
-    elif args.action == "stop":
-        print("stopped" if server.stop() else "not running")
-    else:
-        h = server.health()
-        print(f"{server.url}: {h.status if h else 'not running'}")
-        return 0 if h else 3
-    return 0
-
-
 def _setup_command(args: argparse.Namespace, settings: Settings) -> int:
-    from index.client import es_client
+    from index.client import check_connection, es_client
     from index.layout import setup
 
+    check_connection(settings.elasticsearch)
     with es_client(settings.elasticsearch) as client:
         for alias, index in setup(client, settings.elasticsearch).items():
             print(f"{alias} -> {index}")
@@ -48,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (overrides logging.level)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    es = sub.add_parser("es", help="the local Elasticsearch server")
-    es.add_argument("action", choices=["start", "stop", "status"])
-    es.set_defaults(func=_es_command)
+    from yuqing.es_cli import add_subcommand as add_es
+
+    add_es(sub)
 
     sub.add_parser("setup", help="create index templates, indices and aliases").set_defaults(func=_setup_command)
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 import argparse
 
 from alerts.cli import add_subcommand as add_alert
+from alerts.report_cli import add_subcommand as add_report
 from alerts.rules import search_keywords
 from crawlers.cli import add_subcommand as add_crawl
 from crawlers.extract_cli import add_subcommand as add_extract
 from dashboard.cli import add_subcommand as add_dashboard
+from dashboard.users_cli import add_subcommand as add_users
+from events.cli import add_subcommands as add_events
 from ingest.cli import add_subcommand as add_ingest
 from nlp.cli import add_subcommands as add_nlp
+from response.cli import add_subcommands as add_response
 from yuqing.service import add_subcommands as add_service
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     add_crawl(sub, search_keywords=search_keywords)
-    for add in (add_ingest, add_extract, add_alert, add_dashboard, add_service):
+    for add in (add_ingest, add_extract, add_alert, add_report, add_dashboard, add_users, add_service, add_response,
+                add_events):
         add(sub)
     nlp = sub.add_parser("nlp", help="train, evaluate and run the Chinese classifier")
     add_nlp(nlp.add_subparsers(dest="nlp_command", required=True))

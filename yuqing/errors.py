@@ -18,6 +18,7 @@ class ConfigError(YuqingError):
     def __init__(self, message: str, *, file: Path | str | None = None, field: str | None = None) -> None:
         self.file = str(file) if file is not None else None
         self.field = field
+        self.detail = message
         where = []
         if self.file:
             where.append(f"file {self.file}")

@@ -1,9 +1,23 @@
-"""`yuqing run`: the periodic jobs — crawl each source, then index and alert — with `schedule`.
+"""`yuqing run`: the periodic jobs — crawl the due sources, then the post-crawl jobs — with `schedule`.
 
-Each source is crawled in its own child process (`yuqing crawl --source NAME`), one child at a time, so a
-crashing or hanging spider cannot stop the scheduler: its failure is logged and the next run goes ahead.
-Alerts run in this process. SIGINT/SIGTERM stop the loop, terminate a running child and return. A crawl child
-logs its own one-line summary per source (as ``crawl:NAME``); the scheduler adds a line only when one fails.
+Crawls. Each source has its own interval; a source whose time has come joins the queue of due sources. When no
+crawl child runs, every queued source is crawled by ONE child process (`yuqing crawl --source A --source B …`):
+the child pays the start-up (torch, the classifier, jieba: ~20 s of CPU) once for all of them, and still
+reports, and records the health of, each source on its own. A child runs apart from the scheduler, so a
+crashing or hanging spider cannot stop it: a child that dies without a report, or runs past
+``schedule.crawl_timeout_s`` (killed), is logged and recorded as a failed run of each of its sources. The sources
+of a failed batch are then crawled alone, one child each, until each has succeeded once: a source that keeps
+killing its child fails alone instead of taking the others' crawls with it.
+
+Post-crawl jobs. An ordered list of named callables run here, in the scheduler's own process, after every crawl
+child finished (told what it did: :class:`CrawlOutcome`), once at start-up, and when
+``schedule.alert_interval_s`` passed without them running (mail retries and timed digests do not wait for a
+crawl). Each job is isolated: a failure is logged with the job's name and what triggered it, and the next job
+runs. The service (`yuqing.service`) creates the list with the alert run first; later jobs (events update as the
+single writer of event records, the 失声 check, alert decide + outbox send, reports) are appended there.
+
+SIGINT/SIGTERM stop the loop, terminate a running child and return. A crawl child logs its own one-line summary
+per source (as ``crawl:NAMES``); the scheduler adds a line only when a child fails.
 """
 
 from __future__ import annotations
@@ -13,7 +27,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,16 +40,47 @@ from yuqing.sources import Source
 
 log = logging.getLogger(__name__)
 
-AlertJob = Callable[[], object]
-ReportHook = Callable[[str, CrawlReport | None, str | None], None]
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    """What one crawl child did: its sources, and its report (None when it failed; ``error`` says how)."""
+
+    sources: tuple[str, ...]
+    report: CrawlReport | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None
+
+
+# A post-crawl job is told the crawl it follows; None when it runs at start-up or because the interval passed.
+JobFunction = Callable[[CrawlOutcome | None], object]
+# Called with each finished crawl before the post-crawl jobs (the service records the health of a dead child).
+CrawlHook = Callable[[CrawlOutcome], None]
+
+
+@dataclass(frozen=True)
+class PostCrawlJob:
+    name: str
+    run: JobFunction
 
 
 @dataclass
 class _Child:
-    source: str
+    sources: tuple[str, ...]
     proc: subprocess.Popen[bytes]
     report_path: Path
     started: float
+
+
+def next_batch(due: list[str], suspects: set[str]) -> list[str]:
+    """The sources the next child crawls (pure): a suspect (its last batch failed) first and alone, else every
+    due source that is not a suspect, in queue order."""
+    for name in due:
+        if name in suspects:
+            return [name]
+    return list(due)
 
 
 @dataclass
@@ -45,81 +89,101 @@ class Scheduler:
     sources: list[Source]
     config: str | None = None
     env: dict[str, str] | None = None
-    alert_job: AlertJob | None = None
-    on_crawl_done: ReportHook | None = None
+    post_crawl_jobs: list[PostCrawlJob] = field(default_factory=list)
+    on_crawl_done: CrawlHook | None = None
     command_for: CommandFor | None = None
     jobs: schedule.Scheduler = field(default_factory=schedule.Scheduler)
-    queue: deque[str] = field(default_factory=deque)
+    due: list[str] = field(default_factory=list)
+    suspects: set[str] = field(default_factory=set)
     child: _Child | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
+    _jobs_ran_at: float | None = None
 
     def __post_init__(self) -> None:
         for source in self.sources:
             interval = source.interval_s or self.settings.schedule.crawl_interval_s
             self.jobs.every(interval).seconds.do(self._enqueue, source.name).tag("crawl", source.name)
-        if self.alert_job is not None:
-            self.jobs.every(self.settings.schedule.alert_interval_s).seconds.do(self._run_alerts).tag("alerts")
 
-    # -- jobs -----------------------------------------------------------------------------------------
+    # -- crawls ---------------------------------------------------------------------------------------
     def _enqueue(self, name: str) -> None:
-        running = self.child is not None and self.child.source == name
-        if name in self.queue or running:
-            log.info("crawl of %s still queued or running; this tick is skipped", name)
+        running = self.child is not None and name in self.child.sources
+        if name in self.due or running:
+            log.debug("crawl of %s still queued or running; this tick is skipped", name)
             return
-        self.queue.append(name)
-
-    def _run_alerts(self) -> None:
-        assert self.alert_job is not None
-        try:
-            self.alert_job()  # logs its own summary
-        except Exception:  # a failing alert run must not stop the scheduler; the next run retries
-            log.exception("alert run failed; will retry in %ss", self.settings.schedule.alert_interval_s)
+        self.due.append(name)
 
     def _start_next(self) -> None:
-        if self.child is not None or not self.queue:
+        if self.child is not None or not self.due:
             return
-        name = self.queue.popleft()
-        proc, report_path = start_crawl_subprocess(self.config, [name], env=self.env,
-                                                   command_for=self.command_for)
-        log.debug("crawl of %s started (pid %d)", name, proc.pid)
-        self.child = _Child(name, proc, report_path, time.monotonic())
+        batch = next_batch(self.due, self.suspects)
+        self.due = [name for name in self.due if name not in batch]
+        proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env, command_for=self.command_for)
+        log.debug("crawl of %s started (pid %d)", ", ".join(batch), proc.pid)
+        self.child = _Child(tuple(batch), proc, report_path, time.monotonic())
 
-    def _check_child(self) -> None:
+    def _check_child(self) -> CrawlOutcome | None:
+        """The outcome of the running child once it has finished (or was killed for running too long)."""
         child = self.child
         if child is None:
-            return
+            return None
+        names = ", ".join(child.sources)
         if child.proc.poll() is None:
-            if time.monotonic() - child.started > self.settings.schedule.crawl_timeout_s:
-                log.error("crawl of %s exceeded %ss; killing it", child.source,
-                          self.settings.schedule.crawl_timeout_s)
-                child.proc.kill()
-                child.proc.wait()
-            else:
-                return
+            if time.monotonic() - child.started <= self.settings.schedule.crawl_timeout_s:
+                return None
+            log.error("crawl of %s exceeded %ss; killing it", names, self.settings.schedule.crawl_timeout_s)
+            child.proc.kill()
+            child.proc.wait()
         self.child = None
-        report: CrawlReport | None = None
-        error: str | None = None
         try:
-            report = collect_crawl(child.proc, child.report_path)
-            log.debug("crawl of %s done", child.source)
+            outcome = CrawlOutcome(child.sources, collect_crawl(child.proc, child.report_path))
+            log.debug("crawl of %s done", names)
+            self.suspects.difference_update(child.sources)
         except CrawlFailed as exc:
-            error = str(exc)
-            log.error("crawl of %s failed: %s", child.source, exc)
+            outcome = CrawlOutcome(child.sources, None, str(exc))
+            alone = " (each will be crawled alone until it succeeds)" if len(child.sources) > 1 else ""
+            log.error("crawl of %s failed: %s%s", names, exc, alone)
+            self.suspects.update(child.sources)
         if self.on_crawl_done is not None:
             try:
-                self.on_crawl_done(child.source, report, error)
+                self.on_crawl_done(outcome)
             except Exception:
-                log.exception("recording the crawl of %s failed", child.source)
+                log.exception("recording the crawl of %s failed", names)
+        return outcome
+
+    # -- post-crawl jobs ------------------------------------------------------------------------------
+    def run_post_crawl_jobs(self, outcome: CrawlOutcome | None) -> None:
+        """Every post-crawl job in order; a failing job is logged with its context and the next one runs."""
+        self._jobs_ran_at = time.monotonic()
+        for job in self.post_crawl_jobs:
+            try:
+                job.run(outcome)
+            except Exception:
+                if outcome is None:
+                    after = "a run without a crawl (start-up or alert_interval_s)"
+                else:
+                    after = f"the crawl of {', '.join(outcome.sources)}" + ("" if outcome.ok else " (failed)")
+                log.exception("post-crawl job %s failed after %s; the next job runs", job.name, after)
+
+    def _jobs_overdue(self) -> bool:
+        return (bool(self.post_crawl_jobs) and self._jobs_ran_at is not None
+                and time.monotonic() - self._jobs_ran_at >= self.settings.schedule.alert_interval_s)
 
     # -- loop -----------------------------------------------------------------------------------------
     def tick(self) -> None:
         self.jobs.run_pending()
-        self._check_child()
-        self._start_next()
+        outcome = self._check_child()
+        self._start_next()  # the next crawl runs while the jobs below do
+        if outcome is not None:
+            self.run_post_crawl_jobs(outcome)
+        elif self._jobs_overdue():
+            self.run_post_crawl_jobs(None)
 
     def run(self) -> None:
-        """Run every job once now, then on schedule until stop() or a signal."""
+        """Queue every source and run the post-crawl jobs once now, then run on schedule until stop() or a
+        signal."""
         self.jobs.run_all()
+        self._start_next()
+        self.run_post_crawl_jobs(None)
         while not self.stop_event.is_set():
             self.tick()
             self.stop_event.wait(0.5)

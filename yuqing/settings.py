@@ -42,6 +42,8 @@ class ElasticsearchSettings(_Section):
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
     username: str | None = None
     password: SecretStr | None = None
+    password_file: Path | None = Field(
+        None, description="file holding the password (a keystore-like secret file, not readable by others)")
     api_key: SecretStr | None = None
     ca_certs: Path | None = None
     verify_certs: bool = True
@@ -52,15 +54,40 @@ class ElasticsearchSettings(_Section):
     bulk_chunk_size: int = Field(500, ge=1)
     refresh_interval: str = "1s"
 
+    @field_validator("password_file")
+    @classmethod
+    def _readable_secret(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        try:
+            mode = value.stat().st_mode
+            text = value.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the password file {value}: {exc.strerror or exc}") from None
+        if mode & 0o004:
+            raise ValueError(f"the password file {value} is readable by every user; chmod 600 it")
+        if not text:
+            raise ValueError(f"the password file {value} is empty")
+        return value
+
     @model_validator(mode="after")
     def _credentials_pair(self) -> ElasticsearchSettings:
+        if self.password_file is not None:
+            if self.password is not None:
+                raise ValueError("give either password or password_file, not both")
+            self.password = SecretStr(self.password_file.read_text(encoding="utf-8").strip())
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password must be given together")
         return self
 
 
 class LocalElasticsearchSettings(_Section):
-    """The single-node server `yuqing es start` fetches with mvn and runs for local use and tests."""
+    """The local servers `yuqing es start` fetches with mvn and runs for local use and tests.
+
+    With ``nodes`` 1 and ``secure`` off: the single-node server on ``port``. Otherwise the local cluster under
+    ``cluster_home``: ``nodes`` nodes on HTTP ports ``cluster_http_port``+i and transport ports
+    ``cluster_transport_port``+i, ``cluster_heap`` each, with TLS and file-realm users when ``secure``.
+    """
 
     version: str = "8.19.8"
     home: Path = Path("/var/lib/yuqing/elasticsearch")
@@ -68,6 +95,22 @@ class LocalElasticsearchSettings(_Section):
     heap: str = Field("512m", pattern=r"^\d+[mg]$")
     user: str = "yuqing-es"
     start_timeout_s: float = Field(240.0, gt=0)
+    nodes: int = Field(1, ge=1, le=9)
+    secure: bool = False
+    cluster_home: Path = Path("/var/lib/yuqing/es-cluster")
+    cluster_http_port: int = Field(9210, ge=1, le=65526)
+    cluster_transport_port: int = Field(9310, ge=1, le=65526)
+    cluster_heap: str = Field("256m", pattern=r"^\d+[mg]$")
+    cluster_start_timeout_s: float = Field(600.0, gt=0)
+    # Local-cluster nodes favour start-up time over peak speed on a small machine: the quick JIT only and one
+    # GC thread each. Set [] for benchmarks.
+    cluster_jvm_options: list[str] = Field(
+        default_factory=lambda: ["-XX:TieredStopAtLevel=1", "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1"])
+
+    @property
+    def cluster(self) -> bool:
+        """Whether these settings select the local cluster rather than the single-node server."""
+        return self.nodes > 1 or self.secure
 
 
 class SMTPSettings(_Section):
@@ -98,6 +141,8 @@ class PathSettings(_Section):
 
 class ScheduleSettings(_Section):
     crawl_interval_s: int = Field(300, ge=1)
+    # The post-crawl jobs (alerts first; yuqing.scheduler) run after every crawl and, when no crawl finished
+    # for this long, on their own (mail retries and timed digests do not wait for a crawl).
     alert_interval_s: int = Field(60, ge=1)
     crawl_timeout_s: int = Field(1800, ge=1)
 
@@ -157,6 +202,12 @@ class DashboardSettings(_Section):
     port: int = Field(8501, ge=1, le=65535)
     page_size: int = Field(50, ge=1, le=500)
     cache_ttl_s: int = Field(30, ge=0)
+    # Login (dashboard/auth.py): users in <config_dir>/users.yaml, managed with `yuqing users`.
+    session_ttl_min: int = Field(480, ge=1, description="a login lasts this long, then the user signs in again")
+    login_max_failures: int = Field(5, ge=1, description="failed logins per user before the account is locked")
+    login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
+    password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
+    export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
 
 
 class AlertSettings(_Section):
@@ -171,12 +222,20 @@ class AlertSettings(_Section):
 
 
 class DemoSettings(_Section):
-    """The demo source `yuqing up` starts: saved real pages replayed as a feed that grows over time."""
+    """The demo site `yuqing up` starts (yuqing/demo): a corpus written for the demo replayed with its times
+    shifted to now, joined by the shared data's real pages and board messages when present."""
 
     host: str = "127.0.0.1"
     port: int = Field(8601, ge=0, le=65535)
-    pages_per_step: int = Field(3, ge=1)
-    step_interval_s: float = Field(60.0, gt=0)
+    # Real seconds per story minute after the start: 1.0 brings the rising story (minutes 0-300) in over the
+    # first five minutes; 60 replays it in real time. Posts of the past are published at once.
+    minute_s: float = Field(1.0, gt=0)
+    # Story minutes over which a social post's engagement grows to its final counts (in four steps).
+    ramp_minutes: float = Field(60.0, ge=0)
+    join_shared: bool = True  # real pages and board messages of paths.shared_data join when present
+    shared_messages: int = Field(60, ge=0, description="real board messages joining the replay (holdout excluded)")
+    # `up` first removes what an earlier run crawled from the demo site, so the story starts over.
+    fresh: bool = True
 
 
 class Settings(BaseSettings):

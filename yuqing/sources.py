@@ -163,6 +163,9 @@ class Source(BaseModel):
     )
     weight: float = Field(1.0, ge=0)
     enabled: bool = True
+    # One of the bureau's own channels (官网, 公众号, 官方微博, 留言板答复): its posts are candidate responses in
+    # the 失声 check (response.silence).
+    own: bool = False
     max_items: int = Field(200, ge=1)
     allowed_domains: list[str] = Field(default_factory=list)
     # list / message_board / social / search: how many list (result) pages to read per start URL (keyword).

@@ -22,6 +22,14 @@ def http_url(url: str) -> str | None:
     return url if urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
+def display_host(url: str) -> str:
+    """A cluster URL fit to show on screen or in a log line: any ``user:password@`` part removed."""
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def find_first(text: str, terms: Iterable[str]) -> tuple[int, int] | None:
     """(position, length) of the earliest occurrence of any term in ``text`` (case-insensitive; the longest
     term wins at one position)."""

@@ -1,0 +1,208 @@
+"""The tickets index (处置单): mapping, record model, index spec, query builder and store.
+
+One document per ticket, id = the ticket id; the audit trail, the responses and the deadlines are arrays in
+the document, so a change and its audit entry are one write, made with compare-and-set
+(:mod:`index.versioned`). ``first_due_at`` and ``updated_at`` are derived on write for sorting and filtering.
+The domain model and its rules are ``response.tickets``; this module knows only the stored shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from pydantic import ConfigDict, Field
+
+from index.records import Record
+from index.spec import IndexSpec
+from index.versioned import VersionedStore
+
+_KW = {"type": "keyword"}
+_DATE = {"type": "date"}
+_STORED = {"type": "text", "index": False}
+_TEXT = {"type": "text", "analyzer": "standard"}
+
+_AUDIT = {
+    "properties": {
+        "at": _DATE, "by": _KW, "action": _KW, "from_value": _KW, "to_value": _KW, "note": _STORED,
+    }
+}
+
+TICKETS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": _KW,
+        "subject": {
+            "properties": {
+                "kind": _KW, "id": _KW, "title": _TEXT, "topic": _KW, "started_at": _DATE, "keywords": _KW,
+            }
+        },
+        "title": {**_TEXT, "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "unit": _KW,
+        "handler": _KW,
+        "risk_level": _KW,
+        "status": _KW,
+        "opened_at": _DATE,
+        "opened_by": _KW,
+        "rule": _KW,
+        "deadlines": {"properties": {"kind": _KW, "due_at": _DATE, "basis": _KW, "channels": _KW}},
+        "responses": {
+            "properties": {
+                "no": {"type": "integer"},
+                "channel": _KW,
+                "text": _TEXT,
+                "link": {"type": "keyword", "index": False},
+                "at": _DATE,
+                "state": _KW,
+                "recorded_by": _KW,
+                "recorded_at": _DATE,
+                "review": {
+                    "properties": {
+                        "reviewed_at": _DATE, "findings": {"type": "integer"}, "summary": _STORED,
+                        "override_reason": _STORED,
+                    }
+                },
+                "post_id": _KW,
+            }
+        },
+        "proposals": {
+            "properties": {
+                "channel": _KW, "at": _DATE, "post_id": _KW, "url": {"type": "keyword", "index": False},
+                "title": _STORED,
+            }
+        },
+        "silent": {"type": "boolean"},
+        "overdue": {"type": "boolean"},
+        "audit": _AUDIT,
+        "first_due_at": _DATE,
+        "updated_at": _DATE,
+    },
+}
+
+TICKETS = IndexSpec("tickets", TICKETS_MAPPING, version=1)
+
+
+class _Record(Record):
+    """A stored part of the document. Unknown fields are refused (not ignored as in the crawl-time records): the
+    document is written from the domain model field for field, so a field this model lacks must fail, not vanish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubjectRecord(_Record):
+    kind: str
+    id: str
+    title: str = ""
+    topic: str | None = None
+    started_at: datetime | None = None
+    keywords: list[str] = Field(default_factory=list)
+
+
+class DeadlineRecord(_Record):
+    kind: str
+    due_at: datetime
+    basis: str
+    channels: list[str] = Field(default_factory=list)
+
+
+class ReviewRecord(_Record):
+    reviewed_at: datetime
+    findings: int = 0
+    summary: str = "无"
+    override_reason: str | None = None
+
+
+class ResponseRecordDoc(_Record):
+    no: int
+    channel: str
+    text: str = ""
+    link: str | None = None
+    at: datetime
+    state: str
+    recorded_by: str
+    recorded_at: datetime
+    review: ReviewRecord | None = None
+    post_id: str | None = None
+
+
+class ProposalRecord(_Record):
+    channel: str
+    at: datetime
+    post_id: str
+    url: str | None = None
+    title: str = ""
+
+
+class AuditRecord(_Record):
+    at: datetime
+    by: str
+    action: str
+    from_value: str | None = None
+    to_value: str | None = None
+    note: str | None = None
+
+
+class TicketRecord(_Record):
+    """The ``_source`` of a ticket (``model_dump(mode="json")``)."""
+
+    id: str
+    subject: SubjectRecord
+    title: str
+    unit: str
+    handler: str | None = None
+    risk_level: str | None = None
+    status: str
+    opened_at: datetime
+    opened_by: str
+    rule: str | None = None
+    deadlines: list[DeadlineRecord] = Field(default_factory=list)
+    responses: list[ResponseRecordDoc] = Field(default_factory=list)
+    proposals: list[ProposalRecord] = Field(default_factory=list)
+    silent: bool = False
+    overdue: bool = False
+    audit: list[AuditRecord] = Field(default_factory=list)
+    first_due_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def ticket_query(
+    *,
+    statuses: list[str] | None = None,
+    unit: str | None = None,
+    overdue_at: datetime | None = None,
+    subject_id: str | None = None,
+    text: str | None = None,
+) -> dict[str, Any]:
+    """The query for a ticket list (pure). ``overdue_at``: tickets flagged overdue, or still open (待研判 /
+    处置中) with their first deadline before that time."""
+    filters: list[dict[str, Any]] = []
+    if statuses:
+        filters.append({"terms": {"status": statuses}})
+    if unit:
+        filters.append({"term": {"unit": unit}})
+    if subject_id:
+        filters.append({"term": {"subject.id": subject_id}})
+    if overdue_at is not None:
+        filters.append({"bool": {"should": [
+            {"term": {"overdue": True}},
+            {"bool": {"filter": [
+                {"terms": {"status": ["待研判", "处置中"]}},
+                {"range": {"first_due_at": {"lt": overdue_at.isoformat()}}},
+            ]}},
+        ], "minimum_should_match": 1}})
+    must: list[dict[str, Any]] = []
+    if text:
+        must.append({"multi_match": {"query": text, "fields": ["title", "subject.title"], "operator": "and"}})
+    return {"bool": {"filter": filters, "must": must}} if (filters or must) else {"match_all": {}}
+
+
+# Soonest first deadline first (the countdown), then newest.
+TICKET_SORT: list[dict[str, Any]] = [
+    {"first_due_at": {"order": "asc", "missing": "_last"}},
+    {"opened_at": {"order": "desc"}},
+]
+
+
+def ticket_store(client: Elasticsearch, prefix: str) -> VersionedStore[TicketRecord]:
+    return VersionedStore(client, TICKETS.alias(prefix), TicketRecord)

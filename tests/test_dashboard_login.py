@@ -1,0 +1,165 @@
+"""The login gate, roles and never-a-traceback, with AppTest against the real Elasticsearch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from streamlit.testing.v1 import AppTest
+
+from dashboard.accounts import load_users, users_path
+from dashboard.auth import Viewer
+from dashboard.components import SESSION_KEY, VIEWER_KEY
+from index.layout import POSTS
+from tests.conftest import seed_posts
+from tests.dashboard_users import PASSWORDS, session_for
+from tests.test_dashboard_app import APP, B_SEATS, _run, app_env, posts, shown_titles, signed_in
+from yuqing.models import Post, doc_id_for
+from yuqing.settings import Settings, load_settings
+
+__all__ = ["app_env", "posts"]  # fixtures
+
+PHONE = "13912345678"
+PHONE_TITLE = "市民反映博物馆预约难"
+
+
+def _login(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password)
+    at.button[0].click()
+    return _run(at)
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_every_page_needs_a_login(app_env: Settings, posts: list[Post]) -> None:
+    at = _run(AppTest.from_file(str(APP)))
+    assert at.title[0].value == "文化舆情监测与回应平台"
+    assert [t.label for t in at.text_input] == ["用户名", "密码"]
+    assert shown_titles(at) == [] and not at.metric
+
+    at.switch_page("views/overview.py")
+    _run(at)
+    assert not at.metric and [t.label for t in at.text_input] == ["用户名", "密码"]
+
+
+def test_wrong_password_refused_right_one_opens_logout_ends(app_env: Settings, posts: list[Post]) -> None:
+    at = _run(AppTest.from_file(str(APP)))
+    _login(at, "press", "not-the-password")
+    assert _errors(at) == ["用户名或密码错误。"] and shown_titles(at) == []
+
+    _login(at, "press", PASSWORDS["press"])
+    assert at.title[0].value == "最新舆情" and shown_titles(at)[0] == B_SEATS
+    assert "宣传小王（宣传人员·宣传科）" in [c.value for c in at.sidebar.caption]
+
+    at.sidebar.button(key="logout").click()
+    _run(at)
+    assert [i.value for i in at.info] == ["已退出登录。"] and shown_titles(at) == []
+
+
+def test_lockout_holds_in_another_tab(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YUQING_DASHBOARD__LOGIN_MAX_FAILURES", "2")
+    first_tab = _run(AppTest.from_file(str(APP)))
+    _login(first_tab, "analyst", "guess-1")
+    _login(first_tab, "analyst", "guess-2")
+    assert "登录失败次数过多" in _errors(first_tab)[0]
+
+    second_tab = _run(AppTest.from_file(str(APP)))  # a new browser session, same server-side ledger
+    _login(second_tab, "analyst", PASSWORDS["analyst"])
+    assert "登录失败次数过多" in _errors(second_tab)[0] and shown_titles(second_tab) == []
+
+
+def test_expired_session_asks_to_sign_in_again(app_env: Settings) -> None:
+    at = AppTest.from_file(str(APP))
+    at.session_state[SESSION_KEY] = session_for("press", ttl=timedelta(hours=1),
+                                                now=datetime.now(UTC) - timedelta(hours=2))
+    _run(at)
+    assert [i.value for i in at.info] == ["登录已过期，请重新登录。"] and shown_titles(at) == []
+
+
+@pytest.fixture()
+def phone_post(app_env: Settings, es_client: Elasticsearch) -> Post:
+    post = Post(url="https://liuyan.example.cn/thread/20001", title=PHONE_TITLE, source="liuyan", kind="message",
+                content=f"周末博物馆预约总是满员，请回电{PHONE}。", author=f"市民{PHONE}",
+                published_at=datetime.now(UTC), fetched_at=datetime.now(UTC))
+    seed_posts(es_client, app_env, [post])
+    return post
+
+
+def test_personal_data_is_masked_for_leaders_and_analysts(phone_post: Post) -> None:
+    for username, masked in (("analyst", True), ("leader", True), ("press", False), ("admin", False)):
+        at = _run(signed_in(username=username))
+        assert any(PHONE_TITLE in md.value for md in at.markdown)
+        page = " ".join(md.value for md in at.markdown) + " ".join(c.value for c in at.caption)
+        assert (PHONE in page) is not masked, username
+        assert ("139\\*\\*\\*\\*5678" in page) is masked, username
+
+
+def test_only_admins_reach_settings(app_env: Settings) -> None:
+    admin = _run(signed_in(username="admin"))
+    admin.switch_page("views/settings.py")
+    _run(admin)
+    assert admin.title[0].value == "设置"
+    assert list(admin.dataframe[0].value["用户名"]) == ["press", "leader", "analyst", "admin"]
+
+    leader = _run(signed_in(username="leader"))
+    with pytest.raises(ValueError, match="Known pages") as err:  # not in the leader's navigation
+        leader.switch_page("views/settings.py")
+    assert "views/overview.py" in str(err.value) and "views/settings.py']" not in str(err.value)
+
+    direct = AppTest.from_file(str(APP.parent / "views" / "settings.py"))  # the page file run on its own
+    direct.session_state[VIEWER_KEY] = Viewer("leader", "李局长", "leader")
+    _run(direct)
+    assert _errors(direct) == ["您没有权限访问此页面。"] and not direct.dataframe
+
+
+def test_admin_adds_an_account_through_the_validated_writer(app_env: Settings) -> None:
+    at = _run(signed_in(username="admin"))
+    at.switch_page("views/settings.py")
+    _run(at)
+
+    def add(username: str, password: str) -> None:
+        at.text_input(key="new_username").input(username)
+        at.text_input(key="new_display_name").input("新同事")
+        at.selectbox(key="new_role").select("analyst")
+        at.text_input(key="new_password").input(password)
+        next(b for b in at.button if b.label == "添加").click()
+        _run(at)
+
+    add("Bad Name", "Analyst-pass-2")
+    assert "field 'username'" in _errors(at)[0]
+    add("xin", "Analyst-pass-2")
+    assert [s.value for s in at.success] == ["已添加账号 xin（分析人员）。"]
+    user = load_users(users_path(load_settings())).get("xin")
+    assert user is not None and user.role == "analyst"
+
+
+def test_unreadable_document_is_skipped_with_a_count(
+    app_env: Settings, posts: list[Post], es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = "https://old-tool.example.cn/post/9"
+    es_client.index(index=POSTS.alias(app_env.elasticsearch.index_prefix), id=doc_id_for(url), refresh=True,
+                    document={"url": url, "canonical_url": url, "title": "旧版本写入", "source": "old",
+                              "fetched_at": datetime.now(UTC).isoformat(),
+                              "published_at": datetime.now(UTC).isoformat(),
+                              "analysis": {"sentiment": "negative", "relevant": True, "model_version": "0"}})
+    at = _run(signed_in())
+    assert [w.value for w in at.warning] == ["有 1 条记录格式无法识别，已跳过未显示（记录编号已写入日志）。"]
+    assert shown_titles(at)[0] == B_SEATS and "旧版本写入" not in shown_titles(at)
+    assert doc_id_for(url) in caplog.text and "relevance_prob" in caplog.text
+
+
+def test_unexpected_error_is_a_short_chinese_message(app_env: Settings, posts: list[Post],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    sources = Path(load_settings().config_file("sources.yaml"))
+    sources.write_text("sources:\n  - name: broken\n    kind: [not, a, kind]\n", encoding="utf-8")
+    at = _run(signed_in())
+    at.switch_page("views/sources.py")
+    _run(at)  # asserts no exception reached the page
+    assert len(at.error) == 1 and at.error[0].value.startswith("页面出现意外错误")
+    ref = at.error[0].value.split("错误编号 ")[1].rstrip("）。")
+    assert f"dashboard error {ref}" in caplog.text and "Traceback" in caplog.text

@@ -1,0 +1,250 @@
+"""舆情日报 / 周报 from posts in the real Elasticsearch: counts with their posts, negative posts, source health, the
+events and tickets sections through their interfaces; the weekly mail through a real SMTP server with the
+.docx opened by python-docx; ``yuqing report``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from alerts import report_cli
+from alerts.mailer import Mailer
+from alerts.report_render import SECTIONS, compose_report, render_docx, render_text
+from alerts.reports import (
+    Report,
+    ReportError,
+    ReportEvent,
+    ReportSources,
+    ReportTicket,
+    TicketSummary,
+    build_report,
+    period_for,
+)
+from index.layout import POSTS, SOURCE_HEALTH, setup
+from tests.alert_fixtures import DASHBOARD, LEADER, SENDER
+from tests.conftest import seed_posts
+from tests.smtp_server import SMTPServer
+from yuqing.models import Analysis, Post
+from yuqing.settings import Settings, SMTPSettings
+
+pytest_plugins = ("tests.smtp_fixtures",)
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = date(2026, 5, 5)
+NOW = datetime(2026, 5, 6, 8, 0, tzinfo=TZ)
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TZ)
+
+
+def post(n: int, title: str, sentiment: str | None, published: datetime | None, *, source: str = "微博",
+         kind: str = "social", relevance: float = 0.5, fetched: datetime | None = None, **kw: Any) -> Post:
+    analysis = None if sentiment is None else Analysis(
+        sentiment=sentiment, relevant=relevance >= 0.5, relevance_prob=relevance,
+        topic="公益性文化服务活动" if relevance >= 0.5 else None, model_version="test")
+    return Post(url=f"https://example.com/p/{n}", title=title, content=title, source=source, kind=kind,
+                published_at=published, fetched_at=fetched or (published or NOW), analysis=analysis, **kw)
+
+
+PREV = DAY - timedelta(days=1)
+POSTS_OF_DAY = [
+    post(1, "市图书馆突然闭馆读者白跑", "negative", at(DAY, 9), relevance=0.95),
+    post(2, "图书馆闭馆没有提前通知", "negative", at(DAY, 10), source="市民留言板", kind="message", relevance=0.8),
+    post(3, "外卖送餐太慢", "negative", at(DAY, 11), relevance=0.05),
+    post(4, "博物馆新展开幕", "positive", at(DAY, 12), source="都市报", kind="article", relevance=0.9),
+    post(5, "文化馆活动安排", "neutral", at(DAY, 13), source="都市报", kind="article"),
+    post(6, "无发布时间的留言", "neutral", None, source="市民留言板", kind="message", fetched=at(DAY, 15)),
+    post(7, "图书馆闭馆（转载）", "negative", at(DAY, 16), duplicate_of="x"),  # a near-duplicate: not counted
+    post(8, "未分析的帖子", None, at(DAY, 17)),
+]
+OTHER_POSTS = [
+    post(20, "前一天的负面", "negative", at(PREV, 10), relevance=0.7),
+    post(21, "前一天的中性", "neutral", at(PREV, 11)),
+    post(22, "第二天的帖子", "negative", at(DAY + timedelta(days=1), 1)),
+    post(23, "上周的帖子", "neutral", at(DAY - timedelta(days=8), 9)),
+]
+
+
+class StaticEvents:
+    def __init__(self, events: Sequence[ReportEvent]) -> None:
+        self.events = events
+        self.asked: list[tuple[datetime, datetime, int]] = []
+
+    def top_events(self, start: datetime, end: datetime, limit: int) -> Sequence[ReportEvent]:
+        self.asked.append((start, end, limit))
+        return self.events[:limit]
+
+
+class StaticTickets:
+    def ticket_summary(self, start: datetime, end: datetime, now: datetime) -> TicketSummary:
+        return TicketSummary(
+            due=(ReportTicket("CZ-due", "图书馆闭馆回应", "市图书馆", "处置中", NOW + timedelta(hours=3), "II"),),
+            overdue=(ReportTicket("CZ-late", "演出票务投诉", "执法支队", "待研判", NOW - timedelta(hours=5)),),
+            closed=(ReportTicket("CZ-done", "博物馆预约难", "市博物馆", "已办结", None),),
+        )
+
+
+EVENTS = [ReportEvent("E1", "市图书馆突然闭馆引发读者不满", "II", 78, 23, 0.62, "up", (1, 2, 5, 9)),
+          ReportEvent("E2", "博物馆新展受好评", "IV", 31, 8, 0.0, "flat", (2, 2, 2))]
+
+
+@pytest.fixture(scope="module")
+def report_settings(base_settings: Settings, es_client: Elasticsearch) -> Iterator[Settings]:
+    """Posts and source-health indices of this module (the tests only read them)."""
+    prefix = f"{base_settings.elasticsearch.index_prefix}-{uuid.uuid4().hex[:6]}"
+    es = base_settings.elasticsearch.model_copy(update={"index_prefix": prefix})
+    setup(es_client, es, [POSTS, SOURCE_HEALTH])
+    yield base_settings.model_copy(update={
+        "elasticsearch": es, "alerts": base_settings.alerts.model_copy(update={"dashboard_url": DASHBOARD})})
+    es_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+
+
+@pytest.fixture(scope="module")
+def indexed(report_settings: Settings, es_client: Elasticsearch) -> ReportSources:
+    prefix = report_settings.elasticsearch.index_prefix
+    seed_posts(es_client, report_settings, POSTS_OF_DAY + OTHER_POSTS)
+    health = SOURCE_HEALTH.alias(prefix)
+    runs = [
+        {"source": "微博", "kind": "social", "found": 5, "new": 3, "ok": True},
+        {"source": "微博", "kind": "social", "found": 2, "new": 0, "ok": True},
+        {"source": "市民留言板", "kind": "message", "found": 0, "new": 0, "ok": False, "error": "HTTP 503"},
+        {"source": "都市报", "kind": "article", "found": 0, "new": 0, "ok": True},
+    ]
+    for i, run in enumerate(runs):
+        t = at(DAY, 8 + i)
+        es_client.index(index=health, document={**run, "started_at": t.isoformat(), "finished_at": t.isoformat()})
+    es_client.indices.refresh(index=health)
+    return ReportSources(POSTS.alias(prefix), health, events=StaticEvents(EVENTS), tickets=StaticTickets())
+
+
+def daily(client: Elasticsearch, sources: ReportSources) -> Report:
+    return build_report(client, sources, "daily", DAY, tz=TZ, dashboard_url=DASHBOARD, now=NOW)
+
+
+def test_period_bounds() -> None:
+    d = period_for("daily", DAY, TZ)
+    assert (d.start, d.end, d.label) == (at(DAY, 0), at(DAY + timedelta(days=1), 0), "2026年05月05日")
+    w = period_for("weekly", DAY, TZ)
+    assert (w.start, w.days, w.label) == (at(DAY - timedelta(days=6), 0), 7, "2026年04月29日至2026年05月05日")
+    assert w.previous().end == w.start
+
+
+def test_daily_report_counts_each_linked_to_its_posts(es_client: Elasticsearch, indexed: ReportSources) -> None:
+    report = daily(es_client, indexed)
+    o = report.overview
+    assert (o.total, o.negative, o.relevant) == (7, 3, 5)  # 1-6 and 8; the duplicate left out
+    assert (o.previous_total, o.previous_negative) == (2, 1)
+    sentiment = {r.key: r for r in o.by_sentiment}
+    assert sentiment["negative"].count == 3 and sentiment["negative"].label == "负面"
+    assert {p.url for p in sentiment["negative"].examples} == {f"https://example.com/p/{n}" for n in (1, 2, 3)}
+    assert "sentiment=negative" in sentiment["negative"].link and "since=2026-05-05" in sentiment["negative"].link
+    assert {r.key: r.count for r in o.by_source} == {"微博": 3, "市民留言板": 2, "都市报": 2}
+    assert [(d.day, d.total, d.negative) for d in o.by_day] == [(DAY, 6, 3)]  # #6 has no publication time
+    # The negative posts most likely about the bureau first.
+    assert [p.post_id for p in report.negative_posts] == [POSTS_OF_DAY[i].doc_id for i in (0, 1, 2)]
+    # Source health: the failing source first.
+    assert [(s.source, s.status, s.runs, s.posts) for s in report.sources] == [
+        ("市民留言板", "失败", 1, 2), ("都市报", "无产出", 1, 2), ("微博", "正常", 2, 3)]
+    assert report.sources[0].last_error == "HTTP 503"
+    assert report.events is not None and [e.event_id for e in report.events] == ["E1", "E2"]
+    text = render_text(report)
+    assert text.startswith("舆情日报（2026年05月05日）")
+    assert "共监测到相关信息 7 条，环比增加 250%；其中负面 3 条（占 43%，环比增加 200%）" in text
+    assert "https://example.com/p/1" in text and f"{DASHBOARD}/event?id=E1" in text
+
+
+def test_sections_without_a_data_source_say_so(es_client: Elasticsearch, indexed: ReportSources) -> None:
+    bare = ReportSources(indexed.posts_alias, indexed.health_alias)
+    text = render_text(daily(es_client, bare))
+    assert "（事件数据尚未接入）" in text and "（处置跟踪数据尚未接入）" in text
+
+
+def test_weekly_mail_with_docx_through_smtp(es_client: Elasticsearch, indexed: ReportSources,
+                                            smtp: SMTPServer) -> None:
+    report = build_report(es_client, indexed, "weekly", DAY, tz=TZ, dashboard_url=DASHBOARD, now=NOW)
+    assert report.overview.total == 9 and len(report.overview.by_day) == 7  # with the day before; not 8 days back
+    msg = compose_report(report, sender=SENDER, recipients=[LEADER], message_id="<weekly-20260505@example>")
+    with Mailer(SMTPSettings(host="127.0.0.1", port=smtp.port)) as mailer:
+        mailer.send(msg)
+    (got,) = smtp.collector.wait_for(1)
+    m = got.message
+    assert m["Subject"] == "【舆情周报（2026年04月29日至2026年05月05日）】"
+    assert m.get_content_type() == "multipart/mixed"
+    body, attachment = m.iter_parts()
+    assert body.get_content_type() == "multipart/alternative"
+    html_part = m.get_body(preferencelist=("html",))
+    assert html_part is not None
+    image = next(p for p in m.walk() if p.get_content_type() == "image/png")
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html_part.get_content()
+    assert attachment.get_filename() == "舆情周报_20260505.docx"
+
+    from docx import Document
+
+    doc = Document(io.BytesIO(attachment.get_content()))
+    headings = [p.text for p in doc.paragraphs if p.style is not None and p.style.name.startswith(("Heading", "Title"))]
+    assert headings[0] == report.title and all(s in headings for s in SECTIONS)
+    assert "已超期（1 件）" in headings
+    cells = [[c.text for c in row.cells] for t in doc.tables for row in t.rows]
+    assert ["市图书馆突然闭馆引发读者不满", "Ⅱ级橙色", "78", "23", "62%", "↑ 上升 ▁▂▄█", "—"] in cells
+    assert ["市民留言板", "message", "1", "1", "2", "—", "失败"] in cells
+    assert any(row[0] == "CZ-late" and row[3] == "待研判" for row in cells)
+    assert any(row[0] == "前一天的负面" for row in cells)  # the week's negative posts
+    links = {r.target_ref for r in doc.part.rels.values() if r.is_external}
+    assert "https://example.com/p/1" in links and f"{DASHBOARD}/event?id=E1" in links
+    assert f"{DASHBOARD}/tickets?id=CZ-due" in links
+
+
+def run_cli(settings: Settings, *argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    report_cli.add_subcommand(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", *argv])
+    return int(args.func(args, settings))
+
+
+def test_cli_writes_docx_html_and_text(report_settings: Settings, indexed: ReportSources, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    s = report_settings
+    out = tmp_path / "weekly.docx"
+    assert run_cli(s, "weekly", "--date", "2026-05-05", "--out", str(out)) == 0
+    assert "posts, " in capsys.readouterr().out
+
+    from docx import Document
+
+    doc = Document(str(out))
+    assert doc.paragraphs[0].text.startswith("舆情周报（2026年04月29日至2026年05月05日）")
+    assert "（事件数据尚未接入）" in [p.text for p in doc.paragraphs]  # the CLI has no events source yet
+    html = tmp_path / "daily.html"
+    assert run_cli(s, "daily", "--date", "2026-05-05", "--out", str(html)) == 0
+    page = html.read_text(encoding="utf-8")
+    assert "舆情日报（2026年05月05日）" in page and 'href="https://example.com/p/2"' in page
+    assert run_cli(s, "daily", "--date", "2026-05-05") == 0
+    assert "共监测到相关信息 7 条" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        run_cli(s, "daily", "--date", "05/05/2026")
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(s, "daily", "--out", str(tmp_path / "x.pdf"))
+    nowhere = s.model_copy(update={"elasticsearch": s.elasticsearch.model_copy(update={"index_prefix": "no-such"})})
+    with pytest.raises(ReportError, match=r"no-such-posts does not exist; run `yuqing setup`"):
+        run_cli(nowhere, "daily")
+
+
+def test_render_docx_opens_for_an_empty_period(es_client: Elasticsearch, indexed: ReportSources) -> None:
+    empty = build_report(es_client, indexed, "daily", date(2020, 1, 1), tz=TZ, dashboard_url=DASHBOARD, now=NOW)
+    assert empty.overview.total == 0 and empty.sources == ()
+    from docx import Document
+
+    doc = Document(io.BytesIO(render_docx(empty)))
+    texts = [p.text for p in doc.paragraphs]
+    assert "本期无负面信息。" in texts and "本期无抓取记录。" in texts

@@ -1,0 +1,207 @@
+"""处置单 rules (pure): deadlines from the risk level, the status machine, the audit trail, the 失声 check."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from response.audit import AuditError
+from response.config import ResponseConfig, RiskLevel, load_response_config
+from response.secrecy import Finding
+from response.silence import BoardMessage, ChannelPost, apply_silence, check_silence, own_channel_map
+from response.tickets import (
+    SecrecyBlocked,
+    Subject,
+    Ticket,
+    TicketError,
+    add_response,
+    assign,
+    auto_open_rule,
+    change_level,
+    change_status,
+    check_append_only,
+    is_overdue,
+    open_ticket,
+    publish_response,
+    ticket_id_for,
+    unit_for_topic,
+)
+from yuqing.errors import ConfigError
+from yuqing.settings import PROJECT_ROOT
+from yuqing.sources import Source
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 9, 28, 8, 0, tzinfo=TZ)  # the 舆情 surfaced
+CFG = load_response_config(PROJECT_ROOT / "config" / "response.yaml")
+
+
+def ticket(level: str | None = "II", keywords: tuple[str, ...] = ("图书馆", "闭馆")) -> Ticket:
+    subject = Subject(kind="event", id="evt-1", title="市图书馆新馆突然闭馆引发读者不满",
+                      topic="公共文化设施建设和使用", started_at=T0, keywords=keywords)
+    return open_ticket(subject, unit="公共服务科", by="张三", now=T0 + timedelta(hours=1), config=CFG,
+                       risk_level=level)  # type: ignore[arg-type]
+
+
+def test_shipped_deadlines_are_the_defaults_and_bad_values_name_the_file(tmp_path) -> None:
+    assert CFG.deadlines == ResponseConfig().deadlines  # the file spells out the State Council defaults
+    bad = tmp_path / "response.yaml"
+    bad.write_text(
+        "deadlines:\n  by_level:\n    - {label: x, levels: [II], items: [{kind: a, within_hours: -1, basis: b}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_response_config(bad)
+    assert str(bad) in str(err.value) and "deadlines.by_level[0].items[0].within_hours" in str(err.value)
+
+
+def test_deadlines_follow_the_risk_level() -> None:
+    major = ticket("II")
+    assert [(d.kind, d.due_at - T0, d.basis) for d in major.deadlines] == [
+        ("权威信息发布", timedelta(hours=5), "国办发〔2016〕80号"),
+        ("新闻发布会", timedelta(hours=24), "国办发〔2016〕61号"),
+    ]
+    assert [(d.kind, d.due_at - T0) for d in ticket("III").deadlines] == [("回应", timedelta(hours=48))]
+    assert [d.due_at - T0 for d in ticket(None).deadlines] == [timedelta(hours=48)]
+    raised = change_level(ticket("III"), "I", config=CFG, by="张三", now=T0 + timedelta(hours=2), reason="转载量激增")
+    assert raised.first_due_at == T0 + timedelta(hours=5) and raised.audit[-1].to_value == "I"
+    levels: list[RiskLevel | None] = ["I", "II", "III", "IV", None]
+    assert [auto_open_rule(CFG, lvl) for lvl in levels] == [
+        "等级≥II", "等级≥II", None, None, None]
+    assert auto_open_rule(CFG.model_copy(update={"auto_open_min_level": None}), "I") is None
+    assert unit_for_topic("文化遗产保护", {"文化遗产保护": "文物保护与非遗科"}, "办公室") == "文物保护与非遗科"
+    assert unit_for_topic(None, {}, "办公室") == "办公室"
+    assert ticket().id == ticket_id_for("event", "evt-1")
+
+
+def test_status_machine_refuses_illegal_moves_and_keeps_the_audit() -> None:
+    t = ticket()
+    with pytest.raises(TicketError, match="不能从“待研判”变为“已办结”"):
+        change_status(t, "已办结", by="张三", now=T0)
+    with pytest.raises(TicketError, match="理由"):
+        change_status(t, "不予处置", by="张三", now=T0)
+    with pytest.raises(TicketError, match="操作人"):
+        change_status(t, "处置中", by=" ", now=T0)
+    t = change_status(t, "处置中", by="张三", now=T0 + timedelta(hours=1))
+    with pytest.raises(TicketError, match="尚无已发布的回应"):
+        change_status(t, "已回应", by="张三", now=T0)
+    t = assign(t, "文化市场综合执法支队", reason="涉及场馆安全执法检查", by="李四", now=T0 + timedelta(hours=2),
+               handler="赵六")
+    assert (t.unit, t.handler) == ("文化市场综合执法支队", "赵六")
+    with pytest.raises(TicketError, match="改派理由"):
+        assign(t, "办公室", reason="", by="李四", now=T0)
+    t = add_response(t, channel="官网", text="关于新馆闭馆的情况说明……", at=T0 + timedelta(hours=4), by="张三",
+                     now=T0 + timedelta(hours=4), link="http://wgl.example.gov.cn/tz/1.html")
+    assert t.status == "已回应"
+    t = change_status(t, "已办结", by="张三", now=T0 + timedelta(days=2), note="读者反馈平息")
+    with pytest.raises(TicketError, match="终态"):
+        change_status(t, "处置中", by="张三", now=T0)
+    assert [(e.action, e.from_value, e.to_value) for e in t.audit] == [
+        ("创建", None, "待研判"),
+        ("状态变更", "待研判", "处置中"),
+        ("改派", "公共服务科", "文化市场综合执法支队"),
+        ("记录回应", None, "官网"),
+        ("发布回应", None, "官网"),
+        ("状态变更", "处置中", "已回应"),
+        ("状态变更", "已回应", "已办结"),
+    ]
+    assert all(e.by for e in t.audit) and t.audit[2].note == "涉及场馆安全执法检查（承办人：赵六）"
+    declined = change_status(ticket(), "不予处置", by="张三", now=T0, note="与本局职责无关")
+    assert declined.audit[-1].note == "与本局职责无关"
+
+
+def test_audit_entries_cannot_be_edited_or_dropped() -> None:
+    t = ticket()
+    moved = change_status(t, "处置中", by="张三", now=T0 + timedelta(hours=1))
+    check_append_only(t, moved)
+    forged = moved.model_copy(update={"audit": (moved.audit[0].model_copy(update={"by": "别人"}), *moved.audit[1:])})
+    with pytest.raises(AuditError, match="不可修改"):
+        check_append_only(t, forged)
+    with pytest.raises(AuditError, match="不可修改"):
+        check_append_only(moved, moved.model_copy(update={"audit": moved.audit[:1]}))
+    with pytest.raises(AuditError, match="未写入审计"):
+        check_append_only(t, t.model_copy(update={"unit": "办公室"}))
+
+
+def test_publishing_a_draft_with_findings_needs_an_override_recorded_in_the_audit() -> None:
+    t = change_status(ticket(), "处置中", by="张三", now=T0)
+    t = add_response(t, channel="微信公众号", text="根据市文广旅办〔2018〕225号通报……", at=T0, by="张三", now=T0,
+                     draft=True)
+    assert t.status == "处置中" and t.responses[0].state == "草稿"
+    findings = [Finding(2, 17, "内部文件文号", "市文广旅办〔2018〕225号", "内部通报，不予公开")]
+    with pytest.raises(SecrecyBlocked) as blocked:
+        publish_response(t, 1, findings=findings, by="张三", now=T0 + timedelta(hours=3))
+    assert "市文广旅办〔2018〕225号" in str(blocked.value)
+    done = publish_response(t, 1, findings=findings, by="局长王五", now=T0 + timedelta(hours=3),
+                            override_reason="该通报已于2020年解密公开")
+    assert done.status == "已回应" and done.responses[0].review is not None
+    assert done.responses[0].review.override_reason == "该通报已于2020年解密公开"
+    override = [e for e in done.audit if e.action == "保密审查放行"]
+    assert len(override) == 1 and override[0].by == "局长王五" and "解密公开" in (override[0].note or "")
+
+
+def test_overdue_is_a_deadline_passed_without_a_matching_response() -> None:
+    t = ticket("II")
+    assert not is_overdue(t, T0 + timedelta(hours=5))
+    assert is_overdue(t, T0 + timedelta(hours=5, minutes=1))
+    t = add_response(t, channel="官网", text="权威信息", at=T0 + timedelta(hours=3), by="张三",
+                     now=T0 + timedelta(hours=3))
+    assert not is_overdue(t, T0 + timedelta(hours=20))
+    assert is_overdue(t, T0 + timedelta(hours=25))  # the press conference is still missing
+
+
+def _post(id_: str, hours: float, title: str, source: str = "bureau-site") -> ChannelPost:
+    return ChannelPost(id=id_, source=source, channel="官网", published_at=T0 + timedelta(hours=hours), title=title)
+
+
+def test_silence_check_proposes_an_own_post_in_time() -> None:
+    sources = [
+        Source.model_validate({"name": "bureau-site", "kind": "feed", "start_urls": ["http://127.0.0.1/f.xml"],
+                               "own": True}),
+        Source.model_validate({"name": "news", "kind": "feed", "start_urls": ["http://127.0.0.1/n.xml"]}),
+    ]
+    channels = own_channel_map([(s.name, s.kind, s.own) for s in sources], CFG.own_channels)
+    assert channels == {"bureau-site": "官网"}
+    t = ticket("III")  # 48 h to respond
+    posts = [
+        _post("p-old", -30, "市图书馆闭馆通知"),  # before the 舆情: not a response
+        _post("p-other", 2, "国庆假期文化活动安排"),  # no keyword
+        _post("p-reply", 6, "关于市图书馆新馆临时闭馆的情况说明"),
+    ]
+    result = check_silence(t, own_posts=posts, now=T0 + timedelta(hours=50), config=CFG)
+    assert [o.outcome for o in result.outcomes] == ["按时回应"]
+    assert [p.post_id for p in result.proposals] == ["p-reply"]
+    assert not result.silent and not result.overdue
+    checked = apply_silence(t, result, now=T0 + timedelta(hours=50))
+    assert checked.proposals[0].post_id == "p-reply" and checked.audit[-1].action == "失声检查"
+    # The next run finds the same post: nothing new, no audit noise.
+    again = check_silence(checked, own_posts=posts, now=T0 + timedelta(hours=51), config=CFG)
+    assert apply_silence(checked, again, now=T0 + timedelta(hours=51)) == checked
+
+
+def test_silence_check_flags_a_source_that_responds_too_late() -> None:
+    t = ticket("II")  # 5 h for authoritative information, 24 h for a press conference
+    pending = check_silence(t, own_posts=[], now=T0 + timedelta(hours=4), config=CFG)
+    assert [o.outcome for o in pending.outcomes] == ["未到期", "未到期"] and not pending.silent
+    late = [_post("p-late", 9, "市图书馆新馆闭馆情况通报")]
+    result = check_silence(t, own_posts=late, now=T0 + timedelta(hours=30), config=CFG)
+    assert [o.outcome for o in result.outcomes] == ["超期回应", "失声"]  # no press conference either
+    assert result.silent and result.overdue
+    flagged = apply_silence(t, result, now=T0 + timedelta(hours=30))
+    assert flagged.silent and flagged.overdue and flagged.audit[-1].to_value == "失声、超期"
+    assert "超期 4小时0分" in (flagged.audit[-1].note or "")
+    nothing = check_silence(t, own_posts=[], now=T0 + timedelta(hours=6), config=CFG)
+    assert nothing.outcomes[0].outcome == "失声" and nothing.silent
+
+
+def test_board_replies_count_as_answered_against_the_deadline() -> None:
+    t = ticket("III")
+    in_time = BoardMessage("m1", "新馆为何闭馆", replied_at=T0 + timedelta(hours=30), reply_text="您好，新馆因……")
+    late = BoardMessage("m2", "新馆为何闭馆", replied_at=T0 + timedelta(hours=60), reply_text="您好……")
+    unanswered = BoardMessage("m3", "新馆何时开放", replied_at=None)
+    ok = check_silence(t, own_posts=[], board_messages=[in_time, unanswered], now=T0 + timedelta(hours=72), config=CFG)
+    assert ok.outcomes[0].outcome == "按时回应" and ok.outcomes[0].evidence is not None
+    assert ok.outcomes[0].evidence.channel == "留言答复" and not ok.silent
+    bad = check_silence(t, own_posts=[], board_messages=[late, unanswered], now=T0 + timedelta(hours=72), config=CFG)
+    assert bad.outcomes[0].outcome == "超期回应" and bad.silent and bad.overdue
