@@ -77,7 +77,7 @@ def test_feed_crawl_indexes_each_article_once(
         assert post.published_at is not None and post.published_at.tzinfo is not None
         assert post.source == "test-feed"
         # Every indexed post carries the classifier's output and the model version.
-        assert post.analysis is not None and post.analysis.model_version.startswith("yuqing-zh-ngram@")
+        assert post.analysis is not None and post.analysis.model_version.startswith("yuqing-zh-small@")
         assert post.analysis.sentiment in ("negative", "neutral", "positive")
         assert abs(sum(post.analysis.sentiment_probs.values()) - 1) < 1e-3 and post.analysis.keywords
     assert "东方朔" in by_path[GB_PAGE].content  # the GB18030 bytes were decoded

@@ -82,4 +82,4 @@ def test_turning_the_classifier_on_reanalyses_unchanged_pages(
     run = crawl_in_subprocess(None, [], timeout_s=300, env=crawl_env(settings, config_dir)).sources[0]
     assert (run.indexed, run.unchanged) == (1, 0)
     analysis = es_client.get(index=alias, id=doc_id)["_source"]["analysis"]
-    assert analysis["model_version"].startswith("yuqing-zh-ngram@")
+    assert analysis["model_version"].startswith("yuqing-zh-small@")

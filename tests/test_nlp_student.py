@@ -68,7 +68,8 @@ def _tiny_dataset(topics: list[str]) -> train_ngram.Dataset:
         recs.append(Record(uid, f"{text}{i}", src, sentiment={"happy": 2, "neutral": 1}.get(emo, 0)))
         fine[uid] = emo
     for i in range(20):
-        recs.append(Record(f"waimai:{i}", f"{'很好吃' if i % 2 else '太难吃'}{i}", "waimai", sentiment=2 if i % 2 else 0))
+        text = f"{'很好吃' if i % 2 else '太难吃'}{i}"
+        recs.append(Record(f"waimai:{i}", text, "waimai", sentiment=2 if i % 2 else 0))
     labels = []
     for i in range(80):
         rel = i % 3 == 0
@@ -91,7 +92,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     conf = tmp_path / "student.json"
     conf.write_text(json.dumps({
         "model_type": "bert_student", "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
-        "max_length": 24, "mlm_steps": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1, "max_steps": 6,
+        "max_length": 24, "mlm_steps": 6, "mlm_stop_step": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1, "max_steps": 6,
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
     }), encoding="utf-8")
@@ -128,6 +129,8 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert probs["sentiment"].shape == (3, 3) and np.allclose(probs["topic"].sum(1), 1.0, atol=1e-3)
     metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["train_final"]["steps"] == 6 and metrics["train_dev"]["steps"] == 6
+    # pretraining cut at mlm_stop_step, its schedule kept mlm_steps long
+    assert metrics["mlm"]["step"] == 4 and metrics["mlm"]["of"] == 6
 
     # a second run resumes: stages already done are skipped, the final run resumes from its checkpoint
     (work / "run_final" / "train_stats.json").unlink()
@@ -137,3 +140,11 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert again["selection"] == sel and again["test"] == test
     np.testing.assert_allclose(load_text_classifier(out_dir).predict(texts, batch_size=2, max_length=256)["sentiment"],
                                probs["sentiment"], atol=1e-6)
+
+    # final_run=false: no refit; the dev run's model is shipped and scored on the test split as it is
+    dev_out = tmp_path / "model_dev"
+    args = parser.parse_args(["train", str(conf), f"output_dir={dev_out}", f"work_dir={work}", "final_run=false"])
+    assert args.func(args, load_settings()) == 0
+    shipped = json.loads((dev_out / "metrics.json").read_text(encoding="utf-8"))
+    assert shipped["shipped_run"] == "dev" and shipped["test"] == shipped["test_dev_model"]
+    assert load_text_classifier(dev_out).info["run"] == "dev"
