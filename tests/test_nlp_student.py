@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ TAXONOMY = ROOT / "config" / "taxonomy.yaml"
 
 def test_encode_reads_head_and_tail():
     text = "甲" * 300 + "乙丙丁戊"
-    tok = make_tokenizer(build_char_vocab([text, "短文本"], min_freq=1))
+    tok: Any = make_tokenizer(build_char_vocab([text, "短文本"], min_freq=1))
     head_only, both, short = (
         encode(tok, [text], 16)[0],
         encode(tok, [text], 16, tail_tokens=4)[0],
@@ -92,7 +93,8 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     conf = tmp_path / "student.json"
     conf.write_text(json.dumps({
         "model_type": "bert_student", "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
-        "max_length": 24, "mlm_steps": 6, "mlm_stop_step": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1, "max_steps": 6,
+        "max_length": 24, "mlm_steps": 6, "mlm_stop_step": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1,
+        "max_steps": 6,
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
     }), encoding="utf-8")
