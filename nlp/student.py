@@ -80,6 +80,7 @@ class StudentConfig:
     # fine-tuning
     epochs: float = 3.0
     max_steps: int = -1  # > 0: stop after this many steps (smoke tests)
+    finetune_stop_step: int = 0  # > 0: stop fine-tuning at this step, the learning-rate schedule kept as planned
     batch_size: int = 64
     learning_rate: float = 3e-4
     warmup_ratio: float = 0.06
@@ -511,12 +512,13 @@ def finetune(
     hard_w = {t: torch.from_numpy(v) for t, v in data.hard_w.items()}
     soft = {t: torch.from_numpy(v) for t, v in data.soft.items()}
     lengths = [len(data.seqs[i]) for i in rows]
+    last = min(total, cfg.finetune_stop_step) if cfg.finetune_stop_step > 0 else total
     t0, done = time.time(), 0
     model.train()
-    while step < total:
+    while step < last:
         batches = length_bucketed_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch))
         for b in batches[pos:]:
-            if step >= total:
+            if step >= last:
                 break
             idx = torch.tensor([rows[j] for j in b])
             ids, mask = pad_batch([data.seqs[i] for i in idx.tolist()], 0)
@@ -557,6 +559,7 @@ def finetune(
     stats = {
         "steps": step,
         "of": total,
+        "stopped_early": step < total,
         "rows_per_epoch": len(rows),
         "loss_first": round(float(np.mean(losses[:50])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-50:])), 4) if losses else None,

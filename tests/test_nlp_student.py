@@ -94,7 +94,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     conf.write_text(json.dumps({
         "model_type": "bert_student", "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
         "max_length": 24, "mlm_steps": 6, "mlm_stop_step": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1,
-        "max_steps": 6,
+        "max_steps": 6, "finetune_stop_step": 5,
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
     }), encoding="utf-8")
@@ -130,7 +130,9 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     probs = clf.predict(texts, batch_size=2, max_length=256)
     assert probs["sentiment"].shape == (3, 3) and np.allclose(probs["topic"].sum(1), 1.0, atol=1e-3)
     metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["train_final"]["steps"] == 6 and metrics["train_dev"]["steps"] == 6
+    # fine-tuning stopped at finetune_stop_step, its schedule planned for max_steps
+    assert metrics["train_final"]["steps"] == metrics["train_dev"]["steps"] == 5
+    assert metrics["train_dev"]["of"] == 6 and metrics["train_dev"]["stopped_early"]
     # pretraining cut at mlm_stop_step, its schedule kept mlm_steps long
     assert metrics["mlm"]["step"] == 4 and metrics["mlm"]["of"] == 6
 
