@@ -45,6 +45,13 @@ def viewer_post(post: Post) -> Post:
     return mask_post(post, mask) if mask is not None else post
 
 
+def viewer_mask() -> Callable[[str], str]:
+    """The text mask for the signed-in viewer: identity for press officers and admins, the privacy patterns
+    otherwise (for text shown outside a post card: event, 处置单 and alert titles)."""
+    mask = mask_for(current_viewer(), data.get_backend().redactor.redact)
+    return mask if mask is not None else (lambda text: text)
+
+
 def unexpected_error(exc: BaseException) -> None:
     """A short Chinese message with a reference; the traceback goes to the log under the same reference."""
     ref = uuid.uuid4().hex[:8]

@@ -246,6 +246,11 @@ def _volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> 
         return overview.volume(backend.client, backend.posts_alias, query, interval, backend.settings.timezone)
 
 
+def _post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
+    with es_errors(backend):
+        return overview.post_summary(backend.client, backend.posts_alias, query, interval, backend.settings.timezone)
+
+
 def _facets(backend: Backend, query: PostQuery) -> overview.Facets:
     with es_errors(backend):
         return overview.facets(backend.client, backend.posts_alias, query, backend.settings.timezone)
@@ -278,6 +283,7 @@ def _alerts(backend: Backend, since: datetime | None) -> overview.AlertSummary |
 
 _data_span_cached = _ttl_cached(_data_span)
 _volume_cached = _ttl_cached(_volume)
+_post_summary_cached = _ttl_cached(_post_summary)
 _facets_cached = _ttl_cached(_facets)
 _top_events_cached = _ttl_cached(_top_events)
 _event_ids_cached = _ttl_cached(_event_ids)
@@ -297,6 +303,11 @@ def data_span(backend: Backend, now: datetime) -> overview.DataSpan:
 def volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> list[overview.VolumePoint]:
     """Posts per interval and sentiment (cached)."""
     return _volume_cached(_ttl(backend))(backend, query, interval)
+
+
+def post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
+    """Total, sentiment and source counts and volume of ``query`` in one request (cached)."""
+    return _post_summary_cached(_ttl(backend))(backend, query, interval)
 
 
 def facets(backend: Backend, query: PostQuery) -> overview.Facets:

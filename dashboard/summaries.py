@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -62,9 +62,13 @@ def share_text(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else ""
 
 
-def events_frame(events: Sequence[EventRecord], tz: str) -> pd.DataFrame:
+def _same(text: str) -> str:
+    return text
+
+
+def events_frame(events: Sequence[EventRecord], tz: str, mask: Callable[[str], str] = _same) -> pd.DataFrame:
     return pd.DataFrame({
-        "事件": [e.title for e in events],
+        "事件": [mask(e.title) for e in events],
         "热度": [round(e.heat, 1) for e in events],
         "风险等级": [RISK_LABELS.get(e.risk_level, e.risk_level) for e in events],
         "帖数": [e.count for e in events],
@@ -73,14 +77,15 @@ def events_frame(events: Sequence[EventRecord], tz: str) -> pd.DataFrame:
     })
 
 
-def tickets_frame(tickets: Sequence[TicketRecord], tz: str, now: datetime) -> pd.DataFrame:
+def tickets_frame(tickets: Sequence[TicketRecord], tz: str, now: datetime,
+                  mask: Callable[[str], str] = _same) -> pd.DataFrame:
     def state(t: TicketRecord) -> str:
         if t.overdue or (t.first_due_at is not None and t.first_due_at < now):
             return "已超期"
         return "未到期"
 
     return pd.DataFrame({
-        "处置单": [t.title for t in tickets],
+        "处置单": [mask(t.title) for t in tickets],
         "责任单位": [t.unit for t in tickets],
         "状态": [t.status for t in tickets],
         "最早期限": [fmt.format_time(t.first_due_at, tz) if t.first_due_at else "—" for t in tickets],
@@ -88,10 +93,10 @@ def tickets_frame(tickets: Sequence[TicketRecord], tz: str, now: datetime) -> pd
     })
 
 
-def alerts_frame(entries: Sequence[OutboxEntry], tz: str) -> pd.DataFrame:
+def alerts_frame(entries: Sequence[OutboxEntry], tz: str, mask: Callable[[str], str] = _same) -> pd.DataFrame:
     return pd.DataFrame({
         "时间": [fmt.format_time(e.updated_at, tz) for e in entries],
-        "预警": [e.title or e.subject or e.rule for e in entries],
+        "预警": [mask(e.title or e.subject or e.rule) for e in entries],
         "规则": [e.rule for e in entries],
         "状态": [OUTBOX_STATUS_LABELS.get(e.status, e.status) for e in entries],
         "说明": [e.last_error or "" for e in entries],

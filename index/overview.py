@@ -114,12 +114,52 @@ def build_volume(q: PostQuery, interval: Interval, tz: str) -> dict[str, Any]:
 
 def volume(client: Elasticsearch, alias: str, q: PostQuery, interval: Interval, tz: str) -> list[VolumePoint]:
     resp = client.search(index=alias, **build_volume(q, interval, tz))
+    return _volume_points(resp["aggregations"]["t"])
+
+
+@dataclass(frozen=True)
+class PostSummary:
+    """What 总览 shows of the posts of a time range, from one request (hot words apart: they are sampled above a
+    size, :func:`index.search.hot_terms`)."""
+
+    total: int
+    by_sentiment: dict[str, int]
+    volume: list[VolumePoint]
+    by_source: dict[str, int]
+
+
+def build_post_summary(q: PostQuery, interval: Interval, tz: str, *, sources: int = 50) -> dict[str, Any]:
+    """Total, counts by sentiment and source and the volume histogram under ``q``: one request (pure)."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": build_query(q),
+        "aggs": {
+            "sentiment": {"terms": {"field": "analysis.sentiment", "size": 10}},
+            "source": {"terms": {"field": "source", "size": sources}},
+            **build_volume(q, interval, tz)["aggs"],
+        },
+    }
+
+
+def _volume_points(agg: dict[str, Any]) -> list[VolumePoint]:
     out: list[VolumePoint] = []
-    for bucket in resp["aggregations"]["t"]["buckets"]:
+    for bucket in agg["buckets"]:
         at = datetime.fromisoformat(bucket["key_as_string"].replace("Z", "+00:00"))
         for s in bucket["s"]["buckets"]:
             out.append(VolumePoint(at=at, sentiment=str(s["key"]), count=int(s["doc_count"])))
     return out
+
+
+def post_summary(client: Elasticsearch, alias: str, q: PostQuery, interval: Interval, tz: str) -> PostSummary:
+    resp = client.search(index=alias, **build_post_summary(q, interval, tz))
+    aggs = resp["aggregations"]
+
+    def terms(name: str) -> dict[str, int]:
+        return {str(b["key"]): int(b["doc_count"]) for b in aggs[name]["buckets"]}
+
+    return PostSummary(total=int(resp["hits"]["total"]["value"]), by_sentiment=terms("sentiment"),
+                       volume=_volume_points(aggs["t"]), by_source=terms("source"))
 
 
 @dataclass(frozen=True)

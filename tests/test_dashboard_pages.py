@@ -43,6 +43,7 @@ __all__ = ["app_env"]  # fixture
 
 EVENT_TITLE = "市图书馆周末开放时间调整引关注"
 GUARD_MESSAGE = "页面出现意外错误"
+LATE_TICKET = "图书馆座位投诉答复（来电13912345678）"
 
 
 def pages_of_app() -> list[tuple[str, str, str, str]]:
@@ -97,7 +98,7 @@ def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
                     "ev-library"}, {by_title[A_HOURS]: ["场馆开放"]}, refresh=True)
     upsert_events(es_client, EVENTS.alias(prefix), [_event(now)], refresh=True)
     store = ticket_store(es_client, prefix)
-    store.create("t-late", _ticket("t-late", "图书馆座位投诉答复", now, -timedelta(hours=2)))
+    store.create("t-late", _ticket("t-late", LATE_TICKET, now, -timedelta(hours=2)))
     store.create("t-soon", _ticket("t-soon", "开放时间咨询答复", now, timedelta(hours=3), status="待研判"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-failed", "failed", now, "550 mailbox unavailable"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-sent", "sent", now), refresh=True)
@@ -113,7 +114,7 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["处置中"], metrics["24小时内到期"], metrics["已超期"]) == ("2", "1", "1")
     tickets = frame_with(at, "处置单")
-    assert list(tickets["处置单"]) == ["图书馆座位投诉答复", "开放时间咨询答复"]  # soonest deadline first
+    assert list(tickets["处置单"]) == [LATE_TICKET, "开放时间咨询答复"]  # soonest deadline first
     assert list(tickets["期限状态"]) == ["已超期", "未到期"]
     assert (metrics["发送失败"], metrics["已发送"]) == ("1", "1")
     alerts = frame_with(at, "预警")
@@ -122,6 +123,9 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     assert any("1 条预警邮件发送失败" in e.value for e in at.error)
     assert any(md.value.startswith("未运行 ") for md in at.markdown)  # source health: no crawl ran yet
     assert at.get("vega_lite_chart"), "the volume chart is drawn"
+
+    leader = _run(signed_in(username="leader"))  # personal data in titles masked for leaders and analysts
+    assert frame_with(leader, "处置单")["处置单"].iloc[0] == "图书馆座位投诉答复（来电139****5678）"
 
 
 def test_search_syntax_filters_sort_facets_and_export(office: list[Post]) -> None:

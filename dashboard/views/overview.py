@@ -34,13 +34,14 @@ with st.sidebar:
 window = data.OVERVIEW_WINDOWS[window_label]
 since = data.window_start(now, window) if window is not None else None
 base = PostQuery(since=since)
+interval = summaries.chart_interval(since, now, span)
 st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
 
 @live
 def sentiment_panel() -> None:
-    total = call(data.total, backend, base)
-    by_sentiment = call(data.counts, backend, base, "analysis.sentiment")
+    summary = call(data.post_summary, backend, base, interval)
+    total, by_sentiment = summary.total, summary.by_sentiment
     columns = st.columns(5)
     columns[0].metric("舆情总数", total)
     for column, (value, label) in zip(columns[1:4], fmt.SENTIMENT_LABELS.items(), strict=True):
@@ -48,9 +49,7 @@ def sentiment_panel() -> None:
         column.metric(label, n, delta=summaries.share_text(n, total) or None, delta_color="off")
     columns[4].metric(fmt.UNANALYSED_LABEL, total - sum(by_sentiment.values()))
     st.subheader("舆情走势")
-    interval = summaries.chart_interval(since, now, span)
-    points = call(data.volume, backend, base, interval)
-    frame = summaries.volume_frame(points, tz, interval)
+    frame = summaries.volume_frame(summary.volume, tz, interval)
     if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
     else:
@@ -65,7 +64,7 @@ def events_panel() -> None:
         st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
         return
     components.unreadable_notice(events.unreadable)
-    st.dataframe(summaries.events_frame(events.items, tz), hide_index=True,
+    st.dataframe(summaries.events_frame(events.items, tz, components.viewer_mask()), hide_index=True,
                  column_config={"热度": st.column_config.ProgressColumn("热度", format="%.1f", min_value=0,
                                                                        max_value=100)})
 
@@ -83,8 +82,9 @@ def alerts_panel() -> None:
     columns[2].metric("已发送", alerts.by_status["sent"])
     if alerts.by_status["failed"]:
         st.error(f"有 {alerts.by_status['failed']} 条预警邮件发送失败，请检查收件人和邮件服务器设置。")
+    components.unreadable_notice(alerts.recent.unreadable)
     if alerts.recent.items:
-        st.dataframe(summaries.alerts_frame(alerts.recent.items, tz), hide_index=True)
+        st.dataframe(summaries.alerts_frame(alerts.recent.items, tz, components.viewer_mask()), hide_index=True)
     else:
         st.info("该时间范围内没有预警。")
 
@@ -100,8 +100,10 @@ def tickets_panel() -> None:
     columns[0].metric("处置中", tickets.open)
     columns[1].metric("24小时内到期", tickets.due_soon)
     columns[2].metric("已超期", tickets.overdue)
+    components.unreadable_notice(tickets.soonest.unreadable)
     if tickets.soonest.items:
-        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now), hide_index=True)
+        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now, components.viewer_mask()),
+                     hide_index=True)
     else:
         st.info("没有待处置的处置单。")
 
@@ -123,10 +125,11 @@ def health_panel() -> None:
 
 @live
 def words_panel() -> None:
+    summary = call(data.post_summary, backend, base, interval)  # cached: the request of the first panel
     left, right = st.columns(2)
     with left:
         st.subheader("来源分布")
-        by_source = call(data.counts, backend, base, "source")
+        by_source = summary.by_source
         if by_source:
             st.dataframe(
                 pd.DataFrame({"来源": list(by_source), "条数": list(by_source.values())}),
