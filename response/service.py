@@ -137,12 +137,19 @@ class TicketService:
 
     def list(self, *, statuses: list[str] | None = None, unit: str | None = None,
              overdue_at: datetime | None = None, text: str | None = None, size: int = 100,
-             offset: int = 0) -> tuple[int, list[Ticket]]:
+             offset: int = 0, newest_first: bool = False) -> tuple[int, list[Ticket]]:
+        """One page of tickets: the soonest deadline first, or (``newest_first``) the last opened first."""
         total, rows = self.store.search(
             ticket_query(statuses=statuses, unit=unit, overdue_at=overdue_at, text=text),
-            sort=TICKET_SORT, size=size, offset=offset,
+            sort=[{"opened_at": "desc"}, {"id": "asc"}] if newest_first else TICKET_SORT, size=size, offset=offset,
         )
         return total, [ticket_from_record(v.record) for v in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many tickets are in each status (all of them, not one page)."""
+        resp = self.store.client.search(index=self.store.alias, size=0,
+                                        aggs={"s": {"terms": {"field": "status", "size": 20}}})
+        return {b["key"]: int(b["doc_count"]) for b in resp["aggregations"]["s"]["buckets"]}
 
     def all_loaded(self, *, statuses: Sequence[str] | None = None, page: int = 500) -> builtins.list[LoadedTicket]:
         """Every ticket (of ``statuses``) with the version it was read at, oldest first (for the post-crawl jobs

@@ -158,6 +158,19 @@ def test_concurrent_edit_is_reported_not_overwritten(stores: tuple[TicketService
     _run(at)
     assert at.success[0].value == "状态已变更为 处置中。"
     assert tickets.load(t.id).ticket.status == "处置中"
+    # Reassigning needs a reason; the handler is kept with it in the audit.
+    at.text_input(key="assign_unit").input("公共服务科")
+    at.text_input(key="assign_handler").input("王敏")
+    next(b for b in at.button if b.label == "改派").click()
+    _run(at)
+    assert at.error[0].value == "须填写改派理由"
+    at.text_input(key="assign_reason").input("场馆运营由公共服务科负责")
+    next(b for b in at.button if b.label == "改派").click()
+    _run(at)
+    last = tickets.load(t.id).ticket.audit[-1]
+    assert (last.action, last.from_value, last.to_value) == ("改派", "艺术处", "公共服务科")
+    assert last.by == "宣传小王（press）"
+    assert last.note == "场馆运营由公共服务科负责（承办人：王敏）"
 
 
 def test_foia_register_clock_reply_needs_remedy_and_roles(stores: tuple[TicketService, FoiaService]) -> None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
     from alerts.service import AlertDecider, SenderThread
     from ingest.events_job import EventsUpdater
     from response.jobs import ResponseJobs
@@ -115,6 +117,14 @@ def _setup_indices(settings: Settings) -> None:
         setup(client, settings.elasticsearch)
 
 
+def _migrate_local(settings: Settings, client: Elasticsearch) -> None:
+    from index.hotwords import load_hot_words
+    from index.migrations import migrate_outdated
+
+    for m in migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml"))):
+        log.info("migrated %s: %s -> %s (%d documents; %s kept)", m.alias, m.old, m.new, m.documents, m.old)
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import check_connection
     from yuqing.scheduler import Scheduler
@@ -202,6 +212,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     demo_url = f"http://{settings.demo.host}:{settings.demo.port}/"
     with es_client(settings.elasticsearch) as client:
         setup(client, settings.elasticsearch)
+        _migrate_local(settings, client)  # nothing runs yet: a local index of an older layout is brought up to date
         if settings.demo.fresh and settings.demo.port:
             from yuqing.demo.reset import forget_earlier_replay
 

@@ -45,6 +45,9 @@ from yuqing.errors import YuqingError
 T = TypeVar("T")
 EVENT_PAGE = Path(__file__).resolve().parent / "event.py"  # 事件详情 (issue 8), when present
 FLASH = "tickets_flash"
+ACTIVE = ("待研判", "处置中", "已回应")
+CLOSED = ("已办结", "不予处置")
+LIST_ACTIVE, LIST_CLOSED = 1000, 100
 SEEN = "ticket_seen"  # the version of the selected ticket the user last saw (changes are saved against it)
 
 viewer = components.require_page("tickets")
@@ -149,7 +152,11 @@ if acting:
                         st.rerun()
 
 # ---- the list ---------------------------------------------------------------------------------------------
-total, tickets = es(lambda: svc.tickets.list(size=500))
+# Every ticket still in hand (soonest deadline first) and the last closed ones (newest first).
+active_total, active = es(lambda: svc.tickets.list(statuses=list(ACTIVE), size=LIST_ACTIVE))
+closed_total, closed = es(lambda: svc.tickets.list(statuses=list(CLOSED), size=LIST_CLOSED, newest_first=True))
+tickets = active + closed
+by_status = es(svc.tickets.count_by_status)
 units = sorted({t.unit for t in tickets})
 with st.sidebar:
     st.header("筛选")
@@ -161,10 +168,11 @@ shown = tracking.filter_tickets(tickets, statuses=statuses, unit=None if unit_ch
 
 cols = st.columns(len(STATUSES) + 1)
 for col, status in zip(cols, STATUSES, strict=False):
-    col.metric(status, sum(1 for t in tickets if t.status == status))
-cols[-1].metric("超期", sum(1 for t in tickets if tracking.countdown(t, now)[1]))
-if total > len(tickets):
-    st.caption(f"共 {total} 件，显示期限最近的 {len(tickets)} 件。")
+    col.metric(status, by_status.get(status, 0))
+cols[-1].metric("超期", sum(1 for t in active if tracking.countdown(t, now)[1]))
+if active_total > len(active) or closed_total > len(closed):
+    st.caption(f"显示期限最近的 {len(active)} 件（共 {active_total} 件未办结）和最近结束的 {len(closed)} 件"
+               f"（共 {closed_total} 件）。")
 
 if not tickets:
     st.info("尚无处置单。可从事件创建，或由规则对 II 级及以上事件自动创建。")
