@@ -7,6 +7,7 @@ import ast
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -147,6 +148,13 @@ def test_search_syntax_filters_sort_facets_and_export(office: list[Post]) -> Non
     at.sidebar.radio(key="search_sort").set_value("newest")
 
     assert search("") == [B_SEATS, A_HOURS, C_BOOK_SALE, E_NOISE, D_THEATRE]
+    at.sidebar.selectbox(key="search_window").select("自定义日期")
+    _run(at)  # the dates become editable
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    at.sidebar.date_input(key="search_dates").set_value((today - timedelta(days=2), today))
+    assert len(shown_titles(_run(at))) == 5
+    at.sidebar.date_input(key="search_dates").set_value((today - timedelta(days=40), today - timedelta(days=30)))
+    assert shown_titles(_run(at)) == [] and at.info[0].value.startswith("未找到相关舆情")
     at.sidebar.selectbox(key="search_window").select("近24小时")
     at.sidebar.multiselect(key="filter_kinds").set_value(["article"])
     assert shown_titles(_run(at)) == [A_HOURS, C_BOOK_SALE, E_NOISE]
