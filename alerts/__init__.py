@@ -1,6 +1,8 @@
-"""Alert emails: rules in ``config/alerts.yaml`` say which new posts are mailed to whom.
+"""Leaders' alerts and reports: rules in ``config/alerts.yaml`` (post rules, signal rules, people, report
+recipients) decide into an outbox in Elasticsearch, delivered exactly once by the sender of ``yuqing run``.
 
-``rules`` loads and checks the rules file, ``query`` turns a rule into an Elasticsearch query, ``message``
-builds the email, ``mailer`` talks SMTP and ``service`` ties one alert run together; what was sent is
-remembered in Elasticsearch through ``index.alert_state``. ``cli`` adds the ``yuqing alert`` sub-command.
+``rules`` / ``event_rules`` load, check and explain the rules; ``query`` turns a post rule into a search;
+``producers`` (+ ``signal_queries``) read the signals from indexed data; ``outbox`` decides, holds digests and
+delivers with retries; ``compose`` / ``chart`` build the mails; ``service`` is the post-crawl job and the sender
+thread; ``reports`` / ``report_render`` the 舆情日报/周报; ``cli`` / ``report_cli`` the commands.
 """

@@ -1,4 +1,5 @@
-"""``yuqing alert``: run the alert rules once and print the report (``--check``: only check the rules)."""
+"""``yuqing alert``: decide once (every rule over the current signals, into the outbox) and deliver what is due;
+``--check``: only check the rules file and explain every rule in Chinese."""
 
 from __future__ import annotations
 
@@ -8,33 +9,40 @@ from yuqing.settings import Settings
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("alert", help="send alert emails for new posts matching the rules (once)")
+    parser = sub.add_parser("alert", help="decide alerts for the current signals into the outbox and send what is "
+                            "due (once; `yuqing run` does this continuously)")
     parser.add_argument(
-        "--check", action="store_true", help="only load and check the rules file, then list the rules"
+        "--check", action="store_true", help="only load and check the rules file, then explain every rule"
     )
     parser.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit status: 0 when every alert went out, 1 when the SMTP server rejected some (they are retried)."""
-    from alerts.rules import load_rules, rules_path
+    """Exit status: 0 when nothing failed, 1 when some mail failed (retried later, or given up: see the dashboard)."""
+    from alerts.rules import load_alert_config, rules_path
 
     if not args.check:
         settings.require_smtp()  # refuse before anything else
     path = rules_path(settings)
-    rules = load_rules(path)
+    config = load_alert_config(path)
     if args.check:
-        print(f"{path}: {len(rules)} enabled rules")
-        for rule in rules:
-            print(f"  {rule.name}: {rule.summary()} -> {', '.join(rule.recipients)}")
+        n = len(config.post_rules) + len(config.signal_rules.rules)
+        print(f"{path}: {n} enabled rules, {len(config.signal_rules.directory.people)} people")
+        for line in config.explain():
+            print(f"  {line}")
         return 0
 
-    from alerts.service import run_alerts
-    from index.client import es_client
+    from alerts.service import AlertDecider, deliver_once
+    from index.client import check_connection, es_client
+    from yuqing.sources import load_sources
 
+    sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     with es_client(settings.elasticsearch) as client:
-        report = run_alerts(settings, client, rules=rules)
-    print(report.summary())
-    for error in report.errors:
+        decided = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources]).run(client)
+        delivered = deliver_once(settings, client)
+    print(decided.summary())
+    print(delivered.summary())
+    for error in delivered.errors:
         print(f"  failed: {error}")
-    return 0 if report.failed == 0 else 1
+    return 0 if not delivered.errors else 1

@@ -23,13 +23,13 @@ LEVEL_HEX: dict[str, str] = {"I": "#c62828", "II": "#ef6c00", "III": "#f9a825", 
 Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 
-# The dashboard pages an alert links to (relative to ``alerts.dashboard_url``). Phase 2 aligns them with the
-# pages the events and response-tracking dashboards add.
+# The dashboard pages an alert links to (relative to ``alerts.dashboard_url``): Streamlit serves views/<name>.py
+# at /<name> (处置跟踪 and 依申请公开 open the record of ``?id=``; 事件详情 is views/event.py).
 EVENT_PAGE = "/event?id={id}"
 TICKET_PAGE = "/tickets?id={id}"
 FOIA_PAGE = "/foia?id={id}"
 SOURCES_PAGE = "/sources"
-SEARCH_PAGE = "/latest?{query}"
+SEARCH_PAGE = "/search?{query}"
 
 
 def level_label(level: RiskLevel) -> str:

@@ -1,7 +1,7 @@
 """Leaders' alert rules on signals (events, surges, 专题, tickets, 依申请公开, sources): models, checks, Chinese
 explanations and the pure evaluation ``signals in → decisions out``.
 
-The rules live beside today's post rules (``config/alerts.yaml``; see ``config/alerts.example-events.yaml``)
+The rules live beside today's post rules (``config/alerts.yaml``)
 under two keys: ``people`` (the directory: name, email, unit, topics) and ``event_rules``. Every rule has
 
 * ``recipients`` — by name, by unit, by topic (people who follow it), plain addresses, and/or the signal's
@@ -36,6 +36,7 @@ from alerts.signals import (
     EventSignal,
     FoiaDueSignal,
     KeywordGroupSignal,
+    PostSignal,
     Signal,
     SilentStatus,
     SourceSilentSignal,
@@ -46,7 +47,11 @@ from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
 
 _ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
-CLOSED_TICKET_STATUSES = frozenset({"已回应", "已办结", "不予处置"})
+# 已回应 is not closed: a deadline a published response did not meet (e.g. the 新闻发布会) is still reminded
+# (response/reminders.py returns only unmet deadlines).
+CLOSED_TICKET_STATUSES = frozenset({"已办结", "不予处置"})
+# Rule kinds whose signals carry a risk level (urgent_levels can apply); the others never have one.
+LEVELLED_KINDS = frozenset({"new_event", "level_raised", "ticket_due"})
 
 
 class _Model(BaseModel):
@@ -220,7 +225,7 @@ class RuleBase(_Model):
             parts.append(f"安静时段 {self.quiet_hours.describe()} 内暂缓，时段结束后汇总发送。")
         limits = [n for n, on in (("汇总", self.digest_minutes), ("安静时段", self.quiet_hours),
                                   ("冷却", self.cooldown_minutes)) if on]
-        if self.urgent_levels and limits:
+        if self.urgent_levels and limits and self.kind in LEVELLED_KINDS:
             parts.append(f"{_levels(self.urgent_levels)}预警不受{'、'.join(limits)}限制，立即发送。")
         if self.cooldown_minutes:
             parts.append(f"同一对象 {self.cooldown_minutes} 分钟内只提醒一次。")
@@ -290,8 +295,12 @@ class NegativeSurgeRule(RuleBase):
             return None
         if s.negative < self.growth * max(s.prev_negative, 1) or s.share - s.prev_share < self.min_share_rise:
             return None
+        # One alert per topic and window length at most, however often the producer looks (every run, with the
+        # window ending then): the occurrence is the window-sized slot the look fell in.
+        step = self.window_minutes * 60
+        slot = datetime.fromtimestamp(s.window_end.timestamp() // step * step, s.window_end.tzinfo)
         return Match(
-            f"window:{s.window_end.isoformat()}",
+            f"window:{slot.isoformat()}",
             f"近{s.window_minutes}分钟负面 {s.negative} 条（{s.share:.0%}），上一窗口 {s.prev_negative} 条"
             f"（{s.prev_share:.0%}）",
         )
@@ -403,6 +412,23 @@ class SourceSilentRule(RuleBase):
         labels = "、".join({"silent": "静默", "failing": "失败"}[s] for s in self.statuses)
         hours = f"且距上次成功超过 {_num(self.min_hours)} 小时" if self.min_hours else ""
         return f"信源{labels}{hours}时（每次失效提醒一次）"
+
+
+class PostRule(RuleBase):
+    """A post rule of the file's ``rules`` section on the outbox path: its matches are found by a search
+    (alerts.query) and arrive as :class:`PostSignal` s named after the rule; each post is decided once."""
+
+    kind: Literal["post"]
+    summary: str = ""
+
+    def match(self, signal: Signal, now: datetime) -> Match | None:
+        if not isinstance(signal, PostSignal) or signal.rule != self.name:
+            return None
+        words = f"（命中：{'、'.join(signal.keywords)}）" if signal.keywords else ""
+        return Match("matched", f"新信息符合规则{words}")
+
+    def condition(self) -> str:
+        return f"新抓取的信息符合条件（{self.summary}）时（每条信息提醒一次）"
 
 
 SignalRule = Annotated[
@@ -607,6 +633,7 @@ __all__ = [
     "EventRules",
     "EventRulesFile",
     "Person",
+    "PostRule",
     "QuietHours",
     "Recipients",
     "RuleBase",

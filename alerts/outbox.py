@@ -46,7 +46,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.compose import DigestItem, Envelope, compose, compose_digest, one_line
 from alerts.content import PayloadBox
@@ -55,7 +54,7 @@ from alerts.mailer import Mailer, MessageRejectedError, SMTPUnavailableError
 from alerts.signals import Signal
 from index import outbox as store
 from index.outbox import OutboxEntry, cooldown_key
-from yuqing.settings import SMTPSettings
+from yuqing.settings import DeliverySettings, SMTPSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +64,6 @@ _MARK_RETRIES = 3
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class DeliverySettings(BaseModel):
-    """How the sender retries (phase 2 moves this section into the settings as ``alerts.delivery``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(8, ge=1)
-    backoff_base_s: float = Field(30.0, gt=0)
-    backoff_max_s: float = Field(1800.0, gt=0)
-    # A 'sending' claim older than this is taken over: longer than one SMTP conversation can take.
-    lease_s: float = Field(300.0, gt=0)
-    batch_size: int = Field(50, ge=1)
-    poll_interval_s: float = Field(5.0, gt=0)
 
 
 def backoff(attempts: int, base_s: float, max_s: float) -> timedelta:
@@ -143,7 +128,11 @@ class Outbox:
     def submit(self, decisions: Sequence[Decision], now: datetime) -> SubmitReport:
         """One entry per decision; a decision whose entry exists creates nothing (see module docstring)."""
         report = SubmitReport()
+        known = store.get_many(self.client, self.alias, [d.id for d in decisions])  # no composing for those
         for d in decisions:
+            if d.id in known:
+                report.existing.append(d.id)
+                continue
             created = store.create(self.client, self.alias, self._entry(d, now))
             if created is None:
                 report.existing.append(d.id)
@@ -166,8 +155,8 @@ class Outbox:
         """Evaluate ``signals`` with the cooldown history from the outbox and submit the decisions."""
         evaluation = evaluate(rules.rules, rules.directory, signals, now=now, tz=self.tz,
                               history=self.history(rules, signals))
-        for s in evaluation.skipped:
-            log.info("outbox: rule %r skipped %s: %s", s.rule, s.subject_key, s.reason)
+        for s in evaluation.skipped:  # re-evaluated every run: detail only
+            log.debug("outbox: rule %r skipped %s: %s", s.rule, s.subject_key, s.reason)
         return evaluation, self.submit(evaluation.decisions, now)
 
     # ---- held entries -------------------------------------------------------------------------------------
@@ -368,14 +357,22 @@ class Sender:
         return report
 
 
-def serve(outbox: Outbox, sender: Sender, stop: threading.Event) -> None:
-    """Release held entries and deliver due ones every ``poll_interval_s`` until ``stop`` is set. Elasticsearch
-    being unavailable is logged and tried again at the next pass."""
+def serve(outbox: Outbox, sender: Sender, stop: threading.Event, wake: threading.Event | None = None) -> None:
+    """Release held entries and deliver due ones every ``poll_interval_s`` (or at once when ``wake`` is set:
+    something was just decided) until ``stop`` is set. Elasticsearch being unavailable is logged and tried again
+    at the next pass; so is any other error (logged with its traceback: the loop must not die)."""
     interval = sender.delivery.poll_interval_s
     while not stop.is_set():
+        if wake is not None:
+            wake.clear()
         try:
             outbox.release_held(sender.clock())
             sender.deliver_due()
         except (ApiError, TransportError) as exc:
             log.error("outbox: elasticsearch error, trying again in %.0f s: %s", interval, exc)
-        stop.wait(interval)
+        except Exception:
+            log.exception("outbox: sender pass failed, trying again in %.0f s", interval)
+        if wake is not None:
+            wake.wait(interval)
+        else:
+            stop.wait(interval)

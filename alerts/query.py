@@ -59,7 +59,7 @@ def build_rule_search(
         "sort": RULE_SORT,
         "size": size,
         "track_total_hits": False,
-        "_source": {"excludes": ["title_seg", "content_seg"]},
+        "_source": {"excludes": ["title_seg", "content_seg", "hot_terms"]},
     }
     if search_after is not None:
         body["search_after"] = search_after

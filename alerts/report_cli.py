@@ -42,10 +42,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.chart import cjk_font
     from alerts.compose import message_id_for
+    from alerts.report_jobs import report_sources
     from alerts.report_render import compose_report, daily_chart, render_docx, render_html, render_text
-    from alerts.reports import ReportSources, build_report
+    from alerts.reports import build_report
     from index.client import es_client
-    from index.layout import POSTS, SOURCE_HEALTH
 
     tz = ZoneInfo(settings.timezone)
     now = datetime.now(tz)
@@ -54,12 +54,9 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     suffix = out.suffix.lower() if out is not None else ".txt"
     if args.kind == "weekly" and suffix != ".txt":
         cjk_font()  # the chart needs it: refuse before querying anything
-    prefix = settings.elasticsearch.index_prefix
-    # Events and tickets are not connected yet (phase 2 passes their providers here).
-    sources = ReportSources(posts_alias=POSTS.alias(prefix), health_alias=SOURCE_HEALTH.alias(prefix))
     with es_client(settings.elasticsearch) as client:
-        report = build_report(client, sources, args.kind, day, tz=tz, dashboard_url=settings.alerts.dashboard_url,
-                              now=now)
+        report = build_report(client, report_sources(settings, client), args.kind, day, tz=tz,
+                              dashboard_url=settings.alerts.dashboard_url, now=now)
     if out is None:
         print(render_text(report), end="")
         return 0

@@ -1,9 +1,12 @@
-"""The alert rules file (``config/alerts.yaml``): typed models, loading and recipient resolution.
+"""The alert rules file (``config/alerts.yaml``): typed models, the one loader and recipient resolution.
 
-The file has two sections. ``recipients`` maps a group name to a list of addresses; ``rules`` lists the rules.
-A rule's ``recipients`` names groups or plain addresses. Keywords match as exact substrings of the title or
-the body. Every mistake raises :class:`ConfigError` naming the file and the field (e.g.
-``rules[2].recipients[0]``) so a press officer can fix the file without reading code.
+Sections: ``recipients`` maps a group name to a list of addresses; ``rules`` lists the post rules (a rule's
+``recipients`` names groups or plain addresses; keywords match as exact substrings of the title or the body;
+optional ``digest_minutes`` / ``quiet_hours``); ``people`` is the directory and ``event_rules`` the rules on
+signals (events, surges, 专题, tickets, 依申请公开, sources; :mod:`alerts.event_rules`); ``reports`` names who gets
+the 舆情日报 and 周报. :func:`load_alert_config` reads and checks all of it; every mistake raises
+:class:`ConfigError` naming the file and the field (e.g. ``rules[2].recipients[0]``) so a press officer can fix
+the file without reading code. Post rules and signal rules decide into one outbox (:mod:`alerts.outbox`).
 """
 
 from __future__ import annotations
@@ -14,12 +17,25 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerts.event_rules import (
+    EventRules,
+    EventRulesFile,
+    Person,
+    PostRule,
+    QuietHours,
+    Recipients,
+    RuleBase,
+    SignalRule,
+    check_rules,
+)
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
 from yuqing.models import PostKind, Sentiment
 from yuqing.settings import Settings
 
 _ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
+SENTIMENT_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+KIND_NAMES = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 
 
 def is_address(value: str) -> bool:
@@ -56,6 +72,8 @@ class RuleSpec(BaseModel):
     relevant_only: bool = False
     include_duplicates: bool = False
     recipients: list[str] = Field(min_length=1)
+    digest_minutes: int | None = Field(None, ge=1, le=1440)
+    quiet_hours: QuietHours | None = None
 
     @field_validator("name")
     @classmethod
@@ -85,6 +103,15 @@ class RuleSpec(BaseModel):
         return self
 
 
+class ReportRecipients(BaseModel):
+    """Who receives the scheduled reports (people of the directory, by name, unit or topic, or addresses)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily: Recipients | None = None
+    weekly: Recipients | None = None
+
+
 class AlertRulesFile(BaseModel):
     """The whole file."""
 
@@ -92,6 +119,9 @@ class AlertRulesFile(BaseModel):
 
     recipients: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    event_rules: list[SignalRule] = Field(default_factory=list)
+    reports: ReportRecipients = Field(default_factory=ReportRecipients)
 
     @field_validator("recipients")
     @classmethod
@@ -121,6 +151,37 @@ class AlertRule:
     include_duplicates: bool = False
     recipients: tuple[str, ...] = ()
     description: str = ""
+    digest_minutes: int | None = None
+    quiet_hours: QuietHours | None = None
+
+    def explain_condition(self) -> str:
+        """The conditions in Chinese, e.g. ``标题或正文含“图书馆”；不含“招聘”；情感为负面``."""
+        parts: list[str] = []
+        if self.all_of:
+            parts.append("标题或正文同时含" + "、".join(f"“{w}”" for w in self.all_of))
+        if self.any_of:
+            parts.append("标题或正文含" + "或".join(f"“{w}”" for w in self.any_of))
+        if self.exclude:
+            parts.append("不含" + "、".join(f"“{w}”" for w in self.exclude))
+        if self.sentiments:
+            parts.append("情感为" + "或".join(SENTIMENT_NAMES.get(s, s) for s in self.sentiments))
+        if self.topics:
+            parts.append("主题为" + "或".join(f"“{t}”" for t in self.topics))
+        if self.relevant_only:
+            parts.append("与本局公共文化工作相关")
+        if self.sources:
+            parts.append("限信源" + "、".join(self.sources))
+        if self.kinds:
+            parts.append("限类型" + "、".join(KIND_NAMES.get(k, k) for k in self.kinds))
+        if self.include_duplicates:
+            parts.append("转载也提醒")
+        return "；".join(parts)
+
+    def as_signal_rule(self) -> PostRule:
+        """This rule on the outbox path (its matches arrive as PostSignals)."""
+        return PostRule(kind="post", name=self.name, description=self.description,
+                        recipients=Recipients(emails=self.recipients), digest_minutes=self.digest_minutes,
+                        quiet_hours=self.quiet_hours, urgent_levels=(), summary=self.explain_condition())
 
     def summary(self) -> str:
         """The rule's conditions in one line, e.g. ``图书馆, 文化馆; 情感=negative; 仅相关``."""
@@ -179,14 +240,72 @@ def resolve_rules(spec: AlertRulesFile, file: Path | str) -> list[AlertRule]:
                 relevant_only=rule.relevant_only,
                 include_duplicates=rule.include_duplicates,
                 recipients=tuple(addresses),
+                digest_minutes=rule.digest_minutes,
+                quiet_hours=rule.quiet_hours,
             )
         )
     return rules
 
 
 def load_rules(path: Path) -> list[AlertRule]:
-    """Read and check the rules file at ``path``."""
-    return resolve_rules(load_model(path, AlertRulesFile), path)
+    """Read and check the rules file at ``path`` (its post rules)."""
+    return load_alert_config(path).post_rules
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """The checked rules file: post rules, signal rules with the directory, and the report recipients."""
+
+    path: Path
+    post_rules: list[AlertRule]
+    signal_rules: EventRules
+    daily_recipients: tuple[Person, ...] = ()
+    weekly_recipients: tuple[Person, ...] = ()
+
+    @property
+    def outbox_rules(self) -> EventRules:
+        """Every enabled rule, post rules included, as the outbox evaluates them."""
+        posts: tuple[RuleBase, ...] = tuple(r.as_signal_rule() for r in self.post_rules)
+        return EventRules(rules=posts + self.signal_rules.rules, directory=self.signal_rules.directory)
+
+    def explain(self) -> list[str]:
+        """Every rule in Chinese (``yuqing alert --check``), the reports last."""
+        lines = [r.as_signal_rule().explain(self.signal_rules.directory) for r in self.post_rules]
+        lines += self.signal_rules.explain()
+        for label, people in (("舆情日报", self.daily_recipients), ("舆情周报", self.weekly_recipients)):
+            who = "、".join(p.label() for p in people)
+            lines.append(f"【{label}】发送给：{who}。" if people else f"【{label}】未配置收件人，不发送。")
+        return lines
+
+
+def load_alert_config(path: Path) -> AlertConfig:
+    """Read and check the whole rules file at ``path`` (ConfigError naming the file and field otherwise)."""
+    spec = load_model(path, AlertRulesFile)
+    post_rules = resolve_rules(spec, path)
+    signal_rules = check_rules(EventRulesFile(people=spec.people, event_rules=spec.event_rules), path)
+    names = {r.name for r in spec.rules}
+    for i, rule in enumerate(spec.event_rules):
+        if rule.name in names:
+            raise ConfigError(f"the rule name {rule.name!r} is used by a post rule too", file=path,
+                              field=f"event_rules[{i}].name")
+    directory = signal_rules.directory
+    known = {p.name for p in spec.people}
+    units = {p.unit for p in spec.people if p.unit}
+    topics = {t for p in spec.people for t in p.topics}
+    chosen: dict[str, tuple[Person, ...]] = {}
+    for which in ("daily", "weekly"):
+        r: Recipients | None = getattr(spec.reports, which)
+        if r is None:
+            chosen[which] = ()
+            continue
+        for key, values, pool in (("names", r.names, known), ("units", r.units, units), ("topics", r.topics, topics)):
+            for j, value in enumerate(values):
+                if value not in pool:
+                    raise ConfigError(f"{value!r} is not in the people directory", file=path,
+                                      field=f"reports.{which}.{key}[{j}]")
+        chosen[which] = directory.resolve(r, unit=None, topic=None)
+    return AlertConfig(path=path, post_rules=post_rules, signal_rules=signal_rules,
+                       daily_recipients=chosen["daily"], weekly_recipients=chosen["weekly"])
 
 
 def rules_path(settings: Settings) -> Path:

@@ -1,216 +1,249 @@
-"""One alert run: find new posts that match a rule and mail each one to the rule's recipients.
+"""Alerts in the service (`yuqing run`): the post-crawl job that decides, and the sender thread that delivers.
 
-For every rule, the posts fetched within the look-back window that match it are paged through oldest first;
-a post with a ``sent`` state under the rule is skipped. Up to ``alerts.max_per_run`` emails go out per run
-(the rest wait for the next run). The SMTP session is opened only when there is something to send.
+**Deciding** (:class:`AlertDecider`, the post-crawl job ``alerts``): after every crawl (and when
+``schedule.alert_interval_s`` passed without one) it reads the rules file, collects the signals
+(:mod:`alerts.producers`: posts matching the post rules, 专题 hits, negative surges, silent sources, events,
+ticket and 依申请公开 deadlines) and decides them into the outbox (:meth:`alerts.outbox.Outbox.decide`): each
+decision is one outbox entry, created once whatever the number of runs, restarts or processes. Post rules look
+at the posts fetched since the previous run (the first run of a process: within ``alerts.lookback_hours``; an
+overlap of ``schedule.crawl_timeout_s`` covers posts a long crawl indexed late); at most ``alerts.max_per_run``
+matches per rule and run, the rest in the next run.
 
-When the SMTP server cannot be used, :class:`AlertRunError` is raised (its message names host:port) and no
-pending alert is marked: every one of them is tried again on the next run.
+**Sending** (:class:`SenderThread`): a thread of the scheduler process runs :func:`alerts.outbox.serve` — release
+the digests and quiet-hour summaries whose time has come, deliver what is due, retry with backoff while the mail
+server is down (``alerts.delivery``) — every ``alerts.delivery.poll_interval_s`` seconds, and at once when the
+decider has just created an entry.
+
+The previous per-post path (``alerts/service.py`` mailing each match directly with an ``alert-state`` index) is
+replaced: post rules decide into the outbox like every other rule, with ``digest_minutes`` for busy rules.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from alerts.mailer import Mailer, MessageRejectedError, SMTPUnavailableError
-from alerts.message import build_message
-from alerts.query import build_rule_search
-from alerts.rules import AlertRule, load_rules, rules_path
-from index.alert_state import AlertStateStore
-from index.layout import ALERT_STATE, POSTS
-from index.records import AlertState
-from index.search import post_from_source
+from alerts.content import LEVELS, level_rank
+from alerts.event_rules import (
+    FoiaDueRule,
+    KeywordGroupRule,
+    LevelRaisedRule,
+    NegativeSurgeRule,
+    NewEventRule,
+    SourceSilentRule,
+    TicketDueRule,
+)
+from alerts.outbox import DeliveryReport, Outbox, Sender, serve
+from alerts.producers import (
+    event_signals,
+    foia_signals,
+    keyword_group_signals,
+    post_signals,
+    source_signals,
+    surge_signals,
+    ticket_signals,
+)
+from alerts.rules import AlertConfig, load_alert_config, rules_path
+from alerts.signals import Signal
+from index.events import EVENTS
+from index.foia import FOIA
+from index.layout import POSTS
+from index.outbox import OUTBOX
+from index.tickets import TICKETS
 from yuqing.errors import YuqingError
-from yuqing.models import Post
 from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 200
+# Extra producers (events, tickets, 依申请公开) plug in here: (settings, client, config, now) -> signals.
+Producer = Callable[[Settings, Elasticsearch, AlertConfig, datetime], Sequence[Signal]]
 
 
-@dataclass
-class AlertRunReport:
-    """What one run did. ``skipped``: matched but already sent (or given up after ``alerts.max_attempts``);
-    ``deferred``: new but over ``alerts.max_per_run``, left for the next run."""
+def make_outbox(settings: Settings, client: Elasticsearch, *, font: Path | None = None) -> Outbox:
+    return Outbox(client, OUTBOX.alias(settings.elasticsearch.index_prefix), sender=settings.smtp.sender,
+                  dashboard_url=settings.alerts.dashboard_url, tz=ZoneInfo(settings.timezone),
+                  font=font or settings.alerts.cjk_font)
 
-    rules: int = 0
-    matched: int = 0
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    deferred: int = 0
-    errors: list[str] = field(default_factory=list)
 
-    def __str__(self) -> str:
-        return self.summary()
-
-    def summary(self) -> str:
-        return (
-            f"alert run: {self.rules} rules, {self.matched} matching posts, {self.sent} sent, "
-            f"{self.failed} failed, {self.skipped} skipped, {self.deferred} deferred"
-        )
+def make_sender(settings: Settings, client: Elasticsearch) -> Sender:
+    return Sender(client, OUTBOX.alias(settings.elasticsearch.index_prefix), settings.require_smtp(),
+                  settings.alerts.delivery)
 
 
 class AlertRunError(YuqingError):
-    """The run could not finish (SMTP unavailable, state not recordable); ``report`` says what was done."""
-
-    def __init__(self, message: str, report: AlertRunReport) -> None:
-        super().__init__(message)
-        self.report = report
+    """A decide run could not read its signals or write the outbox (Elasticsearch); nothing is lost: the next
+    run decides the same again."""
 
 
-@dataclass(frozen=True)
-class PendingAlert:
-    rule: AlertRule
-    post_id: str
-    post: Post
-    prior: AlertState | None
+@dataclass
+class DecideReport:
+    """What one decide run did: signals seen, outbox entries created, decisions found made before, matches
+    skipped (cooldown, no recipient), post rules cut at ``alerts.max_per_run``."""
+
+    signals: int = 0
+    created: int = 0
+    existing: int = 0
+    skipped: int = 0
+    deferred: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        cut = f"; {', '.join(self.deferred)} continue next run (alerts.max_per_run)" if self.deferred else ""
+        return (f"alert decide: {self.signals} signals, {self.created} new outbox entries, {self.existing} decided "
+                f"before, {self.skipped} skipped{cut}")
 
 
-def _matching_pages(
-    client: Elasticsearch, alias: str, rule: AlertRule, since: datetime, until: datetime
-) -> Iterator[list[tuple[str, Post]]]:
-    search_after: list[Any] | None = None
-    while True:
-        body = build_rule_search(rule, since, until, size=PAGE_SIZE, search_after=search_after)
-        hits = client.search(index=alias, **body)["hits"]["hits"]
-        if not hits:
-            return
-        yield [(h["_id"], post_from_source(h["_source"])) for h in hits]
-        if len(hits) < PAGE_SIZE:
-            return
-        search_after = hits[-1]["sort"]
+class AlertDecider:
+    """Signals → outbox decisions; remembers, per post rule, where the previous run of this process stopped."""
 
+    def __init__(self, settings: Settings, *, sources: Sequence[tuple[str, str]] = (),
+                 producers: Sequence[Producer] = (), font: Path | None = None) -> None:
+        self.settings = settings
+        self.sources = tuple(sources)  # (name, kind) of the enabled sources, for the silent-source rule
+        self.producers = tuple(producers)
+        self.font = font
+        self.since: dict[str, datetime] = {}
 
-def find_pending(
-    client: Elasticsearch,
-    posts_alias: str,
-    store: AlertStateStore,
-    rule: AlertRule,
-    *,
-    since: datetime,
-    until: datetime,
-    limit: int,
-    max_attempts: int,
-    report: AlertRunReport,
-) -> list[PendingAlert]:
-    """Up to ``limit`` alerts to send for ``rule``; counts matched/skipped/deferred into ``report``."""
-    pending: list[PendingAlert] = []
-    for page in _matching_pages(client, posts_alias, rule, since, until):
-        states = store.get(rule.name, [post_id for post_id, _ in page])
-        for post_id, post in page:
-            report.matched += 1
-            prior = states.get(post_id)
-            if prior is not None and (prior.sent or prior.attempts >= max_attempts):
-                report.skipped += 1
-            elif len(pending) < limit:
-                pending.append(PendingAlert(rule, post_id, post, prior))
+    def _post_window_start(self, rule: str, now: datetime) -> datetime:
+        earliest = now - timedelta(hours=self.settings.alerts.lookback_hours)
+        last = self.since.get(rule)
+        if last is None:
+            return earliest
+        return max(earliest, last - timedelta(seconds=self.settings.schedule.crawl_timeout_s + 60))
+
+    def collect(self, client: Elasticsearch, config: AlertConfig, now: datetime,
+                report: DecideReport) -> list[Signal]:
+        """Every signal the enabled rules could fire on at ``now``."""
+        s = self.settings
+        posts_alias = POSTS.alias(s.elasticsearch.index_prefix)
+        client.indices.refresh(index=posts_alias)  # the crawl that just finished is searchable
+        signals: list[Signal] = []
+        for rule in config.post_rules:
+            since = self._post_window_start(rule.name, now)
+            found, cut_at = post_signals(client, posts_alias, rule, since=since, until=now,
+                                         limit=s.alerts.max_per_run)
+            signals += found
+            if cut_at is not None:
+                report.deferred.append(rule.name)
+                self.since[rule.name] = cut_at + timedelta(seconds=s.schedule.crawl_timeout_s + 60)
             else:
-                report.deferred += 1
-    return pending
+                self.since[rule.name] = now
+        rules = config.signal_rules.rules
+        group_rules = [r for r in rules if isinstance(r, KeywordGroupRule)]
+        if group_rules:
+            groups = () if any(not r.groups for r in group_rules) else tuple({g for r in group_rules for g in r.groups})
+            since = self._post_window_start("\x00keyword_groups", now)
+            signals += keyword_group_signals(client, posts_alias, since=since, until=now, groups=groups,
+                                             limit=s.alerts.max_per_run)
+            self.since["\x00keyword_groups"] = now
+        for minutes in sorted({r.window_minutes for r in rules if isinstance(r, NegativeSurgeRule)}):
+            signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes)
+        if self.sources and any(isinstance(r, SourceSilentRule) for r in rules):
+            signals += source_signals(client, s.elasticsearch.index_prefix, self.sources,
+                                      silent_after=s.crawl.silent_after_runs)
+        signals += self._response_signals(client, rules, now)
+        event_rules = [r for r in rules if isinstance(r, NewEventRule | LevelRaisedRule)]
+        if event_rules:
+            loosest = max(level_rank(r.min_level) for r in event_rules)
+            since = self._post_window_start("\x00events", now)
+            signals += event_signals(client, EVENTS.alias(s.elasticsearch.index_prefix), posts_alias, since=since,
+                                     levels=LEVELS[:loosest + 1])
+            self.since["\x00events"] = now
+        for produce in self.producers:
+            signals += produce(s, client, config, now)
+        return signals
 
+    def _response_signals(self, client: Elasticsearch, rules: Sequence[object], now: datetime) -> list[Signal]:
+        """处置单 deadlines and 依申请公开 clocks (response/reminders.py), when a rule asks for them."""
+        from response.config import load_response_config
 
-def _deliver(
-    settings: Settings, store: AlertStateStore, pending: Sequence[PendingAlert], now: datetime,
-    report: AlertRunReport,
-) -> None:
-    max_attempts = settings.alerts.max_attempts
-    with Mailer(settings.require_smtp()) as mailer:
-        for item in pending:
-            rule, post = item.rule, item.post
-            msg = build_message(
-                rule=rule, post=post, post_id=item.post_id, sender=settings.smtp.sender,
-                dashboard_url=settings.alerts.dashboard_url, timezone=settings.timezone, now=now,
-            )
-            try:
-                refused = mailer.send(msg)
-            except MessageRejectedError as exc:
-                attempts = store.mark_failed(
-                    rule.name, item.post_id, rule.recipients, str(exc), now=now, prior=item.prior
-                )
-                report.failed += 1
-                report.errors.append(str(exc))
-                final = "; giving up" if attempts >= max_attempts else "; retried on the next run"
-                log.error(
-                    "rule %r: alert for %s failed (attempt %d of %d%s): %s",
-                    rule.name, post.url, attempts, max_attempts, final, exc,
-                )
-                continue
-            error = f"recipients refused: {', '.join(refused)}" if refused else None
-            try:
-                store.mark_sent(
-                    rule.name, item.post_id, rule.recipients, now=now, prior=item.prior, error=error
-                )
-            except (ApiError, TransportError) as exc:
-                raise AlertRunError(
-                    f"rule {rule.name!r}: the alert for {post.url} was sent but recording it in "
-                    f"{store.alias} failed ({exc}); it may be sent again on the next run",
-                    report,
-                ) from exc
-            report.sent += 1
-            log.info("rule %r: alerted %s to %s", rule.name, post.url, ", ".join(rule.recipients))
+        s = self.settings
+        prefix = s.elasticsearch.index_prefix
+        ticket_rules = [r for r in rules if isinstance(r, TicketDueRule)]
+        foia_rules = [r for r in rules if isinstance(r, FoiaDueRule)]
+        out: list[Signal] = []
+        if not ticket_rules and not foia_rules:
+            return out
+        config = load_response_config(s.config_file("response.yaml"))
+        if ticket_rules and client.indices.exists_alias(name=TICKETS.alias(prefix)):
+            before = max(r.within_hours or 0.0 for r in ticket_rules)
+            out += ticket_signals(client, prefix, now, before_hours=before, config=config)
+        if foia_rules and client.indices.exists_alias(name=FOIA.alias(prefix)):
+            within = max(r.within_working_days for r in foia_rules)
+            today = now.astimezone(ZoneInfo(s.timezone)).date()
+            out += foia_signals(client, prefix, today, within_working_days=within, config=config)
+        return out
 
-
-def run_alerts(
-    settings: Settings,
-    client: Elasticsearch,
-    *,
-    now: datetime | None = None,
-    rules: Sequence[AlertRule] | None = None,
-) -> AlertRunReport:
-    """Run every rule once and send the new alerts; see the module docstring.
-
-    ``rules`` defaults to the rules file (``alerts.rules_file``); ``now`` (timezone-aware) to the current
-    time. Raises ConfigError for a missing smtp.host or a bad rules file and AlertRunError when the SMTP
-    server is unavailable.
-    """
-    settings.require_smtp()
-    if now is None:
-        now = datetime.now(UTC)
-    elif now.tzinfo is None:
-        raise ValueError("run_alerts: now must be timezone-aware")
-    rule_list = list(rules) if rules is not None else load_rules(rules_path(settings))
-    prefix = settings.elasticsearch.index_prefix
-    posts_alias = POSTS.alias(prefix)
-    store = AlertStateStore(client, ALERT_STATE.alias(prefix))
-    since = now - timedelta(hours=settings.alerts.lookback_hours)
-    report = AlertRunReport(rules=len(rule_list))
-
-    pending: list[PendingAlert] = []
-    for rule in rule_list:
+    def run(self, client: Elasticsearch, *, now: datetime | None = None) -> DecideReport:
+        """One decide run at ``now`` (default: the current time); ConfigError for a bad rules file."""
+        now = now or datetime.now(UTC)
+        config = load_alert_config(rules_path(self.settings))
+        report = DecideReport()
+        prefix = self.settings.elasticsearch.index_prefix
         try:
-            pending += find_pending(
-                client, posts_alias, store, rule, since=since, until=now,
-                limit=settings.alerts.max_per_run - len(pending),
-                max_attempts=settings.alerts.max_attempts, report=report,
-            )
+            signals = self.collect(client, config, now, report)
         except (ApiError, TransportError) as exc:
-            raise AlertRunError(
-                f"rule {rule.name!r}: finding new posts in {posts_alias} (state in {store.alias}) "
-                f"failed: {exc}; nothing was sent",
-                report,
-            ) from exc
-    if report.deferred:
-        log.warning("%d alerts over alerts.max_per_run=%d wait for the next run",
-                    report.deferred, settings.alerts.max_per_run)
-    try:
-        if pending:
-            _deliver(settings, store, pending, now, report)
-    except SMTPUnavailableError as exc:
-        left = len(pending) - report.sent - report.failed
-        raise AlertRunError(
-            f"alert run stopped: {exc}; {report.sent} sent, {left} alerts left for the next run", report
-        ) from exc
-    finally:
-        if store.writes:
-            client.indices.refresh(index=store.alias)
-    # One line per run that did something; a quiet run (nothing new to send) only at DEBUG.
-    log.log(logging.INFO if report.sent or report.failed or report.deferred else logging.DEBUG, report.summary())
-    return report
+            raise AlertRunError(f"alert decide: reading the signals ({POSTS.alias(prefix)}, …) failed: {exc}; "
+                                "nothing was decided, the next run tries again") from exc
+        report.signals = len(signals)
+        if signals:
+            try:
+                evaluation, submitted = make_outbox(self.settings, client, font=self.font).decide(
+                    config.outbox_rules, signals, now)
+            except (ApiError, TransportError) as exc:
+                raise AlertRunError(f"alert decide: writing {OUTBOX.alias(prefix)} failed: {exc}; what was not "
+                                    "written is decided again by the next run") from exc
+            report.created, report.existing = len(submitted.created), len(submitted.existing)
+            report.skipped = len(evaluation.skipped)
+        log.log(logging.INFO if report.created or report.deferred else logging.DEBUG, report.summary())
+        return report
+
+
+def deliver_once(settings: Settings, client: Elasticsearch, *, font: Path | None = None) -> DeliveryReport:
+    """Release what is due to be released and deliver what is due, once (`yuqing alert`)."""
+    make_outbox(settings, client, font=font).release_held(datetime.now(UTC))
+    return make_sender(settings, client).deliver_due()
+
+
+class SenderThread:
+    """The outbox sender as a thread of the scheduler process: :meth:`start`, :meth:`wake` after deciding,
+    :meth:`close` at shutdown."""
+
+    def __init__(self, settings: Settings, *, font: Path | None = None) -> None:
+        settings.require_smtp()
+        self.settings = settings
+        self.font = font
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="outbox-sender", daemon=True)
+
+    def _serve(self) -> None:
+        from index.client import es_client
+
+        try:
+            with es_client(self.settings.elasticsearch) as client:
+                serve(make_outbox(self.settings, client, font=self.font), make_sender(self.settings, client),
+                      self.stop_event, self.wake_event)
+        except Exception:
+            log.exception("outbox sender stopped by an error; alert mails wait until the service restarts")
+
+    def start(self) -> None:
+        self.thread.start()
+        log.info("outbox sender started (every %.0f s, and at once after a decision)",
+                 self.settings.alerts.delivery.poll_interval_s)
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def close(self, timeout: float = 60.0) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            log.warning("outbox sender did not stop within %.0f s (a mail in flight); leaving it", timeout)

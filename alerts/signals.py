@@ -19,6 +19,7 @@ from typing import Literal
 from alerts.content import (
     FOIA_PAGE,
     SEARCH_PAGE,
+    SENTIMENT_LABELS,
     SOURCES_PAGE,
     TICKET_PAGE,
     EventAlert,
@@ -29,6 +30,7 @@ from alerts.content import (
 )
 
 SilentStatus = Literal["silent", "failing"]
+KIND_LABELS = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 
 
 def _require_aware(value: datetime | None, what: str) -> None:
@@ -308,5 +310,51 @@ class SourceSilentSignal:
         )
 
 
-Signal = EventSignal | SurgeSignal | KeywordGroupSignal | TicketDueSignal | FoiaDueSignal | SourceSilentSignal
+@dataclass(frozen=True)
+class PostSignal:
+    """A new post matching the post rule ``rule`` (config/alerts.yaml ``rules``; alerts.query builds the search)."""
+
+    rule: str
+    post: PostLink
+    excerpt: str = ""
+    keywords: tuple[str, ...] = ()
+    kind: str = ""
+    author: str | None = None
+    topic: str | None = None
+    unit: str | None = None
+    fetched_at: datetime | None = None  # where a run cut short by alerts.max_per_run continues
+
+    @property
+    def subject_key(self) -> str:
+        return f"post:{self.post.post_id or self.post.url}"
+
+    @property
+    def level(self) -> RiskLevel | None:
+        return None
+
+    @property
+    def title(self) -> str:
+        return self.post.title or self.excerpt or self.post.url
+
+    def payload(self, now: datetime) -> NoticeAlert:
+        rows: list[tuple[str, str]] = [("来源", self.post.source or "未知")]
+        if self.kind:
+            rows.append(("类型", KIND_LABELS.get(self.kind, self.kind)))
+        if self.author:
+            rows.append(("作者", self.author))
+        rows.append(("发布时间", _local(self.post.published_at)))
+        if self.post.sentiment:
+            rows.append(("情感倾向", SENTIMENT_LABELS[self.post.sentiment]))
+        if self.topic:
+            rows.append(("主题", self.topic))
+        if self.keywords:
+            rows.append(("命中关键词", "、".join(self.keywords)))
+        return NoticeAlert(
+            category="舆情预警", headline=f"{self.rule}：{self.title}", rows=tuple(rows), posts=(self.post,),
+            summary=self.excerpt,
+        )
+
+
+Signal = (PostSignal | EventSignal | SurgeSignal | KeywordGroupSignal | TicketDueSignal | FoiaDueSignal
+          | SourceSilentSignal)
 

@@ -125,6 +125,27 @@ def set_password(path: Path, username: str, password: str, *, rounds: int = DEFA
     log.info("users: password of %s changed in %s", name, path)
 
 
+def set_role(path: Path, username: str, role: Role) -> None:
+    """Give a user another role (it applies at their next click); the last admin keeps the admin role."""
+    name = normalize_username(username)
+
+    def change(users: UsersFile) -> UsersFile:
+        user = _require(users, name)
+        if user.role == "admin" and role != "admin" and len(users.admins()) == 1:
+            raise AccountError(f"{name} 是唯一的管理员，不能改为其他角色；请先添加另一位管理员。")
+        return UsersFile(users=[u.model_copy(update={"role": role}) if u.username == name else u
+                                for u in users.users])
+
+    update_users(path, change)
+    log.info("users: role of %s set to %s in %s", name, role, path)
+
+
+def unlock_user(settings: Settings, username: str) -> None:
+    """Clear a user's failed logins (ends a lock-out)."""
+    AttemptStore(attempts_path(settings), login_policy(settings)).update(username, lambda _: AttemptRecord())
+    log.info("users: failed logins of %s cleared", normalize_username(username))
+
+
 def remove_user(path: Path, username: str) -> None:
     """Remove a user; the last admin cannot be removed (nobody could reach 设置 any more)."""
     name = normalize_username(username)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import NoReturn
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -23,12 +24,18 @@ from yuqing.settings import Settings
 
 SESSION_KEY = components.SESSION_KEY
 NOTICE_KEY = "auth_notice"
+RETURN_KEY = "auth_return_to"  # the page the browser asked for before the login
 
 # (key for dashboard.auth.can_open, page file, title, icon); the first one a user may open is the default.
 PAGES: list[tuple[str, str, str, str]] = [
-    ("latest", "views/latest.py", "最新舆情", "📰"),
-    ("overview", "views/overview.py", "舆情概览", "📊"),
+    ("overview", "views/overview.py", "总览", "📊"),
+    ("search", "views/search.py", "检索", "🔎"),
+    ("events", "views/events.py", "热点事件", "🔥"),
+    ("event", "views/event.py", "事件详情", "📌"),
     ("sources", "views/sources.py", "信源状态", "📡"),
+    ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
+    ("foia", "views/foia.py", "依申请公开", "📮"),
+    ("delivery", "views/delivery.py", "预警投递", "📧"),
     ("settings", "views/settings.py", "设置", "⚙️"),
 ]
 
@@ -51,8 +58,15 @@ def _end_session(notice: str) -> None:
     st.session_state[NOTICE_KEY] = notice
 
 
+def _requested_page() -> str | None:
+    """The page name in the address the browser asked for (``tickets`` of ``/tickets?id=…``), if any."""
+    path = urlparse(st.context.url or "").path.rstrip("/")
+    return path.rsplit("/", 1)[-1] or None
+
+
 def _login_form(settings: Settings, users: UsersFile) -> NoReturn:
     """The sign-in page; ends the run (st.stop) unless the login succeeded (then the app runs again)."""
+    st.session_state.setdefault(RETURN_KEY, _requested_page())
     st.title("文化舆情监测与回应平台")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
@@ -111,7 +125,11 @@ with st.sidebar:
         st.rerun()
 
 allowed = [(key, file, title, icon) for key, file, title, icon in PAGES if viewer.can_open(key)]
-navigation = st.navigation(
-    [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (_, file, title, icon) in enumerate(allowed)]
-)
+pages = [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (_, file, title, icon) in enumerate(allowed)]
+navigation = st.navigation(pages)
+# A link followed before signing in (an alert mail's /tickets?id=…) opens its page after the login, with its query.
+requested = st.session_state.pop(RETURN_KEY, None)
+target = next((p for p in pages if requested and p.url_path == requested), None)
+if target is not None and target.url_path != navigation.url_path:
+    st.switch_page(target, query_params=st.query_params.to_dict())
 components.run_guarded(navigation.run)

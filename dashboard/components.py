@@ -45,6 +45,13 @@ def viewer_post(post: Post) -> Post:
     return mask_post(post, mask) if mask is not None else post
 
 
+def viewer_mask() -> Callable[[str], str]:
+    """The text mask for the signed-in viewer: identity for press officers and admins, the privacy patterns
+    otherwise (for text shown outside a post card: event, 处置单 and alert titles)."""
+    mask = mask_for(current_viewer(), data.get_backend().redactor.redact)
+    return mask if mask is not None else (lambda text: text)
+
+
 def unexpected_error(exc: BaseException) -> None:
     """A short Chinese message with a reference; the traceback goes to the log under the same reference."""
     ref = uuid.uuid4().hex[:8]
@@ -59,6 +66,20 @@ def run_guarded(run: Callable[[], object]) -> None:
         run()
     except Exception as exc:
         unexpected_error(exc)
+
+
+def live_panel(run_every_s: int) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """A page panel that refreshes itself every ``run_every_s`` seconds (``st.fragment``) without rerunning the
+    page; an unexpected error in it becomes :func:`unexpected_error` for that panel only."""
+
+    def wrap(body: Callable[[], None]) -> Callable[[], None]:
+        def panel() -> None:
+            run_guarded(body)
+
+        panel.__name__ = panel.__qualname__ = f"live_{body.__name__}"
+        return st.fragment(run_every=run_every_s)(panel)
+
+    return wrap
 
 
 def unreadable_notice(count: int) -> None:

@@ -11,31 +11,40 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
-from index.client import make_client
+from events.keyword_groups import load_keyword_groups
+from index import outbox as outbox_store
+from index import overview
+from index.client import ClusterUnavailable, check_connection, make_client
+from index.events import EVENTS, EventRecord
 from index.hits import read_hits
-from index.hotwords import load_stopwords
+from index.hotwords import load_hot_words
 from index.layout import POSTS
+from index.outbox import OUTBOX, OutboxEntry
 from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
 from index.source_health import SourceStatus, source_statuses
+from index.tickets import TICKETS
 from ingest.privacy import Redactor
 from nlp.segment import segment
-from yuqing.errors import YuqingError
+from yuqing.errors import ConfigError, YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
 from yuqing.sources import load_sources
 from yuqing.text import display_host
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -46,6 +55,7 @@ OVERVIEW_WINDOWS: dict[str, timedelta | None] = {
     "近30天": timedelta(days=30),
     "全部": None,
 }
+TICKETS_DUE_SOON = timedelta(hours=24)  # 总览 counts tickets whose first deadline falls within this
 
 
 class DashboardError(YuqingError):
@@ -60,6 +70,7 @@ class Backend:
     settings: Settings
     client: Elasticsearch
     stopwords: tuple[str, ...] = ()
+    hot_sample_docs: int = 0  # hot words over a sample above twice this many posts (config/hotwords.yaml)
     redactor: Redactor = field(default_factory=Redactor)
 
     @property
@@ -85,8 +96,17 @@ def _backend(key: str) -> Backend:
     settings = load_settings()
     setup_logging(settings, "dashboard")
     # The client lives as long as this process's cached backend (every page run reuses it).
-    return Backend(key=key, settings=settings, client=make_client(settings.elasticsearch),
-                   stopwords=load_stopwords(settings.config_file("hotwords.yaml")),
+    client = make_client(settings.elasticsearch)
+    try:  # wrong credentials or CA: ConfigError naming the setting (not cached: the next page run checks again)
+        check_connection(settings.elasticsearch, client)
+    except ClusterUnavailable as exc:  # down: each page says so when it queries
+        log.warning("%s", exc)
+    except ConfigError:
+        client.close()
+        raise
+    hot = load_hot_words(settings.config_file("hotwords.yaml"))
+    return Backend(key=key, settings=settings, client=client, stopwords=tuple(hot.stopwords),
+                   hot_sample_docs=hot.sample_docs,
                    redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
 
 
@@ -156,7 +176,8 @@ def _counts(backend: Backend, query: PostQuery, field_name: str, size: int) -> d
 
 def _hot_words(backend: Backend, query: PostQuery, size: int) -> list[tuple[str, int]]:
     with es_errors(backend):
-        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords)
+        return hot_terms(backend.client, backend.posts_alias, query, size, exclude=backend.stopwords,
+                         sample_docs=backend.hot_sample_docs)
 
 
 def _source_health(backend: Backend) -> list[SourceStatus]:
@@ -200,3 +221,175 @@ def total(backend: Backend, query: PostQuery) -> int:
 def window_start(now: datetime, window: timedelta) -> datetime:
     """The start of a window ending at ``now``, rounded down to the minute so cached queries are reused."""
     return (now - window).replace(second=0, microsecond=0)
+
+
+# ---- 总览 and 检索 ------------------------------------------------------------------------------------------
+def _optional_index(backend: Backend, func: Callable[[], R]) -> R | None:
+    """``func()`` on an index another component creates; None when that index does not exist (yet)."""
+    try:
+        with es_errors(backend):
+            return func()
+    except DashboardError as exc:
+        if isinstance(exc.__cause__, NotFoundError):
+            return None
+        raise
+
+
+def _data_span(backend: Backend, now: datetime) -> overview.DataSpan:
+    windows = {k: v for k, v in OVERVIEW_WINDOWS.items() if v is not None}
+    with es_errors(backend):
+        return overview.data_span(backend.client, backend.posts_alias, now, windows)
+
+
+def _volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> list[overview.VolumePoint]:
+    with es_errors(backend):
+        return overview.volume(backend.client, backend.posts_alias, query, interval, backend.settings.timezone)
+
+
+def _post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
+    with es_errors(backend):
+        return overview.post_summary(backend.client, backend.posts_alias, query, interval, backend.settings.timezone)
+
+
+def _facets(backend: Backend, query: PostQuery) -> overview.Facets:
+    with es_errors(backend):
+        return overview.facets(backend.client, backend.posts_alias, query, backend.settings.timezone)
+
+
+def _prefix(backend: Backend) -> str:
+    return backend.settings.elasticsearch.index_prefix
+
+
+def _top_events(backend: Backend, since: datetime | None, size: int) -> overview.Records[EventRecord] | None:
+    return _optional_index(backend, lambda: overview.top_events(backend.client, EVENTS.alias(_prefix(backend)),
+                                                                since, size))
+
+
+def _event_ids(backend: Backend, risk_levels: tuple[str, ...]) -> tuple[str, ...]:
+    found = _optional_index(backend, lambda: overview.event_ids_of_risk(
+        backend.client, EVENTS.alias(_prefix(backend)), risk_levels))
+    return found or ()
+
+
+def _tickets(backend: Backend, now: datetime) -> overview.TicketSummary | None:
+    return _optional_index(backend, lambda: overview.ticket_summary(
+        backend.client, TICKETS.alias(_prefix(backend)), now, TICKETS_DUE_SOON))
+
+
+def _alerts(backend: Backend, since: datetime | None) -> overview.AlertSummary | None:
+    return _optional_index(backend, lambda: overview.alert_summary(
+        backend.client, OUTBOX.alias(_prefix(backend)), since))
+
+
+_data_span_cached = _ttl_cached(_data_span)
+_volume_cached = _ttl_cached(_volume)
+_post_summary_cached = _ttl_cached(_post_summary)
+_facets_cached = _ttl_cached(_facets)
+_top_events_cached = _ttl_cached(_top_events)
+_event_ids_cached = _ttl_cached(_event_ids)
+_tickets_cached = _ttl_cached(_tickets)
+_alerts_cached = _ttl_cached(_alerts)
+
+
+def _ttl(backend: Backend) -> int:
+    return backend.settings.dashboard.cache_ttl_s
+
+
+def data_span(backend: Backend, now: datetime) -> overview.DataSpan:
+    """Posts per overview window ending ``now`` (round it to the minute) and the publish-time range (cached)."""
+    return _data_span_cached(_ttl(backend))(backend, now)
+
+
+def volume(backend: Backend, query: PostQuery, interval: overview.Interval) -> list[overview.VolumePoint]:
+    """Posts per interval and sentiment (cached)."""
+    return _volume_cached(_ttl(backend))(backend, query, interval)
+
+
+def post_summary(backend: Backend, query: PostQuery, interval: overview.Interval) -> overview.PostSummary:
+    """Total, sentiment and source counts and volume of ``query`` in one request (cached)."""
+    return _post_summary_cached(_ttl(backend))(backend, query, interval)
+
+
+def facets(backend: Backend, query: PostQuery) -> overview.Facets:
+    """Counts of a result by source, topic and day (cached)."""
+    return _facets_cached(_ttl(backend))(backend, query)
+
+
+def top_events(backend: Backend, since: datetime | None, size: int = 10) -> overview.Records[EventRecord] | None:
+    """The hottest open events active since ``since`` (cached); None when there is no events index."""
+    return _top_events_cached(_ttl(backend))(backend, since, size)
+
+
+def event_ids_of_risk(backend: Backend, risk_levels: tuple[str, ...]) -> tuple[str, ...]:
+    """The events of these risk levels (cached); () when there is no events index."""
+    return _event_ids_cached(_ttl(backend))(backend, risk_levels)
+
+
+def tickets(backend: Backend, now: datetime) -> overview.TicketSummary | None:
+    """Open, overdue and due-soon 处置单 (cached); None when there is no tickets index."""
+    return _tickets_cached(_ttl(backend))(backend, now)
+
+
+def alerts(backend: Backend, since: datetime | None) -> overview.AlertSummary | None:
+    """Outbox counts and the active or recently sent alerts (cached); None when there is no outbox index."""
+    return _alerts_cached(_ttl(backend))(backend, since)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _keyword_group_names(path: str, mtime: float) -> list[str]:
+    return [g.name for g in load_keyword_groups(Path(path)).groups]
+
+
+def keyword_group_names(backend: Backend) -> list[str]:
+    """The 专题 groups of ``keyword_groups.yaml`` (re-read when the file changes)."""
+    path = backend.settings.config_file("keyword_groups.yaml")
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    return _keyword_group_names(str(path), mtime)
+
+
+# ---- alert delivery (预警投递) -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One outbox entry as the 预警投递 page lists it."""
+
+    entry_id: str
+    rule: str
+    subject: str
+    recipients: tuple[str, ...]
+    status: str
+    attempts: int
+    decided_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """The outbox at a glance: entries per status, the failed ones (given up) and those being retried."""
+
+    counts: dict[str, int]
+    failed: tuple[DeliveryRow, ...]
+    retrying: tuple[DeliveryRow, ...]
+
+
+def _delivery_row(e: OutboxEntry) -> DeliveryRow:
+    return DeliveryRow(entry_id=e.id, rule=e.rule, subject=e.subject or e.title, recipients=e.recipients,
+                       status=e.status, attempts=e.attempts, decided_at=e.decided_at,
+                       next_attempt_at=e.next_attempt_at, last_error=e.last_error)
+
+
+def alert_delivery(backend: Backend, limit: int = 50) -> DeliveryView:
+    """What the alert outbox holds (not cached: a failure must show at once): counts per status, the entries
+    given up on (newest first) and the pending ones that failed at least once (retried with backoff)."""
+    alias = OUTBOX.alias(backend.settings.elasticsearch.index_prefix)
+    with es_errors(backend):
+        if not backend.client.indices.exists_alias(name=alias):
+            raise DashboardError(
+                f"舆情数据库（{backend.hosts}）中没有预警发件箱 {alias}。请先运行 `yuqing setup`。")
+        counts = outbox_store.counts_by_status(backend.client, alias)
+        failed = outbox_store.failed_entries(backend.client, alias, limit=limit)
+        retrying = outbox_store.search(backend.client, alias, {
+            "query": {"bool": {"filter": [{"term": {"status": "pending"}}, {"range": {"attempts": {"gte": 1}}}]}},
+            "sort": [{"updated_at": "desc"}, {"id": "asc"}]}, size=limit)
+    return DeliveryView(counts=counts, failed=tuple(_delivery_row(e) for e in failed),
+                        retrying=tuple(_delivery_row(e) for e in retrying))

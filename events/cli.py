@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,13 @@ from yuqing.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:
+def add_subcommands(sub: argparse._SubParsersAction,
+                    more: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> None:
+    """``yuqing events …``; ``more`` adds sub-commands of higher layers (``events update``: ingest)."""
     ev = sub.add_parser("events", help="事件：聚类、热度、预警等级（issue 8）")
     evsub = ev.add_subparsers(dest="events_command", required=True)
+    for add in more:
+        add(evsub)
     a = evsub.add_parser(
         "assign",
         help="posts as JSON lines on stdin -> {id, event_id, heat, risk_level} lines on stdout",
@@ -27,6 +32,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--events-out", type=Path, help="also write each event's final summary (JSON lines) here")
     a.set_defaults(func=cmd_assign)
+    g = evsub.add_parser(
+        "groups", help="专题: evaluate keyword groups (config/keyword_groups.yaml) against the index",
+        description="For each group (default: all), the posts of the whole index matching its expression now: "
+        "their number and the newest titles. --apply stores the group on every matching post and removes it from "
+        "posts that no longer match (after adding a group or changing its expression).")
+    g.add_argument("names", nargs="*", help="group names (default: every group)")
+    g.add_argument("--show", type=int, default=10, help="newest matching titles shown per group (default 10)")
+    g.add_argument("--apply", action="store_true", help="update the posts' stored keyword_groups to match")
+    g.set_defaults(func=cmd_groups)
 
 
 def build_assigner(settings: Settings) -> Any:
@@ -69,4 +83,38 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
         with args.events_out.open("w", encoding="utf-8") as fh:
             for eid in engine.event_ids():
                 fh.write(_summary_json(engine.summary(eid)) + "\n")
+    return 0
+
+
+def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
+    from events.keyword_groups import es_query, load_keyword_groups
+    from index.client import check_connection, es_client
+    from index.events import sync_group
+    from index.layout import POSTS, setup
+    from yuqing.errors import YuqingError
+
+    path = settings.config_file("keyword_groups.yaml")
+    groups = {g.name: g for g in load_keyword_groups(path).groups}
+    unknown = [n for n in args.names if n not in groups]
+    if unknown:
+        raise YuqingError(f"{path}: no group named {', '.join(unknown)} (groups: {', '.join(groups) or 'none'})")
+    check_connection(settings.elasticsearch)
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    with es_client(settings.elasticsearch) as client:
+        setup(client, settings.elasticsearch, [POSTS])
+        for name in args.names or list(groups):
+            group = groups[name]
+            query = es_query(group.parsed)
+            resp = client.search(index=alias, query=query, size=max(0, args.show), track_total_hits=True,
+                                 sort=[{"published_at": {"order": "desc", "missing": "_last"}}],
+                                 source_includes=["title", "source", "published_at"])
+            total = resp["hits"]["total"]["value"]
+            print(f"{name}  [{group.expression}]  {total} 条")
+            for h in resp["hits"]["hits"]:
+                src = h["_source"]
+                when = (src.get("published_at") or "")[:16]
+                print(f"  {when}  {src.get('title') or h['_id']}  ({src.get('source')})")
+            if args.apply:
+                added, removed = sync_group(client, alias, name, query)
+                print(f"  已更新：新增 {added} 条，移除 {removed} 条")
     return 0

@@ -133,6 +133,27 @@ class EventEngine:
                     event_of[member] = c.resolve(m.target)
         return Batch(results, tuple(sorted(c.touched)), event_of)
 
+    def assign_batch(self, posts: Iterable[EventPost], now: float | None = None) -> Batch:
+        """:meth:`process_batch` without scoring each post (``results`` is empty): the events update job scores
+        the changed events once, at the end of the batch, instead of once per post."""
+        c = self.clusterer
+        c.touched.clear()
+        event_of: dict[str, str] = {}
+        for p in posts:
+            a = self.assign(p)
+            if a.changed:
+                event_of[p.id] = a.event_id
+            for m in a.merges:
+                for member in m.members:
+                    event_of[member] = m.target
+        c.close_idle(now)
+        event_of = {pid: c.resolve(eid) for pid, eid in event_of.items()}
+        return Batch((), tuple(sorted(c.touched)), event_of)
+
+    def event_of(self, post_id: str) -> str | None:
+        """The (surviving) event of an assigned post, None when this state does not know the post."""
+        return self.clusterer.event_of(post_id)
+
     def _merge_aggregates(self, m: Merge) -> None:
         source = self.aggregates.get(m.source)
         target = self.aggregates.setdefault(m.target, EventAggregate())

@@ -3,9 +3,11 @@
     with es_client(settings.elasticsearch) as client:
         ...
 
-Errors are told apart by :func:`unavailable`: only a connection failure, a timeout or a 5xx answer means
-"Elasticsearch is unavailable" (worth spooling and retrying later); a 4xx (a mapping error, a missing index,
-bad credentials) is a refusal that the same request will meet again.
+Errors are told apart by :func:`unavailable`: a connection failure, a timeout, a 5xx answer, or a write block
+(:func:`blocked`: indices made read-only by the flood-stage disk watermark — 429 ``cluster_block_exception`` —
+or by an operator's ``index.blocks.*`` — 403) means "Elasticsearch cannot take this now" (worth spooling and
+retrying later); any other 4xx (a mapping error, a missing index, bad credentials) is a refusal that the same
+request will meet again. :func:`describe` says in one line what an error means and what to do.
 """
 
 from __future__ import annotations
@@ -82,19 +84,68 @@ def status_of(exc: BaseException) -> int | None:
     return None
 
 
+CLUSTER_BLOCK = "cluster_block_exception"
+# What a write block means and what to do: the one message of every log line about one.
+BLOCK_ADVICE = ("the indices are read-only (the flood-stage disk watermark was exceeded, or an operator set an "
+                "index.blocks.* setting): free disk space on the data nodes, and Elasticsearch lifts the "
+                "flood-stage block itself once usage falls below the high watermark")
+
+
+class WriteBlocked(YuqingError):
+    """Elasticsearch refused writes because of a block (read-only indices); nothing written is lost: the caller
+    spools what it could not write. ``unwritten``: the ids refused (empty when the whole request was)."""
+
+    def __init__(self, what: str, unwritten: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{what}: {BLOCK_ADVICE}")
+        self.unwritten = unwritten
+
+
+def blocked_answer(status: int | None, error_type: str | None) -> bool:
+    """Whether an answer (a response or one bulk item) is a write block: a ``cluster_block_exception`` (429 for
+    the flood-stage block, 403 for ``index.blocks.read_only``/``write``) — pure."""
+    return error_type == CLUSTER_BLOCK and status in (403, 429)
+
+
+def blocked(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write block (see :func:`blocked_answer`)."""
+    if isinstance(exc, WriteBlocked):
+        return True
+    return isinstance(exc, ApiError) and blocked_answer(int(exc.meta.status), _error_type(exc))
+
+
+def _error_type(exc: ApiError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("type"))
+    return None
+
+
 def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means Elasticsearch cannot be reached or cannot answer now: a connection error, a
-    timeout or a 5xx. Anything else (a 4xx, a bug) would fail again the same way."""
+    """Whether ``exc`` means Elasticsearch cannot take the request now: a connection error, a timeout, a 5xx or
+    a write block (:func:`blocked`). Anything else (another 4xx, a bug) would fail again the same way."""
     if isinstance(exc, ConnectionError | ConnectionTimeout | builtins.ConnectionError | TimeoutError):
+        return True
+    if blocked(exc):
         return True
     status = status_of(exc)
     return status is not None and status >= 500
 
 
 def rejected(exc: BaseException) -> bool:
-    """Whether ``exc`` is a 4xx answer of Elasticsearch."""
+    """Whether ``exc`` is a 4xx answer of Elasticsearch that the same request would meet again (not a block)."""
     status = status_of(exc)
-    return status is not None and 400 <= status < 500
+    return status is not None and 400 <= status < 500 and not blocked(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """One line on what an Elasticsearch failure means (for a log line; no traceback, no secret)."""
+    if isinstance(exc, WriteBlocked):
+        return str(exc)
+    if blocked(exc):
+        return f"writes blocked ({status_of(exc)} {CLUSTER_BLOCK}): {BLOCK_ADVICE}"
+    if isinstance(exc, ConnectionError | ConnectionTimeout):
+        return f"no node answered ({_reason(exc)})"
+    return str(exc)[:500]
 
 
 class ClusterUnavailable(YuqingError):

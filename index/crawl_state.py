@@ -14,6 +14,7 @@ from datetime import datetime
 
 from elasticsearch import Elasticsearch, helpers
 
+from index.client import WriteBlocked, blocked_answer
 from index.records import PageState
 from yuqing.models import canonicalize_url, doc_id_for
 
@@ -89,6 +90,9 @@ class CrawlState:
                                    refresh="wait_for")
         assert isinstance(errors, list)
         if errors:
+            items = [next(iter(e.values())) for e in errors]
+            if all(blocked_answer(i.get("status"), (i.get("error") or {}).get("type")) for i in items):
+                raise WriteBlocked(f"crawl state of {self.source}: {len(errors)} entries not saved")
             raise RuntimeError(f"crawl state of {self.source}: {len(errors)} entries failed: {errors[:2]}")
         with self._lock:
             self.dirty.difference_update(urls)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -77,6 +78,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "risk_level": _KW,
         "risk_colour": _KW,
         "risk_reasons": {"type": "text", "index": False},
+        "level_history": {"properties": {"level": _KW, "at": _DATE}},
         "sensitive_words": _KW,
         "keyword_groups": _KW,
         "members": _KW,
@@ -146,6 +148,14 @@ class TimelinePointRecord(_Model):
     negative: int = Field(ge=0)
 
 
+class LevelChangeRecord(_Model):
+    """The event's risk level changed to ``level`` at ``at`` (the events job's clock); the first entry is the
+    level it was first recorded with."""
+
+    level: Literal["I", "II", "III", "IV"]
+    at: datetime
+
+
 class EventRecord(_Model):
     """One event as stored and shown (the fields of ``events.summary.EventSummary``)."""
 
@@ -176,6 +186,10 @@ class EventRecord(_Model):
     risk_level: Literal["I", "II", "III", "IV"]
     risk_colour: Literal["红", "橙", "黄", "蓝"]
     risk_reasons: list[str] = Field(default_factory=list)
+    # Written by the events job (index-side, not part of the engine's summary): every change of ``risk_level``,
+    # oldest first; for an open or closed event the last entry's level is ``risk_level`` (a merged event keeps
+    # the history it had). Alert rules read the previous level from it.
+    level_history: list[LevelChangeRecord] = Field(default_factory=list)
     sensitive_words: list[str] = Field(default_factory=list)
     keyword_groups: list[str] = Field(default_factory=list)
     members: list[str] = Field(default_factory=list)
@@ -270,6 +284,39 @@ def set_post_events(
     return _bulk(client, actions(), f"setting event ids of {len(ids)} posts in {posts_alias}", refresh)
 
 
+UNASSIGNED_FIELDS = ("canonical_url", "url", "title", "content", "title_seg", "content_seg", "source", "kind",
+                     "published_at", "fetched_at", "engagement", "analysis", "duplicate_of", "keyword_groups")
+
+
+def unassigned_posts_query(size: int, after: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The next ``size`` posts without an ``event_id`` (new, or re-indexed since the events job saw them), in
+    time order: ``published_at`` then ``canonical_url`` (unique per post); ``after`` is the previous page's last
+    sort value (pure)."""
+    body: dict[str, Any] = {
+        "query": {"bool": {"must_not": [{"exists": {"field": "event_id"}}]}},
+        "sort": [{"published_at": {"order": "asc", "missing": "_first"}}, {"canonical_url": "asc"}],
+        "size": size,
+        "_source": list(UNASSIGNED_FIELDS),
+        "track_total_hits": False,
+    }
+    if after is not None:
+        body["search_after"] = list(after)
+    return body
+
+
+def unassigned_posts(
+    client: Elasticsearch, posts_alias: str, size: int, after: Sequence[Any] | None = None
+) -> list[tuple[str, dict[str, Any], list[Any]]]:
+    """One page of :func:`unassigned_posts_query`: (id, _source, sort values) per post."""
+    resp = client.search(index=posts_alias, **unassigned_posts_query(size, after))
+    return [(h["_id"], h["_source"], h["sort"]) for h in resp["hits"]["hits"]]
+
+
+def count_unassigned(client: Elasticsearch, posts_alias: str) -> int:
+    body = unassigned_posts_query(0)
+    return int(client.count(index=posts_alias, query=body["query"])["count"])
+
+
 def post_ids_matching(
     client: Elasticsearch, posts_alias: str, query: Mapping[str, Any], size: int = 10_000
 ) -> list[str]:
@@ -292,6 +339,7 @@ def save_state(
     removed: Sequence[str],
     *,
     now: datetime,
+    refresh: bool = True,
 ) -> None:
     """Save the engine's state incrementally: changed events, then deletions, then the global document (so a
     crash leaves the previous global document with at least as new event documents)."""
@@ -313,9 +361,19 @@ def save_state(
     client.index(
         index=alias, id=GLOBAL_ID,
         document=EventStateRecord(kind="global", saved_at=now, data=dict(global_state)).as_source(),
-        refresh="wait_for",
+        refresh="wait_for" if refresh else False,  # load_state refreshes before it searches anyway
     )
-    log.info("events state saved to %s: %d events written, %d removed", alias, len(events), len(removed))
+    log.debug("events state saved to %s: %d events written, %d removed", alias, len(events), len(removed))
+
+
+def state_saved_at(client: Elasticsearch, alias: str) -> str | None:
+    """When the state was last saved (the global document's ``saved_at`` as stored), None when never: lets a
+    long-running writer notice that another process (``yuqing events update``) saved since it loaded."""
+    try:
+        doc = client.get(index=alias, id=GLOBAL_ID, source_includes=["saved_at"])
+    except NotFoundError:
+        return None
+    return str(doc["_source"]["saved_at"])
 
 
 def load_state(client: Elasticsearch, alias: str) -> dict[str, Any] | None:
@@ -331,3 +389,116 @@ def load_state(client: Elasticsearch, alias: str) -> dict[str, Any] | None:
         src = hit["_source"]
         events[src["event_id"]] = src["data"]
     return {"global": doc["_source"]["data"], "events": events}
+
+
+# ---- forgetting posts -------------------------------------------------------------------------------------
+def forget_events_of(client: Elasticsearch, index_prefix: str, post_ids: Sequence[str]) -> list[str]:
+    """Drop the events ``post_ids`` belong to, before those posts are deleted (the demo's reset): their records,
+    their state documents (so the engine no longer holds the posts and clusters them anew when they come back),
+    and the same for the events merged into them; the other members of those events lose their ``event_id``,
+    so that the next events update clusters them again. Returns the dropped event ids."""
+    from index.layout import POSTS  # index.layout lists this module's specs
+
+    posts_alias, events_alias = POSTS.alias(index_prefix), EVENTS.alias(index_prefix)
+    state_alias = EVENT_STATE.alias(index_prefix)
+    if not post_ids or not client.indices.exists_alias(name=events_alias):
+        return []
+    dropped: set[str] = set()
+    for start in range(0, len(post_ids), 1000):
+        resp = client.search(index=posts_alias, size=0, query={"ids": {"values": list(post_ids[start:start + 1000])}},
+                             aggs={"e": {"terms": {"field": "event_id", "size": 10_000}}})
+        dropped.update(b["key"] for b in resp["aggregations"]["e"]["buckets"])
+    frontier = set(dropped)
+    while frontier:  # events merged into a dropped one hold members that resolve to it
+        hits = helpers.scan(client, index=events_alias, _source=False,
+                            query={"query": {"terms": {"merged_into": sorted(frontier)}}})
+        frontier = {h["_id"] for h in hits} - dropped
+        dropped |= frontier
+    if not dropped:
+        return []
+    ids = sorted(dropped)
+    others = [h["_id"] for h in helpers.scan(client, index=posts_alias, _source=False, query={"query": {"bool": {
+        "filter": [{"terms": {"event_id": ids}}], "must_not": [{"ids": {"values": list(post_ids)}}]}}})]
+    actions: list[dict[str, Any]] = [{"_op_type": "update", "_index": posts_alias, "_id": pid,
+                                      "doc": {"event_id": None}} for pid in others]
+    actions += [{"_op_type": "delete", "_index": events_alias, "_id": eid} for eid in ids]
+    actions += [{"_op_type": "delete", "_index": state_alias, "_id": f"event:{eid}"} for eid in ids]
+    _ok, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False, refresh="wait_for")
+    assert isinstance(errors, list)
+    failed = [e for e in errors if e.get("delete", {}).get("status") != 404]
+    if failed:
+        raise RuntimeError(f"forgetting {len(ids)} events: {len(failed)} actions failed, e.g. {failed[:2]}")
+    log.info("forgot %d events of %d removed posts (%d other posts will be clustered again)", len(ids),
+             len(post_ids), len(others))
+    return ids
+
+
+def sync_group(client: Elasticsearch, posts_alias: str, name: str, query: Mapping[str, Any]) -> tuple[int, int]:
+    """Make the stored ``keyword_groups`` agree with a 专题 group's ``query`` over the whole index: the group is
+    added to the matching posts that lack it and removed from the posts that carry it without matching (its
+    expression changed). Returns (added, removed)."""
+    matching = {"bool": {"filter": [dict(query)], "must_not": [{"term": {"keyword_groups": name}}]}}
+    stale = {"bool": {"filter": [{"term": {"keyword_groups": name}}], "must_not": [dict(query)]}}
+    counts = []
+    for q, add in ((matching, True), (stale, False)):
+        actions = []
+        for h in helpers.scan(client, index=posts_alias, query={"query": q, "_source": ["keyword_groups"]}, size=1000):
+            groups = [g for g in h["_source"].get("keyword_groups") or [] if g != name] + ([name] if add else [])
+            actions.append({"_op_type": "update", "_index": posts_alias, "_id": h["_id"],
+                            "doc": {"keyword_groups": groups}})
+        if actions:
+            _bulk(client, actions, f"updating the 专题 group {name} on {len(actions)} posts", True)
+        counts.append(len(actions))
+    return counts[0], counts[1]
+
+
+# ---- reading events for the dashboard (热点事件 / 事件详情) -------------------------------------------------------
+@dataclass(frozen=True)
+class EventFilter:
+    """What the 热点事件 page asks for: levels, topics, units (any of each; empty: all), a post since ``since``
+    (``last_post_at``), closed events too or only open ones; merged events never (they live on in the survivor)."""
+
+    levels: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    since: datetime | None = None
+    include_closed: bool = False
+    size: int = 100
+
+
+def hot_events_query(f: EventFilter) -> dict[str, Any]:
+    """The events of ``f``, the hottest first, without the long fields (pure)."""
+    filters: list[dict[str, Any]] = [{"terms": {"status": ["open", "closed"] if f.include_closed else ["open"]}}]
+    for field_name, values in (("risk_level", f.levels), ("topic", f.topics), ("unit", f.units)):
+        if values:
+            filters.append({"terms": {field_name: list(values)}})
+    if f.since is not None:
+        filters.append({"range": {"last_post_at": {"gte": f.since.isoformat()}}})
+    return {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
+            "size": f.size, "track_total_hits": True, "_source": {"excludes": ["members"]}}
+
+
+def hot_events(client: Elasticsearch, alias: str, f: EventFilter) -> tuple[int, list[EventRecord]]:
+    """(how many events match, the first ``f.size`` of them) — see :func:`hot_events_query`."""
+    resp = client.search(index=alias, **hot_events_query(f))
+    return (int(resp["hits"]["total"]["value"]),
+            [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]])
+
+
+def event_facets_query() -> dict[str, Any]:
+    """Topics and units of the open and closed events, for the page's filters (pure)."""
+    return {"size": 0, "query": {"bool": {"must_not": [{"term": {"status": "merged"}}]}},
+            "aggs": {"topic": {"terms": {"field": "topic", "size": 100}},
+                     "unit": {"terms": {"field": "unit", "size": 100}}}}
+
+
+def event_facets(client: Elasticsearch, alias: str) -> dict[str, list[str]]:
+    resp = client.search(index=alias, **event_facets_query())
+    return {name: [str(b["key"]) for b in resp["aggregations"][name]["buckets"]] for name in ("topic", "unit")}
+
+
+def event_posts_query(event_id: str, size: int) -> dict[str, Any]:
+    """The posts of one event in time order (pure)."""
+    return {"query": {"bool": {"filter": [{"term": {"event_id": event_id}}]}},
+            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}, {"canonical_url": "asc"}],
+            "size": size, "track_total_hits": True, "_source": {"excludes": ["title_seg", "content_seg"]}}

@@ -118,7 +118,7 @@ def build_export_search(
         "size": size,
         "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE},
         "track_total_hits": first,
-        "_source": {"excludes": ["title_seg", "content_seg", "fingerprint_bands"]},
+        "_source": {"excludes": ["title_seg", "content_seg", "hot_terms", "fingerprint_bands"]},
     }
     if search_after is not None:
         body["search_after"] = search_after

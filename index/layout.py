@@ -12,7 +12,8 @@ record model is checked against its mapping in both directions by ``tests/test_r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
@@ -39,7 +40,8 @@ POSTS_MAPPING: dict[str, Any] = {
         "title": {"type": "text", "analyzer": "standard", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
         "title_seg": _SEG,
         "content": {"type": "text", "analyzer": "standard"},
-        "content_seg": {**_SEG, "fielddata": True},
+        "content_seg": _SEG,  # no fielddata: hot words aggregate the hot_terms keyword field (doc values)
+        "hot_terms": _KW,
         "source": _KW,
         "site": _KW,
         "kind": _KW,
@@ -84,19 +86,6 @@ POSTS_MAPPING: dict[str, Any] = {
     },
 }
 
-ALERT_STATE_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "rule": _KW,
-        "post_id": _KW,
-        "status": _KW,  # sent | failed
-        "recipients": _KW,
-        "attempts": {"type": "integer"},
-        "error": {"type": "text", "index": False},
-        "at": _DATE,
-    },
-}
-
 
 CRAWL_STATE_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -133,13 +122,14 @@ SOURCE_HEALTH_MAPPING: dict[str, Any] = {
 }
 
 
-POSTS = IndexSpec("posts", POSTS_MAPPING, version=1)
-ALERT_STATE = IndexSpec("alert-state", ALERT_STATE_MAPPING, version=1)
+# v2: hot_terms (keyword, filled at ingest) replaced fielddata over content_seg; `yuqing migrate` fills it for the
+# posts of a v1 index.
+POSTS = IndexSpec("posts", POSTS_MAPPING, version=2)
 CRAWL_STATE = IndexSpec("crawl-state", CRAWL_STATE_MAPPING, version=1)
 SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
 # Every index `yuqing setup` creates. The indices of later components define their spec beside their record
 # model and store functions (index/tickets.py, …) and are listed here.
-ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, ALERT_STATE, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
+ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
                                    OUTBOX)
 
 
@@ -173,6 +163,22 @@ def current_index(client: Elasticsearch, alias: str) -> str | None:
     return sorted(names)[-1] if names else None
 
 
+def index_version(alias: str, index: str) -> int | None:
+    """The layout version in a concrete index's name (``<alias>-v<version>[-<n>]``; pure), None for another name."""
+    m = re.fullmatch(re.escape(alias) + r"-v(\d+)(?:-\d+)?", index)
+    return int(m.group(1)) if m else None
+
+
+def needs_migration(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -> str | None:
+    """The concrete index behind the alias when it was made by an older layout version than ``spec``'s."""
+    alias = spec.alias(es.index_prefix)
+    index = current_index(client, alias)
+    if index is None:
+        return None
+    version = index_version(alias, index)
+    return index if version is not None and version < spec.version else None
+
+
 def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -> str:
     alias = spec.alias(es.index_prefix)
     client.indices.put_index_template(name=spec.template_name(es.index_prefix), **template_body(spec, es))
@@ -181,6 +187,10 @@ def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings
         # Fields added to the mapping since the index was created reach it too (a changed field raises:
         # that needs migrate()).
         client.indices.put_mapping(index=existing, properties=spec.mappings["properties"])
+        version = index_version(alias, existing)
+        if version is not None and version < spec.version:
+            log.warning("%s is layout v%d, this version writes v%d: run `yuqing migrate` to bring its documents "
+                        "up to date", existing, version, spec.version)
         return existing
     index = spec.index_name(es.index_prefix)
     if client.indices.exists(index=index):
@@ -198,23 +208,40 @@ def setup(
     return {s.alias(es.index_prefix): setup_spec(client, s, es) for s in (specs or ALL_SPECS)}
 
 
-def _copy_actions(client: Elasticsearch, source: str, target: str) -> Iterator[dict[str, Any]]:
+# What a migration does to each document's ``_source`` on its way to the new index (pure).
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _copy_actions(client: Elasticsearch, source: str, target: str,
+                  transform: Transform | None = None) -> Iterator[dict[str, Any]]:
     for hit in helpers.scan(client, index=source, query={"query": {"match_all": {}}}, size=500):
-        yield {"_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+        doc = hit["_source"] if transform is None else transform(hit["_source"])
+        yield {"_index": target, "_id": hit["_id"], "_source": doc}
 
 
-def migrate(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings) -> str:
-    """Copy the current index into a new generation with the current template and swap the alias."""
+def _next_index(client: Elasticsearch, spec: IndexSpec, prefix: str) -> str:
+    """The first free name of this layout version: ``<alias>-v<version>``, then ``-1``, ``-2`` …"""
+    name = spec.index_name(prefix)
+    generation = 0
+    while client.indices.exists(index=name):
+        generation += 1
+        name = spec.index_name(prefix, generation)
+    return name
+
+
+def migrate(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings,
+            transform: Transform | None = None) -> str:
+    """Copy the current index into a new one made by the current template (each ``_source`` through
+    ``transform``) and swap the alias atomically; the old index is kept (delete it once satisfied). Writers
+    should be stopped meanwhile: what they write to the old index during the copy is not carried over."""
     alias = spec.alias(es.index_prefix)
     client.indices.put_index_template(name=spec.template_name(es.index_prefix), **template_body(spec, es))
     old = current_index(client, alias)
-    generation = 1
-    while client.indices.exists(index=spec.index_name(es.index_prefix, generation)):
-        generation += 1
-    new = spec.index_name(es.index_prefix, generation)
+    new = _next_index(client, spec, es.index_prefix)
     client.indices.create(index=new)
     if old is not None:
-        ok, errors = helpers.bulk(client, _copy_actions(client, old, new), raise_on_error=False, stats_only=False)
+        ok, errors = helpers.bulk(client, _copy_actions(client, old, new, transform), raise_on_error=False,
+                                  stats_only=False)
         assert isinstance(errors, list)
         if errors:
             raise RuntimeError(f"migration {old} -> {new}: {len(errors)} documents failed: {errors[:3]}")

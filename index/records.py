@@ -9,9 +9,9 @@ forgotten in the other.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 from yuqing.models import Analysis, Post
 
@@ -65,9 +65,8 @@ class PostRecord(Post, Record):
     fingerprint_bands: list[str] | None = None
     analysis: AnalysisRecord | None = None
     # Set after indexing by the events job (index.events.set_post_events, partial updates), not by ingest: the
-    # event the post belongs to and the 专题 keyword groups it matches.
+    # event the post belongs to. (``keyword_groups``, the 专题 groups it matches, is a field of the post.)
     event_id: str | None = None
-    keyword_groups: list[str] | None = None
 
     @classmethod
     def from_post(cls, post: Post) -> PostRecord:
@@ -99,7 +98,7 @@ class PostRecord(Post, Record):
 
     def to_post(self) -> Post:
         fields = dict(self)
-        for name in ("fingerprint_bands", "event_id", "keyword_groups"):
+        for name in ("fingerprint_bands", "event_id"):
             fields.pop(name)
         if self.analysis is not None:
             fields["analysis"] = self.analysis.to_analysis()
@@ -146,42 +145,3 @@ class SourceRun(Record):
     finish_reason: str = ""
 
 
-# ---- alert state ------------------------------------------------------------------------------------------
-
-AlertStatus = Literal["sent", "failed"]
-
-
-class AlertState(Record):
-    """What was alerted: one document per (rule, post). ``seq_no``/``primary_term`` are the document's
-    version as read (for compare-and-set writes), not part of it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    rule: str
-    post_id: str
-    status: AlertStatus
-    attempts: int = Field(0, ge=0)
-    recipients: tuple[str, ...] = ()
-    at: datetime | None = None
-    error: str | None = None
-    _seq_no: int | None = PrivateAttr(None)
-    _primary_term: int | None = PrivateAttr(None)
-
-    @classmethod
-    def from_hit(cls, hit: dict[str, Any]) -> AlertState:
-        state = cls.model_validate(hit["_source"])
-        state._seq_no = hit.get("_seq_no")
-        state._primary_term = hit.get("_primary_term")
-        return state
-
-    @property
-    def seq_no(self) -> int | None:
-        return self._seq_no
-
-    @property
-    def primary_term(self) -> int | None:
-        return self._primary_term
-
-    @property
-    def sent(self) -> bool:
-        return self.status == "sent"

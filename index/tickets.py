@@ -204,5 +204,7 @@ TICKET_SORT: list[dict[str, Any]] = [
 ]
 
 
-def ticket_store(client: Elasticsearch, prefix: str) -> VersionedStore[TicketRecord]:
-    return VersionedStore(client, TICKETS.alias(prefix), TicketRecord)
+def ticket_store(client: Elasticsearch, prefix: str, *, refresh: str = "true") -> VersionedStore[TicketRecord]:
+    """``refresh``: per write ("true", for people who list right after a change) or "false" (a batch job that
+    refreshes once at its end)."""
+    return VersionedStore(client, TICKETS.alias(prefix), TicketRecord, refresh=refresh)

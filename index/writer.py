@@ -9,6 +9,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from index.client import blocked_answer
 from index.records import PostRecord
 from yuqing.errors import YuqingError
 from yuqing.models import Post
@@ -22,6 +23,7 @@ class BulkFailure:
     url: str
     status: int | None
     error: str
+    error_type: str | None = None  # e.g. cluster_block_exception (index.client.blocked_answer)
 
 
 @dataclass
@@ -33,6 +35,11 @@ class BulkReport:
     @property
     def ok(self) -> int:
         return self.created + self.updated
+
+    @property
+    def blocked(self) -> list[BulkFailure]:
+        """The failures that are a write block (read-only indices), not a fault of the document."""
+        return [f for f in self.failures if blocked_answer(f.status, f.error_type)]
 
 
 class BulkIndexError(YuqingError):
@@ -90,8 +97,11 @@ def index_posts(
             continue
         error = item.get("error")
         failure = BulkFailure(doc_id=doc_id, url=urls.pop(doc_id, "?"), status=item.get("status"),
-                              error=str(error.get("reason") if isinstance(error, dict) else error))
-        log.error("indexing %s failed (%s): %s", failure.url, failure.status, failure.error)
+                              error=str(error.get("reason") if isinstance(error, dict) else error),
+                              error_type=str(error.get("type")) if isinstance(error, dict) else None)
+        # A write block is logged once by the caller (the block, not each document, is the event).
+        if not blocked_answer(failure.status, failure.error_type):
+            log.error("indexing %s failed (%s): %s", failure.url, failure.status, failure.error)
         report.failures.append(failure)
     if refresh:
         client.indices.refresh(index=alias)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from index.client import rejected, unavailable
+from events.keyword_groups import GroupMatcher, load_keyword_groups
+from index.client import WriteBlocked, describe, rejected, unavailable
 from index.crawl_state import CrawlState
+from index.hotwords import load_hot_words
 from index.layout import POSTS
 from ingest.batch import Batch, IngestReport, Stage
 from ingest.dedupe import Deduper
@@ -29,6 +31,7 @@ from ingest.stages import (
     Analyse,
     IndexPosts,
     LinkDuplicates,
+    MatchGroups,
     Redact,
     RememberIndexed,
     Segment,
@@ -71,10 +74,15 @@ class IngestService:
 
     def _failed(self, stage: Stage, batch: Batch, exc: Exception) -> None:
         posts = batch.posts
-        if unavailable(exc):
+        if isinstance(exc, WriteBlocked) and exc.unwritten:  # the others were written
+            refused = set(exc.unwritten)
+            path = self._spool(batch.with_posts([p for p in posts if p.doc_id in refused]))
+            log.error("elasticsearch blocks writes (stage %s); %d posts spooled to %s, indexed by the next crawl "
+                      "once writes are allowed again: %s", stage.name, len(refused), path, exc)
+        elif unavailable(exc):
             path = self._spool(batch)
-            log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s: %s", stage.name, len(posts),
-                      path, exc)
+            log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s, indexed by the next crawl: "
+                      "%s", stage.name, len(posts), path, describe(exc))
         elif rejected(exc):
             batch.report.index_errors += len(posts)
             log.error("elasticsearch refused the %s stage's request for %d posts (not spooled; a new crawl "
@@ -113,6 +121,12 @@ def load_analyzer(settings: Settings) -> TextAnalyzer | None:
     return get_analyzer(settings.nlp, settings.config_file("taxonomy.yaml"))
 
 
+def load_groups(settings: Settings) -> GroupMatcher:
+    """The 专题 keyword groups of ``keyword_groups.yaml``; a bad expression raises a ConfigError naming the file
+    and the group."""
+    return GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups)
+
+
 def standard_stages(
     settings: Settings,
     client: Elasticsearch,
@@ -121,12 +135,14 @@ def standard_stages(
     analyzer: TextAnalyzer | None = None,
     segmenter: Segmenter | None = None,
     redactor: Redactor | None = None,
+    groups: GroupMatcher | None = None,
 ) -> list[Stage]:
-    """redact → skip unchanged → analyse → segment → link near-duplicates → index → remember what was indexed.
+    """redact → skip unchanged → analyse → segment → link near-duplicates → 专题 groups → index → remember what
+    was indexed.
 
     ``analyzer`` None: no classifier (``nlp.enabled: false``); ``state`` None: nothing is skipped or
     remembered; ``segmenter``: e.g. a :class:`~ingest.stages.PooledSegmenter` (default: in this process);
-    ``redactor`` defaults to the patterns of ``privacy.yaml``."""
+    ``redactor`` defaults to the patterns of ``privacy.yaml``, ``groups`` to those of ``keyword_groups.yaml``."""
     version = analyzer.version if analyzer is not None else NO_ANALYSIS
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     stages: list[Stage] = [
@@ -135,9 +151,11 @@ def standard_stages(
     ]
     if analyzer is not None:
         stages.append(Analyse(analyzer))
-    stages.append(Segment(segmenter) if segmenter is not None else Segment())
+    hot_words = load_hot_words(settings.config_file("hotwords.yaml"))
+    stages.append(Segment(segmenter, hot_words) if segmenter is not None else Segment(hot_words=hot_words))
     if settings.crawl.dedupe:
         stages.append(LinkDuplicates(Deduper(client, alias)))
+    stages.append(MatchGroups(groups if groups is not None else load_groups(settings)))
     stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))
     if state is not None:
         stages.append(RememberIndexed(state, version))

@@ -17,12 +17,12 @@ from contextlib import ExitStack
 
 from elasticsearch import ApiError, TransportError
 
-from index.client import es_client
+from index.client import WriteBlocked, describe, es_client
 from index.crawl_state import CrawlState
 from index.layout import CRAWL_STATE, setup
 from ingest.batch import IngestReport
 from ingest.privacy import Redactor
-from ingest.service import IngestService, load_analyzer, standard_stages
+from ingest.service import IngestService, load_analyzer, load_groups, standard_stages
 from ingest.spool import Spool
 from ingest.stages import PooledSegmenter
 from yuqing.models import Post
@@ -30,7 +30,7 @@ from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_ES_ERRORS = (ApiError, TransportError, ConnectionError)
+_ES_ERRORS = (ApiError, TransportError, ConnectionError, WriteBlocked)
 
 
 class IngestSession:
@@ -38,7 +38,6 @@ class IngestSession:
     names the run in logs and spool files; ``on_batch`` is called (in the caller's thread) with each finished
     batch's report."""
 
-    batch_size = 100
     max_pending = 3  # batches queued behind the one being ingested before add() waits
 
     def __init__(self, settings: Settings, *, source: str | None, tag: str,
@@ -57,6 +56,7 @@ class IngestSession:
         # Configuration and the model are read now, so a mistake shows before anything runs.
         self._redactor = Redactor.from_file(settings.config_file("privacy.yaml"))
         self._analyzer = load_analyzer(settings)
+        self._groups = load_groups(settings)
 
     def open(self) -> CrawlState | None:
         """Prepare the run; returns the source's crawl state (None without a source or when Elasticsearch
@@ -76,10 +76,11 @@ class IngestSession:
                 self.state = state
             ready = True
         except _ES_ERRORS as exc:
-            log.error("elasticsearch unavailable at the start of %s; posts will be spooled: %s", self.tag, exc)
+            log.error("elasticsearch unavailable at the start of %s; posts will be spooled: %s", self.tag,
+                      describe(exc))
         self._service = IngestService(
             standard_stages(settings, client, state=self.state, analyzer=self._analyzer, segmenter=segmenter,
-                            redactor=self._redactor),
+                            redactor=self._redactor, groups=self._groups),
             Spool(settings.paths.data_dir / "spool"), tag=self.tag)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-ingest")
         self._stack.callback(self._worker.shutdown, wait=True)
@@ -89,7 +90,7 @@ class IngestSession:
 
     def add(self, post: Post) -> None:
         self._buffer.append(post)
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.settings.crawl.ingest_batch_size:
             self.flush()
 
     def flush(self) -> None:
@@ -118,7 +119,8 @@ class IngestSession:
                 try:
                     self.state.flush()
                 except _ES_ERRORS as exc:
-                    log.error("could not save the crawl state of %s: %s", self.tag, exc)
+                    log.error("could not save the crawl state of %s (its pages are fetched and compared again "
+                              "next time): %s", self.tag, describe(exc))
         finally:
             self._stack.close()
         return self.report

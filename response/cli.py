@@ -133,6 +133,14 @@ def _add_tickets(sub: argparse._SubParsersAction) -> None:
     _json(p)
     p.set_defaults(func=cmd_tickets_review)
 
+    p = ts.add_parser("auto-open", help="run the rule once: tickets for open events at/above auto_open_min_level, "
+                      "levels raised with their events (the scheduler runs it after each crawl)")
+    p.set_defaults(func=cmd_tickets_auto_open)
+
+    p = ts.add_parser("check-silence", help="run the 失声 check once over the tickets not closed (the scheduler "
+                      "runs it after each crawl)")
+    p.set_defaults(func=cmd_tickets_check_silence)
+
 
 def _add_foia(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("foia", help="依申请公开: information requests and their statutory deadlines")
@@ -673,6 +681,30 @@ def cmd_foia_reminders(args: argparse.Namespace, settings: Settings) -> int:
             for m in found:
                 print(f"[{m.kind}] {m.message}")
             print(f"共 {len(found)} 条提醒（{today}）")
+        return 0
+
+    return _run(settings, body)
+
+
+def cmd_tickets_auto_open(args: argparse.Namespace, settings: Settings) -> int:
+    from response.jobs import ResponseJobs
+
+    def body(ctx: _Context) -> int:
+        report = ResponseJobs.from_settings(settings).auto_open(ctx.client, ctx.now())
+        print(f"按规则新建 {len(report.opened)} 件，调高等级 {len(report.raised)} 件，留待下次 {report.skipped} 件"
+              + "".join(f"\n  新建 {i}" for i in report.opened) + "".join(f"\n  调级 {i}" for i in report.raised))
+        return 0
+
+    return _run(settings, body)
+
+
+def cmd_tickets_check_silence(args: argparse.Namespace, settings: Settings) -> int:
+    from response.jobs import ResponseJobs
+
+    def body(ctx: _Context) -> int:
+        report = ResponseJobs.from_settings(settings).silence(ctx.client, ctx.now())
+        print(f"检查 {report.checked} 件，更新 {len(report.changed)} 件，失声 {len(report.silent)} 件，"
+              f"留待下次 {report.skipped} 件" + "".join(f"\n  失声 {i}" for i in report.silent))
         return 0
 
     return _run(settings, body)

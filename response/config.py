@@ -99,8 +99,9 @@ class OwnChannels(_Model):
 
 
 class SilenceSettings(_Model):
-    # An own-channel post matches a ticket when it contains at least this many of the ticket's keywords.
-    min_keyword_hits: int = Field(1, ge=1)
+    # An own-channel post matches a ticket when it contains at least this many of the ticket's keywords (all of
+    # them when the ticket has fewer).
+    min_keyword_hits: int = Field(2, ge=1)
     # Own-channel posts published up to this long before the ticket was opened still count as a response.
     lookback_hours: float = Field(24.0, ge=0)
 

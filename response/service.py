@@ -9,8 +9,9 @@ entry is part of the same document, so it is written in the same request as the 
 
 from __future__ import annotations
 
+import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,8 +75,13 @@ class LoadedTicket:
 
 
 class TicketService:
-    def __init__(self, client: Elasticsearch, prefix: str) -> None:
-        self.store = ticket_store(client, prefix)
+    def __init__(self, client: Elasticsearch, prefix: str, *, refresh_each_write: bool = True) -> None:
+        """``refresh_each_write`` False: for a job writing many tickets; it calls :meth:`refresh` at its end."""
+        self.store = ticket_store(client, prefix, refresh="true" if refresh_each_write else "false")
+
+    def refresh(self) -> None:
+        """Make the writes so far visible to searches (the lists)."""
+        self.store.client.indices.refresh(index=self.store.alias)
 
     def _loaded(self, v: Versioned[TicketRecord]) -> LoadedTicket:
         return LoadedTicket(ticket_from_record(v.record), v)
@@ -131,12 +137,31 @@ class TicketService:
 
     def list(self, *, statuses: list[str] | None = None, unit: str | None = None,
              overdue_at: datetime | None = None, text: str | None = None, size: int = 100,
-             offset: int = 0) -> tuple[int, list[Ticket]]:
+             offset: int = 0, newest_first: bool = False) -> tuple[int, list[Ticket]]:
+        """One page of tickets: the soonest deadline first, or (``newest_first``) the last opened first."""
         total, rows = self.store.search(
             ticket_query(statuses=statuses, unit=unit, overdue_at=overdue_at, text=text),
-            sort=TICKET_SORT, size=size, offset=offset,
+            sort=[{"opened_at": "desc"}, {"id": "asc"}] if newest_first else TICKET_SORT, size=size, offset=offset,
         )
         return total, [ticket_from_record(v.record) for v in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many tickets are in each status (all of them, not one page)."""
+        resp = self.store.client.search(index=self.store.alias, size=0,
+                                        aggs={"s": {"terms": {"field": "status", "size": 20}}})
+        return {b["key"]: int(b["doc_count"]) for b in resp["aggregations"]["s"]["buckets"]}
+
+    def all_loaded(self, *, statuses: Sequence[str] | None = None, page: int = 500) -> builtins.list[LoadedTicket]:
+        """Every ticket (of ``statuses``) with the version it was read at, oldest first (for the post-crawl jobs
+        that change tickets and must not overwrite a person's change)."""
+        out: builtins.list[LoadedTicket] = []
+        while True:
+            query = ticket_query(statuses=[*statuses] if statuses else None)
+            total, rows = self.store.search(query, sort=[{"opened_at": "asc"}, {"id": "asc"}], size=page,
+                                            offset=len(out))
+            out.extend(self._loaded(v) for v in rows)
+            if not rows or len(out) >= total:
+                return out
 
 
 # ---- 依申请公开 ------------------------------------------------------------------------------------------------

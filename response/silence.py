@@ -4,7 +4,8 @@ Evidence, earliest first, for each of a ticket's deadlines:
 
 - a published response recorded on the ticket;
 - a post on one of the bureau's own channels (sources marked ``own: true`` in config/sources.yaml) that
-  matches the ticket (contains at least ``silence.min_keyword_hits`` of its keywords), published after the
+  matches the ticket (contains at least ``silence.min_keyword_hits`` of its keywords, all of them when it has
+  fewer: a routine notice that only names the library is no response to its closure), published after the
   舆情 surfaced: the first one is *proposed* as the response, for a person to confirm;
 - an official reply to a board message of the event (留言答复): the message counts as answered, its reply time
   measured against the deadline.
@@ -124,11 +125,12 @@ def check_silence(
     """Each deadline's outcome and the own-channel posts proposed as responses."""
     since = ticket.subject.started_at or ticket.opened_at - timedelta(hours=config.silence.lookback_hours)
     keywords = ticket.subject.keywords
+    needed = min(config.silence.min_keyword_hits, len(set(k for k in keywords if k)))
     matching = sorted(
         (
             p for p in own_posts
             if p.published_at >= since and p.published_at <= now
-            and keywords and keyword_hits(f"{p.title}\n{p.text}", keywords) >= config.silence.min_keyword_hits
+            and needed and keyword_hits(f"{p.title}\n{p.text}", keywords) >= needed
         ),
         key=lambda p: p.published_at,
     )

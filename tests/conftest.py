@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 
 from index.client import es_client as client_for
 from index.es_server import LocalElasticsearch
-from index.layout import ALERT_STATE, CRAWL_STATE, POSTS, SOURCE_HEALTH, setup
+from index.layout import CRAWL_STATE, POSTS, SOURCE_HEALTH, setup
 from index.writer import BulkReport, index_posts
 from ingest.batch import Batch
 from ingest.stages import Segment
@@ -31,6 +31,15 @@ def _no_logging_left_behind() -> Iterator[None]:
     """A test that runs a command (`yuqing.cli.main`) sets logging up; the next test starts without it."""
     yield
     reset_logging()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored() -> Iterator[None]:
+    """Streamlit's script runner (AppTest) installs the page script as ``sys.modules["__main__"]`` and leaves
+    it there; a process the next test spawns (the segmentation pool) would then run that script on start-up."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +89,7 @@ def seed_posts(client: Elasticsearch, settings: Settings, posts: list[Post]) -> 
 # The indices the `settings` fixture creates: the crawl-time ones most tests use. Creating an index costs about half
 # a second of the shared server's time, so a test that needs another one (tickets, events, outbox …) sets it up
 # itself (e.g. ``setup(es_client, settings.elasticsearch, [TICKETS])``); a `yuqing setup`/`run` child creates all.
-CRAWL_TIME_SPECS = (POSTS, CRAWL_STATE, SOURCE_HEALTH, ALERT_STATE)
+CRAWL_TIME_SPECS = (POSTS, CRAWL_STATE, SOURCE_HEALTH)
 
 
 @pytest.fixture()

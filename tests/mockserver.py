@@ -13,6 +13,7 @@ Prints ``PORT <n>`` once listening on 127.0.0.1 (port chosen by the OS). Routes:
 - ``/status/<code>``  an empty response with that status
 - ``/redirect-loop``  a redirect to itself
 - ``/flaky/<n>/<path>`` 503 for the first n requests of that URL, then the saved page
+- ``/slow/<seconds>/<path>`` the saved page (or the site's file) after that many seconds (a crawl that lasts)
 - ``/big/<mb>``       an HTML page of that many megabytes
 - anything else      a file under the site directory the test wrote (feeds, robots.txt, ...), with
                       validators like /pages/
@@ -26,6 +27,7 @@ import hashlib
 import mimetypes
 import sys
 import threading
+import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,6 +100,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(503, b"busy")
             body = self._file(self.pages, rel)
             return self._send(200, body or b"", "text/html; charset=utf-8")
+        if head == "slow":
+            seconds, _, rel = rest.partition("/")
+            time.sleep(float(seconds))  # the server's own pace, not a test's synchronisation
+            body = self._file(self.pages, rel) or self._file(self.site, rel)
+            return self._send(200 if body else 404, body or b"not found", "text/html; charset=utf-8")
         if head == "redirect-loop":
             return self._send(302, b"", headers={"Location": "/redirect-loop"})
         if head == "big":

@@ -1,22 +1,45 @@
-"""Alert runs against the real Elasticsearch and a real SMTP server (aiosmtpd) on a free local port."""
+"""Alerts in the service against the real Elasticsearch and a real SMTP server (aiosmtpd): post rules, 专题 hits
+and silent sources decided from indexed data into the outbox (alerts.service.AlertDecider), delivered by the
+sender (once, or by the sender thread of `yuqing run`), digests, limits, errors and the `yuqing alert` command."""
 
 from __future__ import annotations
 
 import argparse
 import ssl
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from alerts import cli
-from alerts.service import AlertRunError, run_alerts
-from index.alert_state import AlertStateStore
+from alerts.outbox import Sender
+from alerts.producers import previous_level
+from alerts.service import AlertDecider, AlertRunError, SenderThread, deliver_once, make_outbox, make_sender
+from index import outbox as store
 from index.client import es_client as client_for
-from index.layout import ALERT_STATE, POSTS
+from index.events import (
+    EVENTS,
+    EventRecord,
+    FirstPostRecord,
+    LevelChangeRecord,
+    TimelinePointRecord,
+    set_post_events,
+    upsert_events,
+)
+from index.layout import POSTS, setup
+from index.outbox import OUTBOX, OutboxEntry
+from index.records import SourceRun
+from index.source_health import write_runs
+from response.config import ResponseConfig
+from response.foia import register
+from response.service import FoiaService, TicketService, ensure_indices
+from response.tickets import Subject, open_ticket
 from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer, StartSMTP, authenticator, free_port
 from yuqing.errors import ConfigError
@@ -41,6 +64,7 @@ rules:
 # ---- helpers ---------------------------------------------------------------------------------------------
 def configure(
     settings: Settings,
+    es_client: Elasticsearch,
     tmp_path: Path,
     port: int,
     rules: str = RULES,
@@ -48,17 +72,19 @@ def configure(
     smtp: dict[str, Any] | None = None,
     alerts: dict[str, Any] | None = None,
 ) -> Settings:
-    """Settings that send to the local SMTP server on ``port`` with ``rules`` as the rules file."""
+    """Settings that send to the local SMTP server on ``port`` with ``rules`` as the rules file; the outbox set up."""
     path = tmp_path / "alerts.yaml"
     path.write_text(rules, encoding="utf-8")
+    setup(es_client, settings.elasticsearch, [OUTBOX])
     return settings.model_copy(
         update={
             # validated, so a password becomes a SecretStr as when read from the config file
             "smtp": SMTPSettings.model_validate(
-                {**settings.smtp.model_dump(), "host": "127.0.0.1", "port": port, **(smtp or {})}
+                {**settings.smtp.model_dump(), "host": "127.0.0.1", "port": port, "timeout_s": 10, **(smtp or {})}
             ),
-            "alerts": settings.alerts.model_copy(
-                update={"rules_file": path, "dashboard_url": "http://dashboard.test:8501", **(alerts or {})}
+            "alerts": settings.alerts.model_validate(
+                {**settings.alerts.model_dump(), "rules_file": path, "dashboard_url": "http://dashboard.test:8501",
+                 **(alerts or {})}
             ),
         }
     )
@@ -85,10 +111,6 @@ def add_posts(client: Elasticsearch, settings: Settings, *posts: Post) -> None:
     seed_posts(client, settings, list(posts))
 
 
-def store(client: Elasticsearch, settings: Settings) -> AlertStateStore:
-    return AlertStateStore(client, ALERT_STATE.alias(settings.elasticsearch.index_prefix))
-
-
 def text_of(msg: EmailMessage) -> tuple[str, str]:
     plain = msg.get_body(preferencelist=("plain",))
     html = msg.get_body(preferencelist=("html",))
@@ -96,11 +118,25 @@ def text_of(msg: EmailMessage) -> tuple[str, str]:
     return plain.get_content(), html.get_content()
 
 
-# ---- tests -----------------------------------------------------------------------------------------------
-def test_matching_post_alerts_once_also_after_restart(
+def entries(client: Elasticsearch, s: Settings) -> list[OutboxEntry]:
+    alias = OUTBOX.alias(s.elasticsearch.index_prefix)
+    client.indices.refresh(index=alias)
+    return store.search(client, alias, {"query": {"match_all": {}}, "sort": [{"decided_at": "asc"}, {"id": "asc"}]})
+
+
+def poll(what: str, check: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+# ---- post rules -------------------------------------------------------------------------------------------
+def test_matching_post_decided_once_mailed_once_also_after_restart(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
-    s = configure(settings, tmp_path, smtp.port)
+    s = configure(settings, es_client, tmp_path, smtp.port)
     analysis = Analysis(sentiment="negative", relevant=True, relevance_prob=0.9, model_version="t")
     body = "有市民反映市图书馆周末突然闭馆，无法借书。"
     match = post(1, "市图书馆周末闭馆引发市民不满", body, analysis=analysis)
@@ -112,44 +148,43 @@ def test_matching_post_alerts_once_also_after_restart(
         post(4, "新书上架", "图书上新，馆内座位充足。"),  # 图书 and 馆 apart: not the keyword
         post(5, "图书馆老帖", "三天前的图书馆帖子", age=timedelta(days=3)),  # outside the look-back window
     )
-
-    report = run_alerts(s, es_client)
-    assert (report.rules, report.matched, report.sent, report.failed, report.skipped) == (1, 1, 1, 0, 0)
+    decider = AlertDecider(s)
+    report = decider.run(es_client)
+    assert (report.signals, report.created) == (1, 1)
+    assert deliver_once(s, es_client).sent == 1
     (got,) = smtp.collector.wait_for(1)
     assert got.rcpt_tos == [LEADER, PRESS]
     assert got.mail_from == s.smtp.sender
     assert got.message["Subject"] == "【舆情预警】图书馆舆情：市图书馆周末闭馆引发市民不满"
-    assert got.message["To"] == f"{LEADER}, {PRESS}"
+    assert got.message["X-Yuqing-Rule"] == "图书馆舆情"
     plain, html = text_of(got.message)
-    for body in (plain, html):
-        assert "市图书馆周末闭馆引发市民不满" in body
-        assert match.url in body
-        assert "市民留言板" in body and "张先生" in body and "负面" in body
-        assert "http://dashboard.test:8501" in body
-        assert "突然闭馆" in body  # the excerpt
-    state = store(es_client, s).get_one("图书馆舆情", match.doc_id)
-    assert state is not None and state.status == "sent" and state.attempts == 1
-    assert state.recipients == (LEADER, PRESS)
+    for text in (plain, html):
+        assert "市图书馆周末闭馆引发市民不满" in text
+        assert match.url in text
+        assert "市民留言板" in text and "张先生" in text and "负面" in text
+        assert "http://dashboard.test:8501" in text
+        assert "突然闭馆" in text  # the excerpt
+    (entry,) = entries(es_client, s)
+    assert entry.status == "sent" and entry.subject_key == f"post:{match.doc_id}" and entry.attempts == 1
 
-    # the same process again: nothing new
-    again = run_alerts(s, es_client)
-    assert (again.sent, again.skipped) == (0, 1)
-    # "after a restart": a new client and fresh settings/rules objects
+    # the same process again, and "after a restart" (a new decider, client and settings): nothing new
+    assert decider.run(es_client).created == 0
     with client_for(s.elasticsearch) as fresh_client:
-        restarted = run_alerts(s.model_copy(deep=True), fresh_client)
-    assert (restarted.sent, restarted.skipped) == (0, 1)
+        restarted = AlertDecider(s.model_copy(deep=True)).run(fresh_client)
+        assert (restarted.created, restarted.existing) == (0, 1)
+        assert deliver_once(s, fresh_client).sent == 0
     assert len(smtp.collector.received) == 1
 
-    # a new matching post is alerted; the old one still not again
-    newer = post(6, "区图书馆空调故障", "区图书馆阅览室空调坏了一周。")
+    # a new matching post is mailed; the old one still not again
+    newer = post(6, "区图书馆空调故障", "区图书馆阅览室空调坏了一周。", age=timedelta(minutes=1))
     add_posts(es_client, s, newer)
-    third = run_alerts(s, es_client)
-    assert (third.sent, third.skipped) == (1, 1)
+    assert decider.run(es_client).created == 1
+    assert deliver_once(s, es_client).sent == 1
     received = smtp.collector.wait_for(2)
-    assert received[1].message["X-Yuqing-Post"] == newer.doc_id
+    assert newer.url in text_of(received[1].message)[0]
 
 
-def test_all_sources_kinds_and_two_rules(
+def test_sources_kinds_duplicates_and_two_rules(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
     rules = f"""
@@ -166,7 +201,7 @@ rules:
     any: [文化馆]
     recipients: [{PRESS}]
 """
-    s = configure(settings, tmp_path, smtp.port, rules)
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
     both = post(1, "投诉文化馆活动取消", "文化馆活动临时取消，我要投诉。")
     add_posts(
         es_client, s,
@@ -176,12 +211,12 @@ rules:
         post(4, "投诉图书馆噪音", "投诉图书馆噪音。", kind="article"),  # other kind
         post(5, "文化馆转载", "文化馆活动取消（转载）", duplicate_of="x"),  # a duplicate
     )
-    report = run_alerts(s, es_client)
-    assert (report.sent, report.matched) == (2, 2)
+    assert AlertDecider(s).run(es_client).created == 2
+    assert deliver_once(s, es_client).sent == 2
     got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
     assert got["图书馆投诉"].rcpt_tos == [LEADER]
     assert got["全部文化馆"].rcpt_tos == [PRESS]
-    assert {r.message["X-Yuqing-Post"] for r in got.values()} == {both.doc_id}
+    assert all(both.url in text_of(r.message)[0] for r in got.values())
 
 
 def test_classifier_conditions_negative_relevant_posts_reach_the_leaders(
@@ -200,7 +235,7 @@ rules:
     topics: [文化市场执法]
     recipients: [{PRESS}]
 """
-    s = configure(settings, tmp_path, smtp.port, rules)
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
 
     def analysis(sentiment: Sentiment, relevant: bool, topic: str | None) -> Analysis:
         return Analysis(sentiment=sentiment, sentiment_probs={sentiment: 0.9}, relevant=relevant,
@@ -214,111 +249,121 @@ rules:
         post(3, "外卖太慢了", analysis=analysis("negative", False, None)),  # negative but not about the bureau
         post(4, "未分析的帖子"),  # no classifier output: never matches a classifier condition
     )
-    report = run_alerts(s, es_client)
-    assert (report.sent, report.matched) == (2, 2)
+    assert AlertDecider(s).run(es_client).created == 2
+    assert deliver_once(s, es_client).sent == 2
     got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
     assert got["负面舆情"].rcpt_tos == [LEADER] and got["执法类负面"].rcpt_tos == [PRESS]
-    assert {r.message["X-Yuqing-Post"] for r in got.values()} == {complaint.doc_id}
+    assert all(complaint.url in text_of(r.message)[0] for r in got.values())
 
 
-def test_smtp_down_then_delivered_on_next_run(
-    settings: Settings, es_client: Elasticsearch, start_smtp: StartSMTP, tmp_path: Path
+def test_digest_mode_sends_one_mail_per_window_listing_every_match(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
-    port = free_port()  # nothing listens here yet
-    s = configure(settings, tmp_path, port)
-    p = post(1, "图书馆闭馆", "图书馆闭馆通知")
-    add_posts(es_client, s, p)
+    rules = RULES + "    digest_minutes: 30\n"
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    posts = [post(i, f"图书馆闭馆第{i}帖", age=timedelta(minutes=20 + i)) for i in range(5)]
+    add_posts(es_client, s, *posts)
+    assert AlertDecider(s).run(es_client).created == 5
+    held = entries(es_client, s)
+    assert {e.status for e in held} == {"held"} and len({e.digest_key for e in held}) == 1
+    assert deliver_once(s, es_client).sent == 0  # the window is not over
+    window_end = held[0].deliver_at
+    make_outbox(s, es_client).release_held(window_end)
+    sender = make_sender(s, es_client)
+    assert Sender(sender.client, sender.alias, sender.smtp, sender.delivery, clock=lambda: window_end
+                  ).deliver_due().sent == 1
+    (got,) = smtp.collector.wait_for(1)
+    assert got.message["Subject"].startswith("【预警汇总】图书馆舆情：5 条提醒")
+    plain, _ = text_of(got.message)
+    assert all(p.title in plain for p in posts)
+    assert {e.status for e in entries(es_client, s)} == {"digested", "sent"}
 
-    with pytest.raises(AlertRunError) as info:
-        run_alerts(s, es_client)
-    assert f"127.0.0.1:{port}" in str(info.value)
-    assert "1 alerts left for the next run" in str(info.value)
-    assert info.value.report.sent == 0
-    assert store(es_client, s).get_one("图书馆舆情", p.doc_id) is None  # nothing marked
 
-    server = start_smtp(port=port)
-    report = run_alerts(s, es_client)
-    assert report.sent == 1
-    (got,) = server.collector.wait_for(1)
-    assert got.message["X-Yuqing-Post"] == p.doc_id
-    state = store(es_client, s).get_one("图书馆舆情", p.doc_id)
-    assert state is not None and state.sent
+def test_max_per_run_continues_with_the_rest_next_run(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    s = configure(settings, es_client, tmp_path, smtp.port, alerts={"max_per_run": 2})
+    posts = [post(i, f"图书馆第{i}帖", age=timedelta(hours=10 - i)) for i in range(3)]
+    add_posts(es_client, s, *posts)
+    decider = AlertDecider(s)
+    first = decider.run(es_client)
+    assert (first.created, first.deferred) == (2, ["图书馆舆情"])
+    second = decider.run(es_client)
+    assert (second.created, second.deferred) == (1, [])
+    keys = [e.subject_key for e in entries(es_client, s)]  # decided oldest first: the newest post in the second run
+    assert set(keys[:2]) == {f"post:{p.doc_id}" for p in posts[:2]} and keys[2] == f"post:{posts[2].doc_id}"
 
 
-def test_rejected_message_recorded_retried_and_given_up(
+# ---- other producers through the service path --------------------------------------------------------------
+def test_keyword_group_hits_and_a_silent_source_are_decided_and_mailed(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
     rules = f"""
-rules:
-  - name: 重试
-    any: [图书馆]
-    recipients: [{LEADER}]
-  - name: 放弃
-    any: [博物馆]
-    recipients: [{PRESS}]
-  - name: 部分
-    any: [文化馆]
-    recipients: [{PRESS}, {LEADER}]
+people:
+  - {{name: 宣传科, email: {PRESS}, unit: 宣传科}}
+  - {{name: 信息中心, email: it@culture.example.gov.cn, unit: 信息中心}}
+event_rules:
+  - {{name: 图书馆专题, kind: keyword_group, groups: [图书馆闭馆], recipients: {{units: [宣传科]}}}}
+  - {{name: 信源失效, kind: source_silent, recipients: {{names: [信息中心]}}}}
 """
-    s = configure(settings, tmp_path, smtp.port, rules, alerts={"max_attempts": 2})
-    lib, museum, hall = post(1, "图书馆", "图书馆"), post(2, "博物馆", "博物馆"), post(3, "文化馆", "文化馆")
-    add_posts(es_client, s, lib, museum, hall)
-    st = store(es_client, s)
-
-    smtp.collector.refuse = {LEADER, PRESS}
-    first = run_alerts(s, es_client)
-    assert (first.sent, first.failed) == (0, 3)
-    failed = st.get_one("重试", lib.doc_id)
-    assert failed is not None and failed.status == "failed" and failed.attempts == 1
-    assert failed.error is not None and "550" in failed.error and f"127.0.0.1:{smtp.port}" in failed.error
-
-    smtp.collector.refuse = {PRESS}
-    second = run_alerts(s, es_client)  # 重试 and 部分 go out; 放弃 fails a second time
-    assert (second.sent, second.failed) == (2, 1)
-    sent = st.get_one("重试", lib.doc_id)
-    assert sent is not None and sent.sent and sent.attempts == 2
-    partial = st.get_one("部分", hall.doc_id)
-    assert partial is not None and partial.sent and partial.error is not None and PRESS in partial.error
-    gave_up = st.get_one("放弃", museum.doc_id)
-    assert gave_up is not None and gave_up.status == "failed" and gave_up.attempts == 2
-
-    smtp.collector.refuse = set()
-    third = run_alerts(s, es_client)  # max_attempts reached: not tried again
-    assert (third.sent, third.failed, third.skipped) == (0, 0, 3)
-    assert [r.rcpt_tos for r in smtp.collector.received] == [[LEADER], [LEADER]]
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    hit, other = post(1, "图书馆又闭馆了"), post(2, "剧院演出取消")
+    add_posts(es_client, s, hit, other)
+    set_post_events(es_client, POSTS.alias(s.elasticsearch.index_prefix), {},
+                    {hit.doc_id: ["图书馆闭馆"], other.doc_id: ["演出市场"]}, refresh=True)
+    now = datetime.now(UTC)
+    runs = [SourceRun(source="市民留言板", kind="message", started_at=now - timedelta(minutes=m),
+                      finished_at=now - timedelta(minutes=m), ok=True) for m in (30, 20, 10)]
+    runs.append(SourceRun(source="文化新闻", kind="article", started_at=now, finished_at=now, ok=True, found=3,
+                          new=1))
+    write_runs(es_client, s.elasticsearch.index_prefix, runs)
+    decider = AlertDecider(s, sources=[("市民留言板", "message"), ("文化新闻", "article")])
+    assert decider.run(es_client).created == 2
+    assert deliver_once(s, es_client).sent == 2
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
+    assert got["图书馆专题"].rcpt_tos == [PRESS]
+    assert got["图书馆专题"].message["Subject"] == "【专题·图书馆闭馆】图书馆又闭馆了"
+    assert got["信源失效"].rcpt_tos == ["it@culture.example.gov.cn"]
+    assert got["信源失效"].message["Subject"] == "【信源异常】信源“市民留言板”静默"
+    assert decider.run(es_client).created == 0  # the same hit and the same silence: decided before
 
 
-def test_max_per_run_defers_the_rest_oldest_first(
+def test_sender_thread_delivers_at_once_when_woken_and_stops(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
-    s = configure(settings, tmp_path, smtp.port, alerts={"max_per_run": 2})
-    posts = [post(i, f"图书馆第{i}帖", age=timedelta(hours=10 - i)) for i in range(3)]
-    add_posts(es_client, s, *posts)
-    first = run_alerts(s, es_client)
-    assert (first.sent, first.deferred) == (2, 1)
-    assert [r.message["X-Yuqing-Post"] for r in smtp.collector.wait_for(2)] == [p.doc_id for p in posts[:2]]
-    second = run_alerts(s, es_client)
-    assert (second.sent, second.skipped, second.deferred) == (1, 2, 0)
-    assert smtp.collector.wait_for(3)[2].message["X-Yuqing-Post"] == posts[2].doc_id
+    s = configure(settings, es_client, tmp_path, smtp.port, alerts={"delivery": {"poll_interval_s": 600}})
+    sender = SenderThread(s)
+    sender.start()
+    try:
+        add_posts(es_client, s, post(1, "图书馆闭馆"))
+        assert AlertDecider(s).run(es_client).created == 1
+        sender.wake()  # the poll interval is ten minutes: only the wake-up can deliver it now
+        smtp.collector.wait_for(1, timeout=20)
+        poll("the entry to be marked sent", lambda: [e.status for e in entries(es_client, s)] == ["sent"])
+    finally:
+        sender.close(timeout=20)
+    assert not sender.thread.is_alive()
 
 
-def test_no_smtp_host_refuses_to_run(settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> None:
-    s = configure(settings, tmp_path, 25)
+# ---- errors -----------------------------------------------------------------------------------------------
+def test_no_smtp_host_refuses_to_send(settings: Settings, es_client: Elasticsearch, tmp_path: Path) -> None:
+    s = configure(settings, es_client, tmp_path, 25)
     s = s.model_copy(update={"smtp": s.smtp.model_copy(update={"host": None})})
-    with pytest.raises(ConfigError) as info:
-        run_alerts(s, es_client)
-    assert info.value.field == "smtp.host"
+    for start in (lambda: SenderThread(s), lambda: deliver_once(s, es_client)):
+        with pytest.raises(ConfigError) as info:
+            start()
+        assert info.value.field == "smtp.host"
 
 
 def test_elasticsearch_down_is_reported_with_context(
-    settings: Settings, smtp: SMTPServer, tmp_path: Path
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
-    s = configure(settings, tmp_path, smtp.port)
+    s = configure(settings, es_client, tmp_path, smtp.port)
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     es = s.elasticsearch.model_copy(update={"hosts": [nowhere], "request_timeout_s": 2})
     with client_for(es) as client, pytest.raises(AlertRunError) as info:
-        run_alerts(s, client)
-    assert "图书馆舆情" in str(info.value) and POSTS.alias(s.elasticsearch.index_prefix) in str(info.value)
+        AlertDecider(s).run(client)
+    assert POSTS.alias(s.elasticsearch.index_prefix) in str(info.value) and "next run" in str(info.value)
     assert smtp.collector.received == []
 
 
@@ -326,32 +371,35 @@ def test_bad_rules_file_is_config_error_naming_file_and_field(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
     bad = "rules:\n  - name: 甲\n    any: [图书馆]\n    recipients: [leaders]\n"
-    s = configure(settings, tmp_path, smtp.port, bad)
+    s = configure(settings, es_client, tmp_path, smtp.port, bad)
     add_posts(es_client, s, post(1, "图书馆"))
     with pytest.raises(ConfigError) as info:
-        run_alerts(s, es_client)
+        AlertDecider(s).run(es_client)
     assert str(tmp_path / "alerts.yaml") in str(info.value)
     assert "rules[0].recipients[0]" in str(info.value)
     assert smtp.collector.received == []
 
 
-def test_cli_alert_prints_report(
+def test_cli_alert_explains_rules_and_sends(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    s = configure(settings, tmp_path, smtp.port)
+    s = configure(settings, es_client, tmp_path, smtp.port)
     add_posts(es_client, s, post(1, "图书馆闭馆"))
     parser = argparse.ArgumentParser()
     cli.add_subcommand(parser.add_subparsers(dest="command", required=True))
 
     args = parser.parse_args(["alert", "--check"])
     assert args.func(args, s) == 0
-    assert "图书馆舆情" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "【图书馆舆情】新抓取的信息符合条件（标题或正文含“图书馆”；不含“招聘”）" in out
+    assert "【舆情日报】未配置收件人" in out
     assert smtp.collector.received == []
 
     args = parser.parse_args(["alert"])
     assert args.func(args, s) == 0
-    assert "1 sent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 new outbox entries" in out and "1 sent" in out
     smtp.collector.wait_for(1)
 
     no_host = s.model_copy(update={"smtp": s.smtp.model_copy(update={"host": None})})
@@ -379,18 +427,126 @@ def test_tls_and_login(
     )
     server = start_smtp(authenticator=authenticator, auth_required=True, **tls_kwargs)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the self-signed certificate
-    p = post(1, "图书馆闭馆")
     login = {"username": "yuqing", "password": "s3cret", mode: True}
 
-    wrong = configure(settings, tmp_path, server.port, smtp={**login, "password": "wrong"})
-    add_posts(es_client, wrong, p)
-    with pytest.raises(AlertRunError) as info:
-        run_alerts(wrong, es_client)
-    assert f"127.0.0.1:{server.port}" in str(info.value) and "login" in str(info.value)
-    assert store(es_client, wrong).get_one("图书馆舆情", p.doc_id) is None
+    wrong = configure(settings, es_client, tmp_path, server.port, smtp={**login, "password": "wrong"})
+    add_posts(es_client, wrong, post(1, "图书馆闭馆"))
+    AlertDecider(wrong).run(es_client)
+    report = deliver_once(wrong, es_client)
+    assert report.sent == 0 and report.retried == 1
+    assert f"127.0.0.1:{server.port}" in report.errors[0] and "login" in report.errors[0]
+    (entry,) = entries(es_client, wrong)
+    assert entry.status == "pending" and entry.last_error == report.errors[0]
 
-    s = configure(settings, tmp_path, server.port, smtp=login)
-    assert run_alerts(s, es_client).sent == 1
+    s = configure(settings, es_client, tmp_path, server.port, smtp=login)
+    sender = make_sender(s, es_client)
+    later = Sender(sender.client, sender.alias, sender.smtp, sender.delivery,
+                   clock=lambda: datetime.now(UTC) + timedelta(hours=1))  # after the backoff
+    assert later.deliver_due().sent == 1
     (got,) = server.collector.wait_for(1)
     assert got.login == "yuqing"
-    assert got.message["X-Yuqing-Post"] == p.doc_id
+    assert got.message["Subject"] == "【舆情预警】图书馆舆情：图书馆闭馆"
+
+
+# ---- events, 处置单 and 依申请公开 through the service path ------------------------------------------------------
+def test_previous_level_is_the_level_before_the_latest_change() -> None:
+    at = "2026-10-28T03:00:00Z"
+    assert previous_level([], "II") is None
+    assert previous_level([{"level": "II", "at": at}], "II") is None  # recorded once: a new event
+    assert previous_level([{"level": "IV", "at": at}, {"level": "III", "at": at}, {"level": "II", "at": at}],
+                          "II") == "III"
+    assert previous_level([{"level": "III", "at": at}], "II") is None  # history behind the record: no claim
+
+
+def test_event_ticket_and_foia_signals_from_their_stores_are_mailed_to_their_people(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 10, 28, 12, 0, tzinfo=tz)
+    rules = f"""
+people:
+  - {{name: 局领导, email: {LEADER}, unit: 局领导}}
+  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科}}
+  - {{name: 公开办, email: foia@culture.example.gov.cn, unit: 政务公开办}}
+event_rules:
+  - {{name: 重大舆情, kind: new_event, min_level: II, recipients: {{names: [局领导]}}}}
+  - {{name: 等级上升, kind: level_raised, min_level: III, recipients: {{signal_unit: true}}}}
+  - {{name: 处置超期, kind: ticket_due, overdue: true, recipients: {{signal_unit: true}}}}
+  - {{name: 依申请公开到期, kind: foia_due, within_working_days: 3, recipients: {{units: [政务公开办]}}}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    prefix = s.elasticsearch.index_prefix
+    setup(es_client, s.elasticsearch, [EVENTS])
+    ensure_indices(es_client, s.elasticsearch)
+    member = post(1, "市图书馆突然闭馆", published_at=now - timedelta(hours=5), fetched_at=now - timedelta(hours=5))
+    add_posts(es_client, s, member)
+    set_post_events(es_client, POSTS.alias(prefix), {member.doc_id: "E-lib"}, refresh=True)
+    first = FirstPostRecord(id=member.doc_id, title=member.title, source="微博", kind="social",
+                            published_at=now - timedelta(hours=5), url=member.url)
+    timeline = [TimelinePointRecord(at=now - timedelta(hours=h), hours=1, posts=6 - h, negative=4 - h // 2)
+                for h in range(5, 0, -1)]
+    record = EventRecord(event_id="E-lib", status="open", title="市图书馆突然闭馆引发读者不满", first_post=first,
+                         started_at=first.published_at, last_post_at=now, updated_at=now, count=20, heat=78.0,
+                         heat_6h=80.0, heat_24h=60.0, growth=2.0, risk_level="II", risk_colour="橙",
+                         risk_reasons=["负面占比 62% ≥ 50%"], unit="公共服务科", topic="公共文化设施建设和使用",
+                         negative_share=0.62, timeline=timeline, members=[member.doc_id],
+                         level_history=[LevelChangeRecord(level="III", at=now - timedelta(hours=2)),
+                                        LevelChangeRecord(level="II", at=now)])
+    upsert_events(es_client, EVENTS.alias(prefix), [record], refresh=True)
+    subject = Subject(kind="event", id="E-lib", title=record.title, topic=record.topic,
+                      started_at=now - timedelta(hours=6), keywords=("图书馆",))
+    ticket = open_ticket(subject, unit="公共服务科", by="张三", now=now - timedelta(hours=6), config=ResponseConfig(),
+                         risk_level="II")  # 权威信息发布 within 5 h: passed an hour ago
+    TicketService(es_client, prefix).create(ticket)
+    request = register(applicant="张某", content="新馆建设资金使用情况", channel="邮寄", received_on=date(2026, 9, 28),
+                       by="李明", now=now)  # due Fri 10-30: 2 working days left on Wed 10-28
+    FoiaService(es_client, prefix).create(request)
+    es_client.indices.refresh(index=f"{prefix}-*")
+
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=now).created == 4
+    assert deliver_once(s, es_client).sent == 4
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(4)}
+    event_mail = got["重大舆情"]
+    assert event_mail.rcpt_tos == [LEADER]
+    assert event_mail.message["Subject"] == "【舆情预警·Ⅱ级橙色】市图书馆突然闭馆引发读者不满"
+    assert any(part.get_content_type() == "image/png" for part in event_mail.message.walk())  # the trend chart
+    assert member.url in text_of(event_mail.message)[0] and "负面占比 62% ≥ 50%" in text_of(event_mail.message)[0]
+    assert got["等级上升"].rcpt_tos == ["pub@culture.example.gov.cn"]  # the event's unit
+    assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in text_of(got["等级上升"].message)[0]
+    assert got["处置超期"].rcpt_tos == ["pub@culture.example.gov.cn"]
+    assert got["处置超期"].message["Subject"].startswith("【处置时限·Ⅱ级橙色】权威信息发布已超期")
+    assert got["依申请公开到期"].rcpt_tos == ["foia@culture.example.gov.cn"]
+    assert "剩余 2 个工作日" in got["依申请公开到期"].message["Subject"]
+    assert decider.run(es_client, now=now + timedelta(minutes=1)).created == 0  # each decided once
+
+
+def test_negative_surge_from_the_posts_index_is_decided_once_per_window(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    topic = "公共文化设施建设和使用"
+    rules = f"""
+people:
+  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科, topics: [{topic}]}}
+event_rules:
+  - {{name: 负面激增, kind: negative_surge, window_minutes: 60, min_count: 5, min_share: 0.3, growth: 2,
+      recipients: {{signal_topic: true}}}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules)
+    now = datetime.now(UTC)
+
+    def analysed(n: int, sentiment: Sentiment, minutes_ago: int) -> Post:
+        a = Analysis(sentiment=sentiment, relevant=True, relevance_prob=0.9, topic=topic, model_version="t")
+        return post(n, f"场馆第{n}号意见", analysis=a, fetched_at=now - timedelta(minutes=minutes_ago))
+
+    add_posts(es_client, s, *[analysed(i, "negative", 5 + i) for i in range(6)], analysed(10, "neutral", 20),
+              analysed(11, "negative", 90), analysed(12, "neutral", 100))
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=now).created == 1
+    later = now + timedelta(seconds=30 if now.minute * 60 + now.second < 3560 else -30)  # within the same hour
+    assert decider.run(es_client, now=later).created == 0  # the same surge in the same 60-minute slot
+    assert deliver_once(s, es_client).sent == 1
+    (got,) = smtp.collector.wait_for(1)
+    assert got.rcpt_tos == ["pub@culture.example.gov.cn"]
+    assert got.message["Subject"] == f"【负面激增】“{topic}”负面信息激增"
+    assert "近60分钟“公共文化设施建设和使用”话题负面信息 6 条" in text_of(got.message)[0]

@@ -28,7 +28,7 @@ def test_es_status_and_setup(es_server: LocalElasticsearch, capsys: pytest.Captu
     assert capsys.readouterr().out.strip() in (f"{es_server.url}: green", f"{es_server.url}: yellow")
     assert main(["setup"]) == 0
     out = capsys.readouterr().out
-    assert "yuqing-test-cli-posts -> yuqing-test-cli-posts-v1" in out
+    assert "yuqing-test-cli-posts -> yuqing-test-cli-posts-v2" in out
     assert {f"{spec.alias('yuqing-test-cli')} ->" for spec in ALL_SPECS} <= {line[: line.index("->") + 2]
                                                                              for line in out.splitlines()}
     assert main(["setup"]) == 0  # idempotent

@@ -6,6 +6,7 @@ import re
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -132,6 +133,13 @@ def signed_in(path: Path = APP, username: str = "press") -> AppTest:
     return at
 
 
+def on_search(username: str = "press") -> AppTest:
+    """The 检索 page for a browser session signed in as ``username`` (the app opens on 总览)."""
+    at = _run(signed_in(username=username))
+    at.switch_page("views/search.py")
+    return _run(at)
+
+
 def _run(at: AppTest) -> AppTest:
     at.run(timeout=RUN_TIMEOUT)
     assert not at.exception, [e.value for e in at.exception]
@@ -148,14 +156,19 @@ def shown_titles(at: AppTest) -> list[str]:
     return titles
 
 
+def frame_with(at: AppTest, column: str) -> Any:
+    """The first table on the page that has ``column``."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
 def _markdown_text(at: AppTest) -> list[str]:
     return [md.value for md in at.markdown]
 
 
-def test_latest_lists_newest_first_with_details(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(signed_in())
+def test_search_lists_newest_first_with_details(app_env: Settings, posts: list[Post]) -> None:
+    at = on_search()
 
-    assert at.title[0].value == "最新舆情"
+    assert at.title[0].value == "检索"
     assert shown_titles(at) == ALL_NEWEST_FIRST
     assert "共 5 条" in _markdown_text(at)
     seats = posts[0]
@@ -171,7 +184,7 @@ def test_latest_lists_newest_first_with_details(app_env: Settings, posts: list[P
 
 
 def test_search_library_shows_exactly_the_posts_containing_it(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(signed_in())
+    at = on_search()
     at.text_input(key="search_text").input("图书馆")
     _run(at)
 
@@ -183,8 +196,8 @@ def test_search_library_shows_exactly_the_posts_containing_it(app_env: Settings,
 
 
 def test_search_without_match_says_so(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(signed_in())
-    at.text_input(key="search_text").input("图书 馆长")
+    at = on_search()
+    at.text_input(key="search_text").input("+图书 +馆长")
     _run(at)
 
     assert shown_titles(at) == []
@@ -192,7 +205,7 @@ def test_search_without_match_says_so(app_env: Settings, posts: list[Post]) -> N
 
 
 def test_sidebar_filters(app_env: Settings, posts: list[Post]) -> None:
-    at = _run(signed_in())
+    at = on_search()
     assert at.sidebar.multiselect(key="filter_sources").options == [
         "news-portal（2）", "wenlv-site（2）", "liuyan（1）"
     ]
@@ -201,12 +214,12 @@ def test_sidebar_filters(app_env: Settings, posts: list[Post]) -> None:
     _run(at)
     assert shown_titles(at) == [B_SEATS, E_NOISE]
 
-    at.sidebar.checkbox(key="filter_relevant").check()
+    at.sidebar.radio(key="filter_relevance").set_value("relevant")
     _run(at)
     assert shown_titles(at) == [B_SEATS]
 
     at.sidebar.multiselect(key="filter_sentiments").set_value([])
-    at.sidebar.checkbox(key="filter_relevant").uncheck()
+    at.sidebar.radio(key="filter_relevance").set_value("all")
     at.sidebar.multiselect(key="filter_sources").set_value(["news-portal"])
     _run(at)
     assert shown_titles(at) == [E_NOISE, D_THEATRE]
@@ -214,13 +227,20 @@ def test_sidebar_filters(app_env: Settings, posts: list[Post]) -> None:
 
 def test_overview_counts_hot_words_and_negatives(app_env: Settings, posts: list[Post]) -> None:
     at = _run(signed_in())
-    at.switch_page("views/overview.py")
-    _run(at)
 
-    assert at.title[0].value == "舆情概览"
+    assert at.title[0].value == "舆情总览"
+    # The first window that holds posts: the last 24 hours (D was published 30 hours ago).
+    assert at.sidebar.selectbox(key="overview_window").value == "近24小时"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"舆情总数": "5", "负面": "2", "中性": "1", "正面": "1", "未分析": "1"}
-    sources_df, words_df = at.dataframe[0].value, at.dataframe[1].value
+    assert metrics["舆情总数"] == "4" and metrics["未分析"] == "0"
+
+    at.sidebar.selectbox(key="overview_window").select("近7天")
+    _run(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert {k: metrics[k] for k in ("舆情总数", "负面", "中性", "正面", "未分析")} == {
+        "舆情总数": "5", "负面": "2", "中性": "1", "正面": "1", "未分析": "1"}
+    assert [m.delta for m in at.metric if m.label == "负面"] == ["40%"]
+    sources_df, words_df = frame_with(at, "来源"), frame_with(at, "热词")
     assert dict(zip(sources_df["来源"], sources_df["条数"], strict=True)) == {
         "news-portal": 2, "wenlv-site": 2, "liuyan": 1
     }
@@ -228,11 +248,6 @@ def test_overview_counts_hot_words_and_negatives(app_env: Settings, posts: list[
     assert words["图书馆"] == 2 and words["周六"] == 2
     assert list(words_df["篇数"]) == sorted(words_df["篇数"], reverse=True)
     assert shown_titles(at) == [B_SEATS, E_NOISE]
-
-    at.sidebar.selectbox(key="overview_window").select("近24小时")
-    _run(at)
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["舆情总数"] == "4" and metrics["未分析"] == "0"
 
 
 def test_overview_page_runs_on_its_own(app_env: Settings, posts: list[Post]) -> None:

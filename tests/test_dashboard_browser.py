@@ -1,9 +1,13 @@
-"""End to end: `streamlit run` serves the dashboard; headless Chromium signs in, searches for 图书馆, signs out, and
-opens hostile post text that must stay inert."""
+"""End to end: `streamlit run` serves the dashboard; headless Chromium is refused a wrong password, signs in, sees
+总览, searches 检索 for 图书馆, downloads the CSV export and parses it, signs out; and opens hostile post text that
+must stay inert."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +30,7 @@ from yuqing.models import Post
 from yuqing.settings import PROJECT_ROOT, Settings
 
 START_DEADLINE_S = 45.0
+REFRESH_S = 5
 UI_TIMEOUT_MS = 20_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
@@ -54,6 +59,8 @@ def dashboard_url(settings: Settings, es_client: Elasticsearch, tmp_path: Path) 
     env["YUQING_ELASTICSEARCH__INDEX_PREFIX"] = settings.elasticsearch.index_prefix
     env["YUQING_PATHS__CONFIG_DIR"] = str(config_with_users(tmp_path))
     env["YUQING_PATHS__DATA_DIR"] = str(settings.paths.data_dir)
+    env["YUQING_DASHBOARD__REFRESH_S"] = str(REFRESH_S)  # 总览's panels refresh themselves this often
+    env["YUQING_DASHBOARD__CACHE_TTL_S"] = "1"
     log_path = tmp_path / "streamlit.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -113,9 +120,16 @@ def hostile_post() -> Post:
                 author='<b onmouseover="window.__xss=8">网友</b>', published_at=now, fetched_at=now)
 
 
+def open_page(page: Page, title: str) -> None:
+    """Follow the sidebar navigation to the page called ``title`` (a reload would sign the user out)."""
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+
+
 @pytest.mark.browser
-def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -> None:
-    page = browser.new_page()
+def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Browser, settings: Settings,
+                                                es_client: Elasticsearch) -> None:
+    page = browser.new_page(accept_downloads=True)
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
     expect(page.get_by_label("用户名")).to_be_visible()
@@ -124,15 +138,24 @@ def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -
     page.goto(dashboard_url)
     sign_in(page, "press", "wrong-password")
     expect(page.get_by_text("用户名或密码错误。")).to_be_visible()
-    expect(page.get_by_role("link", name=C_BOOK_SALE)).to_have_count(0)
+    expect(page.get_by_text("舆情总数")).to_have_count(0)
 
     sign_in(page, "press", PASSWORDS["press"])
-    expect(page.get_by_role("link", name=C_BOOK_SALE)).to_be_visible()  # the newest posts are listed
+    expect(page.get_by_role("heading", name="舆情总览")).to_be_visible()
+    total = page.get_by_test_id("stMetric").filter(has_text="舆情总数")
+    expect(total).to_contain_text("5")  # four sample posts of the last 24 hours and the hostile one
 
-    box = page.get_by_label("搜索关键词")
+    # A post arrives while the page is open: the panel shows it on its own, nobody clicks (st.fragment run_every).
+    now = datetime.now(UTC)
+    seed_posts(es_client, settings, [Post(url="https://news.example.com/city/late.html", title="晚到的一条新闻",
+                                          content="刚刚发布的新闻。", source="news-portal", published_at=now,
+                                          fetched_at=now)])
+    expect(total).to_contain_text("6", timeout=(REFRESH_S * 4) * 1000)
+
+    open_page(page, "检索")
+    box = page.get_by_role("textbox", name="检索式")
     box.fill("图书馆")
     box.press("Enter")
-
     expect(page.get_by_text("共 2 条", exact=True)).to_be_visible()
     for title in (B_SEATS, A_HOURS):  # once stale elements of the previous run are gone, exactly once each
         expect(page.get_by_role("link", name=title)).to_have_count(1)
@@ -142,6 +165,17 @@ def test_sign_in_search_library_sign_out(dashboard_url: str, browser: Browser) -
     )
     expect(page.get_by_text(C_BOOK_SALE)).to_have_count(0)
     expect(page.get_by_text(D_THEATRE)).to_have_count(0)
+
+    page.get_by_text("导出检索结果（CSV / Excel）").click()
+    page.get_by_text("CSV", exact=True).click()
+    page.get_by_role("button", name="生成导出文件").click()
+    expect(page.get_by_text("已导出 2 条。")).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile(r"^下载 yuqing-.*\.csv$")).click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
+    assert rows[0][:2] == ["发布时间", "标题"] and [r[1] for r in rows[1:]] == [B_SEATS, A_HOURS]
 
     page.get_by_role("button", name="退出登录").click()
     expect(page.get_by_text("已退出登录。")).to_be_visible()
@@ -156,6 +190,7 @@ def test_hostile_post_text_is_inert(dashboard_url: str, browser: Browser) -> Non
     page.on("request", lambda r: requests.append(r.url))
     page.goto(dashboard_url)
     sign_in(page, "press", PASSWORDS["press"])
+    open_page(page, "检索")
 
     # The hostile post is the newest, listed first; its card is complete once the last post's card is shown.
     expect(page.get_by_text("<script>window.__xss=2</script>", exact=False)).to_be_visible()

@@ -15,7 +15,7 @@ from dashboard.components import SESSION_KEY, VIEWER_KEY
 from index.layout import POSTS
 from tests.conftest import seed_posts
 from tests.dashboard_users import PASSWORDS, session_for
-from tests.test_dashboard_app import APP, B_SEATS, _run, app_env, posts, shown_titles, signed_in
+from tests.test_dashboard_app import APP, B_SEATS, _run, app_env, on_search, posts, shown_titles, signed_in
 from yuqing.models import Post, doc_id_for
 from yuqing.settings import Settings, load_settings
 
@@ -53,7 +53,7 @@ def test_wrong_password_refused_right_one_opens_logout_ends(app_env: Settings, p
     assert _errors(at) == ["用户名或密码错误。"] and shown_titles(at) == []
 
     _login(at, "press", PASSWORDS["press"])
-    assert at.title[0].value == "最新舆情" and shown_titles(at)[0] == B_SEATS
+    assert at.title[0].value == "舆情总览" and shown_titles(at)[0] == B_SEATS
     assert "宣传小王（宣传人员·宣传科）" in [c.value for c in at.sidebar.caption]
 
     at.sidebar.button(key="logout").click()
@@ -92,7 +92,7 @@ def phone_post(app_env: Settings, es_client: Elasticsearch) -> Post:
 
 def test_personal_data_is_masked_for_leaders_and_analysts(phone_post: Post) -> None:
     for username, masked in (("analyst", True), ("leader", True), ("press", False), ("admin", False)):
-        at = _run(signed_in(username=username))
+        at = on_search(username)
         assert any(PHONE_TITLE in md.value for md in at.markdown)
         page = " ".join(md.value for md in at.markdown) + " ".join(c.value for c in at.caption)
         assert (PHONE in page) is not masked, username
@@ -157,7 +157,9 @@ def test_unexpected_error_is_a_short_chinese_message(app_env: Settings, posts: l
                                                      caplog: pytest.LogCaptureFixture) -> None:
     sources = Path(load_settings().config_file("sources.yaml"))
     sources.write_text("sources:\n  - name: broken\n    kind: [not, a, kind]\n", encoding="utf-8")
-    at = _run(signed_in())
+    at = _run(signed_in())  # 总览: only its source-health panel fails; the other panels are there
+    assert [e.value[:8] for e in at.error] == ["页面出现意外错误"]
+    assert {m.label: m.value for m in at.metric}["舆情总数"] == "4" and shown_titles(at)[0] == B_SEATS
     at.switch_page("views/sources.py")
     _run(at)  # asserts no exception reached the page
     assert len(at.error) == 1 and at.error[0].value.startswith("页面出现意外错误")

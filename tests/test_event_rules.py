@@ -91,7 +91,7 @@ def run(r: EventRules, *signals: Signal, now: datetime = NOON, history: dict | N
 
 # ---- loading ----------------------------------------------------------------------------------------------
 def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
-    loaded = load_event_rules(PROJECT_ROOT / "config" / "alerts.example-events.yaml")
+    loaded = load_event_rules(PROJECT_ROOT / "config" / "alerts.yaml")
     kinds = {r.kind for r in loaded.rules}
     assert kinds == {"new_event", "level_raised", "negative_surge", "keyword_group", "ticket_due", "foia_due",
                      "source_silent"}
@@ -147,7 +147,7 @@ def test_duplicate_rule_names_refused() -> None:
         (rule("level_raised", min_level="II"), event("III", "IV"), None),
         (rule("level_raised"), event("III", "II"), None),  # fell
         (rule("level_raised"), event("II", None), None),  # no previous level: not a raise
-        (rule("negative_surge"), surge(), f"window:{NOON.isoformat()}"),
+        (rule("negative_surge"), surge(), f"window:{NOON.replace(minute=0).isoformat()}"),  # the 60-min slot
         (rule("negative_surge"), surge(negative=4, total=5, prev_negative=0), None),  # under min_count
         (rule("negative_surge"), surge(negative=12, total=60), None),  # share 20 % < 30 %
         (rule("negative_surge"), surge(prev_negative=7, prev_total=20), None),  # 12 < 2 × 7
@@ -161,7 +161,7 @@ def test_duplicate_rule_names_refused() -> None:
         (rule("ticket_due", within_hours=5), ticket(6), None),
         (rule("ticket_due", within_hours=5), ticket(-1), None),
         (rule("ticket_due", overdue=True), ticket(-1), "权威信息发布:overdue"),
-        (rule("ticket_due", overdue=True, within_hours=24), ticket(-0.5, status="已回应"), None),
+        (rule("ticket_due", overdue=True, within_hours=24), ticket(-0.5, status="已办结"), None),
         (rule("ticket_due", within_hours=24, deadline_kinds=["新闻发布会"]), ticket(2), None),
         (rule("foia_due"), foia(3), "due:2026-05-08:within3"),
         (rule("foia_due"), foia(0), "due:2026-05-08:within3"),

@@ -11,7 +11,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from index.client import es_client as client_for
 from index.es_server import LocalElasticsearch
-from index.hotwords import load_stopwords
+from index.hotwords import hot_terms_of, load_stopwords
 from index.layout import POSTS, current_index, migrate, setup
 from index.search import PostQuery, hot_terms, search_posts
 from index.writer import BulkIndexError, index_posts
@@ -23,9 +23,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def post(url: str, title: str, content: str, **kw: object) -> Post:
-    """A post as the segmentation stage leaves it (the writer never segments)."""
+    """A post as the segmentation stage leaves it (the writer never segments), its hot terms without stopwords."""
+    title_seg, content_seg = segment_for_index(title), segment_for_index(content)
     return Post(url=url, title=title, content=content, source="t", fetched_at=datetime.now(TZ),
-                title_seg=segment_for_index(title), content_seg=segment_for_index(content), **kw)
+                title_seg=title_seg, content_seg=content_seg, hot_terms=hot_terms_of(title_seg, content_seg), **kw)
 
 
 def test_local_server_second_start_is_a_noop(es_server: LocalElasticsearch) -> None:
@@ -44,11 +45,12 @@ def test_setup_is_idempotent_and_uses_alias_and_versioned_index(
     second = setup(es_client, settings.elasticsearch)
     assert first == second
     alias = POSTS.alias(prefix)
-    assert first[alias] == f"{alias}-v1"
+    assert first[alias] == f"{alias}-v2"
     assert es_client.indices.exists_index_template(name=f"{alias}-template")
     mapping = es_client.indices.get_mapping(index=alias)[first[alias]]["mappings"]["properties"]
     assert mapping["content"]["analyzer"] == "standard"
     assert mapping["content_seg"]["analyzer"] == "whitespace"
+    assert "fielddata" not in mapping["content_seg"] and mapping["hot_terms"]["type"] == "keyword"
 
 
 def test_migrate_copies_documents_and_swaps_alias(settings: Settings, es_client: Elasticsearch) -> None:

@@ -14,16 +14,16 @@ from pydantic import BaseModel
 
 from index.events import EVENT_STATE, EVENTS, EventRecord, EventStateRecord
 from index.foia import FOIA, FoiaRecord
-from index.layout import ALERT_STATE, ALL_SPECS, CRAWL_STATE, POSTS, SOURCE_HEALTH, IndexSpec, setup_spec
+from index.layout import ALL_SPECS, CRAWL_STATE, POSTS, SOURCE_HEALTH, IndexSpec, setup_spec
 from index.outbox import OUTBOX, OutboxEntry
-from index.records import AlertState, PageState, PostRecord, SourceRun
+from index.records import PageState, PostRecord, SourceRun
 from index.tickets import TICKETS, TicketRecord
 from nlp.segment import segment_for_index
 from yuqing.models import Analysis, Engagement, Post, Reply
 from yuqing.settings import Settings
 
 RECORDS: dict[str, type[BaseModel]] = {
-    POSTS.name: PostRecord, CRAWL_STATE.name: PageState, SOURCE_HEALTH.name: SourceRun, ALERT_STATE.name: AlertState,
+    POSTS.name: PostRecord, CRAWL_STATE.name: PageState, SOURCE_HEALTH.name: SourceRun,
     TICKETS.name: TicketRecord, FOIA.name: FoiaRecord, EVENTS.name: EventRecord, EVENT_STATE.name: EventStateRecord,
     OUTBOX.name: OutboxEntry,
 }

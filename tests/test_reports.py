@@ -8,7 +8,7 @@ import argparse
 import io
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from elasticsearch import Elasticsearch
 
 from alerts import report_cli
 from alerts.mailer import Mailer
+from alerts.report_jobs import ReportJob, due_reports
 from alerts.report_render import SECTIONS, compose_report, render_docx, render_text
 from alerts.reports import (
     Report,
@@ -29,7 +30,10 @@ from alerts.reports import (
     build_report,
     period_for,
 )
+from alerts.service import deliver_once
+from index.client import es_client as client_for
 from index.layout import POSTS, SOURCE_HEALTH, setup
+from index.outbox import OUTBOX
 from tests.alert_fixtures import DASHBOARD, LEADER, SENDER
 from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer
@@ -223,7 +227,7 @@ def test_cli_writes_docx_html_and_text(report_settings: Settings, indexed: Repor
 
     doc = Document(str(out))
     assert doc.paragraphs[0].text.startswith("舆情周报（2026年04月29日至2026年05月05日）")
-    assert "（事件数据尚未接入）" in [p.text for p in doc.paragraphs]  # the CLI has no events source yet
+    assert "本期无重点事件。" in [p.text for p in doc.paragraphs]  # events connected (none in this index)
     html = tmp_path / "daily.html"
     assert run_cli(s, "daily", "--date", "2026-05-05", "--out", str(html)) == 0
     page = html.read_text(encoding="utf-8")
@@ -248,3 +252,41 @@ def test_render_docx_opens_for_an_empty_period(es_client: Elasticsearch, indexed
     doc = Document(io.BytesIO(render_docx(empty)))
     texts = [p.text for p in doc.paragraphs]
     assert "本期无负面信息。" in texts and "本期无抓取记录。" in texts
+
+
+def test_scheduled_reports_go_into_the_outbox_once_and_out_by_mail(
+    report_settings: Settings, indexed: ReportSources, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(f"""
+people:
+  - {{name: 局长, email: {LEADER}, unit: 局领导}}
+  - {{name: 宣传科, email: press@culture.example.gov.cn, unit: 宣传科}}
+reports:
+  daily: {{names: [局长]}}
+  weekly: {{units: [局领导, 宣传科]}}
+""", encoding="utf-8")
+    s = report_settings.model_copy(update={
+        "smtp": SMTPSettings(host="127.0.0.1", port=smtp.port, sender=SENDER),
+        "alerts": report_settings.alerts.model_copy(update={
+            "rules_file": rules, "daily_report_at": "08:00", "weekly_report_day": 3, "weekly_report_at": "08:30"}),
+    })
+    setup(es_client, s.elasticsearch, [OUTBOX])
+    job = ReportJob(s)
+    wednesday = datetime.combine(DAY + timedelta(days=1), time(8, 10), tzinfo=TZ)  # the day after DAY, a Tuesday
+    made = job.run(now=wednesday)  # 08:10: the daily report is due, the weekly one (08:30) not yet
+    assert [e.rule for e in made] == ["report-daily"] and made[0].recipients == (LEADER,)
+    made = job.run(now=wednesday + timedelta(minutes=30))
+    assert [e.rule for e in made] == ["report-weekly"]
+    assert job.run(now=wednesday + timedelta(hours=3)) == []  # a later run or a restart's catch-up: nothing new
+    with client_for(s.elasticsearch) as client:
+        assert deliver_once(s, client).sent == 2
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
+    assert got["report-daily"].message["Subject"] == "【舆情日报（2026年05月05日）】"
+    weekly = got["report-weekly"]
+    assert weekly.rcpt_tos == [LEADER, "press@culture.example.gov.cn"]
+    attachment = next(p for p in weekly.message.walk() if p.get_filename() == "舆情周报_20260505.docx")
+    from docx import Document
+
+    assert Document(io.BytesIO(attachment.get_content())).paragraphs[0].text.startswith("舆情周报")
+    assert due_reports(wednesday, daily_at=None, weekly_day=1, weekly_at="08:00") == []

@@ -103,6 +103,9 @@ def test_reminders_from_the_store(es_client: Elasticsearch,
         tickets.create(t)
     due = due_ticket_reminders(es_client, prefix, CFG, NOW)
     assert [(d.ticket_id, d.deadline_kind) for d in due] == [(late.id, "权威信息发布")]
+    # The 处置跟踪 page's counts and its list of the last closed ones.
+    assert tickets.count_by_status() == {"待研判": 2, "不予处置": 1}
+    assert [t.id for t in tickets.list(newest_first=True)[1]] == [calm.id, late.id, closed.id]
 
     near = register(applicant="张某", content="新馆建设资金", channel="邮寄", received_on=date(2026, 9, 28),
                     by="李明", now=NOW)

@@ -167,6 +167,7 @@ def test_silence_check_proposes_an_own_post_in_time() -> None:
     posts = [
         _post("p-old", -30, "市图书馆闭馆通知"),  # before the 舆情: not a response
         _post("p-other", 2, "国庆假期文化活动安排"),  # no keyword
+        _post("p-routine", 3, "市图书馆国庆假期开放时间"),  # one of the two keywords: a routine notice
         _post("p-reply", 6, "关于市图书馆新馆临时闭馆的情况说明"),
     ]
     result = check_silence(t, own_posts=posts, now=T0 + timedelta(hours=50), config=CFG)

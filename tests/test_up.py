@@ -19,7 +19,8 @@ from elasticsearch import Elasticsearch
 
 from dashboard.accounts import load_users
 from dashboard.auth import verify_password
-from index.layout import ALERT_STATE, CRAWL_STATE, POSTS
+from index.layout import CRAWL_STATE, POSTS, setup
+from index.outbox import OUTBOX
 from tests.conftest import seed_posts
 from yuqing.demo.reset import forget_earlier_replay
 from yuqing.models import Post
@@ -58,7 +59,7 @@ def test_up_runs_everything_and_stops_on_sigterm(
     config = tmp_path / "config"
     config.mkdir()
     (config / "yuqing.yaml").write_text((PROJECT_ROOT / "config" / "yuqing.yaml").read_text(encoding="utf-8"))
-    for name in ("alerts.yaml", "extraction.yaml", "taxonomy.yaml"):
+    for name in ("alerts.yaml", "extraction.yaml", "taxonomy.yaml", "events.yaml", "keyword_groups.yaml"):
         src = PROJECT_ROOT / "config" / name
         if src.exists():
             (config / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
@@ -127,11 +128,12 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
     other = Post(url="http://news.example.cn/a/1.html", title="别的新闻", content="正文", source="other",
                  fetched_at=now)
     seed_posts(es_client, settings, [demo_post, other])
+    setup(es_client, settings.elasticsearch, [OUTBOX])
     for post in (demo_post, other):
         es_client.index(index=CRAWL_STATE.alias(prefix), id=post.doc_id,
                         document={"url": post.canonical_url, "source": post.source, "content_hash": "x"})
-        es_client.index(index=ALERT_STATE.alias(prefix), id=f"rule-{post.doc_id}",
-                        document={"rule": "图书馆舆情", "post_id": post.doc_id, "status": "sent"})
+        es_client.index(index=OUTBOX.alias(prefix), id=f"rule-{post.doc_id}",
+                        document={"rule": "图书馆舆情", "subject_key": f"post:{post.doc_id}", "status": "sent"})
     es_client.indices.refresh(index=f"{prefix}-*")
 
     assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 1
@@ -139,6 +141,6 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
     for spec, field in ((POSTS, "canonical_url"), (CRAWL_STATE, "url")):
         left = es_client.search(index=spec.alias(prefix), query={"match_all": {}})["hits"]["hits"]
         assert [h["_source"][field] for h in left] == [other.canonical_url]
-    alerts = es_client.search(index=ALERT_STATE.alias(prefix), query={"match_all": {}})["hits"]["hits"]
-    assert [h["_source"]["post_id"] for h in alerts] == [other.doc_id]
+    alerts = es_client.search(index=OUTBOX.alias(prefix), query={"match_all": {}})["hits"]["hits"]
+    assert [h["_source"]["subject_key"] for h in alerts] == [f"post:{other.doc_id}"]
     assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 0

@@ -27,6 +27,21 @@ def _setup_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from index.client import check_connection, es_client
+    from index.hotwords import load_hot_words
+    from index.migrations import migrate_outdated
+
+    check_connection(settings.elasticsearch)
+    with es_client(settings.elasticsearch) as client:
+        done = migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml")))
+    for m in done:
+        print(f"{m.alias}: {m.old} -> {m.new} ({m.documents} documents; {m.old} kept, delete it when satisfied)")
+    if not done:
+        print("every index is up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yuqing", description="文化舆情监测与回应平台")
     parser.add_argument("-c", "--config", help="config file (default: $YUQING_CONFIG or config/yuqing.yaml)")
@@ -38,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_es(sub)
 
     sub.add_parser("setup", help="create index templates, indices and aliases").set_defaults(func=_setup_command)
+    sub.add_parser(
+        "migrate", help="copy indices made by an older layout version into new ones and swap their aliases "
+        "(stop the scheduler first)",
+    ).set_defaults(func=_migrate_command)
 
     from yuqing import commands
 

@@ -8,6 +8,8 @@
   appends to the same file; rotation is coordinated between them with a lock file.
 - Libraries (Scrapy, Twisted, urllib3, the Elasticsearch transport, Tornado, …) are heard from at WARNING and
   above unless ``logging.level`` is DEBUG: no per-request lines, settings lists or stats dumps otherwise.
+- The Elasticsearch transport's retry warnings (a traceback per retry when a node is down) become one line each:
+  the attempt and the error's one-line reason.
 
 Calling :func:`setup_logging` again replaces what an earlier call installed (nothing else is touched).
 """
@@ -64,6 +66,25 @@ class _QuietLibraries(logging.Filter):
             return True
         name = record.name
         return not any(name == lib or name.startswith(lib + ".") for lib in LIBRARIES)
+
+
+class _OneLineRetries(logging.Filter):
+    """The transport logs "Retrying request after failure" with the exception's traceback, once per retry: keep
+    the event, as one line with the error's reason. Its node pool's "has failed for N times in a row, putting
+    on a timeout" (a second line for the same retry) is left to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.name == "elastic_transport.node_pool" and record.levelno == logging.WARNING
+                and str(record.msg).startswith("Node %r has failed for")):
+            return _library_level <= logging.DEBUG
+        if record.exc_info and record.name.startswith("elastic_transport"):
+            exc = record.exc_info[1]
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            record.msg = f"{record.getMessage()}: {reason}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -145,6 +166,7 @@ def setup_logging(settings: Settings, component: str, *, verbose: bool = False,
     for h in handlers:
         h.addFilter(_Component(component))
         h.addFilter(_QuietLibraries(_library_level))
+        h.addFilter(_OneLineRetries())
         setattr(h, _MARK, True)
         root.addHandler(h)
     root.setLevel(min(h.level for h in handlers))

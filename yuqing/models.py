@@ -90,9 +90,15 @@ class Post(BaseModel):
     duplicate_of: str | None = None
     is_first: bool | None = None
     analysis: Analysis | None = None
+    # the 专题 keyword groups (config/keyword_groups.yaml) the post matches: filled by the ingest stage
+    # (ingest.stages.groups); None: not matched yet (the events job then matches it).
+    keyword_groups: list[str] | None = None
     # jieba tokens, lower-cased, space-joined: filled by the segmentation stage (ingest.stages.segment).
     title_seg: str | None = None
     content_seg: str | None = None
+    # The post's most frequent words (two or more Han characters, stopwords left out): the keyword field the
+    # dashboard's hot words (热词) aggregate; filled with the segmentation (index.hotwords.hot_terms_of).
+    hot_terms: list[str] | None = None
 
     @field_validator("fetched_at", "published_at")
     @classmethod

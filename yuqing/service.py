@@ -16,31 +16,80 @@ from typing import TYPE_CHECKING
 from yuqing.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from alerts.service import AlertDecider, SenderThread
+    from ingest.events_job import EventsUpdater
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
 
 
-def _alert_job(settings: Settings, _outcome: CrawlOutcome | None) -> object:
-    """The alert run (rules over the posts indexed since the last run, mails over SMTP): the first post-crawl job."""
-    from alerts.service import run_alerts
+def _alert_job(settings: Settings, decider: AlertDecider, sender: SenderThread | None,
+               _outcome: CrawlOutcome | None) -> object:
+    """Alert decide: the signals of the rules in config/alerts.yaml into the outbox; the sender thread is woken
+    when something new was decided (it delivers within seconds)."""
     from index.client import es_client
 
     with es_client(settings.elasticsearch) as client:
-        return run_alerts(settings, client)
+        report = decider.run(client)
+    if report.created and sender is not None:
+        sender.wake()
+    return report
 
 
-def post_crawl_jobs(settings: Settings, *, alerts: bool = True) -> list[PostCrawlJob]:
+class _EventsJob:
+    """The events update (``ingest.events_job``): the single writer of event records. Its configuration is read
+    at start-up (a bad 专题 expression stops the start, naming the file and the group); the updater and its
+    engine, held in memory between runs, are made on the first run."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ingest.events_job import EventsConfigFiles
+
+        self.settings = settings
+        self.config = EventsConfigFiles.load(settings)
+        self.updater: EventsUpdater | None = None
+
+    def __call__(self, _outcome: CrawlOutcome | None) -> object:
+        from index.client import es_client
+
+        with es_client(self.settings.elasticsearch) as client:
+            if self.updater is None:
+                from ingest.events_job import EventsUpdater
+
+                self.updater = EventsUpdater(self.settings, client, config=self.config)
+            self.updater.client = client
+            return self.updater.run_once()
+
+
+def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
+    """处置跟踪 after the events update: open tickets by rule (``tickets``), then the 失声 check (``silence``)."""
+    from index.client import es_client
+
+    with es_client(settings.elasticsearch) as client:
+        return jobs.auto_open(client) if which == "tickets" else jobs.silence(client)
+
+
+def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDecider | None = None,
+                    sender: SenderThread | None = None) -> list[PostCrawlJob]:
     """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
 
-    Still to come here (phase 2): the events update (clustering as the single writer of event records), the 失声
-    check of open tickets, alert decide + outbox send, the daily/weekly reports.
+    Alert decide comes last: it reads what the jobs before it wrote (events and their levels, tickets). The
+    outbox sender is not a job: a thread of the scheduler process (alerts.service.SenderThread).
     """
+    from alerts.service import AlertDecider
+    from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
-    jobs: list[PostCrawlJob] = []
-    if alerts:
-        jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings)))
+    # The events update first: the single writer of event records and the posts' event_id (ingest.events_job).
+    jobs: list[PostCrawlJob] = [PostCrawlJob("events", _EventsJob(settings))]
+    # Response tracking reads the event records: keep these two after the events update job.
+    response = ResponseJobs.from_settings(settings)  # config read now: a bad file stops the start
+    jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))
+    jobs.append(PostCrawlJob("silence", partial(_response_job, settings, response, "silence")))
+    if alerts:  # last: it reads the tickets and levels the jobs above wrote
+        jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings, decider or AlertDecider(settings), sender)))
     return jobs
 
 
@@ -68,15 +117,33 @@ def _setup_indices(settings: Settings) -> None:
         setup(client, settings.elasticsearch)
 
 
+def _migrate_local(settings: Settings, client: Elasticsearch) -> None:
+    from index.hotwords import load_hot_words
+    from index.migrations import migrate_outdated
+
+    for m in migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml"))):
+        log.info("migrated %s: %s -> %s (%d documents; %s kept)", m.alias, m.old, m.new, m.documents, m.old)
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import check_connection
     from yuqing.scheduler import Scheduler
     from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    sender: SenderThread | None = None
+    decider: AlertDecider | None = None
     if not args.no_alerts:
+        from alerts.chart import cjk_font
+        from alerts.rules import load_alert_config, rules_path
+        from alerts.service import AlertDecider, SenderThread
+
         settings.require_smtp()
-    jobs = post_crawl_jobs(settings, alerts=not args.no_alerts)
+        load_alert_config(rules_path(settings))  # a bad rules file: refuse now, naming the file and the field
+        font = cjk_font(settings.alerts.cjk_font)  # no Chinese font: refuse now, not at the first chart
+        decider = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources], font=font)
+        sender = SenderThread(settings, font=font)
+    jobs = post_crawl_jobs(settings, alerts=not args.no_alerts, decider=decider, sender=sender)
     check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     _setup_indices(settings)
     scheduler = Scheduler(
@@ -90,7 +157,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     log.info("scheduler: %d sources (due ones crawled together in one child), default interval %ss; after each "
              "crawl: %s", len(sources), settings.schedule.crawl_interval_s,
              ", ".join(j.name for j in jobs) or "no jobs")
-    scheduler.run()
+    if sender is not None:
+        from alerts.report_jobs import ReportJob
+
+        reports = ReportJob(settings, font=font)
+        reports.register(scheduler.jobs, on_made=sender.wake)  # 舆情日报/周报 from alerts.*_report_at on
+        sender.start()
+        try:
+            reports.catch_up()  # a report whose time passed while the service was down goes out now
+        except Exception:
+            log.exception("catching up on today's reports failed; the scheduled run tries again")
+    try:
+        scheduler.run()
+    finally:
+        if sender is not None:
+            sender.close()
     return 0
 
 
@@ -131,6 +212,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     demo_url = f"http://{settings.demo.host}:{settings.demo.port}/"
     with es_client(settings.elasticsearch) as client:
         setup(client, settings.elasticsearch)
+        _migrate_local(settings, client)  # nothing runs yet: a local index of an older layout is brought up to date
         if settings.demo.fresh and settings.demo.port:
             from yuqing.demo.reset import forget_earlier_replay
 

@@ -145,6 +145,9 @@ class ScheduleSettings(_Section):
     # for this long, on their own (mail retries and timed digests do not wait for a crawl).
     alert_interval_s: int = Field(60, ge=1)
     crawl_timeout_s: int = Field(1800, ge=1)
+    # Start the next crawl child as soon as one finishes and let it load Scrapy and the classifier (the ~20 s
+    # start-up) while it waits for the next due sources: a post is crawled that much sooner (bench/freshness.py).
+    warm_crawl_child: bool = True
 
 
 class CrawlSettings(_Section):
@@ -161,6 +164,7 @@ class CrawlSettings(_Section):
     silent_after_runs: int = Field(3, ge=1, description="runs yielding nothing before a source is 'silent'")
     dedupe: bool = True
     segment_workers: int = Field(1, ge=0, description="worker processes for jieba segmentation (0: in-process)")
+    ingest_batch_size: int = Field(100, ge=1, description="posts ingested together (one bulk request)")
     redis_url: str | None = Field(None, description="scrapy-redis shared queue and dupefilter, e.g. redis://h:6379/0")
     redis_run_id: str | None = Field(
         None, description="run shared by the machines of one distributed crawl; default: the schedule slot")
@@ -208,17 +212,37 @@ class DashboardSettings(_Section):
     login_lockout_min: int = Field(15, ge=1, description="how long a locked account stays locked")
     password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
     export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
+    refresh_s: int = Field(60, ge=5, description="live panels of 总览 refresh themselves this often (seconds)")
+
+
+class DeliverySettings(_Section):
+    """How the outbox sender (alerts.outbox.Sender, a thread of `yuqing run`) delivers and retries."""
+
+    max_attempts: int = Field(8, ge=1, description="attempts per mail before it is 'failed' (shown on the dashboard)")
+    backoff_base_s: float = Field(30.0, gt=0, description="wait after the first failed attempt; doubles each time")
+    backoff_max_s: float = Field(1800.0, gt=0)
+    # A 'sending' claim older than this is taken over: longer than one SMTP conversation can take.
+    lease_s: float = Field(300.0, gt=0)
+    batch_size: int = Field(50, ge=1)
+    poll_interval_s: float = Field(5.0, gt=0, description="how often the sender looks for due mails")
 
 
 class AlertSettings(_Section):
     dashboard_url: str = "http://127.0.0.1:8501"
-    max_per_run: int = Field(200, ge=1)
-    # The rules file; a relative path is taken relative to paths.config_dir.
+    # The rules file (post rules, signal rules, people, report recipients); relative to paths.config_dir.
     rules_file: Path = Path("alerts.yaml")
-    # Only posts fetched within this window before the run are considered.
+    # Post rules look at posts fetched within this window before a run (the outbox keeps each match once).
     lookback_hours: float = Field(48.0, gt=0)
-    # A message the SMTP server rejects is retried on later runs up to this many attempts in all.
-    max_attempts: int = Field(5, ge=1)
+    # Matches one post rule decides in one run at most (the rest in the next run).
+    max_per_run: int = Field(200, ge=1)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    # 舆情日报 every day at daily_report_at, 周报 on weekly_report_day (1 = Monday) at weekly_report_at (local
+    # time, `timezone`); recipients in the rules file (`reports:`). Empty time: not sent.
+    daily_report_at: str | None = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    weekly_report_day: int = Field(1, ge=1, le=7)
+    weekly_report_at: str | None = Field("08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # A font file for the Chinese chart labels; default: fontconfig's Noto Sans CJK (fonts-noto-cjk).
+    cjk_font: Path | None = None
 
 
 class DemoSettings(_Section):

@@ -1,4 +1,7 @@
-"""舆情概览 (for 预判): totals by sentiment, posts per source, hot words and the recent negative posts."""
+"""总览: volume by sentiment over time, sentiment share, hot events, active alerts, 处置单 due and overdue, source
+health, sources and hot words, recent negative posts. Each panel refreshes itself (``dashboard.refresh_s``);
+queries are cached for ``dashboard.cache_ttl_s``. The time range defaults to the shortest window holding posts.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +10,168 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data
+from dashboard import components, data, summaries
 from dashboard import format as fmt
 from index.search import PostQuery
+from index.source_health import ALARMING
 
 backend = components.backend_or_stop()
+settings = backend.settings
+tz = settings.timezone
 call = components.call_or_stop
+live = components.live_panel(settings.dashboard.refresh_s)
 
-st.title("舆情概览")
+st.title("舆情总览")
+now = datetime.now(UTC).replace(second=0, microsecond=0)
+labels = list(data.OVERVIEW_WINDOWS)
+span = call(data.data_span, backend, now)
+if "overview_window" not in st.session_state:  # first visit: a window that holds posts, never a page of zeros
+    st.session_state["overview_window"] = summaries.default_window_label(span, labels)
 with st.sidebar:
     st.header("筛选")
-    window_label = st.selectbox(
-        "时间范围", options=list(data.OVERVIEW_WINDOWS), index=1, key="overview_window"
-    )
+    window_label = st.selectbox("时间范围", options=labels, key="overview_window")
 
 window = data.OVERVIEW_WINDOWS[window_label]
-since = data.window_start(datetime.now(UTC), window) if window is not None else None
+since = data.window_start(now, window) if window is not None else None
 base = PostQuery(since=since)
-st.caption(f"统计范围：{window_label}（按发布时间）")
+interval = summaries.chart_interval(since, now, span)
+st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
-total = call(data.total, backend, base)
-by_sentiment = call(data.counts, backend, base, "analysis.sentiment")
-columns = st.columns(5)
-columns[0].metric("舆情总数", total)
-for column, (value, label) in zip(columns[1:4], fmt.SENTIMENT_LABELS.items(), strict=True):
-    column.metric(label, by_sentiment.get(value, 0))
-columns[4].metric(fmt.UNANALYSED_LABEL, total - sum(by_sentiment.values()))
 
-left, right = st.columns(2)
-with left:
-    st.subheader("来源分布")
-    by_source = call(data.counts, backend, base, "source")
-    if by_source:
-        st.dataframe(
-            pd.DataFrame({"来源": list(by_source), "条数": list(by_source.values())}),
-            hide_index=True,
-            column_config={"条数": st.column_config.ProgressColumn("条数", format="%d", min_value=0,
-                                                                   max_value=max(by_source.values()))},
-        )
-    else:
+@live
+def sentiment_panel() -> None:
+    summary = call(data.post_summary, backend, base, interval)
+    total, by_sentiment = summary.total, summary.by_sentiment
+    columns = st.columns(5)
+    columns[0].metric("舆情总数", total)
+    for column, (value, label) in zip(columns[1:4], fmt.SENTIMENT_LABELS.items(), strict=True):
+        n = by_sentiment.get(value, 0)
+        column.metric(label, n, delta=summaries.share_text(n, total) or None, delta_color="off")
+    columns[4].metric(fmt.UNANALYSED_LABEL, total - sum(by_sentiment.values()))
+    st.subheader("舆情走势")
+    frame = summaries.volume_frame(summary.volume, tz, interval)
+    if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
-with right:
-    st.subheader("热词")
-    words = call(data.hot_words, backend, base, 20)
-    if words:
-        st.dataframe(
-            pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
-            hide_index=True,
-            column_config={"篇数": st.column_config.ProgressColumn("篇数", format="%d", min_value=0,
-                                                                   max_value=max(n for _, n in words))},
-        )
     else:
-        st.info("该时间范围内暂无热词。")
+        st.bar_chart(frame, x="时间", y="条数", color="情感", height=260)
 
-st.subheader("近期负面舆情")
-negative = call(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
-if negative.total == 0:
-    st.info("该时间范围内暂无负面舆情。")
-else:
+
+@live
+def events_panel() -> None:
+    st.subheader("热点事件")
+    events = call(data.top_events, backend, since)
+    if events is None or not events.items:
+        st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
+        return
+    components.unreadable_notice(events.unreadable)
+    st.dataframe(summaries.events_frame(events.items, tz, components.viewer_mask()), hide_index=True,
+                 column_config={"热度": st.column_config.ProgressColumn("热度", format="%.1f", min_value=0,
+                                                                       max_value=100)})
+
+
+@live
+def alerts_panel() -> None:
+    st.subheader("预警")
+    alerts = call(data.alerts, backend, since)
+    if alerts is None:
+        st.info("尚未建立预警发件箱（预警服务未运行）。")
+        return
+    columns = st.columns(3)
+    columns[0].metric("待发送", alerts.by_status["pending"] + alerts.by_status["sending"] + alerts.by_status["held"])
+    columns[1].metric("发送失败", alerts.by_status["failed"])
+    columns[2].metric("已发送", alerts.by_status["sent"])
+    if alerts.by_status["failed"]:
+        st.error(f"有 {alerts.by_status['failed']} 条预警邮件发送失败，请检查收件人和邮件服务器设置。")
+    components.unreadable_notice(alerts.recent.unreadable)
+    if alerts.recent.items:
+        st.dataframe(summaries.alerts_frame(alerts.recent.items, tz, components.viewer_mask()), hide_index=True)
+    else:
+        st.info("该时间范围内没有预警。")
+
+
+@live
+def tickets_panel() -> None:
+    st.subheader("处置单")
+    tickets = call(data.tickets, backend, now)
+    if tickets is None:
+        st.info("尚未建立处置单数据。")
+        return
+    columns = st.columns(3)
+    columns[0].metric("处置中", tickets.open)
+    columns[1].metric("24小时内到期", tickets.due_soon)
+    columns[2].metric("已超期", tickets.overdue)
+    components.unreadable_notice(tickets.soonest.unreadable)
+    if tickets.soonest.items:
+        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now, components.viewer_mask()),
+                     hide_index=True)
+    else:
+        st.info("没有待处置的处置单。")
+
+
+@live
+def health_panel() -> None:
+    st.subheader("信源状态")
+    statuses = call(data.source_health, backend)
+    if not statuses:
+        st.info("尚未配置信源。")
+        return
+    counts = summaries.health_counts(statuses)
+    st.markdown(" · ".join(f"{fmt.md_escape(label)} {n}" for label, n in counts.items()))
+    alarming = [s for s in statuses if s.status in ALARMING]
+    if alarming:
+        st.warning("需要关注：" + "；".join(fmt.md_escape(f"{s.source}（{fmt.STATUS_LABELS[s.status]}）")
+                                        for s in alarming))
+
+
+@live
+def words_panel() -> None:
+    summary = call(data.post_summary, backend, base, interval)  # cached: the request of the first panel
+    left, right = st.columns(2)
+    with left:
+        st.subheader("来源分布")
+        by_source = summary.by_source
+        if by_source:
+            st.dataframe(
+                pd.DataFrame({"来源": list(by_source), "条数": list(by_source.values())}),
+                hide_index=True,
+                column_config={"条数": st.column_config.ProgressColumn("条数", format="%d", min_value=0,
+                                                                       max_value=max(by_source.values()))},
+            )
+        else:
+            st.info("该时间范围内暂无舆情。")
+    with right:
+        st.subheader("热词")
+        words = call(data.hot_words, backend, base, 20)
+        if words:
+            st.dataframe(
+                pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
+                hide_index=True,
+                column_config={"篇数": st.column_config.ProgressColumn("篇数", format="%d", min_value=0,
+                                                                       max_value=max(n for _, n in words))},
+            )
+        else:
+            st.info("该时间范围内暂无热词。")
+
+
+@live
+def negative_panel() -> None:
+    st.subheader("近期负面舆情")
+    negative = call(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
+    if negative.total == 0:
+        st.info("该时间范围内暂无负面舆情。")
+        return
     st.markdown(fmt.count_line(negative.total, len(negative.hits)))
     for hit in negative.hits:
-        components.post_card(hit.post, backend.settings.timezone)
+        components.post_card(hit.post, tz)
+
+
+sentiment_panel()
+left, right = st.columns(2)
+with left:
+    events_panel()
+    health_panel()
+with right:
+    alerts_panel()
+    tickets_panel()
+words_panel()
+negative_panel()

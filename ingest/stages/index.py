@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from elasticsearch import Elasticsearch
 
+from index.client import WriteBlocked
 from index.writer import index_posts
 from ingest.batch import Batch
 
@@ -25,6 +26,10 @@ class IndexPosts:
                              chunk_size=self.chunk_size)
         batch.report.indexed += report.ok
         batch.report.new += report.created
-        batch.report.index_errors += len(report.failures)
+        blocked = report.blocked
+        batch.report.index_errors += len(report.failures) - len(blocked)
+        if blocked:  # read-only indices: the service spools the posts refused (the others are written)
+            raise WriteBlocked(f"{len(blocked)} of {len(batch.posts)} posts refused by {self.alias}",
+                               tuple(f.doc_id for f in blocked))
         failed = {f.doc_id for f in report.failures}
         return batch.with_posts([p for p in batch.posts if p.doc_id not in failed])

@@ -147,7 +147,7 @@ def test_cli_setup_and_es_status_on_the_cluster(settings: Settings, es_cluster: 
     prefix = f"{settings.elasticsearch.index_prefix}-cli"
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", prefix)
     assert main(["setup"]) == 0
-    assert f"{prefix}-posts -> {prefix}-posts-v1" in capsys.readouterr().out
+    assert f"{prefix}-posts -> {prefix}-posts-v2" in capsys.readouterr().out
     assert main(["setup"]) == 0  # idempotent
     capsys.readouterr()
 

@@ -54,9 +54,9 @@ def test_snapshot_restores_every_post(es_cluster: LocalCluster, admin_client: El
         # a second copy beside the live indices, under new names and without the aliases
         copies = restore_snapshot(admin_client, repo, "nightly-1", f"{alias}-v*",
                                   rename_pattern=f"{prefix}-(.+)", rename_replacement=f"{prefix}-restored-$1")
-        assert copies == [f"{prefix}-restored-posts-v1"]
+        assert copies == [POSTS.index_name(f"{prefix}-restored")]
         assert post_ids(es_client, copies[0]) == expected
-        assert current_index(es_client, alias) == f"{alias}-v1"
+        assert current_index(es_client, alias) == POSTS.index_name(prefix)
     finally:
         admin_client.snapshot.delete(repository=repo, snapshot="nightly-1")
         admin_client.snapshot.delete_repository(name=repo)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from tests.smtp_fixtures import smtp, start_smtp  # noqa: F401 (fixtures the alert test uses)
-from tests.test_alerts import test_matching_post_alerts_once_also_after_restart  # noqa: F401 (collected here)
+from tests.test_alerts import (  # noqa: F401 (collected here)
+    test_matching_post_decided_once_mailed_once_also_after_restart,
+)
 from tests.test_index import (  # noqa: F401
     test_analysis_fields_round_trip_and_filter,
     test_hot_terms_count_words_and_leave_out_stopwords,

@@ -1,0 +1,152 @@
+"""Plain logic behind the 处置跟踪 and 依申请公开 pages (no Streamlit here): who may act, list rows with
+countdowns, findings highlighted, the services on the page's backend.
+
+Role rules: press officers and admins act (open, assign, change status, record and publish responses,
+register and handle 依申请公开 requests); leaders and analysts read. Every action names the signed-in user in
+the audit trail. Records are saved against the version the user saw (compare-and-set), so a concurrent edit
+by someone else is reported, never overwritten (:class:`response.service.TicketConflict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from dashboard.auth import Viewer
+from dashboard.format import _escape_punct, md_escape
+from index.events import EVENTS, EventRecord, get_events, load_open_events
+from response.calendar import WorkCalendar
+from response.config import RISK_LABELS, FoiaSettings
+from response.foia import FoiaClock, FoiaRequest, foia_clock
+from response.secrecy import Finding
+from response.service import FoiaService, TicketService, ensure_indices
+from response.tickets import Ticket, format_span, is_overdue
+from yuqing.settings import ElasticsearchSettings
+from yuqing.text import one_line
+
+RESPONDER_ROLES: frozenset[str] = frozenset({"press_officer", "admin"})
+READ_ONLY_NOTE = "您的角色（{role}）可查看处置情况；登记、改派、回应等操作由宣传人员或管理员进行。"
+
+
+def can_act(viewer: Viewer | None) -> bool:
+    """Press officers and admins act on tickets and 依申请公开 requests; leaders and analysts read."""
+    return viewer is not None and viewer.role in RESPONDER_ROLES
+
+
+def operator(viewer: Viewer) -> str:
+    """The name written into the audit trail."""
+    return f"{viewer.display_name}（{viewer.username}）"
+
+
+@dataclass(frozen=True)
+class Services:
+    tickets: TicketService
+    foia: FoiaService
+
+
+def services(client: Elasticsearch, es: ElasticsearchSettings) -> Services:
+    """The ticket and 依申请公开 services (their indices created when missing)."""
+    ensure_indices(client, es)
+    return Services(TicketService(client, es.index_prefix), FoiaService(client, es.index_prefix))
+
+
+def countdown(ticket: Ticket, now: datetime) -> tuple[str, bool]:
+    """The ticket's next unmet deadline as 剩余/已超期 text, and whether it is overdue."""
+    if ticket.status in ("已办结", "不予处置"):
+        return ticket.status, False
+    published = ticket.published()
+    unmet = sorted((d for d in ticket.deadlines if not any(d.met_by(r) for r in published)), key=lambda d: d.due_at)
+    overdue = is_overdue(ticket, now) or ticket.overdue
+    if not unmet:
+        return "时限均已满足", overdue
+    d = unmet[0]
+    if now > d.due_at:
+        return f"{d.kind}已超期 {format_span(now - d.due_at)}", True
+    return f"{d.kind}剩余 {format_span(d.due_at - now)}", overdue
+
+
+def filter_tickets(tickets: Sequence[Ticket], *, statuses: Sequence[str] = (), unit: str | None = None,
+                   overdue_only: bool = False, now: datetime) -> list[Ticket]:
+    """The tickets the list shows (pure): any of ``statuses`` (none: all), of ``unit``, overdue only."""
+    return [t for t in tickets
+            if (not statuses or t.status in statuses) and (unit is None or t.unit == unit)
+            and (not overdue_only or countdown(t, now)[1])]
+
+
+def level_label(level: str | None) -> str:
+    return RISK_LABELS.get(level or "", "未定级")
+
+
+def ticket_line(ticket: Ticket, now: datetime) -> str:
+    """One Markdown line of the list: title, unit, level, countdown (red when overdue), 失声 flag."""
+    text, overdue = countdown(ticket, now)
+    left = f":red[**{md_escape(text)}**]" if overdue else md_escape(text)
+    flags = " :red-badge[失声]" if ticket.silent else ""
+    handler = f" · 承办：{md_escape(ticket.handler)}" if ticket.handler else ""
+    return (f"**{md_escape(ticket.title)}**{flags} · {md_escape(ticket.unit)}{handler} · "
+            f"{md_escape(level_label(ticket.risk_level))} · {left} · `{ticket.id}`")
+
+
+def highlight_findings(text: str, findings: Sequence[Finding]) -> str:
+    """``text`` as escaped Markdown with each finding marked in red (positions are those of ``text``)."""
+    out: list[str] = []
+    pos = 0
+    for f in sorted(findings, key=lambda f: f.start):
+        if f.start < pos:
+            continue
+        out.append(_escape_punct(text[pos:f.start]))
+        out.append(f":red-background[{_escape_punct(text[f.start:f.end])}]")
+        pos = f.end
+    out.append(_escape_punct(text[pos:]))
+    return "".join(out).replace("\n", "  \n")
+
+
+def finding_lines(findings: Sequence[Finding]) -> list[str]:
+    """One line per finding: position, kind, text, reason."""
+    return [f"第 {f.start + 1}–{f.end} 字 · {f.kind}「{one_line(f.text)}」：{f.reason}" for f in findings]
+
+
+# ---- events (the ticket's subject) ----------------------------------------------------------------------
+def open_events(client: Elasticsearch, prefix: str) -> list[EventRecord]:
+    """Open events, hottest first (none when the events index does not exist yet)."""
+    try:
+        return load_open_events(client, EVENTS.alias(prefix))
+    except NotFoundError:
+        return []
+
+
+def event_by_id(client: Elasticsearch, prefix: str, event_id: str) -> EventRecord | None:
+    try:
+        return get_events(client, EVENTS.alias(prefix), [event_id]).get(event_id)
+    except NotFoundError:
+        return None
+
+
+def event_label(event: EventRecord) -> str:
+    return f"{one_line(event.title)}（{level_label(event.risk_level)}，热度 {event.heat:.0f}，{event.count} 条）"
+
+
+# ---- 依申请公开 ------------------------------------------------------------------------------------------
+def request_clock(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSettings) -> FoiaClock:
+    return foia_clock(req, today, cal, cfg)
+
+
+def clock_text(clock: FoiaClock, cfg: FoiaSettings) -> tuple[str, str]:
+    """The clock as text and its colour: red (overdue), orange (within the reminder days), blue otherwise."""
+    if clock.state in ("已答复", "视为放弃", "待补正") or clock.due is None or clock.remaining is None:
+        return clock.state, "gray"
+    if clock.remaining < 0:
+        return f"{clock.state}，期限 {clock.due}，已超期 {-clock.remaining} 个工作日", "red"
+    when = "今日到期" if clock.remaining == 0 else f"剩余 {clock.remaining} 个工作日"
+    colour = "orange" if clock.remaining <= cfg.remind_within_working_days else "blue"
+    return f"{clock.state}，期限 {clock.due}，{when}", colour
+
+
+def request_line(req: FoiaRequest, clock: FoiaClock, cfg: FoiaSettings) -> str:
+    text, colour = clock_text(clock, cfg)
+    flag = " :orange-badge[日历未覆盖]" if clock.uncovered else ""
+    return (f"**{md_escape(req.applicant)}**：{md_escape(req.content[:60])} · {req.received_on} 收到 · "
+            f":{colour}[{md_escape(text)}]{flag} · `{req.id}`")

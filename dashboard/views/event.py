@@ -1,0 +1,99 @@
+"""事件详情 (``event?id=<id>``; the alert mails and the 热点事件 page link here): the level and the reasons it fired,
+heat with the 6 h / 24 h forecast, the level history, posts over time by sentiment, sources, the member posts with
+their links, and a link to open a 处置单 for it on the 处置跟踪 page (``tickets?event=<id>``). Without an id: a
+choice of the hottest open events. Thin: the tables are ``dashboard.event_views``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from dashboard import components, event_data
+from dashboard import event_views as ev
+from dashboard import format as fmt
+from index.events import EventFilter
+
+POSTS_SHOWN = 100
+
+viewer = components.require_page("event")
+backend = components.backend_or_stop()
+tz = backend.settings.timezone
+call = components.call_or_stop
+now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+st.title("事件详情")
+wanted = st.query_params.get("id")
+if not wanted:
+    found = call(event_data.events, backend, EventFilter(size=50))
+    if not found or not found[1]:
+        st.info("暂无事件。事件由采集后的聚类任务生成（`yuqing run` / `yuqing events update`）。")
+        st.stop()
+    options = {r.event_id: f"{ev.LEVEL_DOTS.get(r.risk_level, '')} {r.title}（热度 {r.heat:.0f}）" for r in found[1]}
+    wanted = st.selectbox("选择事件", options=list(options), format_func=options.__getitem__, key="event_pick")
+    st.query_params["id"] = wanted
+
+record = call(event_data.event, backend, wanted)
+if record is None:
+    components.fail(f"未找到事件 {wanted}（可能已被清除）。请从“热点事件”页重新选择。")
+if record.status == "merged" and record.merged_into:
+    st.warning("该事件已并入另一事件，以下为并入前的情况。")
+    st.page_link("views/event.py", label="查看合并后的事件", icon="➡️", query_params={"id": record.merged_into})
+
+st.subheader(record.title)
+status = {"open": "进行中", "closed": "已结束", "merged": "已合并"}.get(record.status, record.status)
+st.caption(f"{ev.level_text(record.risk_level)} · {status} · 共 {record.count} 条 · "
+           f"{fmt.format_time(record.started_at, tz)} 至 {fmt.format_time(record.last_post_at, tz)} · "
+           f"主题：{record.topic or '未识别'} · 责任单位：{record.unit or '未确定'}")
+st.page_link("views/tickets.py", label="发起处置单（处置跟踪）", icon="🗂️", query_params={"event": record.event_id})
+
+cols = st.columns(4)
+cols[0].metric("当前热度", f"{record.heat:.1f}")
+cols[1].metric("6小时预测", f"{record.heat_6h:.1f}", delta=ev.forecast_delta(record.heat, record.heat_6h))
+cols[2].metric("24小时预测", f"{record.heat_24h:.1f}", delta=ev.forecast_delta(record.heat, record.heat_24h))
+cols[3].metric("负面占比", f"{record.negative_share:.0%}")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**预警等级依据**")
+    st.markdown("\n".join(f"- {fmt.md_escape(reason)}" for reason in record.risk_reasons) or "—")
+    if record.sensitive_words:
+        st.caption("敏感词：" + "、".join(record.sensitive_words))
+with right:
+    st.markdown("**等级变化**")
+    if record.level_history:
+        st.dataframe(ev.history_frame(record, tz), hide_index=True, use_container_width=True)
+    else:
+        st.caption("暂无记录")
+
+first = record.first_post
+st.markdown(f"**首发**：{fmt.md_escape(first.source)} · {fmt.format_time(first.published_at, tz)} · "
+            + fmt.title_link(first.title, first.url or ""))
+if record.keywords:
+    st.caption("关键词：" + "、".join(record.keywords))
+
+st.markdown("**传播走势（按情感）**")
+frame = ev.timeline_frame(record, tz)
+if frame.empty:
+    st.caption("暂无走势数据")
+else:
+    st.bar_chart(frame, x="时间", y="条数", color="情感", height=240)
+
+a, b = st.columns(2)
+with a:
+    st.markdown("**来源分布**")
+    st.dataframe(ev.sources_frame(record), hide_index=True, use_container_width=True)
+with b:
+    st.markdown("**情感构成**")
+    st.write(ev.sentiment_text(record) or "—")
+    st.markdown("**渠道**")
+    st.write(ev.kinds_text(record) or "—")
+    e = record.engagement
+    st.caption(f"互动：点赞 {e.likes} · 评论 {e.comments} · 转发 {e.reposts}")
+
+members = call(event_data.posts, backend, record.event_id, POSTS_SHOWN)
+shown = f"，显示最早的 {len(members.hits)} 条" if members.total > len(members.hits) else ""
+st.markdown(f"**相关信息**（共 {members.total} 条{shown}，按发布时间）")
+components.unreadable_notice(members.unreadable)
+for hit in members.hits:
+    components.post_card(hit.post, tz)

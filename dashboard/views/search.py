@@ -1,0 +1,128 @@
+"""检索: full-text search in the 专题 syntax (any words, +must, !exclude, "exact phrases"), filters, sorting,
+highlighted matches, counts by source/topic/day, and CSV/Excel export of the whole result (masked by role)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, data, downloads, summaries
+from dashboard import format as fmt
+from events.keyword_groups import ExpressionError, parse_expression
+from index.export import KIND_LABELS, ExportFormat
+from index.search import PostQuery, SortOrder, highlight_terms
+
+backend = components.backend_or_stop()
+settings = backend.settings
+tz = settings.timezone
+call = components.call_or_stop
+CUSTOM = "自定义日期"
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
+SYNTAX_HELP = ("空格分隔的词任一出现即可；`+词` 必须出现；`!词` 必须不出现；用引号 `\"…\"` 精确匹配含空格的短语。"
+               "例：`图书馆 博物馆 +闭馆 !招聘`")
+
+st.title("检索")
+text = st.text_input("检索式", key="search_text", placeholder="例：图书馆 +闭馆 !招聘（按回车检索）", help=SYNTAX_HELP)
+
+everything = PostQuery()
+with st.sidebar:
+    st.header("筛选")
+    window_label = st.selectbox("时间范围", [*data.OVERVIEW_WINDOWS, CUSTOM], index=3, key="search_window")
+    today = datetime.now(ZoneInfo(tz)).date()
+    dates = st.date_input("起止日期", value=(today - timedelta(days=7), today), key="search_dates",
+                          disabled=window_label != CUSTOM)
+    source_counts = call(data.counts, backend, everything, "source")
+    sources = st.multiselect("来源", list(source_counts), key="filter_sources", placeholder="全部来源",
+                             format_func=lambda s: f"{s}（{source_counts.get(s, 0)}）")
+    kinds = st.multiselect("类型", list(KIND_LABELS), key="filter_kinds", placeholder="全部类型",
+                           format_func=lambda k: KIND_LABELS.get(k, k))
+    sentiments = st.multiselect("情感倾向", list(fmt.SENTIMENT_LABELS), key="filter_sentiments", placeholder="全部",
+                                format_func=fmt.sentiment_label)
+    relevance = st.radio("相关性", list(summaries.RELEVANCE_CHOICES), key="filter_relevance", horizontal=True,
+                         format_func=summaries.RELEVANCE_CHOICES.__getitem__,
+                         help="模型判定是否与文化工作相关")
+    topic_counts = call(data.counts, backend, everything, "analysis.topic")
+    topics = st.multiselect("主题", list(topic_counts), key="filter_topics", placeholder="全部主题")
+    unit_counts = call(data.counts, backend, everything, "reply.unit")
+    units = st.multiselect("答复单位", list(unit_counts), key="filter_units", placeholder="全部单位")
+    risks = st.multiselect("事件风险等级", list(summaries.RISK_LABELS), key="filter_risks", placeholder="不限",
+                           format_func=summaries.RISK_LABELS.__getitem__, help="只看属于这些等级事件的舆情")
+    groups = st.multiselect("专题", data.keyword_group_names(backend), key="filter_groups", placeholder="全部专题")
+    sort: SortOrder = st.radio("排序", summaries.SORT_ORDERS, key="search_sort",
+                    format_func=summaries.SORT_LABELS.__getitem__)
+
+since: datetime | None = None
+until: datetime | None = None
+window = data.OVERVIEW_WINDOWS.get(window_label)
+if window_label == CUSTOM:
+    if len(dates) != 2:
+        st.info("请在左侧选择起止日期。")
+        st.stop()
+    zone = ZoneInfo(tz)
+    since = datetime.combine(dates[0], time(), zone).astimezone(UTC)
+    until = datetime.combine(dates[1] + timedelta(days=1), time(), zone).astimezone(UTC)
+elif window is not None:
+    since = data.window_start(datetime.now(UTC), window)
+
+try:
+    expression = parse_expression(text) if text.strip() else None
+except ExpressionError as exc:
+    components.fail(f"检索式无法识别：{exc}。{SYNTAX_HELP}")
+
+query = summaries.apply_expression(PostQuery(
+    sources=tuple(sources), kinds=tuple(kinds), sentiments=tuple(sentiments), topics=tuple(topics),
+    units=tuple(units), groups=tuple(groups), relevant_only=relevance == "relevant",
+    irrelevant_only=relevance == "irrelevant", since=since, until=until, sort=sort,
+    size=settings.dashboard.page_size,
+), expression)
+if risks:
+    query = replace(query, event_ids=call(data.event_ids_of_risk, backend, tuple(sorted(risks))))
+
+facets = call(data.facets, backend, query)
+pages = max(1, -(-min(facets.total, 10_000) // query.size))
+page = 1
+if pages > 1:
+    page = int(st.number_input(f"页码（共 {pages} 页）", min_value=1, max_value=pages, value=1, key="search_page"))
+result = call(data.search, backend, replace(query, offset=(page - 1) * query.size))
+
+if result.total == 0:
+    hint = f"：{fmt.md_escape(text)}" if text.strip() else ""
+    st.info(f"未找到相关舆情{hint}。可尝试更换检索式或放宽左侧筛选条件。", icon="🔍")
+    st.stop()
+
+st.markdown(fmt.count_line(result.total, len(result.hits)) if page == 1 else
+            f"共 {result.total} 条，第 {page} 页")
+with st.expander("统计（按来源、主题、日期）"):
+    by_source, by_topic, by_day = st.columns(3)
+    by_source.dataframe(pd.DataFrame({"来源": list(facets.by_source), "条数": list(facets.by_source.values())}),
+                        hide_index=True)
+    by_topic.dataframe(pd.DataFrame({"主题": list(facets.by_topic), "条数": list(facets.by_topic.values())}),
+                       hide_index=True)
+    by_day.dataframe(pd.DataFrame({"日期": list(facets.by_day), "条数": list(facets.by_day.values())}),
+                     hide_index=True)
+
+with st.expander("导出检索结果（CSV / Excel）"):
+    max_rows = settings.dashboard.export_max_rows
+    st.caption(f"导出全部 {result.total} 条符合条件的结果（不只是本页），最多 {max_rows} 条；"
+               "领导和分析人员导出的内容已遮盖个人信息。")
+    export_format: ExportFormat = st.radio("格式", EXPORT_FORMATS, key="export_format", horizontal=True,
+                             format_func={"xlsx": "Excel", "csv": "CSV"}.__getitem__)
+    wanted = (repr(query), export_format)
+    if st.button("生成导出文件", key="export_make"):
+        viewer = components.current_viewer()
+        made = call(downloads.export_download, backend, query, export_format, viewer, datetime.now(UTC))
+        st.session_state["export_file"] = (wanted, made)
+    ready = st.session_state.get("export_file")
+    if ready is not None and ready[0] == wanted:
+        file = ready[1]
+        st.success(downloads.export_summary(file.stats, max_rows))
+        st.download_button(f"下载 {file.file_name}", data=file.data, file_name=file.file_name, mime=file.mime,
+                           key="export_download", type="primary")
+
+terms = highlight_terms(query)
+for hit in result.hits:
+    components.post_card(hit.post, tz, terms)

@@ -1,0 +1,63 @@
+"""预警投递 page: failed and retried alert mails are shown with their last error (AppTest, real Elasticsearch)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from streamlit.testing.v1 import AppTest
+
+from dashboard.components import SESSION_KEY
+from index import outbox as store
+from index.layout import setup
+from index.outbox import OUTBOX, OutboxEntry, OutboxStatus
+from tests.dashboard_users import session_for, write_users
+from yuqing.settings import PROJECT_ROOT, Settings
+
+APP = PROJECT_ROOT / "dashboard" / "app.py"
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+
+def entry(n: int, status: OutboxStatus, **kw: Any) -> OutboxEntry:
+    return OutboxEntry(id=f"e{n}", rule="重大舆情", subject_key=f"event:E{n}", occurrence="reached:II",
+                       cooldown_key=f"重大舆情\x00event:E{n}", title=f"事件{n}", status=status,
+                       recipients=("leader@culture.example.gov.cn",), decided_at=T0 + timedelta(minutes=n),
+                       deliver_at=T0, subject=f"【舆情预警·Ⅱ级橙色】事件{n}", updated_at=T0 + timedelta(minutes=n),
+                       **kw)
+
+
+def test_delivery_page_lists_failed_and_retried_mails(
+    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    setup(es_client, settings.elasticsearch, [OUTBOX])
+    alias = OUTBOX.alias(settings.elasticsearch.index_prefix)
+    refused = "SMTP server 127.0.0.1:25 rejected the message: 550 mailbox unavailable"
+    for e in (entry(1, "failed", attempts=8, last_error=refused),
+              entry(2, "pending", attempts=2, next_attempt_at=T0 + timedelta(minutes=5),
+                    last_error="SMTP server 127.0.0.1:25 failed at connect: Connection refused"),
+              entry(3, "sent", attempts=1, sent_at=T0)):
+        store.create(es_client, alias, e)
+    es_client.indices.refresh(index=alias)
+    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    write_users(config_dir)
+
+    at = AppTest.from_file(str(APP))
+    at.session_state[SESSION_KEY] = session_for("leader")
+    at.run(timeout=60)
+    at.switch_page("views/delivery.py")
+    at.run(timeout=60)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "预警投递"
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["发送失败"], metrics["待发送"], metrics["已发送"]) == ("1", "1", "1")
+    assert at.error[0].value.startswith("有 1 封预警邮件发送失败")
+    failed, retrying = at.dataframe[0].value, at.dataframe[1].value
+    assert list(failed["邮件主题"]) == ["【舆情预警·Ⅱ级橙色】事件1"] and list(failed["最后错误"]) == [refused]
+    assert list(retrying["尝试次数"]) == [2] and "Connection refused" in retrying["最后错误"][0]
+    assert list(retrying["下次重试"]) == ["2026-11-27 10:05"]

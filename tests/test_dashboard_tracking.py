@@ -1,0 +1,264 @@
+"""The 处置跟踪 and 依申请公开 pages with AppTest against the real Elasticsearch: lists with countdowns and red
+overdue lines, the unit filter, opening a ticket from an event, 保密审查 before publishing, role rules (leaders
+read only), a concurrent edit reported, the 依申请公开 clock, the reply refused without the remedy text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from elasticsearch import Elasticsearch
+from streamlit.testing.v1 import AppTest
+
+from index.events import EVENTS, EventRecord, FirstPostRecord, upsert_events
+from index.layout import setup
+from response.config import ResponseConfig, RiskLevel
+from response.foia import register
+from response.service import FoiaService, TicketService, ensure_indices
+from response.silence import ChannelPost, apply_silence, check_silence
+from response.tickets import Subject, Ticket, assign, open_ticket
+from tests.test_dashboard_app import _run, app_env, signed_in
+from yuqing.settings import Settings
+
+__all__ = ["app_env"]  # fixture
+
+TZ = ZoneInfo("Asia/Shanghai")
+CFG = ResponseConfig()
+TICKETS_PAGE = "views/tickets.py"
+FOIA_PAGE = "views/foia.py"
+
+
+@pytest.fixture()
+def stores(app_env: Settings, es_client: Elasticsearch) -> tuple[TicketService, FoiaService]:
+    ensure_indices(es_client, app_env.elasticsearch)
+    prefix = app_env.elasticsearch.index_prefix
+    return TicketService(es_client, prefix), FoiaService(es_client, prefix)
+
+
+def _page(username: str, page: str, **params: str) -> AppTest:
+    at = _run(signed_in(username=username))
+    at.switch_page(page)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return _run(at)
+
+
+def _md(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def _ticket(subject_id: str, hours_ago: float, unit: str, level: RiskLevel | None) -> Ticket:
+    now = datetime.now(TZ).replace(microsecond=0)
+    subject = Subject(kind="event", id=subject_id, title=f"{subject_id}：市图书馆闭馆", topic="公共文化设施建设和使用",
+                      started_at=now - timedelta(hours=hours_ago), keywords=("图书馆",))
+    return open_ticket(subject, unit=unit, by="张三", now=now - timedelta(hours=hours_ago), config=CFG,
+                       risk_level=level)
+
+
+def test_list_by_status_overdue_in_red_unit_filter_leader_reads_only(
+        stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    late = _ticket("迟", 6, "公共服务科", "II")  # 权威信息发布 (5 h) passed an hour ago
+    calm = _ticket("稳", 1, "艺术处", None)  # 回应 within 48 h
+    for t in (late, calm):
+        tickets.create(t)
+
+    at = _page("leader", TICKETS_PAGE)
+    assert at.title[0].value == "处置跟踪"
+    assert "可查看处置情况" in at.info[0].value and [b.label for b in at.button] == ["退出登录"]  # read only
+    assert [m.label for m in at.metric][:2] == ["待研判", "处置中"] and at.metric[0].value == "2"
+    assert at.metric[-1].label == "超期" and at.metric[-1].value == "1"
+    lines = [m for m in _md(at) if "`CZ-" in m]
+    assert len(lines) == 2
+    red = next(m for m in lines if "迟" in m)
+    assert ":red[**权威信息发布已超期 1小时" in red
+    assert ":red[" not in next(m for m in lines if "稳" in m) and "回应剩余 1天22小时" in lines[1 - lines.index(red)]
+
+    at.sidebar.selectbox(key="tickets_unit").select("艺术处")
+    _run(at)
+    assert [m for m in _md(at) if "`CZ-" in m] == [lines[1 - lines.index(red)]]
+
+
+def _event(event_id: str) -> EventRecord:
+    now = datetime.now(UTC).replace(microsecond=0)
+    started = now - timedelta(hours=2)
+    return EventRecord(
+        event_id=event_id, status="open", title="青川市图书馆突然闭馆 读者扑空", keywords=["图书馆", "闭馆", "读者"],
+        first_post=FirstPostRecord(id="p1", title="图书馆今天怎么关门了", source="demo-weibo", kind="social",
+                                   published_at=started),
+        started_at=started, last_post_at=now, updated_at=now, count=12, topic="公共文化设施建设和使用",
+        unit="公共服务科", heat=71.0, heat_6h=75.0, heat_24h=80.0, growth=1.5, risk_level="II", risk_colour="橙",
+    )
+
+
+def test_press_opens_from_event_records_response_after_secrecy_review(
+        app_env: Settings, es_client: Elasticsearch, stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    setup(es_client, app_env.elasticsearch, [EVENTS])
+    upsert_events(es_client, EVENTS.alias(app_env.elasticsearch.index_prefix), [_event("ev-lib")], refresh=True)
+
+    at = _page("press", TICKETS_PAGE, event="ev-lib")
+    assert at.selectbox(key="open_event").value == "ev-lib"
+    assert at.text_input(key="open_unit_ev-lib").value == "公共服务科"
+    at.text_input(key="open_unit_ev-lib").input("办公室")
+    next(b for b in at.button if b.label == "创建处置单").click()
+    _run(at)
+    assert at.error[0].value == "责任单位与默认不同，须填写改派理由"
+    at.text_input(key="open_reason_ev-lib").input("涉及对外统一发布")
+    next(b for b in at.button if b.label == "创建处置单").click()
+    _run(at)
+    assert at.success[0].value.startswith("已创建处置单 CZ-")
+    total, listed = tickets.list()
+    ticket = listed[0]
+    assert total == 1 and ticket.subject.id == "ev-lib" and ticket.unit == "办公室" and ticket.risk_level == "II"
+    assert ticket.subject.keywords == ("图书馆", "闭馆", "读者")
+    assert ticket.audit[0].by == "宣传小王（press）" and "涉及对外统一发布" in (ticket.audit[0].note or "")
+    assert at.header[0].value == ticket.title  # the new ticket is shown
+
+    leaky = "图书馆因设备检修临时闭馆，详见市文广旅办〔2018〕225号，咨询13912345678。"
+    at.text_area(key="respond_text").input(leaky)
+    next(b for b in at.button if b.label == "保密审查").click()
+    _run(at)
+    assert at.warning[0].value == "保密审查发现 2 处问题："
+    assert any(":red-background[市文广旅办〔2018〕225号]" in m for m in _md(at))
+    next(b for b in at.button if b.label == "记录回应").click()
+    _run(at)
+    assert "不能发布" in at.error[0].value and tickets.load(ticket.id).ticket.responses == ()
+    at.text_input(key="respond_override").input("文号已公开发布，电话为服务热线")
+    next(b for b in at.button if b.label == "记录回应").click()
+    _run(at)
+    assert at.success[0].value == "已记录回应。"
+    stored = tickets.load(ticket.id).ticket
+    assert stored.status == "已回应" and stored.responses[0].review is not None
+    assert stored.responses[0].review.override_reason == "文号已公开发布，电话为服务热线"
+    assert [e.action for e in stored.audit] == ["创建", "记录回应", "保密审查放行", "发布回应", "状态变更", "状态变更"]
+    assert {e.by for e in stored.audit} == {"宣传小王（press）"}
+    assert list(at.dataframe[-1].value["操作"]) == [e.action for e in stored.audit]
+
+
+def test_concurrent_edit_is_reported_not_overwritten(stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    t = _ticket("并发", 1, "公共服务科", "III")
+    tickets.create(t)
+    at = _page("press", TICKETS_PAGE, id=t.id)
+    assert at.header[0].value == t.title
+    # Someone else reassigns the ticket while the press officer has it open.
+    tickets.update(t.id, lambda x: assign(x, "艺术处", reason="演出相关", by="李四",
+                                          now=datetime.now(TZ)))
+    at.selectbox(key="status_to").select("处置中")
+    next(b for b in at.button if b.label == "变更状态").click()
+    _run(at)
+    assert "已被他人修改" in at.error[0].value and "李四" in at.error[0].value
+    stored = tickets.load(t.id).ticket
+    assert (stored.unit, stored.status) == ("艺术处", "待研判")
+    # The page now shows the new version; the same change goes through on top of it.
+    at.selectbox(key="status_to").select("处置中")
+    next(b for b in at.button if b.label == "变更状态").click()
+    _run(at)
+    assert at.success[0].value == "状态已变更为 处置中。"
+    assert tickets.load(t.id).ticket.status == "处置中"
+    # Reassigning needs a reason; the handler is kept with it in the audit.
+    at.text_input(key="assign_unit").input("公共服务科")
+    at.text_input(key="assign_handler").input("王敏")
+    next(b for b in at.button if b.label == "改派").click()
+    _run(at)
+    assert at.error[0].value == "须填写改派理由"
+    at.text_input(key="assign_reason").input("场馆运营由公共服务科负责")
+    next(b for b in at.button if b.label == "改派").click()
+    _run(at)
+    last = tickets.load(t.id).ticket.audit[-1]
+    assert (last.action, last.from_value, last.to_value) == ("改派", "艺术处", "公共服务科")
+    assert last.by == "宣传小王（press）"
+    assert last.note == "场馆运营由公共服务科负责（承办人：王敏）"
+
+
+def test_foia_register_clock_reply_needs_remedy_and_roles(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    today = datetime.now(TZ).date()
+    at = _page("press", FOIA_PAGE)
+    at.text_input(key="foia_applicant").input("张某")
+    at.text_area(key="foia_content").input("2026年市图书馆新馆建设资金使用情况")
+    at.selectbox(key="foia_channel").select("邮寄")
+    next(b for b in at.button if b.label == "登记").click()
+    _run(at)
+    assert at.success[0].value.startswith("已登记申请 YS-")
+    _, listed = foia.list()
+    req = listed[0]
+    assert req.received_on == today and req.audit[0].by == "宣传小王（press）"
+    assert any(f"`{req.id}`" in m and "剩余 20 个工作日" in m for m in _md(at))
+
+    at.text_area(key="reply_text_已主动公开").input("您申请的信息已在本局网站公开。")  # no remedy statement
+    next(b for b in at.button if b.label == "答复").click()
+    _run(at)
+    assert at.error[0].value.startswith("答复书缺少救济途径告知：行政复议")
+    assert foia.load(req.id).request.reply is None
+    at.text_area(key="reply_text_已主动公开").set_value(
+        "您申请的信息已在本局网站公开。如对本答复不服，可以自收到本答复之日起60日内申请行政复议，"
+        "或者自收到本答复之日起6个月内提起行政诉讼。")
+    next(b for b in at.button if b.label == "答复").click()
+    _run(at)
+    assert at.success[0].value == "已记录答复。"
+    assert foia.load(req.id).request.reply is not None
+
+    leader = _page("leader", FOIA_PAGE, id=req.id)
+    assert "可查看处置情况" in leader.info[0].value and [b.label for b in leader.button] == ["退出登录"]
+
+
+def test_foia_reminder_and_extension(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    now = datetime.now(TZ)
+    req = register(applicant="王某", content="演出许可审批材料", channel="网上申请",
+                   received_on=now.date() - timedelta(days=40), by="李明", now=now)
+    foia.create(req)
+    at = _page("admin", FOIA_PAGE, id=req.id)
+    assert any("答复已超期" in w.value and req.id.replace("-", "\\-") in w.value for w in at.warning)
+    assert any(":red[" in m and "已超期" in m for m in _md(at) if f"`{req.id}`" in m)
+    at.text_input(key="ext_by").input("王主任")
+    at.text_input(key="ext_reason").input("需汇总多个部门材料")
+    next(b for b in at.button if b.label == "延期").click()
+    _run(at)
+    assert "已过期" in at.error[0].value  # an extension must be approved before the deadline
+    assert foia.load(req.id).request.extension is None
+
+
+def test_press_confirms_the_proposed_own_channel_post(stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    now = datetime.now(TZ).replace(microsecond=0)
+    t = _ticket("提议", 2, "公共服务科", "III")
+    post = ChannelPost(id="own-1", source="demo-bureau-site", channel="官网", published_at=now - timedelta(hours=1),
+                       title="关于市图书馆临时闭馆的情况说明", url="http://127.0.0.1:8601/gov/tzgg/1.html")
+    t = apply_silence(t, check_silence(t, own_posts=[post], now=now, config=CFG), now=now)
+    assert [p.post_id for p in t.proposals] == ["own-1"]
+    tickets.create(t)
+
+    at = _page("press", TICKETS_PAGE, id=t.id)
+    assert any("建议确认为回应" in i.value for i in at.info)
+    at.button(key="confirm_own-1").click()
+    _run(at)
+    assert at.success[0].value == "已将本机关发布确认为回应（官网）。"
+    stored = tickets.load(t.id).ticket
+    assert [(r.channel, r.post_id, r.at, r.recorded_by) for r in stored.responses] == [
+        ("官网", "own-1", post.published_at, "宣传小王（press）")]
+    assert stored.status == "已回应" and not [b for b in at.button if b.key == "confirm_own-1"]
+
+
+def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    now = datetime.now(TZ)
+    req = register(applicant="赵某", content="图书馆采购合同", channel="当面提交", received_on=now.date(), by="李明",
+                   now=now)
+    foia.create(req)
+    at = _page("press", FOIA_PAGE, id=req.id)
+    at.text_area(key="corr_items").input("请明确所需合同的年份和项目名称")
+    next(b for b in at.button if b.label == "告知补正").click()
+    _run(at)
+    assert at.success[0].value == "已记录补正告知，答复期限暂停计算。"
+    assert any("办理状态" in m and "待补正" in m for m in _md(at))
+    next(b for b in at.button if b.label == "收到补正").click()
+    _run(at)
+    assert at.success[0].value == "已收到补正，答复期限重新计算。"
+    stored = foia.load(req.id).request
+    assert stored.correction is not None and stored.correction.corrected_on == now.date()
+    assert [e.action for e in stored.audit] == ["登记", "告知补正", "收到补正"]
+    assert any("办理状态" in m and "剩余 20 个工作日" in m for m in _md(at))
