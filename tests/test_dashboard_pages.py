@@ -111,7 +111,7 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     at = _run(signed_in())
     events = frame_with(at, "事件")
     assert list(events["事件"]) == [EVENT_TITLE] and list(events["风险等级"]) == ["II级（橙）"]
-    assert list(events["热度"]) == [72.5]
+    assert list(events["热度"]) == [72.5] and list(events["详情"]) == ["event?id=ev-library"]
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["处置中"], metrics["24小时内到期"], metrics["已超期"]) == ("2", "1", "1")
     tickets = frame_with(at, "处置单")
