@@ -6,6 +6,7 @@ scheduler down; the child reports what it did as JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -131,6 +132,29 @@ def crawl_command(config: str | None, source_names: list[str], report_path: Path
 
 
 CommandFor = Callable[[list[str], Path], list[str]]
+
+
+def start_warm_crawl(config: str | None, *, env: dict[str, str] | None = None
+                     ) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a child crawl that loads everything a crawl needs and then waits for its sources on stdin
+    (:func:`dispatch_warm_crawl`); end of input makes it exit without crawling."""
+    fd, name = tempfile.mkstemp(prefix="yuqing-crawl-", suffix=".json")
+    os.close(fd)
+    report_path = Path(name)
+    cmd = [*crawl_command(config, [], report_path), "--warm"]
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE), report_path
+
+
+def dispatch_warm_crawl(proc: subprocess.Popen[bytes], source_names: list[str]) -> bool:
+    """Tell a warm child which sources to crawl; False when it is gone (then start a cold one)."""
+    if proc.poll() is not None or proc.stdin is None:
+        return False
+    try:
+        proc.stdin.write((json.dumps(source_names, ensure_ascii=False) + "\n").encode("utf-8"))
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        return False
+    return True
 
 
 def start_crawl_subprocess(

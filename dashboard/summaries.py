@@ -67,6 +67,8 @@ def _same(text: str) -> str:
 
 
 def events_frame(events: Sequence[EventRecord], tz: str, mask: Callable[[str], str] = _same) -> pd.DataFrame:
+    from dashboard.event_views import event_link  # that module takes RISK_LABELS from this one
+
     return pd.DataFrame({
         "事件": [mask(e.title) for e in events],
         "热度": [round(e.heat, 1) for e in events],
@@ -74,6 +76,7 @@ def events_frame(events: Sequence[EventRecord], tz: str, mask: Callable[[str], s
         "帖数": [e.count for e in events],
         "负面占比": [f"{round(e.negative_share * 100)}%" for e in events],
         "最新发帖": [fmt.format_time(e.last_post_at, tz) for e in events],
+        "详情": [event_link(e.event_id) for e in events],
     })
 
 

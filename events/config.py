@@ -167,7 +167,7 @@ class RiskConfig(_Section):
     sensitive_words: list[str] = Field(default_factory=list)
     media_kinds: list[str] = Field(default_factory=lambda: ["article"])
     board_kinds: list[str] = Field(default_factory=lambda: ["message"], description="message-board post kinds")
-    board_hours: float = Field(720.0, gt=0, description="window of the board_reports metric")
+    board_hours: float = Field(2160.0, gt=0, description="window of board_reports (信访 handling: 60+30 days)")
     official_sources: list[str] = Field(default_factory=list)
 
 

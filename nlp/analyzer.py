@@ -1,12 +1,15 @@
 """Per-post analysis for the indexing pipeline: sentiment, relevance, topic (with probabilities), keywords,
 place and organisation names, and the model version.
 
-The classifier reads the head of each text: at most ``NLPSettings.max_length`` tokens (about as many
-characters of Chinese); keywords and names are taken from the first ``keyword_max_chars`` characters.
-Empty or whitespace-only texts are not sent to the model: they are neutral and not relevant.
-Relevance is the noisy-OR of the model's probability and the taxonomy's relevance keyword rules
-(``relevance.rule_confidence``); the topic distribution blends the model's with the keyword rules'
-(``rule_weight``) when a rule fires.
+The shipped classifier is a BERT student (``nlp/student.py``): it reads at most ``NLPSettings.max_length``
+tokens and never more than the length it was trained on (its ``classifier_info.max_length``), the head of
+the text or head + tail (``classifier_info.tail_tokens``). An n-gram model directory (``nlp/ngram.py``)
+reads its own ``max_chars``. Keywords and names are taken from the first ``keyword_max_chars`` characters.
+Empty or whitespace-only texts are not sent to the model: they are neutral and not relevant. A post is
+relevant when its relevance probability reaches ``nlp.relevance_threshold``. The keyword rules of the
+taxonomy are blended in only where the model says so (its ``info``: ``blend_rules`` for relevance —
+noisy-OR with ``relevance.rule_confidence`` —, and ``blend_topic_rules`` for the topic, with
+``rule_weight``); models without that information (BERT models trained on weak labels) blend both.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.inference import load_classifier, model_version, predict_proba, set_offline
+from nlp.inference import BertClassifier, NgramAdapter, load_text_classifier, model_version, set_offline
 from nlp.keywords import extract
 from nlp.taxonomy import Taxonomy, combine_relevance, load_taxonomy, rule_distribution, rule_relevant
 from yuqing.models import Analysis
@@ -38,13 +41,17 @@ def _round(d: dict[str, float]) -> dict[str, float]:
 class Analyzer:
     """Loads the model once; :meth:`analyze` classifies posts in batches."""
 
-    def __init__(self, model: Any, tokenizer: Any, taxonomy: Taxonomy, nlp: NLPSettings, version: str) -> None:
-        self._model = model
-        self._tokenizer = tokenizer
+    def __init__(
+        self, classifier: BertClassifier | NgramAdapter, taxonomy: Taxonomy, nlp: NLPSettings, version: str
+    ) -> None:
+        self._classifier = classifier
         self.taxonomy = taxonomy
         self.settings = nlp
         self._version = version
-        labels = model.config.task_labels
+        labels = classifier.task_labels
+        info: dict[str, Any] = classifier.info
+        self.blend_relevance_rules = bool(info.get("blend_rules", True))
+        self.blend_topic_rules = bool(info.get("blend_topic_rules", True))
         self._sentiments: list[str] = list(labels["sentiment"])
         self._topics: list[str] = list(labels["topic"])
         self._stopwords = frozenset(w.lower() for w in taxonomy.keywords.stopwords)
@@ -55,8 +62,8 @@ class Analyzer:
         set_offline()
         taxonomy = load_taxonomy(taxonomy_path)
         model_dir = Path(nlp.model_dir)
-        model, tokenizer = load_classifier(model_dir, threads=nlp.threads)
-        return cls(model, tokenizer, taxonomy, nlp, model_version(model_dir))
+        classifier = load_text_classifier(model_dir, threads=nlp.threads)
+        return cls(classifier, taxonomy, nlp, model_version(model_dir))
 
     @property
     def version(self) -> str:
@@ -65,12 +72,8 @@ class Analyzer:
     def classify(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Raw model probabilities per task (no keywords): the fast path the benchmark times."""
         with self._lock:  # torch inference is not re-entrant across threads sharing one model
-            return predict_proba(
-                self._model,
-                self._tokenizer,
-                texts,
-                batch_size=self.settings.batch_size,
-                max_length=self.settings.max_length,
+            return self._classifier.predict(
+                texts, batch_size=self.settings.batch_size, max_length=self.settings.max_length
             )
 
     def analyze(self, texts: list[str]) -> list[Analysis]:
@@ -93,16 +96,16 @@ class Analyzer:
                 )
                 continue
             sent = dict(zip(self._sentiments, probs["sentiment"][r].tolist(), strict=True))
-            rel_prob = combine_relevance(
-                float(probs["relevance"][r][1]),
-                rule_relevant(text, self.taxonomy),
-                self.taxonomy.relevance.rule_confidence,
-            )
-            topic_probs = blend_topic(
-                dict(zip(self._topics, probs["topic"][r].tolist(), strict=True)),
-                rule_distribution(text, self.taxonomy),
-                self.taxonomy.rule_weight,
-            )
+            rel_prob = float(probs["relevance"][r][1])
+            if self.blend_relevance_rules:
+                rel_prob = combine_relevance(
+                    rel_prob, rule_relevant(text, self.taxonomy), self.taxonomy.relevance.rule_confidence
+                )
+            topic_probs = dict(zip(self._topics, probs["topic"][r].tolist(), strict=True))
+            if self.blend_topic_rules:
+                topic_probs = blend_topic(
+                    topic_probs, rule_distribution(text, self.taxonomy), self.taxonomy.rule_weight
+                )
             relevant = rel_prob >= self.settings.relevance_threshold
             keywords, places, orgs = extract(
                 text,

@@ -12,15 +12,23 @@ from yuqing.settings import Settings
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    tr = sub.add_parser("train", help="train a classifier from a JSON config (keys = nlp.train.TrainConfig)")
-    tr.add_argument("config", type=Path, help="JSON file with TrainConfig fields")
+    tr = sub.add_parser(
+        "train",
+        help="train a classifier from a JSON config: model_type bert_student (nlp.student, the shipped recipe), "
+        "char_ngram (nlp.train_ngram) or none (nlp.train.TrainConfig)",
+    )
+    tr.add_argument("config", type=Path, help="JSON file, e.g. nlp/configs/student.json")
     tr.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
     tr.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="re-score a trained model on the held-out SMP2020 splits and dev data")
+    ev = sub.add_parser("eval", help="re-score a trained model: relevance and topic on the human test split "
+                                     "against the keyword rules, sentiment against TF-IDF + LR")
     ev.add_argument("--model-dir", type=Path, default=None, help="default: nlp.model_dir")
     ev.add_argument("--no-dev", action="store_true", help="skip the weak-label dev split (faster)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON only")
+    ev.add_argument(
+        "--cv", action="store_true", help="n-gram model: recompute the sentiment cross-validation (minutes)"
+    )
     ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("predict", help="JSON lines with a 'text' field on stdin -> one JSON line per input")
@@ -33,6 +41,26 @@ def _taxonomy_path(settings: Settings) -> Path:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    model_type = json.loads(Path(args.config).read_text(encoding="utf-8")).get("model_type")
+    if model_type == "bert_student":
+        from nlp import student
+
+        scfg = student.apply_overrides(student.StudentConfig.from_json(args.config), list(args.overrides))
+        if scfg.taxonomy == student.StudentConfig.taxonomy:
+            scfg.taxonomy = str(_taxonomy_path(settings))
+        res = student.run(scfg, settings.paths.shared_data)
+        keys = ("selection", "sentiment_fold", "test")
+        print(json.dumps({k: res[k] for k in keys if k in res} or res, ensure_ascii=False))
+        return 0
+    if model_type == "char_ngram":
+        from nlp import train_ngram
+
+        ncfg = train_ngram.apply_overrides(train_ngram.NgramTrainConfig.from_json(args.config), list(args.overrides))
+        if ncfg.taxonomy == train_ngram.NgramTrainConfig.taxonomy:
+            ncfg.taxonomy = str(_taxonomy_path(settings))
+        res = train_ngram.run(ncfg, settings.paths.shared_data)
+        print(json.dumps({k: res[k] for k in ("selection", "test", "sentiment_cv") if k in res}, ensure_ascii=False))
+        return 0
     from nlp.train import TrainConfig, apply_overrides, train
 
     cfg = apply_overrides(TrainConfig.from_json(args.config), list(args.overrides))
@@ -76,8 +104,131 @@ def evaluate_model(model_dir: Path, settings: Settings, *, with_dev: bool = True
     return res
 
 
+def evaluate_ngram(model_dir: Path, settings: Settings, *, cv: bool = False) -> dict[str, Any]:
+    """The n-gram model's card figures, recomputed: relevance (model vs keyword rules) and topic on the human
+    test split, at the configured ``nlp.relevance_threshold``; sentiment cross-validation when ``cv``."""
+    from nlp import train_ngram
+    from nlp.human_labels import split_of
+    from nlp.ngram import NgramClassifier
+    from nlp.taxonomy import load_taxonomy
+
+    cfg = train_ngram.NgramTrainConfig.from_json(model_dir / "train_config.json")
+    cfg.taxonomy = str(_taxonomy_path(settings))
+    model = NgramClassifier.load(model_dir)
+    ds = train_ngram.load_dataset(settings.paths.shared_data, cfg)
+    tax = load_taxonomy(Path(cfg.taxonomy))
+    test_rows = [r for r in ds.labels if r.relevant is not None and split_of(r.uid) == "test"]
+    thr = settings.nlp.relevance_threshold
+    card_path = model_dir / "metrics.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
+    sel = card.get("selection", {})
+    blend = bool(model.info.get("blend_rules"))
+    # the configured threshold applies to the deployed variant; the other is scored at its own dev threshold
+    thr_model = sel.get("relevance_threshold", thr) if blend else thr
+    thr_blend = thr if blend else sel.get("rule_blended_threshold", thr)
+    res: dict[str, Any] = {
+        "relevance_threshold": thr,
+        "blend_rules": blend,
+        "test": train_ngram.evaluate_test(model, ds, tax, test_rows, thr_model, thr_blend),
+    }
+    if cv:
+        res["sentiment_cv"] = train_ngram.sentiment_cv(ds, cfg)
+    elif "sentiment_cv" in card:
+        res["sentiment_cv_from_card"] = card["sentiment_cv"]
+    return res
+
+
+def _print_ngram_eval(res: dict[str, Any]) -> None:
+    _print_relevance(res)
+    cv = res.get("sentiment_cv") or res.get("sentiment_cv_from_card")
+    if cv:
+        src = "" if "sentiment_cv" in res else " (from metrics.json; --cv recomputes)"
+        print(f"sentiment, {cv['folds']}-fold cross-validation{src}: macro-F1 / accuracy")
+        for part in ("posts", "usual_eval_posts", "all"):
+            m, b = cv["model"][part], cv["baseline"][part]
+            print(f"  {part:<17} n {m['n']:>6}  model {m['macro_f1']:.4f} / {m['accuracy']:.4f}   "
+                  f"TF-IDF+LR baseline {b['macro_f1']:.4f} / {b['accuracy']:.4f}")
+
+
+def _print_relevance(res: dict[str, Any]) -> None:
+    t = res["test"]
+    deployed = "model_plus_rules" if res["blend_rules"] else "model"
+    print(f"relevance on the human test split: {t['n']} texts, {t['relevant']} relevant; "
+          f"threshold {res['relevance_threshold']} ({deployed} deployed)")
+    print(f"{'':<18} {'precision':>9} {'recall':>7} {'F1':>7}   F1 95% CI")
+    for name in ("model", "model_plus_rules", "keyword_rules"):
+        m = t[f"relevance_{name}"]
+        mark = " *" if name == deployed else ""
+        print(f"{name + mark:<18} {m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f}   {m['f1_95ci']}")
+    ta = t["topic_accuracy"]
+    print(f"topic accuracy on the {ta['n']} relevant test texts: model {ta['model']}, "
+          f"model + rules {ta['model_plus_rules']}, keyword rules {ta['keyword_rules']}")
+
+
+def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
+    """The student's card figures, recomputed on the human test split at the configured
+    ``nlp.relevance_threshold`` (relevance: model, model + keyword rules, keyword rules alone; topic); the
+    sentiment figures of the held-out fold come from the training run (``metrics.json``: scoring them needs
+    the dev run's model, which saw none of that fold)."""
+    from nlp import student, train_ngram
+    from nlp.inference import BertClassifier, load_text_classifier
+    from nlp.taxonomy import load_taxonomy
+
+    cfg = student.StudentConfig.from_json(model_dir / "train_config.json")
+    cfg.taxonomy = str(_taxonomy_path(settings))
+    clf = load_text_classifier(model_dir, threads=settings.nlp.threads)
+    assert isinstance(clf, BertClassifier)
+    ds = train_ngram.load_dataset(settings.paths.shared_data, student.teacher_config(cfg))
+    tax = load_taxonomy(Path(cfg.taxonomy))
+    card = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+    sel = card["selection"]
+    thr = settings.nlp.relevance_threshold
+    blend = bool(clf.info.get("blend_rules"))
+    # the configured threshold applies to the deployed variant; the other is scored at its own dev threshold
+    thr_model = sel["relevance_threshold"] if blend else thr
+    thr_blend = thr if blend else sel["rule_blended_threshold"]
+    pred = student.StudentPredictor(clf.model, clf.tokenizer, clf.reading_length(settings.nlp.max_length),
+                                    clf.tail_tokens, settings.nlp.batch_size)
+    return {
+        "relevance_threshold": thr,
+        "blend_rules": blend,
+        "test": train_ngram.evaluate_test(pred, ds, tax, student.test_rows_of(ds), thr_model, thr_blend),
+        "sentiment_fold_from_card": card["sentiment_fold"],
+    }
+
+
+def _print_student_eval(res: dict[str, Any]) -> None:
+    _print_relevance(res)
+    sf = res["sentiment_fold_from_card"]
+    print(f"sentiment on held-out fold {sf['fold']} of {sf['of']} (the dev run, trained on the other "
+          f"{sf['trained_on']} rows; from metrics.json): macro-F1 / accuracy")
+    for part in ("posts", "usual_eval_posts", "all"):
+        m, t, b = sf["model"][part], sf["teacher"][part], sf["baseline"][part]
+        print(f"  {part:<17} n {m['n']:>5}  model {m['macro_f1']:.4f} / {m['accuracy']:.4f}   "
+              f"n-gram teacher {t['macro_f1']:.4f} / {t['accuracy']:.4f}   "
+              f"TF-IDF+LR baseline {b['macro_f1']:.4f} / {b['accuracy']:.4f}")
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     model_dir = args.model_dir or settings.nlp.model_dir
+    from nlp.ngram import is_ngram_model
+    from nlp.student import is_student_model
+
+    if is_student_model(Path(model_dir)):
+        sres = evaluate_student(Path(model_dir), settings)
+        if args.json:
+            print(json.dumps(sres, ensure_ascii=False))
+        else:
+            _print_student_eval(sres)
+        return 0
+
+    if is_ngram_model(Path(model_dir)):
+        nres = evaluate_ngram(Path(model_dir), settings, cv=args.cv)
+        if args.json:
+            print(json.dumps(nres, ensure_ascii=False))
+        else:
+            _print_ngram_eval(nres)
+        return 0
     res = evaluate_model(Path(model_dir), settings, with_dev=not args.no_dev)
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
@@ -102,6 +253,7 @@ def _emit(out: IO[str], analyzer: Any, batch: list[tuple[int, dict[str, Any] | N
             row: dict[str, Any] = {"line": line_no, "error": err}
         else:
             row = res.model_dump()
+            row["relevance"] = "relevant" if res.relevant else "not_relevant"
             row["topic_unit"] = analyzer.taxonomy.unit_of(res.topic) if res.topic else None
             if "id" in rec:
                 row = {"id": rec["id"], **row}

@@ -112,13 +112,16 @@ def read_thucnews(path: Path) -> list[str]:
     return out
 
 
-def read_gov(path: Path) -> list[tuple[str, str | None]]:
-    """(subject + detail, first-level category or None) of one government-board xlsx file."""
+def read_gov(path: Path, *, exclude: set[str]) -> list[tuple[str, str | None]]:
+    """(subject + detail, first-level category or None) of one government-board xlsx file, without the
+    messages whose 留言编号 is in ``exclude`` (the held-out list: :func:`nlp.corpus.load_holdout_ids`)."""
     import pandas as pd
 
     df = pd.read_excel(path)
     out = []
     for _, row in df.iterrows():
+        if str(row["留言编号"]).strip() in exclude:
+            continue
         text = clean_text(f"{clean_text(row.get('留言主题'))} {clean_text(row.get('留言详情'))}")
         cat = row.get("一级分类")
         out.append((text, clean_text(cat) if isinstance(cat, str) else None))
@@ -151,9 +154,11 @@ def label_example(
 def build_training_examples(
     shared: Path, taxonomy: Taxonomy, *, use_reviews: bool = True, reviews_per_source: int = 4000, seed: int = 42
 ) -> list[Example]:
-    """Every training example (never the SMP2020 eval splits), in a seeded order."""
+    """Every training example (never the SMP2020 eval splits, never a held-out board message), seeded order."""
+    from nlp.corpus import load_holdout_ids
     from nlp.taxonomy import rule_relevant
 
+    holdout = load_holdout_ids(shared)
     rng = random.Random(seed)
     exs: list[Example] = []
     for text, s in read_smp(shared / SMP_TRAIN):
@@ -182,7 +187,7 @@ def build_training_examples(
         path = gov / fname
         if not path.exists():
             continue
-        for text, cat in read_gov(path):
+        for text, cat in read_gov(path, exclude=holdout):
             if cat == tn.gov_relevant_category and not rule_relevant(text, taxonomy):
                 exs.append(Example(text, source="gov"))
             else:

@@ -23,7 +23,7 @@ def set_offline() -> None:
 def model_version(model_dir: Path) -> str:
     """``<dir name>@<first 12 hex of sha256 of the weights>``: changes whenever the weights do."""
     h = hashlib.sha256()
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    for name in ("model.safetensors", "pytorch_model.bin", "weights.safetensors"):
         p = model_dir / name
         if p.exists():
             with p.open("rb") as fh:
@@ -51,12 +51,28 @@ def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids with [CLS]/[SEP], cut to ``max_length`` (head of the text)."""
+def encode(tokenizer: Any, texts: list[str], max_length: int, tail_tokens: int = 0) -> list[list[int]]:
+    """Token ids with [CLS]/[SEP], at most ``max_length``: the head of the text or, with ``tail_tokens`` > 0
+    and a text longer than that, the first ``max_length - 2 - tail_tokens`` and the last ``tail_tokens``
+    tokens (the end of a complaint often names the request or the institution)."""
     cap = max_length * CHARS_PER_TOKEN_CAP
     cut = [(t or "")[:cap] for t in texts]
     enc = tokenizer(cut, truncation=True, max_length=max_length, add_special_tokens=True)
-    return [list(x) for x in enc["input_ids"]]
+    seqs = [list(x) for x in enc["input_ids"]]
+    if tail_tokens <= 0:
+        return seqs
+    tail_tokens = min(tail_tokens, max_length // 2)
+    long_ = [i for i, s in enumerate(seqs) if len(s) >= max_length and len(texts[i] or "") > tail_tokens]
+    if long_:
+        ends = [(texts[i] or "")[-tail_tokens * CHARS_PER_TOKEN_CAP :] for i in long_]
+        tails = tokenizer(ends, add_special_tokens=False)["input_ids"]
+        full = tokenizer([cut[i] for i in long_], add_special_tokens=False)["input_ids"]
+        for i, tail, head in zip(long_, tails, full, strict=True):
+            if len(head) + 2 <= max_length and len(texts[i] or "") <= cap:
+                continue  # the whole text fits
+            s = seqs[i]
+            seqs[i] = s[: max_length - 1 - tail_tokens] + list(tail[-tail_tokens:]) + [s[-1]]
+    return seqs
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -67,10 +83,10 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def predict_proba(
     model: Any, tokenizer: Any, texts: list[str], *, batch_size: int, max_length: int, device: str = "cpu",
-    progress_desc: str | None = None,
+    progress_desc: str | None = None, tail_tokens: int = 0,
 ) -> dict[str, np.ndarray]:
     """Probabilities per task (rows in input order), batched by length under ``torch.inference_mode``;
-    ``progress_desc`` shows the progress (long evaluations)."""
+    ``progress_desc`` shows the progress (long evaluations); ``tail_tokens``: see :func:`encode`."""
     import torch
 
     from yuqing.progress import Progress
@@ -79,7 +95,7 @@ def predict_proba(
     out = {t: np.zeros((len(texts), len(model.config.task_labels[t])), dtype=np.float32) for t in tasks}
     if not texts:
         return out
-    seqs = encode(tokenizer, texts, max_length)
+    seqs = encode(tokenizer, texts, max_length, tail_tokens)
     pad_id = tokenizer.pad_token_id or 0
     was_training = model.training
     model.eval()
@@ -97,6 +113,57 @@ def predict_proba(
     if was_training:
         model.train()
     return out
+
+
+class BertClassifier:
+    """A trained BERT multi-task directory (:mod:`nlp.modeling`) for the analyzer.
+
+    ``info`` is the model config's ``classifier_info`` (written by :mod:`nlp.student`; empty for other
+    checkpoints): the dev-chosen relevance threshold, whether the keyword rules are blended in, the number
+    of tokens the model was trained on (``max_length``: it never reads more, since position embeddings past
+    it were never trained) and how many of them come from the end of a long text (``tail_tokens``)."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task_labels: dict[str, list[str]] = dict(model.config.task_labels)
+        self.info: dict[str, Any] = dict(getattr(model.config, "classifier_info", None) or {})
+        self.trained_length: int | None = self.info.get("max_length")
+        self.tail_tokens = int(self.info.get("tail_tokens", 0))
+
+    def reading_length(self, max_length: int) -> int:
+        """Tokens read per text: ``max_length`` (settings), capped at the length the model was trained on."""
+        return min(max_length, self.trained_length) if self.trained_length else max_length
+
+    def predict(self, texts: list[str], *, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
+        return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size,
+                             max_length=self.reading_length(max_length), tail_tokens=self.tail_tokens)
+
+
+class NgramAdapter:
+    """:class:`nlp.ngram.NgramClassifier` with the analyzer's ``predict`` signature (it reads its own
+    ``max_chars`` head + tail; ``max_length`` is a BERT token budget and does not apply)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.task_labels: dict[str, list[str]] = dict(model.task_labels)
+        self.info: dict[str, Any] = dict(model.info)
+
+    def predict(self, texts: list[str], *, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = self.model.predict_proba(texts)
+        return out
+
+
+def load_text_classifier(model_dir: Path, *, threads: int | None = None) -> BertClassifier | NgramAdapter:
+    """The classifier in ``model_dir``, whichever kind its config.json names (n-gram or BERT)."""
+    from nlp.ngram import NgramClassifier, is_ngram_model
+
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"no trained model in {model_dir} (config.json missing)")
+    if is_ngram_model(model_dir):
+        return NgramAdapter(NgramClassifier.load(model_dir))
+    model, tokenizer = load_classifier(model_dir, threads=threads)
+    return BertClassifier(model, tokenizer)
 
 
 def load_classifier(model_dir: Path, *, threads: int | None = None, device: str = "cpu") -> tuple[Any, Any]:

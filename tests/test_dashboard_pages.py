@@ -7,6 +7,7 @@ import ast
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -110,7 +111,7 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     at = _run(signed_in())
     events = frame_with(at, "事件")
     assert list(events["事件"]) == [EVENT_TITLE] and list(events["风险等级"]) == ["II级（橙）"]
-    assert list(events["热度"]) == [72.5]
+    assert list(events["热度"]) == [72.5] and list(events["详情"]) == ["event?id=ev-library"]
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["处置中"], metrics["24小时内到期"], metrics["已超期"]) == ("2", "1", "1")
     tickets = frame_with(at, "处置单")
@@ -147,6 +148,13 @@ def test_search_syntax_filters_sort_facets_and_export(office: list[Post]) -> Non
     at.sidebar.radio(key="search_sort").set_value("newest")
 
     assert search("") == [B_SEATS, A_HOURS, C_BOOK_SALE, E_NOISE, D_THEATRE]
+    at.sidebar.selectbox(key="search_window").select("自定义日期")
+    _run(at)  # the dates become editable
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    at.sidebar.date_input(key="search_dates").set_value((today - timedelta(days=2), today))
+    assert len(shown_titles(_run(at))) == 5
+    at.sidebar.date_input(key="search_dates").set_value((today - timedelta(days=40), today - timedelta(days=30)))
+    assert shown_titles(_run(at)) == [] and at.info[0].value.startswith("未找到相关舆情")
     at.sidebar.selectbox(key="search_window").select("近24小时")
     at.sidebar.multiselect(key="filter_kinds").set_value(["article"])
     assert shown_titles(_run(at)) == [A_HOURS, C_BOOK_SALE, E_NOISE]

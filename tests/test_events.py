@@ -294,8 +294,8 @@ def test_board_reports_count_messages_on_the_matter_within_the_window(cfg: Event
     assert again.score.risk.level == "III" and any("两次以上反映" in r for r in again.score.risk.reasons)
     social = engine.process(post("b3", "五一桥拆除改建廊桥", "反对拆除五一桥建商业廊桥。", 24 * 11, kind="social"))
     assert social.score.metrics["board_reports"] == 2  # only message-board posts count
-    late = engine.process(post("b4", "K7县五一桥改建廊桥", "反对拆除五一桥改建商业廊桥。", 24 * 60))
-    assert late.event_id == first.event_id and late.score.metrics["board_reports"] == 1  # 30-day window
+    late = engine.process(post("b4", "K7县五一桥改建廊桥", "反对拆除五一桥改建商业廊桥。", 24 * 110))
+    assert late.event_id == first.event_id and late.score.metrics["board_reports"] == 1  # 90-day window
 
 
 def test_config_errors_name_the_file_and_the_field(tmp_path: Path) -> None:

@@ -9,6 +9,11 @@ crashing or hanging spider cannot stop it: a child that dies without a report, o
 of a failed batch are then crawled alone, one child each, until each has succeeded once: a source that keeps
 killing its child fails alone instead of taking the others' crawls with it.
 
+Warm child. When a child finishes, the next one is started at once (``schedule.warm_crawl_child``, default on):
+it loads Scrapy and the classifier, then waits for the names of the sources it is to crawl (stdin), which it
+gets when they are due — the ~20 s start-up is paid while nothing is due, not after a post appeared. It is
+terminated with the scheduler. A child exits as soon as its report is written (no interpreter teardown).
+
 Post-crawl jobs. An ordered list of named callables run here, in the scheduler's own process, after every crawl
 child finished (told what it did: :class:`CrawlOutcome`), once at start-up, and when
 ``schedule.alert_interval_s`` passed without them running (mail retries and timed digests do not wait for a
@@ -34,7 +39,15 @@ from types import FrameType
 
 import schedule
 
-from crawlers.runner import CommandFor, CrawlFailed, CrawlReport, collect_crawl, start_crawl_subprocess
+from crawlers.runner import (
+    CommandFor,
+    CrawlFailed,
+    CrawlReport,
+    collect_crawl,
+    dispatch_warm_crawl,
+    start_crawl_subprocess,
+    start_warm_crawl,
+)
 from yuqing.settings import Settings
 from yuqing.sources import Source
 
@@ -74,6 +87,14 @@ class _Child:
     started: float
 
 
+@dataclass
+class _Warm:
+    """A crawl child started ahead of time: it loads Scrapy and the classifier, then waits for its sources."""
+
+    proc: subprocess.Popen[bytes]
+    report_path: Path
+
+
 def next_batch(due: list[str], suspects: set[str]) -> list[str]:
     """The sources the next child crawls (pure): a suspect (its last batch failed) first and alone, else every
     due source that is not a suspect, in queue order."""
@@ -96,6 +117,7 @@ class Scheduler:
     due: list[str] = field(default_factory=list)
     suspects: set[str] = field(default_factory=set)
     child: _Child | None = None
+    warm: _Warm | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     _jobs_ran_at: float | None = None
 
@@ -117,9 +139,28 @@ class Scheduler:
             return
         batch = next_batch(self.due, self.suspects)
         self.due = [name for name in self.due if name not in batch]
-        proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env, command_for=self.command_for)
-        log.debug("crawl of %s started (pid %d)", ", ".join(batch), proc.pid)
+        warm, self.warm = self.warm, None
+        if warm is not None and dispatch_warm_crawl(warm.proc, batch):
+            proc, report_path = warm.proc, warm.report_path
+            log.debug("crawl of %s handed to the warm child (pid %d)", ", ".join(batch), proc.pid)
+        else:
+            if warm is not None:
+                log.warning("the warm crawl child (pid %d) had exited with code %s; starting a new one",
+                            warm.proc.pid, warm.proc.returncode)
+                self._end(warm.proc, warm.report_path)
+            proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env,
+                                                       command_for=self.command_for)
+            log.debug("crawl of %s started (pid %d)", ", ".join(batch), proc.pid)
         self.child = _Child(tuple(batch), proc, report_path, time.monotonic())
+
+    def _start_warm(self) -> None:
+        """Start the next crawl child now (``schedule.warm_crawl_child``; not with a test's ``command_for``)."""
+        if (self.warm is not None or self.command_for is not None or self.stop_event.is_set()
+                or not self.settings.schedule.warm_crawl_child):
+            return
+        proc, report_path = start_warm_crawl(self.config, env=self.env)
+        log.debug("warm crawl child started (pid %d)", proc.pid)
+        self.warm = _Warm(proc, report_path)
 
     def _check_child(self) -> CrawlOutcome | None:
         """The outcome of the running child once it has finished (or was killed for running too long)."""
@@ -172,6 +213,8 @@ class Scheduler:
     def tick(self) -> None:
         self.jobs.run_pending()
         outcome = self._check_child()
+        if outcome is not None:
+            self._start_warm()  # loads while the jobs below run and until the next sources are due
         self._start_next()  # the next crawl runs while the jobs below do
         if outcome is not None:
             self.run_post_crawl_jobs(outcome)
@@ -199,15 +242,25 @@ class Scheduler:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes], report_path: Path) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        report_path.unlink(missing_ok=True)
+
     def _terminate_child(self) -> None:
+        warm, self.warm = self.warm, None
+        if warm is not None:
+            self._end(warm.proc, warm.report_path)
         child = self.child
         if child is None:
             return
-        child.proc.terminate()
-        try:
-            child.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.proc.kill()
-            child.proc.wait()
-        child.report_path.unlink(missing_ok=True)
+        self._end(child.proc, child.report_path)
         self.child = None

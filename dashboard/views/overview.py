@@ -66,7 +66,8 @@ def events_panel() -> None:
     components.unreadable_notice(events.unreadable)
     st.dataframe(summaries.events_frame(events.items, tz, components.viewer_mask()), hide_index=True,
                  column_config={"热度": st.column_config.ProgressColumn("热度", format="%.1f", min_value=0,
-                                                                       max_value=100)})
+                                                                       max_value=100),
+                                "详情": st.column_config.LinkColumn("详情", display_text="查看")})
 
 
 @live
