@@ -135,12 +135,18 @@ def test_the_job_clusters_indexed_posts_and_a_rerun_changes_nothing(ev_settings:
     assert (again.posts, again.events, again.rescored) == (0, 0, 0)
     assert stored(es_client, ev_settings) == (by_post, events)
 
-    # a re-indexed post (indexing replaces the document: its event_id is gone) keeps its event, counted once
-    seed_posts(es_client, ev_settings, posts[2:3])
+    # a re-indexed post (indexing replaces the document: its event_id is gone) keeps its event, counted once;
+    # the engagement it gained since (a Weibo post spreading) joins the event's
+    spread = posts[2].model_copy(update={"engagement": Engagement(likes=500, comments=20, reposts=340)})
+    seed_posts(es_client, ev_settings, [spread])
     assert count_unassigned(es_client, POSTS.alias(ev_settings.elasticsearch.index_prefix)) == 1
     relabel = updater(ev_settings, es_client, T0 + timedelta(hours=1)).run_once()
-    assert (relabel.posts, relabel.new, relabel.labelled) == (1, 0, 1)
-    assert stored(es_client, ev_settings)[0] == by_post
+    assert (relabel.posts, relabel.new, relabel.labelled, relabel.events) == (1, 0, 1, 1)
+    again_posts, again_events = stored(es_client, ev_settings)
+    assert again_posts == by_post
+    grown = again_events[lib_event]
+    assert grown.count == rec.count and grown.heat >= rec.heat
+    assert grown.engagement.reposts == rec.engagement.reposts + 340 - 40
 
 
 def test_the_level_history_records_each_change(ev_settings: Settings, es_client: Elasticsearch) -> None:
