@@ -33,6 +33,10 @@ def _bucket(values: list[Any]) -> list[float]:
     return out + [0.0] * (COLUMNS - len(out))
 
 
+def _counts_of(post: EventPost) -> list[int]:
+    return [post.likes, post.dislikes, post.comments, post.reposts]
+
+
 def _add_counts(into: dict[str, int], other: Mapping[str, int]) -> None:
     for k, v in other.items():
         into[k] = into.get(k, 0) + v
@@ -119,6 +123,9 @@ class EventAggregate:
     daily: dict[int, list[float]] = field(default_factory=dict)
     briefs: list[Brief] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # the first members (capped), for the record
+    # member -> [likes, dislikes, comments, reposts] as last seen (members with any): a re-crawl that finds more
+    # engagement on a post adds the difference (update_engagement)
+    engaged_by: dict[str, list[int]] = field(default_factory=dict)
 
     # ---- adding -----------------------------------------------------------------------------------------
     def add(self, post: EventPost, cfg: EventsConfig, terms: Mapping[str, float] | None = None) -> None:
@@ -148,6 +155,8 @@ class EventAggregate:
         self.engagement["dislikes"] += post.dislikes
         self.engagement["comments"] += post.comments
         self.engagement["reposts"] += post.reposts
+        if e:
+            self.engaged_by[post.id] = _counts_of(post)
         rel = post.is_relevant
         if rel is not None:
             self.relevance_known += 1
@@ -184,6 +193,24 @@ class EventAggregate:
             self.members.append(post.id)
         self._fold(cfg.timeline.hourly_hours)
 
+    def update_engagement(self, post: EventPost, cfg: EventsConfig, at: float) -> bool:
+        """A member seen again with other engagement counts (a Weibo post spreading): the totals take the new
+        counts, and the growth joins the decayed engagement as of ``at`` (it happened since the last look).
+        Returns whether anything changed."""
+        new = _counts_of(post)
+        old = self.engaged_by.get(post.id, [0, 0, 0, 0])
+        if new == old:
+            return False
+        ew = cfg.heat.engagement
+        for name, a, b in zip(("likes", "dislikes", "comments", "reposts"), old, new, strict=True):
+            self.engagement[name] = max(0, self.engagement.get(name, 0) + b - a)
+        grown = sum(w * max(0, b - a) for w, a, b in zip((ew.likes, ew.dislikes, ew.comments, ew.reposts), old, new,
+                                                         strict=True))
+        if grown:
+            self.engaged.add(grown, at, cfg.heat.half_life_hours * HOUR)
+        self.engaged_by[post.id] = new
+        return True
+
     def merge(self, other: EventAggregate, cfg: EventsConfig) -> None:
         """Fold ``other`` (an event merged into this one) into this aggregate."""
         half_life = cfg.heat.half_life_hours * HOUR
@@ -211,6 +238,7 @@ class EventAggregate:
                 cur = mine.setdefault(k, [0.0] * len(v))
                 for i, x in enumerate(v):
                     cur[i] += x
+        self.engaged_by.update(other.engaged_by)
         room = cfg.clustering.briefs - len(self.briefs)
         if room > 0:
             self.briefs.extend(other.briefs[:room])
@@ -284,6 +312,7 @@ class EventAggregate:
             "daily": {str(k): v for k, v in self.daily.items()},
             "briefs": [b.to_dict() for b in self.briefs],
             "members": self.members,
+            "engaged_by": self.engaged_by,
         }
 
     @classmethod
@@ -316,4 +345,5 @@ class EventAggregate:
             daily={int(k): _bucket(v) for k, v in d["daily"].items()},
             briefs=[Brief.from_dict(b) for b in d["briefs"]],
             members=[str(m) for m in d["members"]],
+            engaged_by={str(k): [int(x) for x in v] for k, v in d.get("engaged_by", {}).items()},
         )

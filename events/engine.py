@@ -93,7 +93,13 @@ class EventEngine:
         """Cluster one post and update its event's aggregates (no scoring)."""
         c = self.clusterer
         if post.id in c.assigned:
-            return Assignment(post.id, c.resolve(c.assigned[post.id]), "known")
+            eid = c.resolve(c.assigned[post.id])
+            agg = self.aggregates.get(eid)
+            at = max(c.clock or 0.0, post.published_at.timestamp())
+            if agg is not None and agg.update_engagement(post, self.cfg, at):  # seen again, spreading
+                c.dirty.add(eid)
+                c.touched.add(eid)
+            return Assignment(post.id, eid, "known")
         if post.event_id is not None and c.resolve(post.event_id) not in c.events:
             return Assignment(post.id, c.resolve(post.event_id), "kept")
         assignment, vec = c.assign(post, terms if terms is not None else self.terms(post))

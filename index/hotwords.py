@@ -28,7 +28,7 @@ class HotWords(BaseModel):
     per_post: int = Field(24, ge=1, le=256)
     # Above twice this many posts in the chosen period, hot words are counted over a random sample of about this
     # many (counts become estimates; the query's cost stays flat). 0: always every post.
-    sample_docs: int = Field(100_000, ge=0)
+    sample_docs: int = Field(30_000, ge=0)
 
 
 def load_hot_words(path: Path) -> HotWords:

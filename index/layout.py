@@ -41,7 +41,8 @@ POSTS_MAPPING: dict[str, Any] = {
         "title_seg": _SEG,
         "content": {"type": "text", "analyzer": "standard"},
         "content_seg": _SEG,  # no fielddata: hot words aggregate the hot_terms keyword field (doc values)
-        "hot_terms": _KW,
+        # Global ordinals built when a segment is refreshed, not by the first hot-words query after it.
+        "hot_terms": {"type": "keyword", "eager_global_ordinals": True},
         "source": _KW,
         "site": _KW,
         "kind": _KW,

@@ -208,6 +208,7 @@ class EventsUpdater:
         self.engine: EventEngine | None = None
         self._saved_at: str | None = None
         self._shown: dict[str, _Shown] = {}
+        self._unreadable: set[str] = set()  # posts skipped (they stay in the queue; logged once per process)
 
     # ---- state ------------------------------------------------------------------------------------------
     def _new_engine(self, state: Mapping[str, Any] | None) -> EventEngine:
@@ -264,7 +265,7 @@ class EventsUpdater:
         if drained:
             report.rescored = self._rescore(engine, now, written)
         report.seconds = time.monotonic() - t0
-        level = logging.INFO if report.posts or report.rescored else logging.DEBUG
+        level = logging.INFO if report.new or report.events or report.rescored else logging.DEBUG
         log.log(level, "events update: %s", report.summary())
         return report
 
@@ -277,8 +278,10 @@ class EventsUpdater:
         for pid, src, _sort in page:
             try:
                 post = assigner.enrich(event_post(pid, src, self.groups))
-            except (KeyError, ValueError) as exc:  # a document the engine cannot read: say which, go on
-                log.error("events update: post %s (%s) skipped: %s", pid, src.get("url"), exc)
+            except (KeyError, ValueError) as exc:  # a document the engine cannot read: say which (once), go on
+                (log.debug if pid in self._unreadable else log.error)(
+                    "events update: post %s (%s) skipped: %s", pid, src.get("url"), exc)
+                self._unreadable.add(pid)
                 continue
             if src.get("keyword_groups") is None:
                 groups_of[pid] = list(post.keyword_groups)

@@ -135,12 +135,18 @@ def test_the_job_clusters_indexed_posts_and_a_rerun_changes_nothing(ev_settings:
     assert (again.posts, again.events, again.rescored) == (0, 0, 0)
     assert stored(es_client, ev_settings) == (by_post, events)
 
-    # a re-indexed post (indexing replaces the document: its event_id is gone) keeps its event, counted once
-    seed_posts(es_client, ev_settings, posts[2:3])
+    # a re-indexed post (indexing replaces the document: its event_id is gone) keeps its event, counted once;
+    # the engagement it gained since (a Weibo post spreading) joins the event's
+    spread = posts[2].model_copy(update={"engagement": Engagement(likes=500, comments=20, reposts=340)})
+    seed_posts(es_client, ev_settings, [spread])
     assert count_unassigned(es_client, POSTS.alias(ev_settings.elasticsearch.index_prefix)) == 1
     relabel = updater(ev_settings, es_client, T0 + timedelta(hours=1)).run_once()
-    assert (relabel.posts, relabel.new, relabel.labelled) == (1, 0, 1)
-    assert stored(es_client, ev_settings)[0] == by_post
+    assert (relabel.posts, relabel.new, relabel.labelled, relabel.events) == (1, 0, 1, 1)
+    again_posts, again_events = stored(es_client, ev_settings)
+    assert again_posts == by_post
+    grown = again_events[lib_event]
+    assert grown.count == rec.count and grown.heat >= rec.heat
+    assert grown.engagement.reposts == rec.engagement.reposts + 340 - 40
 
 
 def test_the_level_history_records_each_change(ev_settings: Settings, es_client: Elasticsearch) -> None:
@@ -247,3 +253,23 @@ def test_the_demo_reset_forgets_the_events_of_the_posts_it_removes(ev_settings: 
     membership(by_post, events)
     new = events[by_post[replay[0].doc_id]]
     assert new.count == 6 and new.first_post.published_at == T0 + timedelta(minutes=45)
+
+
+def test_an_unreadable_post_is_reported_once_and_the_others_go_on(ev_settings: Settings, es_client: Elasticsearch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    posts = library_posts(T0, 2)
+    seed_posts(es_client, ev_settings, posts)
+    alias = POSTS.alias(ev_settings.elasticsearch.index_prefix)
+    # written by another tool: a publish time without its offset (the engine cannot place it in time)
+    es_client.index(index=alias, id="odd", refresh=True, document={
+        "url": "https://x.cn/odd", "canonical_url": "https://x.cn/odd", "title": "图书馆", "content": "闭馆",
+        "source": "x", "kind": "article", "published_at": "2026-03-02T09:30:00", "fetched_at": "2026-03-02T09:31:00"})
+    up = updater(ev_settings, es_client, T0 + timedelta(hours=1))
+    with caplog.at_level("DEBUG", logger="ingest.events_job"):
+        first = up.run_once()
+        up.run_once()
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "post odd" in r.getMessage()]
+    assert len(errors) == 1 and "https://x.cn/odd" in errors[0].getMessage()
+    assert (first.posts, first.new) == (3, 2)
+    by_post, _ = stored(es_client, ev_settings)
+    assert by_post["odd"] is None and all(by_post[p.doc_id] for p in posts)
