@@ -140,7 +140,9 @@ def test_scheduler_sigkilled_mid_batch_next_run_indexes_the_rest_nothing_twice_n
     for i, topic in enumerate(TOPICS):
         title = f"市图书馆{topic}引发读者关注"
         mockserver.write(f"news/{i}.html", ARTICLE.format(title=title, body=f"本市图书馆{topic}一事（第{i}号报道）。"))
-        entries.append(FeedEntry(link=f"{mockserver.url}/slow/1.5/news/{i}.html", title=title))
+        # answers spread over time (1.5 s, 4.5 s, 7.5 s, ...): the kill after the first batch of two falls mid-crawl
+        # however fast the machine is
+        entries.append(FeedEntry(link=f"{mockserver.url}/slow/{1.5 + 3 * i}/news/{i}.html", title=title))
     feed = mockserver.write("feed.xml", rss_document("青川文化网", mockserver.url, entries,
                                                      built=datetime.now(ZoneInfo("Asia/Shanghai"))))
     (config_dir / "sources.yaml").write_text(

@@ -25,7 +25,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "dashboard": ("crawlers",),
 }
 # Where the settings may be built (entry points); everything else receives them.
-BUILDS_SETTINGS = {"yuqing/cli.py", "yuqing/mailsink.py", "yuqing/demo/__main__.py", "dashboard/data.py", "nlp/cli.py"}
+BUILDS_SETTINGS = {"yuqing/cli.py", "yuqing/mailsink.py", "yuqing/demo/__main__.py", "dashboard/data.py", "nlp/cli.py",
+                   # training recipes run as `python -m nlp.<name>` (their own main)
+                   "nlp/pretrain.py", "nlp/student.py", "nlp/train_ngram.py"}
 
 
 def modules(package: str) -> list[Path]:
