@@ -49,9 +49,16 @@ class ConditionalRequestMiddleware:
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestMiddleware:
         return cls(crawler)
 
+    @staticmethod
+    def _exempt(request: Request) -> bool:
+        """Requests always sent in full and never recorded: those marked ``dont_condition`` (list pages) and
+        robots.txt (Scrapy's own request: a 304 there would leave the crawl without its rules)."""
+        return bool(request.meta.get("dont_condition") or request.meta.get("dont_obey_robotstxt")
+                    or request.url.endswith("/robots.txt"))
+
     def process_request(self, request: Request) -> None:
         state = self.state
-        if state is None or request.meta.get("dont_condition"):
+        if state is None or self._exempt(request):
             return
         page = state.get(request.url)
         if page is None:
@@ -63,7 +70,7 @@ class ConditionalRequestMiddleware:
 
     def process_response(self, request: Request, response: Response) -> Response:
         state = self.state
-        if state is None:
+        if state is None or self._exempt(request):
             return response
         now = datetime.now().astimezone()
         if response.status == 304:
