@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
 
 from index.events import EVENT_STATE, EVENTS
 from index.foia import FOIA
@@ -197,7 +197,15 @@ def setup_spec(client: Elasticsearch, spec: IndexSpec, es: ElasticsearchSettings
     if client.indices.exists(index=index):
         client.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
     else:  # index and alias in one cluster-state change (each costs a noticeable fraction of a second)
-        client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
+        try:
+            client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
+        except BadRequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+            # Another process (a second crawl worker starting at the same moment) created it first: with
+            # the alias, in the same request.
+            log.debug("%s was created by another process meanwhile", index)
+            return index
     log.info("created %s behind alias %s", index, alias)
     return index
 
