@@ -16,13 +16,14 @@ APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
 def streamlit_command(host: str, port: int, *, python: str | None = None) -> list[str]:
-    """The command line that serves the dashboard.
+    """The command line that serves the dashboard: ``streamlit run dashboard/app.py`` through
+    :mod:`dashboard.serve`, which warms the process as it starts (the first user's overview does not pay for it).
 
     Headless (no browser is opened), no usage statistics sent, no source-file watching (a served app is not
     edited in place, and watching costs CPU), and a toolbar without the developer menu.
     """
     return [
-        python or sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        python or sys.executable, "-m", "dashboard.serve",
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",

@@ -13,7 +13,9 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -216,6 +218,40 @@ def source_health(backend: Backend) -> list[SourceStatus]:
 def total(backend: Backend, query: PostQuery) -> int:
     """How many posts match ``query`` (cached)."""
     return search(backend, replace(query, size=0, offset=0)).total
+
+
+PREFETCH_WORKERS = 8
+
+
+def prefetch(*calls: Callable[[], R]) -> list[R | Exception]:
+    """Make ``calls`` at once, each in its own thread, and return their results in order (the exception a call
+    raised in place of its result).
+
+    A page makes its independent (cached) queries here first, then the same calls again panel by panel: those find
+    the answers in Streamlit's cache, so the page waits for its slowest query instead of for the sum of them, and
+    the panels reach the browser in one burst (one re-render there instead of one per query). A failure is for the
+    panel to show: a call that raised is not cached, so the panel's own call meets the error again and shows it.
+    The threads carry the page run's context (``st.cache_data`` inside them behaves as in the page).
+    """
+    if not calls:
+        return []
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+
+    def attach() -> None:
+        if ctx is not None:
+            add_script_run_ctx(threading.current_thread(), ctx)
+
+    def run(call: Callable[[], R]) -> R | Exception:
+        try:
+            return call()
+        except Exception as exc:  # returned to the caller; the panel making the same call shows it
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(PREFETCH_WORKERS, len(calls)), thread_name_prefix="dashboard-query",
+                            initializer=attach) as pool:
+        return list(pool.map(run, calls))
 
 
 def window_start(now: datetime, window: timedelta) -> datetime:

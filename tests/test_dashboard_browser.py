@@ -128,7 +128,7 @@ def open_page(page: Page, title: str) -> None:
 
 @pytest.mark.browser
 def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Browser, settings: Settings,
-                                                es_client: Elasticsearch) -> None:
+                                                es_client: Elasticsearch, tmp_path: Path) -> None:
     page = browser.new_page(accept_downloads=True)
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
@@ -180,6 +180,21 @@ def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Br
     page.get_by_role("button", name="退出登录").click()
     expect(page.get_by_text("已退出登录。")).to_be_visible()
     expect(page.get_by_role("link", name=A_HOURS)).to_have_count(0)
+
+    # The server warmed itself as it started (dashboard.serve): every step done, none failed.
+    warmed = _log_line(tmp_path / "streamlit.log", "dashboard warm-up done")
+    assert "failed" not in warmed and "page modules" in warmed, warmed
+
+
+def _log_line(path: Path, text: str, deadline_s: float = START_DEADLINE_S) -> str:
+    """The first line of the server log at ``path`` that contains ``text`` (polled until ``deadline_s``)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        line = next((x for x in path.read_text(errors="replace").splitlines() if text in x), None)
+        if line is not None:
+            return line
+        assert time.monotonic() < deadline, f"no {text!r} in the server log:\n{path.read_text(errors='replace')}"
+        time.sleep(0.2)
 
 
 @pytest.mark.browser

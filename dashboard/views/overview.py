@@ -6,6 +6,7 @@ queries are cached for ``dashboard.cache_ttl_s``. The time range defaults to the
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -37,10 +38,20 @@ base = PostQuery(since=since)
 interval = summaries.chart_interval(since, now, span)
 st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
+# The panels' queries, made together first (data.prefetch): the panels below then read them from the cache.
+summary_query = partial(data.post_summary, backend, base, interval)
+events_query = partial(data.top_events, backend, since)
+alerts_query = partial(data.alerts, backend, since)
+tickets_query = partial(data.tickets, backend, now)
+health_query = partial(data.source_health, backend)
+words_query = partial(data.hot_words, backend, base, 20)
+negative_query = partial(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
+data.prefetch(summary_query, events_query, alerts_query, tickets_query, health_query, words_query, negative_query)
+
 
 @live
 def sentiment_panel() -> None:
-    summary = call(data.post_summary, backend, base, interval)
+    summary = call(summary_query)
     total, by_sentiment = summary.total, summary.by_sentiment
     columns = st.columns(5)
     columns[0].metric("舆情总数", total)
@@ -59,7 +70,7 @@ def sentiment_panel() -> None:
 @live
 def events_panel() -> None:
     st.subheader("热点事件")
-    events = call(data.top_events, backend, since)
+    events = call(events_query)
     if events is None or not events.items:
         st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
         return
@@ -73,7 +84,7 @@ def events_panel() -> None:
 @live
 def alerts_panel() -> None:
     st.subheader("预警")
-    alerts = call(data.alerts, backend, since)
+    alerts = call(alerts_query)
     if alerts is None:
         st.info("尚未建立预警发件箱（预警服务未运行）。")
         return
@@ -93,7 +104,7 @@ def alerts_panel() -> None:
 @live
 def tickets_panel() -> None:
     st.subheader("处置单")
-    tickets = call(data.tickets, backend, now)
+    tickets = call(tickets_query)
     if tickets is None:
         st.info("尚未建立处置单数据。")
         return
@@ -112,7 +123,7 @@ def tickets_panel() -> None:
 @live
 def health_panel() -> None:
     st.subheader("信源状态")
-    statuses = call(data.source_health, backend)
+    statuses = call(health_query)
     if not statuses:
         st.info("尚未配置信源。")
         return
@@ -126,7 +137,7 @@ def health_panel() -> None:
 
 @live
 def words_panel() -> None:
-    summary = call(data.post_summary, backend, base, interval)  # cached: the request of the first panel
+    summary = call(summary_query)  # cached: the request of the first panel
     left, right = st.columns(2)
     with left:
         st.subheader("来源分布")
@@ -142,7 +153,7 @@ def words_panel() -> None:
             st.info("该时间范围内暂无舆情。")
     with right:
         st.subheader("热词")
-        words = call(data.hot_words, backend, base, 20)
+        words = call(words_query)
         if words:
             st.dataframe(
                 pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
@@ -157,7 +168,7 @@ def words_panel() -> None:
 @live
 def negative_panel() -> None:
     st.subheader("近期负面舆情")
-    negative = call(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
+    negative = call(negative_query)
     if negative.total == 0:
         st.info("该时间范围内暂无负面舆情。")
         return
