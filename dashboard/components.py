@@ -116,13 +116,8 @@ def call_or_stop(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
 def post_card(post: Post, tz: str, terms: Sequence[str] = ()) -> None:
     """One post: linked title with badges, source/author/time line and an excerpt around the search terms.
 
-    Personal data is masked as the viewer's role requires; every piece of post text is escaped (inert Markdown).
+    One Markdown element (:func:`dashboard.format.card_markdown`). Personal data is masked as the viewer's role
+    requires; every piece of post text is escaped (inert Markdown).
     """
-    post = viewer_post(post)
     with st.container(border=True):
-        head = f"**{fmt.title_link(post.title, post.url)}**"
-        badges = fmt.badges_line(post)
-        st.markdown(f"{head} {badges}" if badges else head)
-        st.caption(fmt.meta_line(post, tz))
-        if post.content.strip():
-            st.markdown(fmt.highlight(fmt.excerpt(post.content, terms), terms))
+        st.markdown(fmt.card_markdown(viewer_post(post), tz, terms))

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -223,15 +223,15 @@ def total(backend: Backend, query: PostQuery) -> int:
 PREFETCH_WORKERS = 8
 
 
-def prefetch(*calls: Callable[[], R]) -> list[R | Exception]:
-    """Make ``calls`` at once, each in its own thread, and return their results in order (the exception a call
-    raised in place of its result).
+def prefetch(*calls: Callable[[], R]) -> list[Future[R]]:
+    """Start ``calls`` at once, each in its own thread, and return their futures without waiting for them.
 
-    A page makes its independent (cached) queries here first, then the same calls again panel by panel: those find
-    the answers in Streamlit's cache, so the page waits for its slowest query instead of for the sum of them, and
-    the panels reach the browser in one burst (one re-render there instead of one per query). A failure is for the
-    panel to show: a call that raised is not cached, so the panel's own call meets the error again and shows it.
-    The threads carry the page run's context (``st.cache_data`` inside them behaves as in the page).
+    A page starts its independent (cached) queries here, then makes the same calls panel by panel: a panel finds
+    its answer in Streamlit's cache, or waits for the computation already under way (``st.cache_data`` computes a
+    key once), so the page waits for its slowest query instead of for the sum of them, and each panel reaches the
+    browser as soon as its own answer is in. A call that raised is not cached: the panel's own call meets the
+    error again and shows it (the future holds it too). The threads carry the page run's context, so
+    ``st.cache_data`` inside them behaves as in the page.
     """
     if not calls:
         return []
@@ -243,15 +243,12 @@ def prefetch(*calls: Callable[[], R]) -> list[R | Exception]:
         if ctx is not None:
             add_script_run_ctx(threading.current_thread(), ctx)
 
-    def run(call: Callable[[], R]) -> R | Exception:
-        try:
-            return call()
-        except Exception as exc:  # returned to the caller; the panel making the same call shows it
-            return exc
-
-    with ThreadPoolExecutor(max_workers=min(PREFETCH_WORKERS, len(calls)), thread_name_prefix="dashboard-query",
-                            initializer=attach) as pool:
-        return list(pool.map(run, calls))
+    pool = ThreadPoolExecutor(max_workers=min(PREFETCH_WORKERS, len(calls)), thread_name_prefix="dashboard-query",
+                              initializer=attach)
+    try:
+        return [pool.submit(call) for call in calls]
+    finally:
+        pool.shutdown(wait=False)  # the threads end when their call is done
 
 
 def window_start(now: datetime, window: timedelta) -> datetime:

@@ -156,3 +156,18 @@ def count_line(total: int, shown: int) -> str:
     if shown < total:
         return f"共 {total} 条，显示最新 {shown} 条"
     return f"共 {total} 条"
+
+
+def card_markdown(post: Post, tz: str, terms: Sequence[str] = ()) -> str:
+    """A post card's text as one Markdown block: the linked title with its badges, the 来源 · 作者 · 时间 line
+    (small, grey, as a caption) and an excerpt around the search terms, one paragraph each.
+
+    One element per card rather than three: a page of cards is mostly these, and the browser's work grows with
+    the number of elements (总览 lists ten, 检索 up to fifty). Every piece of post text is escaped (inert).
+    """
+    head = f"**{title_link(post.title, post.url)}**"
+    badges = badges_line(post)
+    parts = [f"{head} {badges}" if badges else head, f":gray[:small[{meta_line(post, tz)}]]"]
+    if post.content.strip():
+        parts.append(highlight(excerpt(post.content, terms), terms))
+    return "\n\n".join(parts)

@@ -175,10 +175,10 @@ def test_search_lists_newest_first_with_details(app_env: Settings, posts: list[P
     card = next(md.value for md in at.markdown if md.value.startswith(f"**[{B_SEATS}]"))
     assert f"]({seats.url})**" in card
     assert ":red-badge[负面]" in card and ":blue-badge[公共文化设施建设和使用]" in card
-    captions = [c.value for c in at.caption]
     assert seats.published_at is not None
     shanghai = seats.published_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
-    assert f"来源：liuyan · 领导留言板 · 作者：网友小李 · 发布于 {shanghai}" in captions
+    # One Markdown element per card: title and badges, the source line as a caption (small, grey), the excerpt.
+    assert f"\n\n:gray[:small[来源：liuyan · 领导留言板 · 作者：网友小李 · 发布于 {shanghai}]]\n\n" in card
     theatre = next(md.value for md in at.markdown if md.value.startswith(f"**[{D_THEATRE}]"))
     assert "badge" not in theatre  # no analysis: no sentiment or topic badge
 

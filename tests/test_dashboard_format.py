@@ -57,6 +57,17 @@ def test_meta_line_without_publish_time_shows_fetch_time_and_skips_missing_parts
     assert fmt.meta_line(post, "Asia/Shanghai") == "来源：liuyan · 发布时间未知（抓取于 2026-11-27 15:05）"
 
 
+def test_card_markdown_is_one_block_whose_caption_post_text_cannot_close() -> None:
+    post = _post(title="馆]](javascript:x)", author="网友]] :red[假]", published_at=NOW, analysis=_analysis(),
+                 content="周末版权讲座 " * 3)
+    title, meta, body = fmt.card_markdown(post, "Asia/Shanghai", ["版权"]).split("\n\n")
+    assert title == ("**[馆\\]\\]\\(javascript\\:x\\)](https://example.gov.cn/a.html)** "
+                     ":red-badge[负面] :blue-badge[版权]")
+    assert meta == ":gray[:small[来源：liuyan · 作者：网友\\]\\] \\:red\\[假\\] · 发布于 2026-11-27 14:05]]"
+    assert "**版权**" in body
+    assert fmt.card_markdown(_post(content=" "), "UTC").count("\n\n") == 1  # no empty excerpt paragraph
+
+
 # ---- sentiment and topic ------------------------------------------------------------------------------
 def test_sentiment_labels_round_trip() -> None:
     assert [fmt.sentiment_label(s) for s in ("negative", "neutral", "positive")] == ["负面", "中性", "正面"]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import pytest
 import streamlit as st
 
 from dashboard import data
@@ -71,11 +72,12 @@ def test_prefetch_runs_calls_together_and_keeps_their_order_and_errors() -> None
     def fail() -> int:
         raise ValueError("no answer")
 
-    results = data.prefetch(*(partial(meet, i) for i in range(parties)))
-    assert results == [0, 10, 20, 30]
-    first, second = data.prefetch(fail, partial(int, "7"))
-    assert isinstance(first, ValueError) and str(first) == "no answer"
-    assert second == 7
+    futures = data.prefetch(*(partial(meet, i) for i in range(parties)))
+    assert [f.result(timeout=60) for f in futures] == [0, 10, 20, 30]
+    failed, fine = data.prefetch(fail, partial(int, "7"))
+    with pytest.raises(ValueError, match="no answer"):
+        failed.result(timeout=60)
+    assert fine.result(timeout=60) == 7
     assert data.prefetch() == []
 
 
@@ -95,8 +97,9 @@ def test_prefetched_overview_queries_equal_sequential_ones(app_env: Settings, po
     st.cache_data.clear()
     sequential = [call() for call in calls]
     st.cache_data.clear()
-    together = data.prefetch(*calls)
+    together = [f.result(timeout=60) for f in data.prefetch(*calls)]
     assert together == sequential
+    assert [call() for call in calls] == sequential  # the panels' own calls: answered by the cache
     summary, negative = together[0], together[6]
     assert isinstance(summary, PostSummary) and summary.total == len(posts)
     assert isinstance(negative, data.PageResult) and negative.total == 2

@@ -38,7 +38,8 @@ base = PostQuery(since=since)
 interval = summaries.chart_interval(since, now, span)
 st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
-# The panels' queries, made together first (data.prefetch): the panels below then read them from the cache.
+# The panels' queries, started together (data.prefetch): each panel below then takes its answer from the cache
+# (or waits for it), and reaches the browser as soon as it is in.
 summary_query = partial(data.post_summary, backend, base, interval)
 events_query = partial(data.top_events, backend, since)
 alerts_query = partial(data.alerts, backend, since)
