@@ -72,6 +72,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=9250, help="HTTP port of node 1 (transport: +100)")
     ap.add_argument("--home", type=Path, default=Path("/var/lib/yuqing/scale-cluster"))
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--replicas", type=int, default=None,
+                    help="replicas of each shard, raised after the load (default: 1 on a cluster of 2 or more "
+                         "nodes, else 0)")
     ap.add_argument("--bulk-threads", type=int, default=2)
     ap.add_argument("--bulk-docs", type=int, default=2000, help="documents per bulk request")
     ap.add_argument("--samples", type=int, default=20, help="warm samples per query")
@@ -331,6 +334,19 @@ def main() -> None:
             helpers.bulk(client, event_actions(events_alias, args.events, now), chunk_size=2000)
             client.indices.refresh(index=events_alias)
             print(f"indexed at {rate:,.0f} posts/s", flush=True)
+        replicas = args.replicas if args.replicas is not None else (1 if args.nodes > 1 else 0)
+        if replicas:
+            # Loaded with one copy (the usual bulk-load practice), then replicated: recovery copies segment files.
+            t1 = time.perf_counter()
+            client.indices.put_settings(index=f"{PREFIX}-*", settings={"number_of_replicas": replicas})
+            health = client.options(request_timeout=3600).cluster.health(
+                index=f"{PREFIX}-*", wait_for_status="green", timeout="60m")
+            print(f"replicas: {replicas}; {health['status']} after {time.perf_counter() - t1:.0f}s "
+                  f"({health['active_shards']} shard copies on {health['number_of_data_nodes']} data nodes)",
+                  flush=True)
+        per_node: Any = client.cat.allocation(format="json", bytes="mb")
+        print("shards per node: " + ", ".join(f"{r['node']} {r['shards']} ({r['disk.indices']} MB)"
+                                              for r in per_node if r.get("node") != "UNASSIGNED"), flush=True)
         count = int(client.count(index=posts_alias)["count"])
         stats = client.indices.stats(index=posts_alias, metric="store,segments")["_all"]["primaries"]
         size_gb = stats["store"]["size_in_bytes"] / 2**30

@@ -78,17 +78,11 @@ def _wait_for_sources(settings: Settings) -> list[str] | None:
 
 
 def _record_health(settings: Settings, report: CrawlReport) -> None:
-    """Store one source-health record per source of this crawl; ES being down is logged, not fatal."""
-    from elasticsearch import ApiError, TransportError
+    """Store one source-health record per source of this crawl; when Elasticsearch is down or blocks writes the
+    records are kept on disk and recorded by the next crawl (``index.health_record``)."""
+    from index.health_record import record_runs
 
-    from index.client import describe, es_client
-    from index.source_health import write_runs
-
-    try:
-        with es_client(settings.elasticsearch) as client:
-            write_runs(client, settings.elasticsearch.index_prefix, report.sources)
-    except (ApiError, TransportError) as exc:
-        log.error("could not record source health: %s", describe(exc))
+    record_runs(settings.elasticsearch, settings.paths.data_dir, report.sources)
 
 
 def add_subcommand(sub: argparse._SubParsersAction, *, search_keywords: SearchKeywords | None = None) -> None:

@@ -12,6 +12,7 @@ Status, from the newest runs of a source:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +20,10 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
+from index.client import WriteBlocked, blocked_answer
 from index.layout import SOURCE_HEALTH
 from index.records import SourceRun
+from yuqing.errors import YuqingError
 
 Status = Literal["ok", "calm", "silent", "failing", "unknown"]
 ALARMING: frozenset[str] = frozenset({"silent", "failing"})
@@ -47,10 +50,34 @@ def crashed_run(source: str, kind: str, error: str, now: datetime) -> SourceRun:
                      finish_reason="crashed")
 
 
+def run_id(run: SourceRun) -> str:
+    """The record id of a run (pure): the same run always gets the same id, so writing it again is harmless."""
+    key = "\x1f".join((run.source, run.kind, run.started_at.isoformat(), run.finished_at.isoformat()))
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
 def write_runs(client: Elasticsearch, prefix: str, runs: Sequence[SourceRun]) -> None:
+    """Index ``runs``, each under its :func:`run_id`. Raises :class:`WriteBlocked` when the index is read-only
+    and :class:`SourceHealthNotWritten` when a run was refused for another reason."""
+    if not runs:
+        return
     alias = SOURCE_HEALTH.alias(prefix)
-    for run in runs:
-        client.index(index=alias, document=run.as_source())
+    resp = client.bulk(operations=[line for r in runs for line in
+                                   ({"index": {"_index": alias, "_id": run_id(r)}}, r.as_source())])
+    if not resp["errors"]:
+        return
+    errors = [item["index"] for item in resp["items"] if "error" in item["index"]]
+    first = errors[0]
+    kind = first["error"].get("type") if isinstance(first["error"], dict) else str(first["error"])
+    if any(blocked_answer(e.get("status"), e["error"].get("type") if isinstance(e["error"], dict) else None)
+           for e in errors):
+        raise WriteBlocked(f"source health: {len(errors)} of {len(runs)} runs not recorded")
+    raise SourceHealthNotWritten(f"source health: {len(errors)} of {len(runs)} runs refused by {alias}: "
+                                 f"{first.get('status')} {kind}")
+
+
+class SourceHealthNotWritten(YuqingError):
+    """Elasticsearch refused a source-health record for a reason other than a write block."""
 
 
 def status_of(source: str, runs: list[SourceRun], silent_after: int) -> SourceStatus:

@@ -70,6 +70,21 @@ def spooled(settings: Settings) -> int:
     return sum(len(f.read_text().splitlines()) for f in (settings.paths.data_dir / "spool").glob("*.jsonl"))
 
 
+def health_runs(es: Elasticsearch, settings: Settings) -> list[tuple[int, int, int]]:
+    """(found, indexed, spooled) of each source-health record of the test's source, oldest first."""
+    alias = f"{settings.elasticsearch.index_prefix}-source-health"
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, size=20, query={"term": {"source": "fault-feed"}},
+                     sort=[{"started_at": "asc"}])["hits"]["hits"]
+    return [(h["_source"]["found"], h["_source"]["indexed"], h["_source"]["spooled"]) for h in hits]
+
+
+def health_spooled(settings: Settings) -> int:
+    """Source-health runs kept on disk for the next crawl to record."""
+    return sum(len(f.read_text().splitlines())
+               for f in (settings.paths.data_dir / "spool" / "health").glob("runs-*.jsonl"))
+
+
 def test_elasticsearch_down_mid_crawl_spools_the_rest_and_the_next_crawl_replays(
     settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path, proxy: FaultProxy
 ) -> None:
@@ -84,12 +99,16 @@ def test_elasticsearch_down_mid_crawl_spools_the_rest_and_the_next_crawl_replays
     assert "Retrying request after failure (attempt 1 of 3): ConnectionError" in log
     assert "Traceback" not in log and "has failed for 2 times in a row" not in log
     assert "posts spooled to" in log and "indexed by the next crawl" in log
+    # The run's source health could not be recorded either: kept on disk, not lost.
+    assert health_spooled(settings) == 1 and "could not record source health" in log
 
     proxy.up()
     again = crawl(settings, config_dir, proxy.url).sources[0]
     assert again.errors == 0 and again.spooled == 0
     assert indexed_paths(es_client, settings) == sorted(PAGES)  # every post, once
     assert spooled(settings) == 0
+    # Both runs in source health, once each: the one made while the cluster was down, then this one.
+    assert health_runs(es_client, settings) == [(6, 2, 4), (6, again.indexed, 0)] and health_spooled(settings) == 0
 
 
 def test_read_only_indices_mid_crawl_spool_with_a_clear_message_and_recover(
@@ -112,12 +131,15 @@ def test_read_only_indices_mid_crawl_spool_with_a_clear_message_and_recover(
         log = log_file(settings).read_text(encoding="utf-8")
         assert "elasticsearch blocks writes" in log and BLOCK_ADVICE in log and "Traceback" not in log
         assert "indexing http" not in log  # no line per refused document: the block is the event
+        assert health_spooled(settings) == 1  # its source health too, with the reason logged
+        assert "could not record source health (source health: 1 of 1 runs not recorded" in log
     finally:
         block(None)  # space is back (Elasticsearch lifts the flood-stage block itself)
     again = crawl(settings, config_dir, proxy.url).sources[0]
     assert again.errors == 0 and again.spooled == 0
     assert indexed_paths(es_client, settings) == sorted(PAGES)
     assert spooled(settings) == 0
+    assert health_runs(es_client, settings) == [(6, 2, 4), (6, again.indexed, 0)] and health_spooled(settings) == 0
 
 
 def test_a_write_block_is_told_from_a_refusal() -> None:

@@ -91,3 +91,24 @@ def test_a_crawl_that_died_is_recorded_as_failing_for_each_source(settings: Sett
     hits = es_client.search(index=f"{settings.elasticsearch.index_prefix}-source-health")["hits"]["hits"]
     assert sorted((h["_source"]["source"], h["_source"]["kind"], h["_source"]["finish_reason"]) for h in hits) == [
         ("gone", "social", "crashed"), ("too", "feed", "crashed")]
+
+
+def test_health_runs_kept_on_disk_are_claimed_once_and_given_back_when_not_written(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from index.health_record import HealthSpool
+    from index.records import SourceRun
+    from index.source_health import run_id
+
+    t = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    run = SourceRun(source="s", kind="feed", started_at=t, finished_at=t, found=3, indexed=3)
+    later = run.model_copy(update={"finished_at": t.replace(minute=1)})
+    assert run_id(run) == run_id(run.model_copy()) != run_id(later)
+    spool = HealthSpool(tmp_path / "health")
+    path = spool.write([run])
+    path.write_text(path.read_text() + "not json\n")
+    claimed = spool.claim()
+    assert [runs for _, runs in claimed] == [[run]]  # the unreadable line is dropped, the run kept
+    assert HealthSpool(tmp_path / "health").claim() == []  # claimed: another recording does not take it too
+    spool.release(claimed[0][0])
+    assert [runs for _, runs in spool.claim()] == [[run]]

@@ -95,18 +95,17 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
 
 def _record_crawl(settings: Settings, kinds: dict[str, str], outcome: CrawlOutcome) -> None:
     """A crawl child records its own sources' health; the sources of a child that died without a report are
-    recorded here, each as a failed run."""
+    recorded here, each as a failed run (kept on disk when Elasticsearch cannot take them)."""
     if outcome.report is None:
         from datetime import datetime
 
-        from index.client import es_client
-        from index.source_health import crashed_run, write_runs
+        from index.health_record import record_runs
+        from index.source_health import crashed_run
 
         now = datetime.now().astimezone()
         error = outcome.error or "crawl failed without a report"
         runs = [crashed_run(source, kinds.get(source, ""), error, now) for source in outcome.sources]
-        with es_client(settings.elasticsearch) as client:
-            write_runs(client, settings.elasticsearch.index_prefix, runs)
+        record_runs(settings.elasticsearch, settings.paths.data_dir, runs)
 
 
 def _setup_indices(settings: Settings) -> None:

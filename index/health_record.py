@@ -1,0 +1,102 @@
+"""Recording source health when Elasticsearch cannot take it: the runs are kept on disk and written first by
+the next recording, so a crawl made while the cluster was down or refusing writes (the flood-stage block) still
+shows in source health once it is back.
+
+Each run is written under an id derived from its content (``index.source_health.run_id``), so a run written
+twice — a spooled file replayed after a partial write — is one record. Spool files live in ``<data_dir>/spool/health``
+(beside the posts' spool, not in it): ``runs-<time>-<pid>.jsonl``; a recording claims a file by renaming it
+before writing it, so concurrent crawl processes never replay the same file twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from elasticsearch import ApiError, TransportError
+from pydantic import ValidationError
+
+from index.client import WriteBlocked, describe, es_client
+from index.records import SourceRun
+from index.source_health import SourceHealthNotWritten, write_runs
+from yuqing.settings import ElasticsearchSettings
+
+log = logging.getLogger(__name__)
+
+
+class HealthSpool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def write(self, runs: Sequence[SourceRun]) -> Path:
+        """Keep ``runs`` in a new file (fsynced, renamed into place); returns its path."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
+        path = self.directory / f"runs-{stamp}-{os.getpid()}.jsonl"
+        tmp = path.with_suffix(".partial")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for run in runs:
+                fh.write(run.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(path)
+        return path
+
+    def claim(self) -> list[tuple[Path, list[SourceRun]]]:
+        """The spooled files this process could claim (renamed to ``*.claimed-<pid>``), each with its runs; an
+        unreadable line is logged and dropped (the rest of the file is kept)."""
+        if not self.directory.is_dir():
+            return []
+        claimed: list[tuple[Path, list[SourceRun]]] = []
+        for path in sorted(self.directory.glob("runs-*.jsonl")):
+            mine = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+            try:
+                path.rename(mine)
+            except FileNotFoundError:  # another process claimed it first
+                continue
+            runs: list[SourceRun] = []
+            for n, line in enumerate(mine.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    runs.append(SourceRun.model_validate_json(line))
+                except ValidationError as exc:
+                    log.error("source-health spool %s line %d is not a run (dropped): %s", path, n, exc)
+            claimed.append((mine, runs))
+        return claimed
+
+    @staticmethod
+    def release(path: Path) -> None:
+        """Give a claimed file back (its runs could not be written)."""
+        path.rename(path.with_name(path.name.split(".claimed-", 1)[0]))
+
+
+def spool_dir(data_dir: Path) -> Path:
+    return data_dir / "spool" / "health"
+
+
+def record_runs(settings: ElasticsearchSettings, data_dir: Path, runs: Sequence[SourceRun]) -> bool:
+    """Write ``runs`` and whatever earlier recordings had to keep; when Elasticsearch is unavailable or blocks
+    writes, keep them all on disk (under ``data_dir``) for the next recording (logged once, with the reason).
+    True when written."""
+    directory = spool_dir(data_dir)
+    spool = HealthSpool(directory)
+    claimed = spool.claim()
+    pending = [run for _, batch in claimed for run in batch]
+    try:
+        with es_client(settings) as client:
+            write_runs(client, settings.index_prefix, [*pending, *runs])
+    except (ApiError, TransportError, WriteBlocked, SourceHealthNotWritten) as exc:
+        for path, _ in claimed:
+            spool.release(path)
+        if runs:
+            spool.write(runs)
+        log.error("could not record source health (%s); %d runs kept in %s, recorded by the next crawl",
+                  describe(exc), len(runs) + len(pending), directory)
+        return False
+    for path, _ in claimed:
+        path.unlink()
+    if pending:
+        log.info("source health: %d runs kept while elasticsearch was unavailable are recorded now", len(pending))
+    return True
