@@ -80,6 +80,7 @@ def _login_form(settings: Settings, users: UsersFile) -> NoReturn:
         password = st.text_input("密码", type="password", key="login_password")
         submitted = st.form_submit_button("登录", type="primary")
     if not submitted:
+        components.browser_warmup()
         st.stop()
     store = accounts.AttemptStore(accounts.attempts_path(settings), accounts.login_policy(settings))
     outcome = attempt_login(users, store, accounts.login_policy(settings), username, password, datetime.now(UTC))

@@ -134,6 +134,10 @@ def test_sign_in_overview_search_export_sign_out(dashboard_url: str, browser: Br
     page.goto(f"{dashboard_url}/overview")  # a page's own address, before anyone signed in: the login form
     expect(page.get_by_label("用户名")).to_be_visible()
     expect(page.get_by_text("舆情总数")).to_have_count(0)
+    # The overview's chart and table are started on the login page (components.browser_warmup), out of sight.
+    for test_id in ("stVegaLiteChart", "stDataFrame"):
+        expect(page.get_by_test_id(test_id)).to_have_count(1)
+        expect(page.get_by_test_id(test_id)).to_be_hidden()
 
     page.goto(dashboard_url)
     sign_in(page, "press", "wrong-password")

@@ -41,6 +41,8 @@ def test_every_page_needs_a_login(app_env: Settings, posts: list[Post]) -> None:
     assert at.title[0].value == "文化舆情监测与回应平台"
     assert [t.label for t in at.text_input] == ["用户名", "密码"]
     assert shown_titles(at) == [] and not at.metric
+    # The browser warm-up (the overview's chart and table, hidden) shows no data before the login.
+    assert [df.value.empty for df in at.dataframe] == [True]
 
     at.switch_page("views/overview.py")
     _run(at)
