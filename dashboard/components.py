@@ -124,17 +124,21 @@ def post_card(post: Post, tz: str, terms: Sequence[str] = ()) -> None:
 
 
 WARMUP_KEY = "browser-warmup"
+WARMUP_LABEL = "预加载"
 
 
 def browser_warmup() -> None:
-    """The heavy kinds of element 总览 shows (bar chart, table), empty and out of sight, on the sign-in page: the
-    browser fetches and starts their code while the user types the password, so the first page after signing in
-    does not wait for it (about 1.5 s of a fresh Chromium's CPU). Nothing is read: no data, no query."""
+    """The kinds of element the first page after signing in shows (bar chart, table, metric, select box, button),
+    empty, disabled and out of sight, on the sign-in page: the browser fetches and starts their code while the
+    user types the password, so the first page does not wait for it (about 1.5 s of a fresh Chromium's CPU).
+    Nothing is read: no data, no query."""
     import pandas as pd
 
     st.html(f"<style>.st-key-{WARMUP_KEY} {{display: none;}}</style>")
     with st.container(key=WARMUP_KEY):
-        empty = pd.DataFrame({"时间": pd.Series([], dtype="datetime64[ns]"), "条数": pd.Series([], dtype="int64"),
-                              "情感": pd.Series([], dtype="object")})
-        st.bar_chart(empty, x="时间", y="条数", color="情感", height=10)
-        st.dataframe(empty, hide_index=True)
+        st.vega_lite_chart(pd.DataFrame({"x": pd.Series([], dtype="int64")}), {
+            "mark": "bar", "encoding": {"x": {"field": "x", "type": "quantitative"}}, "height": 10})
+        st.dataframe(pd.DataFrame({"x": pd.Series([], dtype="int64")}), hide_index=True)
+        st.metric(WARMUP_LABEL, "", label_visibility="collapsed")
+        st.selectbox(WARMUP_LABEL, [""], key=f"{WARMUP_KEY}-select", disabled=True, label_visibility="collapsed")
+        st.button(WARMUP_LABEL, key=f"{WARMUP_KEY}-button", disabled=True)
