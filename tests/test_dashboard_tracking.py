@@ -262,3 +262,33 @@ def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketServi
     assert stored.correction is not None and stored.correction.corrected_on == now.date()
     assert [e.action for e in stored.audit] == ["登记", "告知补正", "收到补正"]
     assert any("办理状态" in m and "剩余 20 个工作日" in m for m in _md(at))
+
+
+def test_foia_extension_granted_and_third_party_consulted(stores: tuple[TicketService, FoiaService]) -> None:
+    _, foia = stores
+    now = datetime.now(TZ)
+    req = register(applicant="钱某", content="某演出场所的处罚决定书", channel="网上申请", received_on=now.date(),
+                   by="李明", now=now)
+    foia.create(req)
+    at = _page("press", FOIA_PAGE, id=req.id)
+    at.text_input(key="ext_by").input("王主任")
+    at.text_input(key="ext_reason").input("需汇总多个部门材料")
+    next(b for b in at.button if b.label == "延期").click()
+    _run(at)
+    assert at.success[0].value == "已延期。"
+    extended = foia.load(req.id).request
+    assert extended.extension is not None and extended.extension.approved_by == "王主任"
+    assert not [b for b in at.button if b.label == "延期"]  # one extension only
+    assert any("办理状态" in m and "剩余 40 个工作日" in m for m in _md(at))  # 20 working days + 20
+
+    at.text_input(key="consult_party").input("某演出公司")
+    next(b for b in at.button if b.label == "征求意见").click()
+    _run(at)
+    assert at.success[0].value == "已记录向 某演出公司 征求意见。"
+    assert at.selectbox(key="consult_done_party").options == ["某演出公司"]
+    next(b for b in at.button if b.label == "收到意见").click()
+    _run(at)
+    assert at.success[0].value == "已记录收到意见，恢复计算期限。"
+    stored = foia.load(req.id).request
+    assert [(c.third_party, c.answered_on) for c in stored.consultations] == [("某演出公司", now.date())]
+    assert [e.action for e in stored.audit] == ["登记", "延期", "征求意见", "收到意见"]
