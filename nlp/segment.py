@@ -5,22 +5,25 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from functools import lru_cache
 
 import jieba
 
 _lock = threading.Lock()
+_loaded: list[jieba.Tokenizer] = []  # the process's one tokenizer, once loaded
 _SPACE = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=1)
 def _tokenizer() -> jieba.Tokenizer:
-    """One initialised tokenizer per process (loading the dictionary takes about a second)."""
-    with _lock:
-        jieba.setLogLevel(logging.WARNING)
-        tok = jieba.Tokenizer()
-        tok.initialize()
-        return tok
+    """One initialised tokenizer per process (loading the dictionary takes about a second): threads asking at
+    the same time wait for the one load instead of loading it again."""
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                jieba.setLogLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.initialize()
+                _loaded.append(tok)
+    return _loaded[0]
 
 
 def segment(text: str) -> list[str]:

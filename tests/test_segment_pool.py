@@ -27,3 +27,34 @@ def test_a_killed_worker_is_reported_and_segmentation_goes_on(caplog: pytest.Log
         assert [r.getMessage() for r in caplog.records if "worker process died" in r.getMessage()]
     finally:
         segmenter.close()
+
+
+def test_the_dictionary_is_loaded_once_when_threads_ask_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import jieba
+
+    from nlp import segment as seg
+
+    loads: list[int] = []
+    real_init = jieba.Tokenizer.initialize
+
+    def counting(self: jieba.Tokenizer, dictionary: str | None = None) -> None:
+        loads.append(1)
+        real_init(self, dictionary)
+
+    monkeypatch.setattr(seg, "_loaded", [])
+    monkeypatch.setattr(jieba.Tokenizer, "initialize", counting)
+    start = threading.Barrier(4)
+    results: list[list[str]] = []
+
+    def work() -> None:
+        start.wait()
+        results.append(seg.segment("市图书馆临时闭馆"))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(results) == 4 and all(r == results[0] for r in results)
