@@ -233,3 +233,24 @@ def find_datetime(text: str, *, now: datetime, tz: ZoneInfo | str = DEFAULT_TZ) 
         return None
     found.sort(key=lambda item: (item[0], item[1]))
     return found[0][2]
+
+
+def has_year(text: str) -> bool:
+    """Whether ``text`` writes a year (a full date or ISO 8601), as opposed to a month-day like ``10-08 12:00``."""
+    return _FULL.search(text) is not None or _ISO.search(text) is not None
+
+
+def year_from(value: datetime, text: str, *, now: datetime) -> datetime:
+    """``value`` (read from a month-day without year, so given the latest year not in the future) with the year
+    of the full dates in ``text`` that have its month and day, when they all agree on one year that is not in
+    the future; else ``value`` unchanged. A portal's byline shows ``10-08 12:00`` while the page declares
+    ``2019-10-08 12:00:57`` elsewhere (e.g. ``itemprop="dateUpdate"``): the year is the page's, not this one."""
+    years = {int(m.group("y")) for m in _FULL.finditer(text)
+             if int(m.group("m")) == value.month and int(m.group("d")) == value.day}
+    if len(years) != 1:
+        return value
+    try:
+        dated = value.replace(year=years.pop())
+    except ValueError:  # 02-29 in a year without it
+        return value
+    return dated if dated <= now + timedelta(minutes=5) else value

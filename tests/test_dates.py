@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crawlers.dates import find_datetime, parse_datetime
+from crawlers.dates import find_datetime, has_year, parse_datetime, year_from
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 27, 15, 30, 0, tzinfo=SH)
@@ -119,3 +119,15 @@ def test_find_datetime_ignores_ambiguous_prose() -> None:
     assert find_datetime("订单号 1581517074，金额 35 元", now=NOW) is None
     assert find_datetime("", now=NOW) is None
     assert find_datetime("第1-10月累计增长15.3%", now=NOW) is None
+
+
+def test_a_year_less_date_takes_the_year_of_the_page_s_full_date_on_the_same_day() -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=SH)
+    byline = datetime(2026, 10, 8, 12, 0, tzinfo=SH)  # "10-08 12:00" read in 2026
+    assert not has_year("10-08 12:00") and has_year("2019-10-08") and has_year("2019年10月8日")
+    page = '<meta itemprop="dateUpdate" content="2019-10-08 12:00:57">'
+    assert year_from(byline, page, now=now) == byline.replace(year=2019)
+    assert year_from(byline, "2019-10-09 与 2020-10-08", now=now) == byline.replace(year=2020)  # same day only
+    assert year_from(byline, "2019-10-08 与 2021-10-08", now=now) == byline  # two years: undecided, kept
+    assert year_from(byline, "没有完整日期", now=now) == byline
+    assert year_from(byline.replace(year=2025, month=12), "2026-12-08", now=now).year == 2025  # never in the future

@@ -9,7 +9,7 @@ from datetime import time as dt_time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from crawlers.dates import find_datetime, parse_datetime
+from crawlers.dates import find_datetime, has_year, parse_datetime, year_from
 from crawlers.extract.dom import (
     ElementIndex,
     HtmlElement,
@@ -142,9 +142,17 @@ def _first_time(values: Iterable[str], parse: Callable[[str], datetime | None]) 
     return None
 
 
-def _labelled_time(text: str, rules: TimeRules, now: datetime, zone: ZoneInfo) -> datetime | None:
-    values = (match.group("value") for regex in rules.labelled_regexes for match in regex.finditer(text))
-    return _first_time(values, lambda value: find_datetime(value, now=now, tz=zone))
+def _labelled_time(text: str, rules: TimeRules, now: datetime, zone: ZoneInfo,
+                   raw_html: str | None = None) -> datetime | None:
+    """The first labelled date (发布时间：…) in ``text``; one written without a year takes its year from the full
+    dates of ``raw_html`` on the same month and day (:func:`crawlers.dates.year_from`)."""
+    for regex in rules.labelled_regexes:
+        for match in regex.finditer(text):
+            value = match.group("value")
+            found = find_datetime(value, now=now, tz=zone)
+            if found is not None:
+                return year_from(found, raw_html, now=now) if raw_html and not has_year(value) else found
+    return None
 
 
 def find_published_at(
@@ -172,7 +180,7 @@ def find_published_at(
     short_lines = "\n".join(
         line for line in near_title.split("\n") if len(line) <= rules.byline_max_line_chars
     )
-    byline = _labelled_time(near_title, rules, now, zone) or find_datetime(short_lines, now=now, tz=zone)
+    byline = _labelled_time(near_title, rules, now, zone, raw_html) or find_datetime(short_lines, now=now, tz=zone)
     if declared is not None and byline is not None:
         if byline.time() == dt_time(0, 0) and declared.date() == byline.date():
             return declared  # a date-only byline adds nothing to a declared time on the same day
