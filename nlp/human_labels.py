@@ -2,7 +2,8 @@
 
 Each row: ``uid`` (see :mod:`nlp.corpus`), ``relevance`` (relevant / not_relevant / uncertain), ``topic``
 (one of the taxonomy's 12 names, only for relevant rows), ``round`` (1: broad sample ``sample.py``; 2:
-strong-keyword sample ``sample2.py``). The labels were given by people reading each text under the
+strong-keyword sample ``sample2.py``; 3: texts ranked by a scorer fitted on the round 1-2 train split,
+``sample3.py``). The labels were given by people reading each text under the
 guidelines in the model card.
 
 The test split is fixed by a hash of the uid (:func:`split_of`), so it does not depend on file order and
@@ -80,21 +81,25 @@ def save_labels(rows: list[LabelRow], path: Path = LABELS_FILE) -> None:
             w.writerow([r.uid, r.relevance, r.topic or "", r.round])
 
 
+# the labelling round of each sample chunk: chunk0-2 round 1, chunk3-4 round 2, chunk5-10 round 3
+ROUND_OF_CHUNK: tuple[int, ...] = (1, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3)
+
+
 def merge_annotations(notes_dir: Path, topics: list[str]) -> list[LabelRow]:
-    """Rows from the annotators' files ``labels{0..4}.csv`` (uid,relevance,topic,note) in ``notes_dir``; the
-    round comes from the sample chunk a uid was drawn in (chunk0-2: round 1, chunk3-4: round 2). The note
+    """Rows from the annotators' files ``labels{J}.csv`` (uid,relevance,topic,note) in ``notes_dir``; the
+    round comes from the sample chunk ``chunk{J}.jsonl`` a uid was drawn in (:data:`ROUND_OF_CHUNK`). The note
     column (a short reason) is dropped."""
     import json
 
     round_of: dict[str, int] = {}
-    for j in range(5):
+    for j, rnd in enumerate(ROUND_OF_CHUNK):
         chunk = notes_dir / f"chunk{j}.jsonl"
         if chunk.exists():
             for line in chunk.read_text(encoding="utf-8").splitlines():
                 if line.strip():
-                    round_of[json.loads(line)["uid"]] = 1 if j < 3 else 2
+                    round_of[json.loads(line)["uid"]] = rnd
     rows: list[LabelRow] = []
-    for j in range(5):
+    for j in range(len(ROUND_OF_CHUNK)):
         path = notes_dir / f"labels{j}.csv"
         if not path.exists():
             continue
