@@ -81,8 +81,8 @@ def save_labels(rows: list[LabelRow], path: Path = LABELS_FILE) -> None:
             w.writerow([r.uid, r.relevance, r.topic or "", r.round])
 
 
-# the labelling round of each sample chunk: chunk0-2 round 1, chunk3-4 round 2, chunk5-10 round 3
-ROUND_OF_CHUNK: tuple[int, ...] = (1, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3)
+# the labelling round of each sample chunk: chunk0-2 round 1, chunk3-4 round 2, chunk5-10 round 3, chunk11-16 round 4
+ROUND_OF_CHUNK: tuple[int, ...] = (1, 1, 1, 2, 2) + (3,) * 6 + (4,) * 6
 
 
 def merge_annotations(notes_dir: Path, topics: list[str]) -> list[LabelRow]:

@@ -17,7 +17,9 @@ from nlp.human_labels import split_of
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-labelled = {r["uid"]: r["relevance"] for r in csv.DictReader(open(HERE / "relevance.csv", encoding="utf-8"))}
+ROUND = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+labelled = {r["uid"]: r["relevance"] for r in csv.DictReader(open(HERE / "relevance.csv", encoding="utf-8"))
+            if int(r["round"]) < ROUND}
 texts = {f"gov:{k}": v[1][:700] for k, v in gov.items()}
 texts.update({k: v for k, v in weibo.items()})
 texts.update({k: v[1] for k, v in news.items()})
@@ -27,7 +29,7 @@ X = vec.fit_transform([texts[u] for u in train])
 clf = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(X, [labelled[u] == "relevant" for u in train])
 pool = sorted(u for u in texts if u not in labelled and (u.startswith("gov:") or u.startswith(("tnews", "thucnews"))))
 score = dict(zip(pool, clf.predict_proba(vec.transform([texts[u] for u in pool]))[:, 1]))
-rng = random.Random(13)
+rng = random.Random(10 + ROUND)
 top = sorted(pool, key=lambda u: (-score[u], u))[:1450]
 chosen = set(top)
 culture = [u for u in pool if u.startswith("tnews") and news[u][0] == "news_culture" and u not in chosen]
@@ -39,6 +41,6 @@ sample = [{"uid": u, "text": texts[u], "kw_hit": hit(texts[u])} for u in sorted(
 rng.shuffle(sample)
 print(len(sample), "top", len(top), "news_culture", len(culture), "kw hits", sum(s["kw_hit"] for s in sample))
 for j in range(6):
-    with open(OUT / f"chunk{5 + j}.jsonl", "w", encoding="utf-8") as fh:
+    with open(OUT / f"chunk{5 + 6 * (ROUND - 3) + j}.jsonl", "w", encoding="utf-8") as fh:
         for s in sample[j::6]:
             fh.write(json.dumps(s, ensure_ascii=False) + "\n")
