@@ -105,6 +105,10 @@ class StudentConfig:
     sentiment_eval_fold: int = 0  # of the sentiment rows (grouped by text, n-gram CV folds)
     teacher: dict[str, Any] = field(default_factory=dict)  # NgramTrainConfig overrides for the teacher
     teacher_jobs: int = 1  # the two teachers fitted in parallel processes when 2
+    # "e5": relevance soft labels from multilingual-e5-small embeddings + keyword-rule features
+    # (nlp/e5_teacher.py) for board messages, posts and headlines; "ngram": the n-gram teacher's for every text
+    relevance_teacher: str = "e5"
+    e5_C: tuple[float, ...] = (1.0, 4.0, 16.0)  # regularisation candidates (cross-validated on the run's rows)
     threads: int = 2
     seed: int = 42
 
@@ -115,7 +119,7 @@ class StudentConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown option(s) {unknown}; known: {sorted(known)}")
-        for key in ("relevance_dev_folds", "tail_token_candidates"):
+        for key in ("relevance_dev_folds", "tail_token_candidates", "e5_C"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -295,9 +299,31 @@ def _fit_teacher(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
     model = fit_model(dc_replace(ds, weak=weak), tcfg, training_rows(dc_replace(ds, weak=weak), tcfg,
                                                                      sentiment_uids=sent, relevance_rows=rel))
     probs = model.predict_proba([r.text for r in recs])
+    out: dict[str, Any] = {"model": model}
+    if cfg.relevance_teacher == "e5":
+        e5 = _fit_e5_teacher(cfg, ds, rel)
+        covered = [i for i, r in enumerate(recs) if e5.covers(r.uid)]
+        probs["relevance"] = probs["relevance"].copy()
+        probs["relevance"][covered] = e5.predict([recs[i].uid for i in covered], [recs[i].text for i in covered])
+        out["e5"] = e5
+        out["e5_C"] = np.array(e5.C)
+        log.info("e5 relevance targets for %d of the %s run's %d texts", len(covered), run, len(recs))
+    elif cfg.relevance_teacher != "ngram":
+        raise ValueError(f"relevance_teacher {cfg.relevance_teacher!r}: one of 'e5', 'ngram'")
     log.info("teacher (%s run) fitted and applied to %d texts in %.0f s", run, len(recs), time.time() - t0)
-    return {"uids": np.array([r.uid for r in recs]), **{t: p.astype(np.float32) for t, p in probs.items()},
-            "model": model}
+    return {"uids": np.array([r.uid for r in recs]), **{t: p.astype(np.float32) for t, p in probs.items()}, **out}
+
+
+def _fit_e5_teacher(cfg: StudentConfig, ds: Any, rel_rows: list[Any]) -> Any:
+    """The e5 relevance teacher fitted on a run's human relevance rows (embeddings from the cached stage)."""
+    from nlp.e5_teacher import fit_teacher
+    from nlp.taxonomy import load_taxonomy
+
+    emb = stage_e5_embeddings(cfg, ds)
+    rows = [r for r in rel_rows if r.uid in emb]
+    y = np.array([int(bool(r.relevant)) for r in rows])
+    return fit_teacher(emb, [r.uid for r in rows], [ds.records[r.uid].text for r in rows], y,
+                       load_taxonomy(Path(cfg.taxonomy)), cfg.e5_C, cfg.seed)
 
 
 def stage_teacher(cfg: StudentConfig, ds: Any, splits: Splits) -> dict[str, dict[str, np.ndarray]]:
@@ -307,12 +333,13 @@ def stage_teacher(cfg: StudentConfig, ds: Any, splits: Splits) -> dict[str, dict
 
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    todo = [run for run in RUNS if not (work / f"teacher_{run}.npz").exists()]
+    runs = RUNS if cfg.final_run else ("dev",)  # no final run: its teacher is not needed
+    todo = [run for run in runs if not (work / f"teacher_{run}.npz").exists()]
     if todo:
         outs = _parallel(min(cfg.teacher_jobs, len(todo)), [(_teacher_job, (ds, cfg, splits, run)) for run in todo])
         for run, out in zip(todo, outs, strict=True):
             np.savez_compressed(work / f"teacher_{run}.npz", **out)
-    return {run: dict(np.load(work / f"teacher_{run}.npz")) for run in RUNS}
+    return {run: dict(np.load(work / f"teacher_{run}.npz")) for run in runs}
 
 
 def _teacher_job(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[str, np.ndarray]:
@@ -321,6 +348,7 @@ def _teacher_job(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
     torch.set_num_threads(1)
     out = _fit_teacher(ds, cfg, splits, run)
     model = out.pop("model")
+    e5 = out.pop("e5", None)
     # the teacher's own figures on what the dev run is scored on (relevance dev folds, sentiment fold)
     if run == "dev":
         dev_uids = sorted(splits.relevance_dev)
@@ -328,11 +356,28 @@ def _teacher_job(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
         pd_ = model.predict_proba([ds.records[u].text for u in dev_uids])
         pe = model.predict_proba([ds.records[u].text for u in ev_uids])
         out["relevance_dev_uids"] = np.array(dev_uids)
-        out["relevance_dev_relevance"] = pd_["relevance"].astype(np.float32)
+        dev_rel = pd_["relevance"].astype(np.float32)
+        if e5 is not None:
+            dev_texts = [ds.records[u].text for u in dev_uids]
+            covered = [i for i, u in enumerate(dev_uids) if e5.covers(u)]
+            dev_rel[covered] = e5.predict([dev_uids[i] for i in covered], [dev_texts[i] for i in covered])
+        out["relevance_dev_relevance"] = dev_rel
         out["relevance_dev_topic"] = pd_["topic"].astype(np.float32)
         out["sentiment_eval_uids"] = np.array(ev_uids)
         out["sentiment_eval_sentiment"] = pe["sentiment"].astype(np.float32)
     return out
+
+
+def stage_e5_embeddings(cfg: StudentConfig, ds: Any) -> dict[str, np.ndarray]:
+    """e5 sentence embeddings of every corpus text of a relevance source (``nlp.e5_teacher``), cached in
+    ``work_dir/e5_emb`` (resumable); the encoder is built from the holdout-free corpus's vocabulary."""
+    from nlp.e5_teacher import Embedder, build_encoder, embed_cached, wants_embedding
+
+    work = Path(cfg.work_dir)
+    encoder = build_encoder(work, [r.text for r in ds.records.values()])
+    recs = [r for _, r in sorted(ds.records.items()) if wants_embedding(r.source)]
+    return embed_cached(Embedder.load(encoder, cfg.max_length), [r.uid for r in recs], [r.text for r in recs],
+                        work / "e5_emb")
 
 
 # --- stage 3/4: multi-task fine-tuning with distillation -----------------------------------------------------
@@ -843,6 +888,9 @@ def run(cfg: StudentConfig, shared: Path, only: str | None = None) -> dict[str, 
     )
     if only == "teacher":
         stage_teacher(cfg, ds, splits)
+        return {}
+    if only == "e5":
+        stage_e5_embeddings(cfg, ds)
         return {}
     mlm = stage_pretrain(cfg, ds, splits)
     if mlm["step"] < mlm_target(cfg):

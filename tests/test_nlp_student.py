@@ -1,6 +1,6 @@
 """The BERT student recipe (nlp/student.py): token reading, the loss, and a training smoke test that runs
-every stage (MLM pretraining, n-gram teacher, dev run with selection, final run, test split) on a tiny
-dataset for a few steps, through ``yuqing nlp train``."""
+every stage (MLM pretraining, n-gram teacher with the e5 relevance teacher, dev run with selection, final run,
+test split) on a tiny dataset for a few steps, through ``yuqing nlp train``."""
 
 from __future__ import annotations
 
@@ -112,6 +112,16 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert corpus and not corpus & (splits.test | splits.relevance_dev | splits.sentiment_eval)
     teacher = dict(np.load(work / "teacher_dev.npz"))
     assert not set(teacher["uids"]) & (splits.relevance_dev | splits.sentiment_eval)
+    # the e5 relevance teacher: every post / board message embedded once (cached), the reviews not
+    cached = set()
+    for part in (work / "e5_emb").glob("part-*.npz"):
+        cached |= set(np.load(part)["uids"].tolist())
+    assert cached == {u for u in ds.records if not u.startswith("waimai")}
+    assert float(teacher["e5_C"]) in student.StudentConfig().e5_C
+    rel_soft = dict(zip(teacher["uids"].tolist(), teacher["relevance"][:, 1], strict=True))
+    train_gov = [r for r in splits.relevance_train if r.uid not in splits.relevance_dev]
+    assert np.mean([rel_soft[r.uid] for r in train_gov if r.relevant]) > np.mean(
+        [rel_soft[r.uid] for r in train_gov if not r.relevant])
     assert set(teacher["sentiment_eval_uids"]) == splits.sentiment_eval
     n_test = sum(1 for r in ds.labels if human_labels.split_of(r.uid) == "test")
     assert test["n"] == n_test and {"relevance_model", "relevance_keyword_rules"} <= set(test)
@@ -138,10 +148,12 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
 
     # a second run resumes: stages already done are skipped, the final run resumes from its checkpoint
     (work / "run_final" / "train_stats.json").unlink()
+    parts = sorted((work / "e5_emb").glob("part-*.npz"))
     args = parser.parse_args(["train", str(conf), f"output_dir={out_dir}", f"work_dir={work}"])
     assert args.func(args, load_settings()) == 0
     again = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert again["selection"] == sel and again["test"] == test
+    assert sorted((work / "e5_emb").glob("part-*.npz")) == parts  # nothing embedded twice
     np.testing.assert_allclose(load_text_classifier(out_dir).predict(texts, batch_size=2, max_length=256)["sentiment"],
                                probs["sentiment"], atol=1e-6)
 
