@@ -7,7 +7,8 @@ Quality, all in this run unless marked:
     same rows, with 95% bootstrap intervals (``nlp.cli.evaluate_student``);
   * topic accuracy on the relevant test rows (model, model + keyword rules, keyword rules);
   * sentiment macro-F1 on the held-out sentiment fold (one fold of the 5-fold split of every labelled
-    sentiment row, grouped by identical text): the student of the dev run (trained on the other folds) against
+    sentiment row, grouped by identical text): the student of the dev run (trained on the other folds; its
+    sentiment n-gram head, when the recipe has one, refitted on the same rows) against
     the char 1–3-gram TF-IDF + logistic regression baseline (``nlp/baseline.py``) refitted here on the same
     rows, and the n-gram teacher. The student's figure is recomputed when the dev run's model is still in
     the training work folder (``<work_dir>/run_dev/model``), else taken from ``metrics.json``. The goal is
@@ -134,20 +135,30 @@ def main() -> int:
     dev_dir = Path(cfg.work_dir) / "run_dev" / "model"
     if (dev_dir / "config.json").exists():
         dev = BertForMultiTaskClassification.from_pretrained(str(dev_dir), local_files_only=True).float().eval()
+        head = student.attach_ngram_head(cfg, ds, splits, "dev", dev, clf.tokenizer)  # as the shipped model has
         pred = student.StudentPredictor(dev, clf.tokenizer, cfg.max_length, clf.tail_tokens, nlp.batch_size)
         fold["model"] = student._sentiment_scores(y, pred.predict_proba([r.text for r in recs])["sentiment"].argmax(1),
                                                   parts)
         src = f"student recomputed from {dev_dir}"
+        if head is not None:
+            dev.use_ngram_heads = False
+            fold["model_encoder_only"] = student._sentiment_scores(
+                y, pred.predict_proba([r.text for r in recs])["sentiment"].argmax(1), parts)
+            src += f" with its n-gram head refitted on the same rows (share {head['share']})"
     else:
         src = "student from metrics.json (the dev run's model is not in the work folder)"
     print(f"\nsentiment on held-out fold {fold['fold']} of {fold['of']} ({len(recs)} rows; every model trained on "
           f"the other {len(fit)} labelled rows; baseline refitted here in {fit_s:.0f}s; {src}):")
-    print(f"{'rows':<18} {'n':>6} | {'student F1':>10} {'acc':>7} | {'n-gram teacher F1':>17} {'acc':>7} | "
+    print(f"{'rows':<18} {'n':>6} | {'student F1':>10} {'acc':>7} | {'teacher F1':>17} {'acc':>7} | "
           f"{'TF-IDF+LR F1':>12} {'acc':>7}")
     for part in ("posts", "usual_eval_posts", "all"):
         m, te, b = fold["model"][part], fold["teacher"][part], fold["baseline"][part]
         print(f"{part:<18} {m['n']:>6} | {m['macro_f1']:>10.4f} {m['accuracy']:>7.4f} | {te['macro_f1']:>17.4f} "
               f"{te['accuracy']:>7.4f} | {b['macro_f1']:>12.4f} {b['accuracy']:>7.4f}")
+    if "model_encoder_only" in fold:
+        alone = fold["model_encoder_only"]
+        print("student without its n-gram head (encoder only): " + ", ".join(
+            f"{part} {alone[part]['macro_f1']:.4f}" for part in ("posts", "usual_eval_posts", "all")))
 
     # --- speed
     posts = [r.text for r in ds.records.values() if r.source in ("smp_usual_eval", "smp_virus_eval")]

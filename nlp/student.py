@@ -112,12 +112,25 @@ class StudentConfig:
     # (nlp/e5_teacher.py) for board messages, posts and headlines; "ngram": the n-gram teacher's for every text
     relevance_teacher: str = "e5"
     e5_C: tuple[float, ...] = (1.0, 4.0, 16.0)  # regularisation candidates (cross-validated on the run's rows)
+    # > 0: the sentiment soft label of every text with an e5 embedding is this share of an e5 sentiment
+    # regression (fitted on the run's labelled posts) plus the rest of the n-gram teacher's
+    e5_sentiment_weight: float = 0.0
+    # > 0: after fine-tuning, a hashed char n-gram TF-IDF + logistic-regression sentiment head
+    # (nlp/ngram_head.py) fitted on the run's sentiment rows gets this share of the sentiment probabilities
+    ngram_head_share: float = 0.0
+    ngram_head_buckets: int = 1 << 18
+    ngram_head_C: float = 2.0  # the benchmark baseline's
+    ngram_head_min_df: int = 2
     threads: int = 2
     seed: int = 42
 
     def __post_init__(self) -> None:
         if self.relevance_teacher not in RELEVANCE_TEACHERS:
             raise ValueError(f"relevance_teacher {self.relevance_teacher!r}: one of {RELEVANCE_TEACHERS}")
+        if not 0.0 <= self.ngram_head_share <= 1.0:
+            raise ValueError(f"ngram_head_share {self.ngram_head_share}: a share between 0 and 1")
+        if not 0.0 <= self.e5_sentiment_weight <= 1.0:
+            raise ValueError(f"e5_sentiment_weight {self.e5_sentiment_weight}: a share between 0 and 1")
 
     @classmethod
     def from_json(cls, path: Path) -> StudentConfig:
@@ -319,6 +332,14 @@ def _fit_teacher(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
         out["e5"] = e5
         out["e5_C"] = np.array(e5.C)
         log.info("e5 relevance targets for %d of the %s run's %d texts", len(covered), run, len(recs))
+    if cfg.e5_sentiment_weight > 0:
+        e5s = _fit_e5_sentiment(cfg, ds, sent)
+        covered = [i for i, r in enumerate(recs) if e5s.covers(r.uid)]
+        probs["sentiment"] = probs["sentiment"].copy()
+        probs["sentiment"][covered] = e5s.blend(probs["sentiment"][covered], [recs[i].uid for i in covered])
+        out["e5_sentiment"] = e5s
+        out["e5_sentiment_C"] = np.array(e5s.C)
+        log.info("e5-blended sentiment targets for %d of the %s run's %d texts", len(covered), run, len(recs))
     log.info("teacher (%s run) fitted and applied to %d texts in %.0f s", run, len(recs), time.time() - t0)
     return {"uids": np.array([r.uid for r in recs]), **{t: p.astype(np.float32) for t, p in probs.items()}, **out}
 
@@ -333,6 +354,16 @@ def _fit_e5_teacher(cfg: StudentConfig, ds: Any, rel_rows: list[Any]) -> Any:
     y = np.array([int(bool(r.relevant)) for r in rows])
     return fit_teacher(emb, [r.uid for r in rows], [ds.records[r.uid].text for r in rows], y,
                        load_taxonomy(Path(cfg.taxonomy)), cfg.e5_C, cfg.seed)
+
+
+def _fit_e5_sentiment(cfg: StudentConfig, ds: Any, sent: set[str]) -> Any:
+    """The e5 sentiment regression fitted on a run's labelled sentiment rows that have an embedding (posts)."""
+    from nlp.e5_teacher import fit_sentiment
+
+    emb = stage_e5_embeddings(cfg, ds)
+    uids = sorted(u for u in sent if u in emb)
+    y = np.array([ds.records[u].sentiment for u in uids])
+    return fit_sentiment(emb, uids, y, cfg.e5_C, cfg.seed, cfg.e5_sentiment_weight)
 
 
 def stage_teacher(cfg: StudentConfig, ds: Any, splits: Splits) -> dict[str, dict[str, np.ndarray]]:
@@ -358,6 +389,7 @@ def _teacher_job(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
     out = _fit_teacher(ds, cfg, splits, run)
     model = out.pop("model")
     e5 = out.pop("e5", None)
+    e5s = out.pop("e5_sentiment", None)
     # the teacher's own figures on what the dev run is scored on (relevance dev folds, sentiment fold)
     if run == "dev":
         dev_uids = sorted(splits.relevance_dev)
@@ -373,7 +405,11 @@ def _teacher_job(ds: Any, cfg: StudentConfig, splits: Splits, run: str) -> dict[
         out["relevance_dev_relevance"] = dev_rel
         out["relevance_dev_topic"] = pd_["topic"].astype(np.float32)
         out["sentiment_eval_uids"] = np.array(ev_uids)
-        out["sentiment_eval_sentiment"] = pe["sentiment"].astype(np.float32)
+        ev_sent = pe["sentiment"].astype(np.float32)
+        if e5s is not None:
+            covered = [i for i, u in enumerate(ev_uids) if e5s.covers(u)]
+            ev_sent[covered] = e5s.blend(ev_sent[covered], [ev_uids[i] for i in covered])
+        out["sentiment_eval_sentiment"] = ev_sent
     return out
 
 
@@ -720,8 +756,16 @@ def evaluate_dev(
         "usual_eval_posts": np.array([r.source == "smp_usual_eval" for r in recs]),
         "all": np.ones(len(recs), dtype=bool),
     }
-    pred = StudentPredictor(model, tokenizer, cfg.max_length, tail_tokens, cfg.eval_batch_size).predict_proba(
-        [r.text for r in recs])["sentiment"].argmax(1)
+    predictor = StudentPredictor(model, tokenizer, cfg.max_length, tail_tokens, cfg.eval_batch_size)
+    pred = predictor.predict_proba([r.text for r in recs])["sentiment"].argmax(1)
+    parts_only: dict[str, Any] = {}
+    if len(model.ngram_heads):  # the encoder's head alone, for the record
+        model.use_ngram_heads = False
+        try:
+            alone = predictor.predict_proba([r.text for r in recs])["sentiment"].argmax(1)
+        finally:
+            model.use_ngram_heads = True
+        parts_only["model_encoder_only"] = _sentiment_scores(y_s, alone, parts)
     fit = [ds.records[u] for u in splits.sentiment if u not in splits.sentiment_eval]
     base = make_baseline(cfg.seed)
     base.fit([r.text for r in fit], np.array([r.sentiment for r in fit]))
@@ -730,6 +774,7 @@ def evaluate_dev(
         "of": cfg.folds,
         "trained_on": len(fit),
         "model": _sentiment_scores(y_s, pred, parts),
+        **parts_only,
         "teacher": _sentiment_scores(y_s, teacher["sentiment_eval_sentiment"].argmax(1), parts),
         "baseline": _sentiment_scores(y_s, base.predict([r.text for r in recs]), parts),
     }
@@ -789,6 +834,29 @@ def _train_or_load(
     return model, stats
 
 
+def attach_ngram_head(cfg: StudentConfig, ds: Any, splits: Splits, run: str, model: Any,
+                      tokenizer: Any) -> dict[str, Any] | None:
+    """Fit the sentiment n-gram head on the run's sentiment rows (the tokens the model reads) and attach it
+    to ``model``; None when ``ngram_head_share`` is 0."""
+    from nlp.inference import encode
+    from nlp.ngram_head import fit_ngram_head
+
+    if cfg.ngram_head_share <= 0:
+        return None
+    t0 = time.time()
+    sent = sorted(run_rows(splits, run)[0])
+    seqs = encode(tokenizer, [ds.records[u].text for u in sent], cfg.max_length)
+    y = np.array([ds.records[u].sentiment for u in sent])
+    fit = fit_ngram_head(seqs, y, len(SENTIMENTS), buckets=cfg.ngram_head_buckets, C=cfg.ngram_head_C,
+                         min_df=cfg.ngram_head_min_df, seed=cfg.seed)
+    model.attach_ngram_head("sentiment", fit.idf, fit.weight, fit.bias, share=cfg.ngram_head_share,
+                            orders=fit.stats["orders"])
+    stats = {**fit.stats, "share": cfg.ngram_head_share, "seconds": round(time.time() - t0, 1)}
+    log.info("%s run: sentiment n-gram head fitted on %d rows (%d of %d buckets used) in %.0f s", run,
+             len(sent), fit.stats["buckets_used"], cfg.ngram_head_buckets, stats["seconds"])
+    return stats
+
+
 def stage_runs(
     cfg: StudentConfig, ds: Any, splits: Splits, mlm: dict[str, Any], teacher: dict[str, dict[str, np.ndarray]]
 ) -> dict[str, Any]:
@@ -816,6 +884,7 @@ def stage_runs(
         "mlm": mlm,
     }
     dev_model, metrics["train_dev"] = _train_or_load(cfg, ds, splits, "dev", tokenizer, teacher["dev"])
+    metrics["train_dev"]["ngram_head"] = attach_ngram_head(cfg, ds, splits, "dev", dev_model, tokenizer)
     metrics.update(evaluate_dev(cfg, ds, splits, dev_model, tokenizer, teacher["dev"]))
     sel = metrics["selection"]
     dev_pred = StudentPredictor(dev_model, tokenizer, cfg.max_length, sel["tail_tokens"], cfg.eval_batch_size)
@@ -824,6 +893,7 @@ def stage_runs(
     if cfg.final_run:
         del dev_model
         final, metrics["train_final"] = _train_or_load(cfg, ds, splits, "final", tokenizer, teacher["final"])
+        metrics["train_final"]["ngram_head"] = attach_ngram_head(cfg, ds, splits, "final", final, tokenizer)
         pred = StudentPredictor(final, tokenizer, cfg.max_length, sel["tail_tokens"], cfg.eval_batch_size)
         metrics["test"] = evaluate_test(pred, ds, tax, test_rows, sel["relevance_threshold"],
                                         sel["rule_blended_threshold"])

@@ -91,3 +91,35 @@ def test_unknown_relevance_teacher_is_refused_when_the_config_is_read(tmp_path):
     with pytest.raises(ValueError, match="relevance_teacher 'e6'"):
         apply_overrides(StudentConfig(), ["relevance_teacher=e6"])
     assert apply_overrides(StudentConfig(), ["relevance_teacher=ngram", "e5_C=[2.0]"]).e5_C == (2.0,)
+
+
+def test_sentiment_teacher_cross_validates_C_and_blends_at_its_weight():
+    import pytest
+
+    rng = np.random.default_rng(1)
+    n = 150
+    y = np.arange(n) % 3
+    emb = rng.normal(size=(n, 6)).astype(np.float32)
+    emb[np.arange(n), y] += 3.0  # each class lies apart on its own axis
+    uids = [f"p{i}" for i in range(n)]
+    t = e5_teacher.fit_sentiment(dict(zip(uids, emb, strict=True)), uids, y, (0.01, 10.0), seed=0, weight=0.25)
+    assert set(t.cv_macro_f1) == {"0.01", "10.0"} and max((0.01, 10.0), key=lambda c: t.cv_macro_f1[str(c)]) == t.C
+    assert t.cv_macro_f1[str(t.C)] > 0.8
+    p = t.predict(uids[:6])
+    assert (p.argmax(1) == y[:6]).all()
+    other = np.full((6, 3), 1 / 3, dtype=np.float32)
+    np.testing.assert_allclose(t.blend(other, uids[:6]), 0.75 * other + 0.25 * p, atol=1e-6)
+    with pytest.raises(ValueError, match="fewer than 2 classes"):
+        e5_teacher.fit_sentiment(dict(zip(uids, emb, strict=True)), uids, np.zeros(n, dtype=int), (1.0,), 0, 0.5)
+
+
+def test_shares_outside_0_1_are_refused_when_the_config_is_read():
+    import pytest
+
+    from nlp.student import StudentConfig, apply_overrides
+
+    with pytest.raises(ValueError, match=r"e5_sentiment_weight 1\.5"):
+        apply_overrides(StudentConfig(), ["e5_sentiment_weight=1.5"])
+    with pytest.raises(ValueError, match=r"ngram_head_share -0\.1"):
+        apply_overrides(StudentConfig(), ["ngram_head_share=-0.1"])
+    assert apply_overrides(StudentConfig(), ["ngram_head_share=0.5"]).ngram_head_share == 0.5

@@ -97,6 +97,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
         "max_steps": 6, "finetune_stop_step": 5,
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
+        "e5_sentiment_weight": 0.5, "ngram_head_share": 0.5, "ngram_head_buckets": 4096, "ngram_head_min_df": 1,
     }), encoding="utf-8")
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd", required=True))
@@ -129,6 +130,13 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert sel["deployed_threshold"] == (sel["rule_blended_threshold"] if sel["blend_rules"]
                                          else sel["relevance_threshold"])
     assert set(sel["reading_best_f1"]) == {"0", "6"}
+    # the e5 sentiment regression (posts only) and the sentiment n-gram head, fitted on each run's own rows
+    assert float(teacher["e5_sentiment_C"]) in student.StudentConfig().e5_C
+    dev_sent, _ = student.run_rows(splits, "dev")
+    shipped_metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    heads = {run: shipped_metrics[f"train_{run}"]["ngram_head"] for run in ("dev", "final")}
+    assert heads["dev"]["rows"] == len(dev_sent) and heads["final"]["rows"] == len(splits.sentiment)
+    assert heads["final"]["share"] == 0.5 and "model_encoder_only" in fold
 
     # the shipped directory: a transformers checkpoint with the dev-chosen decisions in its config
     clf = load_text_classifier(out_dir)
@@ -136,6 +144,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert clf.info["relevance_threshold"] == sel["deployed_threshold"] and clf.info["max_length"] == 24
     assert clf.reading_length(256) == 24 and clf.tail_tokens == sel["tail_tokens"]
     assert set(clf.task_labels) == {"sentiment", "relevance", "topic", "emotion"}
+    assert clf.model.config.ngram_heads == {"sentiment": {"buckets": 4096, "orders": 3, "weight": 0.5}}
     texts = ["市图书馆开放时间", "气死我了", "很好吃" * 50]
     probs = clf.predict(texts, batch_size=2, max_length=256)
     assert probs["sentiment"].shape == (3, 3) and np.allclose(probs["topic"].sum(1), 1.0, atol=1e-3)
