@@ -101,6 +101,13 @@ class BertForMultiTaskClassification(BertPreTrainedModel):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
+    def detach_ngram_head(self, task: str) -> None:
+        """Remove ``task``'s n-gram head (its encoder head alone gives the task's probabilities again)."""
+        del self.ngram_heads[task]
+        spec = dict(self.config.ngram_heads)
+        spec.pop(task)
+        self.config.ngram_heads = spec
+
     def forward(
         self,
         input_ids: torch.Tensor,

@@ -59,6 +59,9 @@ MODEL_TYPE = "bert_student"
 RELEVANCE_TEACHERS: tuple[str, ...] = ("e5", "ngram")
 
 
+TUPLE_OPTIONS = ("relevance_dev_folds", "tail_token_candidates", "e5_C", "relevance_ngram_head_shares")
+
+
 @dataclass
 class StudentConfig:
     model_type: str = MODEL_TYPE
@@ -121,12 +124,17 @@ class StudentConfig:
     ngram_head_buckets: int = 1 << 18
     ngram_head_C: float = 2.0  # the benchmark baseline's
     ngram_head_min_df: int = 2
+    # candidate shares of a relevance n-gram head (fitted on the run's human relevance rows), chosen on the
+    # relevance dev folds; () or (0.0,): none
+    relevance_ngram_head_shares: tuple[float, ...] = ()
     threads: int = 2
     seed: int = 42
 
     def __post_init__(self) -> None:
         if self.relevance_teacher not in RELEVANCE_TEACHERS:
             raise ValueError(f"relevance_teacher {self.relevance_teacher!r}: one of {RELEVANCE_TEACHERS}")
+        if any(not 0.0 <= v <= 1.0 for v in self.relevance_ngram_head_shares):
+            raise ValueError(f"relevance_ngram_head_shares {self.relevance_ngram_head_shares}: shares between 0 and 1")
         if not 0.0 <= self.ngram_head_share <= 1.0:
             raise ValueError(f"ngram_head_share {self.ngram_head_share}: a share between 0 and 1")
         if not 0.0 <= self.e5_sentiment_weight <= 1.0:
@@ -139,7 +147,7 @@ class StudentConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown option(s) {unknown}; known: {sorted(known)}")
-        for key in ("relevance_dev_folds", "tail_token_candidates", "e5_C"):
+        for key in TUPLE_OPTIONS:
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -159,7 +167,7 @@ def apply_overrides(cfg: StudentConfig, pairs: list[str]) -> StudentConfig:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if key in ("relevance_dev_folds", "tail_token_candidates", "e5_C"):
+        if key in TUPLE_OPTIONS:
             value = tuple(value)
         changes[key] = value
     return replace(cfg, **changes)
@@ -834,27 +842,77 @@ def _train_or_load(
     return model, stats
 
 
-def attach_ngram_head(cfg: StudentConfig, ds: Any, splits: Splits, run: str, model: Any,
-                      tokenizer: Any) -> dict[str, Any] | None:
-    """Fit the sentiment n-gram head on the run's sentiment rows (the tokens the model reads) and attach it
-    to ``model``; None when ``ngram_head_share`` is 0."""
+def _head_rows(ds: Any, splits: Splits, run: str, task: str) -> tuple[list[str], np.ndarray]:
+    """(texts, labels) an n-gram head of ``task`` is fitted on: the run's sentiment rows, or its human
+    relevance rows."""
+    sent, rel = run_rows(splits, run)
+    if task == "sentiment":
+        uids = sorted(sent)
+        return [ds.records[u].text for u in uids], np.array([ds.records[u].sentiment for u in uids])
+    if task == "relevance":
+        rows = sorted(rel, key=lambda r: r.uid)
+        return [ds.records[r.uid].text for r in rows], np.array([int(bool(r.relevant)) for r in rows])
+    raise ValueError(f"no n-gram head for task {task!r}")
+
+
+def attach_ngram_head(cfg: StudentConfig, ds: Any, splits: Splits, run: str, model: Any, tokenizer: Any,
+                      task: str = "sentiment", share: float | None = None) -> dict[str, Any] | None:
+    """Fit ``task``'s n-gram head on the run's rows of that task (the tokens the model reads) and attach it
+    to ``model`` with ``share`` of the probabilities (default: ``ngram_head_share``); None when the share
+    is 0 (nothing attached)."""
+    from nlp.data import RELEVANCE, SENTIMENTS
     from nlp.inference import encode
     from nlp.ngram_head import fit_ngram_head
 
-    if cfg.ngram_head_share <= 0:
+    share = cfg.ngram_head_share if share is None else share
+    if share <= 0:
         return None
     t0 = time.time()
-    sent = sorted(run_rows(splits, run)[0])
-    seqs = encode(tokenizer, [ds.records[u].text for u in sent], cfg.max_length)
-    y = np.array([ds.records[u].sentiment for u in sent])
-    fit = fit_ngram_head(seqs, y, len(SENTIMENTS), buckets=cfg.ngram_head_buckets, C=cfg.ngram_head_C,
-                         min_df=cfg.ngram_head_min_df, seed=cfg.seed)
-    model.attach_ngram_head("sentiment", fit.idf, fit.weight, fit.bias, share=cfg.ngram_head_share,
-                            orders=fit.stats["orders"])
-    stats = {**fit.stats, "share": cfg.ngram_head_share, "seconds": round(time.time() - t0, 1)}
-    log.info("%s run: sentiment n-gram head fitted on %d rows (%d of %d buckets used) in %.0f s", run,
-             len(sent), fit.stats["buckets_used"], cfg.ngram_head_buckets, stats["seconds"])
+    texts, y = _head_rows(ds, splits, run, task)
+    n_classes = len(SENTIMENTS if task == "sentiment" else RELEVANCE)
+    fit = fit_ngram_head(encode(tokenizer, texts, cfg.max_length), y, n_classes, buckets=cfg.ngram_head_buckets,
+                         C=cfg.ngram_head_C, min_df=cfg.ngram_head_min_df, seed=cfg.seed)
+    model.attach_ngram_head(task, fit.idf, fit.weight, fit.bias, share=share, orders=fit.stats["orders"])
+    stats = {**fit.stats, "share": share, "seconds": round(time.time() - t0, 1)}
+    log.info("%s run: %s n-gram head fitted on %d rows (%d of %d buckets used) in %.0f s", run, task,
+             len(texts), fit.stats["buckets_used"], cfg.ngram_head_buckets, stats["seconds"])
     return stats
+
+
+def select_relevance_head(cfg: StudentConfig, ds: Any, splits: Splits, model: Any,
+                          tokenizer: Any) -> dict[str, Any]:
+    """Choose the relevance n-gram head's share among ``relevance_ngram_head_shares`` on the relevance dev
+    folds (best F1 of the model alone or blended with the keyword rules, each at its best threshold; ties
+    to the smaller share) and leave the dev run's model with the chosen head attached."""
+    from nlp.taxonomy import load_taxonomy, rule_relevant
+    from nlp.train_ngram import best_threshold, rule_blend
+
+    shares = sorted(set(cfg.relevance_ngram_head_shares))
+    if not shares or shares == [0.0]:
+        return {"share": 0.0}
+    tax = load_taxonomy(Path(cfg.taxonomy))
+    dev_rows = sorted((r for r in splits.relevance_train if r.uid in splits.relevance_dev), key=lambda r: r.uid)
+    texts = [ds.records[r.uid].text for r in dev_rows]
+    y = np.array([int(bool(r.relevant)) for r in dev_rows])
+    rules = np.array([rule_relevant(t, tax) for t in texts])
+    predictor = StudentPredictor(model, tokenizer, cfg.max_length, 0, cfg.eval_batch_size)
+    scores: dict[str, float] = {}
+    for share in shares:
+        if share > 0:
+            attach_ngram_head(cfg, ds, splits, "dev", model, tokenizer, "relevance", share)
+        elif "relevance" in model.ngram_heads:
+            model.detach_ngram_head("relevance")
+        p = predictor.predict_proba(texts)["relevance"][:, 1]
+        scores[str(share)] = round(max(best_threshold(y, p)[1],
+                                       best_threshold(y, rule_blend(p, rules, tax.relevance.rule_confidence))[1]), 4)
+    best = max(shares, key=lambda s: (scores[str(s)], -s))
+    if best != shares[-1]:  # the last candidate is attached; put the chosen one back
+        if best > 0:
+            attach_ngram_head(cfg, ds, splits, "dev", model, tokenizer, "relevance", best)
+        else:
+            model.detach_ngram_head("relevance")
+    log.info("relevance n-gram head on the dev folds (best F1 by share): %s: share %s", scores, best)
+    return {"share": best, "dev_best_f1_by_share": scores}
 
 
 def stage_runs(
@@ -885,7 +943,9 @@ def stage_runs(
     }
     dev_model, metrics["train_dev"] = _train_or_load(cfg, ds, splits, "dev", tokenizer, teacher["dev"])
     metrics["train_dev"]["ngram_head"] = attach_ngram_head(cfg, ds, splits, "dev", dev_model, tokenizer)
+    rel_head = select_relevance_head(cfg, ds, splits, dev_model, tokenizer)
     metrics.update(evaluate_dev(cfg, ds, splits, dev_model, tokenizer, teacher["dev"]))
+    metrics["selection"]["relevance_ngram_head"] = rel_head
     sel = metrics["selection"]
     dev_pred = StudentPredictor(dev_model, tokenizer, cfg.max_length, sel["tail_tokens"], cfg.eval_batch_size)
     metrics["test_dev_model"] = evaluate_test(dev_pred, ds, tax, test_rows, sel["relevance_threshold"],
@@ -894,6 +954,8 @@ def stage_runs(
         del dev_model
         final, metrics["train_final"] = _train_or_load(cfg, ds, splits, "final", tokenizer, teacher["final"])
         metrics["train_final"]["ngram_head"] = attach_ngram_head(cfg, ds, splits, "final", final, tokenizer)
+        metrics["train_final"]["relevance_ngram_head"] = attach_ngram_head(
+            cfg, ds, splits, "final", final, tokenizer, "relevance", rel_head["share"])
         pred = StudentPredictor(final, tokenizer, cfg.max_length, sel["tail_tokens"], cfg.eval_batch_size)
         metrics["test"] = evaluate_test(pred, ds, tax, test_rows, sel["relevance_threshold"],
                                         sel["rule_blended_threshold"])

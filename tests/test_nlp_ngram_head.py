@@ -96,6 +96,10 @@ def test_attached_head_blends_at_its_share_and_survives_save_and_load(tmp_path):
                                    out["sentiment"])
         torch.testing.assert_close(again(input_ids=ids, attention_mask=mask)["logits"]["relevance"],
                                    out["relevance"])  # the other tasks untouched
+    again.detach_ngram_head("sentiment")
+    assert again.config.ngram_heads == {} and not len(again.ngram_heads)
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=ids, attention_mask=mask)["logits"]["sentiment"].softmax(-1), enc)
 
 
 def test_what_cannot_be_a_head_is_refused():

@@ -98,6 +98,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
         "e5_sentiment_weight": 0.5, "ngram_head_share": 0.5, "ngram_head_buckets": 4096, "ngram_head_min_df": 1,
+        "relevance_ngram_head_shares": [0.0, 0.5],
     }), encoding="utf-8")
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd", required=True))
@@ -137,6 +138,11 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     heads = {run: shipped_metrics[f"train_{run}"]["ngram_head"] for run in ("dev", "final")}
     assert heads["dev"]["rows"] == len(dev_sent) and heads["final"]["rows"] == len(splits.sentiment)
     assert heads["final"]["share"] == 0.5 and "model_encoder_only" in fold
+    rel_head = sel["relevance_ngram_head"]  # chosen on the dev folds; the final run gets the same share
+    assert set(rel_head["dev_best_f1_by_share"]) == {"0.0", "0.5"}
+    assert rel_head["dev_best_f1_by_share"][str(rel_head["share"])] == max(rel_head["dev_best_f1_by_share"].values())
+    final_rel = shipped_metrics["train_final"]["relevance_ngram_head"]
+    assert (final_rel is None) if rel_head["share"] == 0 else (final_rel["share"] == rel_head["share"])
 
     # the shipped directory: a transformers checkpoint with the dev-chosen decisions in its config
     clf = load_text_classifier(out_dir)
@@ -144,7 +150,8 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert clf.info["relevance_threshold"] == sel["deployed_threshold"] and clf.info["max_length"] == 24
     assert clf.reading_length(256) == 24 and clf.tail_tokens == sel["tail_tokens"]
     assert set(clf.task_labels) == {"sentiment", "relevance", "topic", "emotion"}
-    assert clf.model.config.ngram_heads == {"sentiment": {"buckets": 4096, "orders": 3, "weight": 0.5}}
+    assert clf.model.config.ngram_heads["sentiment"] == {"buckets": 4096, "orders": 3, "weight": 0.5}
+    assert ("relevance" in clf.model.config.ngram_heads) == (sel["relevance_ngram_head"]["share"] > 0)
     texts = ["市图书馆开放时间", "气死我了", "很好吃" * 50]
     probs = clf.predict(texts, batch_size=2, max_length=256)
     assert probs["sentiment"].shape == (3, 3) and np.allclose(probs["topic"].sum(1), 1.0, atol=1e-3)
