@@ -46,6 +46,12 @@ PY
   "$venv/bin/pip" install -q -r "$venv/requirements.txt" >&2
   touch "$venv/.complete"
 fi
-# The project itself: editable, cheap to redo on every run (the clone may have moved).
-"$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+# The project itself, editable: installed again only when the clone moved or pyproject.toml changed (entry
+# points), so an ordinary run prints nothing of pip's.
+stamp="$(pwd -P) $(sha256sum pyproject.toml | cut -d' ' -f1)"
+installed="$("$venv/bin/python" -I -c 'import importlib.util as u; s = u.find_spec("yuqing"); print(s.origin if s else "")')"
+if [ "$(cat "$venv/.yuqing-editable" 2>/dev/null)" != "$stamp" ] || [ "$installed" != "$(pwd -P)/yuqing/__init__.py" ]; then
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+  echo "$stamp" > "$venv/.yuqing-editable"
+fi
 echo "$venv"
