@@ -4,7 +4,9 @@ read only), a concurrent edit reported, the 依申请公开 clock, the reply ref
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,6 +48,19 @@ def _page(username: str, page: str, **params: str) -> AppTest:
 
 def _md(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown]
+
+
+def _today_clear_of_midnight(margin: timedelta = timedelta(minutes=1)) -> date:
+    """Today in Asia/Shanghai, after waiting out the last ``margin`` before local midnight.
+
+    The 依申请公开 page takes "today" from its own clock on every run: a test that straddled midnight would
+    compare a date (or count working days) of one day with the page's of the next. Each such test takes a few
+    seconds, far less than ``margin``."""
+    now = datetime.now(TZ)
+    midnight = datetime.combine(now.date() + timedelta(days=1), clock_time(0), tzinfo=TZ)
+    if midnight - now < margin:
+        time.sleep((midnight - now).total_seconds() + 0.1)
+    return datetime.now(TZ).date()
 
 
 def _ticket(subject_id: str, hours_ago: float, unit: str, level: RiskLevel | None) -> Ticket:
@@ -175,7 +190,7 @@ def test_concurrent_edit_is_reported_not_overwritten(stores: tuple[TicketService
 
 def test_foia_register_clock_reply_needs_remedy_and_roles(stores: tuple[TicketService, FoiaService]) -> None:
     _, foia = stores
-    today = datetime.now(TZ).date()
+    today = _today_clear_of_midnight()
     at = _page("press", FOIA_PAGE)
     at.text_input(key="foia_applicant").input("张某")
     at.text_area(key="foia_content").input("2026年市图书馆新馆建设资金使用情况")
@@ -245,6 +260,7 @@ def test_press_confirms_the_proposed_own_channel_post(stores: tuple[TicketServic
 
 def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketService, FoiaService]) -> None:
     _, foia = stores
+    _today_clear_of_midnight()
     now = datetime.now(TZ)
     req = register(applicant="赵某", content="图书馆采购合同", channel="当面提交", received_on=now.date(), by="李明",
                    now=now)
@@ -266,6 +282,7 @@ def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketServi
 
 def test_foia_extension_granted_and_third_party_consulted(stores: tuple[TicketService, FoiaService]) -> None:
     _, foia = stores
+    _today_clear_of_midnight()
     now = datetime.now(TZ)
     req = register(applicant="钱某", content="某演出场所的处罚决定书", channel="网上申请", received_on=now.date(),
                    by="李明", now=now)
