@@ -79,15 +79,14 @@ def page_modules(views_dir: Path = VIEWS_DIR) -> list[str]:
 
 
 def _chart() -> None:
-    """Build one stacked bar chart spec the way ``st.bar_chart`` does (altair, its schema validation, pyarrow)."""
-    import altair as alt
+    """Build one sentiment chart spec the way 总览 does (altair, its schema validation, pyarrow)."""
     import pyarrow as pa
 
-    from dashboard import summaries
+    from dashboard import charts, summaries
 
     frame = summaries.volume_frame([], "Asia/Shanghai", "day")
     pa.Table.from_pandas(frame)
-    alt.Chart(frame).mark_bar().encode(x="时间:N", y="条数:Q", color="情感:N").to_dict()
+    charts.sentiment_bars(frame, height=260).to_dict()
 
 
 def _backend() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import components, event_data
+from dashboard import charts, components, event_data
 from dashboard import event_views as ev
 from dashboard import format as fmt
 from index.events import EventFilter
@@ -77,7 +77,7 @@ frame = ev.timeline_frame(record, tz)
 if frame.empty:
     st.caption("暂无走势数据")
 else:
-    st.bar_chart(frame, x="时间", y="条数", color="情感", height=240)
+    st.altair_chart(charts.sentiment_bars(frame, height=240), use_container_width=True)
 
 a, b = st.columns(2)
 with a:

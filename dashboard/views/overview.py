@@ -11,7 +11,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data, summaries
+from dashboard import charts, components, data, summaries
 from dashboard import format as fmt
 from index.search import PostQuery
 from index.source_health import ALARMING
@@ -65,7 +65,7 @@ def sentiment_panel() -> None:
     if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
     else:
-        st.bar_chart(frame, x="时间", y="条数", color="情感", height=260)
+        st.altair_chart(charts.sentiment_bars(frame, height=260), use_container_width=True)
 
 
 @live
