@@ -21,6 +21,19 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
     tr.set_defaults(func=cmd_train)
 
+    cv = sub.add_parser(
+        "cv",
+        help="sentiment cross-validation of the student recipe (nlp.student_cv): prepare (CPU stages, "
+        "optionally an accelerator bundle), train (torch stages here), finish (heads, evaluations, summary, "
+        "the shipped model)",
+    )
+    cv.add_argument("config", type=Path, help="the student recipe, e.g. nlp/configs/student.json")
+    cv.add_argument("root", type=Path, help="the folds' work folders, e.g. .student-cv")
+    cv.add_argument("step", choices=("prepare", "train", "finish"))
+    cv.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
+    cv.add_argument("--bundle", type=Path, help="prepare: also write an accelerator bundle (nlp/gpu_train.sh)")
+    cv.set_defaults(func=cmd_cv)
+
     ev = sub.add_parser("eval", help="re-score a trained model: relevance and topic on the human test split "
                                      "against the keyword rules, sentiment against TF-IDF + LR")
     ev.add_argument("--model-dir", type=Path, default=None, help="default: nlp.model_dir")
@@ -38,6 +51,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 def _taxonomy_path(settings: Settings) -> Path:
     return settings.config_file("taxonomy.yaml")
+
+
+def cmd_cv(args: argparse.Namespace, settings: Settings) -> int:
+    from nlp import student, student_cv
+
+    scfg = student.apply_overrides(student.StudentConfig.from_json(args.config), list(args.overrides))
+    if scfg.taxonomy == student.StudentConfig.taxonomy:
+        scfg.taxonomy = str(_taxonomy_path(settings))
+    return student_cv.run(scfg, settings.paths.shared_data, args.root, args.step, args.bundle)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:

@@ -74,28 +74,12 @@ def build_or_load_tokenizer(out: Path, texts: list[str], cfg: PretrainConfig) ->
     return tok
 
 
-def pretrain(
-    out: Path,
-    records: list[Any],
-    cfg: PretrainConfig,
-    max_minutes: float,
-    save_every: int,
-    stop_at: int | None = None,
-) -> dict[str, Any]:
-    """MLM-pretrain on ``records`` (:class:`nlp.corpus.Record`); resumes from ``out/ckpt.pt`` when present.
-    ``stop_at`` (< ``cfg.steps``): stop there; the learning-rate schedule stays ``cfg.steps`` long, so a run
-    cut short can still be resumed to the end of its schedule."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, get_linear_schedule_with_warmup
-    from transformers.utils import logging as hf_logging
-
+def prepare_sequences(out: Path, records: list[Any], cfg: PretrainConfig) -> tuple[Any, list[list[int]]]:
+    """The tokenizer (``out/encoder``, built from ``records``' characters) and the token ids of every record
+    longer than 4 tokens (``out/sequences.json``), written once; later calls read them (``records`` unused)."""
     from nlp.corpus import write_corpus
-    from nlp.inference import encode, pad_batch, set_offline
-    from nlp.train import mask_tokens
+    from nlp.inference import encode
 
-    set_offline()
-    hf_logging.disable_progress_bar()
-    t_start = time.time()
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "pretrain_config.json"
     if cfg_path.exists():
@@ -110,13 +94,43 @@ def pretrain(
 
         tok = AutoTokenizer.from_pretrained(str(out / "encoder"), local_files_only=True)
         seqs: list[list[int]] = json.loads(seq_cache.read_text(encoding="utf-8"))
-    else:
-        n = write_corpus(records, out / "corpus.jsonl")
-        texts = [r.text for r in records]
-        tok = build_or_load_tokenizer(out, texts, cfg)
-        seqs = [s for s in encode(tok, texts, cfg.max_length) if len(s) > 4]
-        seq_cache.write_text(json.dumps(seqs), encoding="utf-8")
-        log.info("corpus %d texts, %d sequences, vocabulary %d", n, len(seqs), tok.vocab_size)
+        return tok, seqs
+    if not records:
+        raise ValueError(f"{seq_cache} is missing and no pretraining texts were given")
+    n = write_corpus(records, out / "corpus.jsonl")
+    texts = [r.text for r in records]
+    tok = build_or_load_tokenizer(out, texts, cfg)
+    seqs = [s for s in encode(tok, texts, cfg.max_length) if len(s) > 4]
+    seq_cache.write_text(json.dumps(seqs), encoding="utf-8")
+    log.info("corpus %d texts, %d sequences, vocabulary %d", n, len(seqs), tok.vocab_size)
+    return tok, seqs
+
+
+def pretrain(
+    out: Path,
+    records: list[Any],
+    cfg: PretrainConfig,
+    max_minutes: float,
+    save_every: int,
+    stop_at: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """MLM-pretrain on ``records`` (:class:`nlp.corpus.Record`); resumes from ``out/ckpt.pt`` when present.
+    ``stop_at`` (< ``cfg.steps``): stop there; the learning-rate schedule stays ``cfg.steps`` long, so a run
+    cut short can still be resumed to the end of its schedule. ``records`` may be empty when
+    :func:`prepare_sequences` has already written the tokenizer and the sequences (an accelerator machine
+    needs only those). ``device``: where the model trains (``cpu``, ``cuda``)."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, get_linear_schedule_with_warmup
+    from transformers.utils import logging as hf_logging
+
+    from nlp.inference import pad_batch, set_offline
+    from nlp.train import mask_tokens
+
+    set_offline()
+    hf_logging.disable_progress_bar()
+    t_start = time.time()
+    tok, seqs = prepare_sequences(out, records, cfg)
     vocab_size = len(tok)
     bert_config = BertConfig(
         vocab_size=vocab_size,
@@ -129,18 +143,19 @@ def pretrain(
     )
     torch.manual_seed(cfg.seed)
     model: Any = BertForMaskedLM(bert_config)
+    model.to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(optim, cfg.warmup_steps, cfg.steps)
     step, epoch, pos, losses = 0, 0, 0, []
     ckpt = out / "ckpt.pt"
     gen = torch.Generator().manual_seed(cfg.seed)
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         sched.load_state_dict(state["sched"])
         step, epoch, pos, losses = state["step"], state["epoch"], state["pos"], state["losses"]
-        gen.set_state(state["gen"])
+        gen.set_state(state["gen"].cpu())
         log.info("resumed at step %d (epoch %d)", step, epoch)
 
     def save() -> None:
@@ -179,7 +194,7 @@ def pretrain(
                 break
             ids, mask = pad_batch([seqs[j] for j in b], tok.pad_token_id)
             inputs, labels = mask_tokens(ids, mask, vocab_size, tok.mask_token_id, 5, cfg.mlm_probability, gen)
-            loss = masked_lm_loss(model, inputs, mask, labels)
+            loss = masked_lm_loss(model, inputs.to(device), mask.to(device), labels.to(device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()

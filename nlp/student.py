@@ -87,6 +87,7 @@ class StudentConfig:
     epochs: float = 3.0
     max_steps: int = -1  # > 0: stop after this many steps (smoke tests)
     finetune_stop_step: int = 0  # > 0: stop fine-tuning at this step, the learning-rate schedule kept as planned
+    finetune_max_minutes: float = 0.0  # > 0: per invocation; fine-tuning saves and stops (resumes next time)
     batch_size: int = 64
     learning_rate: float = 3e-4
     warmup_ratio: float = 0.06
@@ -128,6 +129,9 @@ class StudentConfig:
     # relevance dev folds; () or (0.0,): none
     relevance_ngram_head_shares: tuple[float, ...] = ()
     threads: int = 2
+    # where pretraining and fine-tuning run: "cpu", "cuda" or "auto" (cuda when torch sees one); the teachers,
+    # the n-gram heads and the evaluations always run on the CPU
+    device: str = "cpu"
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -246,13 +250,24 @@ def pretraining_records(ds: Any, splits: Splits) -> list[Record]:
 
 
 def stage_pretrain(cfg: StudentConfig, ds: Any, splits: Splits) -> dict[str, Any]:
-    from nlp.pretrain import PretrainConfig, pretrain
+    from nlp.pretrain import pretrain
 
     out = Path(cfg.work_dir) / "mlm"
     done = out / "done.json"
     if done.exists():
         return dict(json.loads(done.read_text(encoding="utf-8")))
-    pcfg = PretrainConfig(
+    stats = pretrain(out, pretraining_records(ds, splits), pretrain_config(cfg), cfg.mlm_max_minutes, cfg.save_every,
+                     stop_at=mlm_target(cfg), device=resolve_device(cfg.device))
+    if stats["step"] >= mlm_target(cfg):
+        done.write_text(json.dumps(stats), encoding="utf-8")
+    return stats
+
+
+def pretrain_config(cfg: StudentConfig) -> Any:
+    """The masked-LM stage's options (:class:`nlp.pretrain.PretrainConfig`) of this student recipe."""
+    from nlp.pretrain import PretrainConfig
+
+    return PretrainConfig(
         hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers,
         num_heads=cfg.num_heads,
@@ -266,11 +281,6 @@ def stage_pretrain(cfg: StudentConfig, ds: Any, splits: Splits) -> dict[str, Any
         steps=cfg.mlm_steps,
         seed=cfg.seed,
     )
-    stats = pretrain(out, pretraining_records(ds, splits), pcfg, cfg.mlm_max_minutes, cfg.save_every,
-                     stop_at=mlm_target(cfg))
-    if stats["step"] >= mlm_target(cfg):
-        done.write_text(json.dumps(stats), encoding="utf-8")
-    return stats
 
 
 def mlm_target(cfg: StudentConfig) -> int:
@@ -556,6 +566,19 @@ def task_labels_for(cfg: StudentConfig, topics: list[str]) -> dict[str, list[str
     return labels
 
 
+def resolve_device(name: str) -> str:
+    """``cpu`` / ``cuda`` as asked; ``auto``: ``cuda`` when torch sees an accelerator, else ``cpu``."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device (use 'cpu' or 'auto')")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r}: one of cpu, cuda, auto")
+    return name
+
+
 def finetune(
     cfg: StudentConfig,
     data: RunData,
@@ -580,7 +603,10 @@ def finetune(
     config = BertConfig.from_pretrained(str(encoder_dir), local_files_only=True)
     configure_labels(config, task_labels)
     torch.manual_seed(cfg.seed)
-    model = BertForMultiTaskClassification.from_pretrained(str(encoder_dir), config=config, local_files_only=True)
+    model: Any = BertForMultiTaskClassification.from_pretrained(str(encoder_dir), config=config,
+                                                                local_files_only=True)
+    device = resolve_device(cfg.device)
+    model.to(device)
     rows = data.epoch_rows(cfg.human_repeat)
     per_epoch = math.ceil(len(rows) / cfg.batch_size)
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, int(per_epoch * cfg.epochs))
@@ -591,12 +617,12 @@ def finetune(
     history: list[dict[str, Any]] = []
     ckpt = work / "ckpt.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         sched.load_state_dict(state["sched"])
         step, epoch, pos, losses, history = (state[k] for k in ("step", "epoch", "pos", "losses", "history"))
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         log.info("fine-tuning resumed at step %d/%d (epoch %d)", step, total, epoch)
 
     def save() -> None:
@@ -606,21 +632,23 @@ def finetune(
                     "torch_rng": torch.get_rng_state()}, tmp)
         tmp.replace(ckpt)
 
-    hard = {t: torch.from_numpy(v) for t, v in data.hard.items()}
-    hard_w = {t: torch.from_numpy(v) for t, v in data.hard_w.items()}
-    soft = {t: torch.from_numpy(v) for t, v in data.soft.items()}
+    hard = {t: torch.from_numpy(v).to(device) for t, v in data.hard.items()}
+    hard_w = {t: torch.from_numpy(v).to(device) for t, v in data.hard_w.items()}
+    soft = {t: torch.from_numpy(v).to(device) for t, v in data.soft.items()}
     lengths = [len(data.seqs[i]) for i in rows]
     last = min(total, cfg.finetune_stop_step) if cfg.finetune_stop_step > 0 else total
     t0, done = time.time(), 0
+    deadline = t0 + cfg.finetune_max_minutes * 60 if cfg.finetune_max_minutes > 0 else math.inf
     model.train()
-    while step < last:
+    while step < last and time.time() < deadline:
         batches = length_bucketed_batches(lengths, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch))
         for b in batches[pos:]:
-            if step >= last:
+            if step >= last or time.time() >= deadline:
                 break
-            idx = torch.tensor([rows[j] for j in b])
-            ids, mask = pad_batch([data.seqs[i] for i in idx.tolist()], 0)
-            logits = model(input_ids=ids, attention_mask=mask)["logits"]
+            rows_b = [rows[j] for j in b]
+            idx = torch.tensor(rows_b, device=device)
+            ids, mask = pad_batch([data.seqs[i] for i in rows_b], 0)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device))["logits"]
             loss = student_loss(
                 logits,
                 {t: v[idx] for t, v in hard.items()},
@@ -653,11 +681,15 @@ def finetune(
                     log.info("epoch %d: %s", epoch, json.dumps(metrics, ensure_ascii=False))
             save()
     save()
-    model.eval()
+    model.eval().to("cpu")
+    if step < last:
+        log.info("fine-tuning stopped at step %d/%d (time limit): run the command again to go on", step, total)
     stats = {
+        "device": device,
         "steps": step,
         "of": total,
         "stopped_early": step < total,
+        "time_limited": step < last,
         "rows_per_epoch": len(rows),
         "loss_first": round(float(np.mean(losses[:50])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-50:])), 4) if losses else None,
@@ -833,6 +865,9 @@ def _train_or_load(
     on_epoch = dev_epoch_metrics(cfg, ds, splits, tokenizer) if run == "dev" else None
     encoder = Path(cfg.work_dir) / "mlm" / "encoder"
     model, stats = finetune(cfg, data, encoder, task_labels_for(cfg, ds.topics), work, on_epoch)
+    if stats["time_limited"]:
+        raise TimeoutError(f"fine-tuning of the {run} run stopped at step {stats['steps']} of {stats['of']} "
+                           "(finetune_max_minutes): run the command again to resume from its checkpoint")
     stats["texts"] = len(data.uids)
     stats["human_rows"] = len(data.human)
     stats["hard_labels"] = {t: int((v != IGNORE).sum()) for t, v in data.hard.items()}
@@ -981,7 +1016,7 @@ def save_model(
         "blend_topic_rules": sel["blend_topic_rules"],
         "max_length": cfg.max_length,
         "tail_tokens": sel["tail_tokens"],
-        "trained_on": "cpu",
+        "trained_on": str(metrics.get("train_final" if cfg.final_run else "train_dev", {}).get("device", "cpu")),
         "run": "final" if cfg.final_run else "dev",
     }
     model.half().save_pretrained(str(out))
@@ -1015,12 +1050,16 @@ def main(argv: list[str] | None = None) -> int:
 def run(cfg: StudentConfig, shared: Path, only: str | None = None) -> dict[str, Any]:
     """Every stage not done yet (or ``only`` one of ``pretrain`` / ``teacher`` / ``dev`` / ``final``, with what
     it needs); returns the metrics."""
-    import torch
-
     from nlp.train_ngram import load_dataset
 
+    return run_stages(cfg, load_dataset(shared, teacher_config(cfg)), only)
+
+
+def run_stages(cfg: StudentConfig, ds: Any, only: str | None = None) -> dict[str, Any]:
+    """:func:`run` on a dataset already loaded (``nlp.train_ngram.load_dataset``)."""
+    import torch
+
     torch.set_num_threads(cfg.threads)
-    ds = load_dataset(shared, teacher_config(cfg))
     splits = make_splits(ds, cfg)
     log.info(
         "splits: sentiment %d rows (eval fold %d), relevance train %d (dev %d), test %d",

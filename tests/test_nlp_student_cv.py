@@ -1,0 +1,111 @@
+"""Sentiment cross-validation of the student recipe (nlp/student_cv.py) and the accelerator bundle
+(nlp/student_bundle.py): on a tiny dataset, every fold is prepared here, its torch stages are trained from the
+bundle alone in worker processes (as on a GPU machine, here on the CPU), brought back and finished; the summary
+lands in the shipped model's metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nlp import student, student_bundle, student_cv, train_ngram
+from nlp.inference import load_text_classifier
+from nlp.taxonomy import load_taxonomy
+from tests.test_nlp_student import TAXONOMY, _tiny_dataset
+
+TINY = {
+    "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 24,
+    "mlm_steps": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1, "max_steps": 3,
+    "relevance_dev_folds": [0], "tail_token_candidates": [], "vocab_min_freq": 1,
+    "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
+    "ngram_head_share": 0.5, "ngram_head_buckets": 4096, "ngram_head_min_df": 1,
+    "relevance_ngram_head_shares": [0.0, 0.5], "folds": 3,
+}
+
+
+def _config(tmp_path: Path) -> student.StudentConfig:
+    cfg = student.StudentConfig(**{**TINY, "relevance_dev_folds": (0,), "tail_token_candidates": ()})
+    return student.apply_overrides(cfg, [f"output_dir={tmp_path / 'shipped'}", "sentiment_eval_fold=1"])
+
+
+def test_summary_means_and_paired_difference():
+    def fold(m: float, b: float) -> dict:
+        s = {"posts": {"macro_f1": m, "accuracy": m, "n": 10}}
+        return {"of": 2, "trained_on": 20, "model": s, "baseline": {"posts": {"macro_f1": b, "accuracy": b, "n": 10}}}
+
+    out = student_cv.summarize({0: fold(0.8, 0.7), 1: fold(0.6, 0.65)})
+    assert out["model"]["posts"]["macro_f1"] == pytest.approx(0.7)
+    assert out["model"]["posts"]["n"] == 20 and out["model"]["posts"]["per_fold_macro_f1"] == [0.8, 0.6]
+    assert out["model_minus_baseline"]["posts"]["mean"] == pytest.approx(0.025)
+    assert out["model_minus_baseline"]["posts"]["min"] == pytest.approx(-0.05)
+    assert "teacher" not in out
+
+
+def test_folds_are_trained_from_the_bundle_alone_and_summarised(tmp_path, monkeypatch):
+    ds = _tiny_dataset(load_taxonomy(TAXONOMY).names)
+    monkeypatch.setattr(train_ngram, "load_dataset", lambda shared, cfg: ds)
+    cfg = _config(tmp_path)
+    root, bundle, results = tmp_path / "cv", tmp_path / "bundle", tmp_path / "results"
+    assert student_cv.fold_order(cfg) == [0, 2, 1]  # the recipe's own fold last: it writes the shipped model
+
+    student_cv.run(cfg, tmp_path, root, "prepare", bundle)
+    parts = student_bundle.load_parts(bundle)
+    assert [(p.name, p.runs) for p in parts] == [("fold0", ("dev",)), ("fold2", ("dev",)),
+                                                ("fold1", ("dev", "final"))]
+    for k in range(3):  # each fold's pretraining never read its own evaluation texts
+        splits = student.make_splits(ds, student_cv.fold_config(cfg, root, k))
+        corpus = (root / f"fold{k}" / "mlm" / "corpus.jsonl").read_text(encoding="utf-8")
+        seen = {json.loads(line)["uid"] for line in corpus.splitlines()}
+        assert seen and not seen & (splits.sentiment_eval | splits.relevance_dev | splits.test)
+        assert (root / f"fold{k}" / "e5_emb").exists()
+    assert (root / "fold2" / "e5_emb").is_symlink()  # the embeddings are computed once
+    with pytest.raises(RuntimeError, match="not finished"):
+        student_cv.run(cfg, tmp_path, root, "finish")  # nothing is trained by finish
+
+    # the torch stages from the bundle alone: no dataset, no work folder of this side
+    monkeypatch.setattr(train_ngram, "load_dataset", lambda *a: pytest.fail("the bundle needs no dataset"))
+    report = student_bundle.train_bundle(bundle, results, "cpu", jobs=2, threads=1)
+    assert report["device"] == "cpu" and set(report["parts"]) == {"fold0", "fold1", "fold2"}
+    assert not any("error" in str(v) for v in report["parts"].values()), report
+    tars = sorted(p.name for p in results.glob("*.tar"))
+    assert tars == ["fold0_dev.tar", "fold1_dev.tar", "fold1_final.tar", "fold2_dev.tar"]
+    assert (results / "fold1.log").read_text(encoding="utf-8")
+
+    monkeypatch.setattr(train_ngram, "load_dataset", lambda shared, cfg: ds)
+    assert len(student_bundle.unpack(results, root)) == 4
+    stats = json.loads((root / "fold1" / "run_final" / "train_stats.json").read_text(encoding="utf-8"))
+    assert stats["device"] == "cpu" and stats["steps"] == 3
+    assert json.loads((root / "fold0" / "mlm" / "done.json").read_text(encoding="utf-8"))["step"] == 4
+
+    student_cv.run(cfg, tmp_path, root, "finish")
+    summary = json.loads((root / "sentiment_cv.json").read_text(encoding="utf-8"))
+    shipped = json.loads((tmp_path / "shipped" / "metrics.json").read_text(encoding="utf-8"))
+    assert shipped["sentiment_cv"] == summary and summary["folds"] == [0, 1, 2]
+    sentiment_rows = len(student.make_splits(ds, cfg).sentiment)
+    assert summary["model"]["all"]["n"] == summary["baseline"]["all"]["n"] == sentiment_rows
+    fold2 = json.loads((root / "fold2" / "model" / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["model"]["all"]["per_fold_macro_f1"] == [
+        m["sentiment_fold"]["model"]["all"]["macro_f1"]
+        for m in (json.loads((root / "fold0" / "model" / "metrics.json").read_text(encoding="utf-8")), shipped, fold2)]
+    assert shipped["sentiment_fold"]["fold"] == 1 and fold2["sentiment_fold"]["fold"] == 2
+    # the shipped model is the recipe fold's final run, with its heads attached here
+    clf = load_text_classifier(tmp_path / "shipped")
+    assert clf.info["run"] == "final" and clf.info["trained_on"] == "cpu"
+    assert clf.predict(["市图书馆开放时间"], batch_size=1, max_length=24)["sentiment"].shape == (1, 3)
+
+
+def test_unpack_refuses_members_outside_the_folds(tmp_path):
+    import tarfile
+
+    evil = tmp_path / "x_dev.tar"
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    with tarfile.open(evil, "w") as tar:
+        tar.add(tmp_path / "f", arcname="../escape")
+    with pytest.raises(ValueError, match="unexpected member"):
+        student_bundle.unpack(tmp_path, tmp_path / "root")
+    shutil.rmtree(tmp_path / "root", ignore_errors=True)
+    with pytest.raises(FileNotFoundError):
+        student_bundle.unpack(tmp_path / "none", tmp_path / "root")
