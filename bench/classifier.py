@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -64,20 +65,75 @@ def news_articles(shared: Path, n: int, length: int = 1000) -> list[str]:
     return [pool[i * length : (i + 1) * length] for i in range(min(n, len(pool) // length))]
 
 
+def sentiment_folds(cfg: Any, card: dict[str, Any], ds: Any, clf: Any, batch_size: int) -> tuple[dict[int, Any], Any]:
+    """Per held-out sentiment fold: the student's, its encoder's alone and the teacher's macro-F1 / accuracy
+    and the baseline's (refitted here on the fold's training rows). The folds are those of ``metrics.json`` →
+    ``sentiment_cv`` (else the recipe's one held-out fold); a fold's student is recomputed when its model is in
+    the work folders (the recipe's fold: its dev run, with the n-gram head refitted on the same rows; the other
+    folds: the dev run saved with its heads), else read from the fold's recorded figures. Returns the folds and
+    the last fitted baseline (for the speed comparison)."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from nlp import student, student_cv
+    from nlp.baseline import make_baseline
+    from nlp.modeling import BertForMultiTaskClassification
+
+    work = Path(cfg.work_dir)
+    ks = list(card.get("sentiment_cv", {}).get("folds", [cfg.sentiment_eval_fold]))
+    out: dict[int, Any] = {}
+    base = None
+    for k in ks:
+        own = k == cfg.sentiment_eval_fold
+        fcfg = cfg if own else student_cv.fold_config(cfg, work.parent, k)
+        splits = student.make_splits(ds, fcfg)
+        recs = [ds.records[u] for u in sorted(splits.sentiment_eval)]
+        y = np.array([r.sentiment for r in recs])
+        parts = {
+            "posts": np.array([r.is_post for r in recs]),
+            "usual_eval_posts": np.array([r.source == "smp_usual_eval" for r in recs]),
+            "all": np.ones(len(recs), dtype=bool),
+        }
+        fold_dir = Path(fcfg.output_dir)
+        recorded = card["sentiment_fold"] if own else json.loads(
+            (fold_dir / "metrics.json").read_text(encoding="utf-8"))["sentiment_fold"] \
+                    if (fold_dir / "metrics.json").exists() else card["sentiment_cv"]["fold_figures"][str(k)]
+        fold = dict(recorded)
+        fit = [ds.records[u] for u in splits.sentiment if u not in splits.sentiment_eval]
+        base = make_baseline(cfg.seed)
+        base.fit([r.text for r in fit], np.array([r.sentiment for r in fit]))
+        fold["baseline"] = student._sentiment_scores(y, base.predict([r.text for r in recs]), parts)
+        dev_dir = Path(fcfg.work_dir) / "run_dev" / "model" if own else fold_dir
+        texts = [r.text for r in recs]
+        if (dev_dir / "config.json").exists():
+            dev = BertForMultiTaskClassification.from_pretrained(str(dev_dir), local_files_only=True).float().eval()
+            if own:  # as the shipped model has it
+                student.attach_ngram_head(cfg, ds, splits, "dev", dev, clf.tokenizer)
+            tok = clf.tokenizer if own else AutoTokenizer.from_pretrained(str(dev_dir), local_files_only=True)
+            pred = student.StudentPredictor(dev, tok, cfg.max_length, clf.tail_tokens, batch_size)
+            fold["model"] = student._sentiment_scores(y, pred.predict_proba(texts)["sentiment"].argmax(1), parts)
+            if len(dev.ngram_heads):
+                dev.use_ngram_heads = False
+                fold["model_encoder_only"] = student._sentiment_scores(
+                    y, pred.predict_proba(texts)["sentiment"].argmax(1), parts)
+            fold["source"] = f"recomputed ({dev_dir})"
+        else:
+            fold["source"] = "recorded (metrics.json)"
+        out[k] = fold
+    return out, base
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
-    from nlp import student, train_ngram
+    from nlp import student, student_cv, train_ngram
     from nlp.analyzer import Analyzer
-    from nlp.baseline import make_baseline
     from nlp.cli import evaluate_student
     from nlp.inference import BertClassifier, load_text_classifier, predict_proba
-    from nlp.modeling import BertForMultiTaskClassification
     from nlp.taxonomy import load_taxonomy
     from yuqing.logs import setup_logging
     from yuqing.settings import load_settings
@@ -114,51 +170,29 @@ def main() -> int:
     print(f"topic accuracy on {ta['n']} relevant test texts: model {ta['model']} | model + rules "
           f"{ta['model_plus_rules']} | keyword rules {ta['keyword_rules']}")
 
-    # --- sentiment on the held-out fold
+    # --- sentiment: every fold of the cross-validation (or the recipe's held-out fold only)
     ds = train_ngram.load_dataset(shared, student.teacher_config(cfg))
-    splits = student.make_splits(ds, cfg)
-    ev = sorted(splits.sentiment_eval)
-    recs = [ds.records[u] for u in ev]
-    y = np.array([r.sentiment for r in recs])
-    parts = {
-        "posts": np.array([r.is_post for r in recs]),
-        "usual_eval_posts": np.array([r.source == "smp_usual_eval" for r in recs]),
-        "all": np.ones(len(recs), dtype=bool),
-    }
-    fold = dict(card["sentiment_fold"])
-    fit = [ds.records[u] for u in splits.sentiment if u not in splits.sentiment_eval]
-    t0 = time.perf_counter()
-    base = make_baseline(cfg.seed)
-    base.fit([r.text for r in fit], np.array([r.sentiment for r in fit]))
-    fit_s = time.perf_counter() - t0
-    fold["baseline"] = student._sentiment_scores(y, base.predict([r.text for r in recs]), parts)
-    dev_dir = Path(cfg.work_dir) / "run_dev" / "model"
-    if (dev_dir / "config.json").exists():
-        dev = BertForMultiTaskClassification.from_pretrained(str(dev_dir), local_files_only=True).float().eval()
-        head = student.attach_ngram_head(cfg, ds, splits, "dev", dev, clf.tokenizer)  # as the shipped model has
-        pred = student.StudentPredictor(dev, clf.tokenizer, cfg.max_length, clf.tail_tokens, nlp.batch_size)
-        fold["model"] = student._sentiment_scores(y, pred.predict_proba([r.text for r in recs])["sentiment"].argmax(1),
-                                                  parts)
-        src = f"student recomputed from {dev_dir}"
-        if head is not None:
-            dev.use_ngram_heads = False
-            fold["model_encoder_only"] = student._sentiment_scores(
-                y, pred.predict_proba([r.text for r in recs])["sentiment"].argmax(1), parts)
-            src += f" with its n-gram head refitted on the same rows (share {head['share']})"
-    else:
-        src = "student from metrics.json (the dev run's model is not in the work folder)"
-    print(f"\nsentiment on held-out fold {fold['fold']} of {fold['of']} ({len(recs)} rows; every model trained on "
-          f"the other {len(fit)} labelled rows; baseline refitted here in {fit_s:.0f}s; {src}):")
-    print(f"{'rows':<18} {'n':>6} | {'student F1':>10} {'acc':>7} | {'teacher F1':>17} {'acc':>7} | "
-          f"{'TF-IDF+LR F1':>12} {'acc':>7}")
+    folds, base = sentiment_folds(cfg, card, ds, clf, nlp.batch_size)
+    ks = sorted(folds)
+    print(f"\nsentiment macro-F1, {len(ks)} held-out fold(s) of {cfg.folds} (every labelled sentiment row, grouped "
+          "by identical text; each fold scored by the student of its own dev run, trained on the other folds, and "
+          "the TF-IDF + LR baseline refitted here on the same rows):")
+    print(f"{'fold':<5} {'rows':<17} {'n':>6} | {'student':>8} {'encoder only':>12} {'teacher':>8} | {'TF-IDF+LR':>9}"
+          f" | {'difference':>10}   student from")
+    for k in ks:
+        f = folds[k]
+        for part in ("posts", "usual_eval_posts", "all"):
+            alone = f.get("model_encoder_only", {}).get(part, {}).get("macro_f1", float("nan"))
+            m, b = f["model"][part]["macro_f1"], f["baseline"][part]["macro_f1"]
+            print(f"{k:<5} {part:<17} {f['model'][part]['n']:>6} | {m:>8.4f} {alone:>12.4f} "
+                  f"{f['teacher'][part]['macro_f1']:>8.4f} | {b:>9.4f} | {m - b:>+10.4f}"
+                  f"   {f['source'] if part == 'posts' else ''}")
+    cv = student_cv.summarize(folds)
     for part in ("posts", "usual_eval_posts", "all"):
-        m, te, b = fold["model"][part], fold["teacher"][part], fold["baseline"][part]
-        print(f"{part:<18} {m['n']:>6} | {m['macro_f1']:>10.4f} {m['accuracy']:>7.4f} | {te['macro_f1']:>17.4f} "
-              f"{te['accuracy']:>7.4f} | {b['macro_f1']:>12.4f} {b['accuracy']:>7.4f}")
-    if "model_encoder_only" in fold:
-        alone = fold["model_encoder_only"]
-        print("student without its n-gram head (encoder only): " + ", ".join(
-            f"{part} {alone[part]['macro_f1']:.4f}" for part in ("posts", "usual_eval_posts", "all")))
+        m, b, d = cv["model"][part], cv["baseline"][part], cv["model_minus_baseline"][part]
+        print(f"mean  {part:<17} {m['n']:>6} | {m['macro_f1']:>8.4f} ± {m['macro_f1_sd']:.4f} | TF-IDF+LR "
+              f"{b['macro_f1']:.4f} ± {b['macro_f1_sd']:.4f} | difference {d['mean']:+.4f} (min {d['min']:+.4f}, "
+              f"max {d['max']:+.4f})")
 
     # --- speed
     posts = [r.text for r in ds.records.values() if r.source in ("smp_usual_eval", "smp_virus_eval")]
@@ -200,9 +234,10 @@ def main() -> int:
           f"+{RELEVANCE_MARGIN})) {'PASS' if f1 >= goal else 'FAIL'}")
     topic_acc = ta["model_plus_rules" if clf.info.get("blend_topic_rules") else "model"]
     print(f"RESULT classifier topic_accuracy={topic_acc:.4f} goal=report(n={ta['n']}) PASS")
-    m_f1 = fold["model"]["posts"]["macro_f1"]
-    b_f1 = fold["baseline"]["posts"]["macro_f1"]
-    print(f"RESULT classifier sentiment_macro_f1_heldout_fold={m_f1:.4f} goal=>{b_f1 + SENTIMENT_MARGIN:.4f}"
+    m_f1 = cv["model"]["posts"]["macro_f1"]
+    b_f1 = cv["baseline"]["posts"]["macro_f1"]
+    name = f"sentiment_macro_f1_cv{len(ks)}" if len(ks) > 1 else "sentiment_macro_f1_heldout_fold"
+    print(f"RESULT classifier {name}={m_f1:.4f} goal=>{b_f1 + SENTIMENT_MARGIN:.4f}"
           f"(baseline {b_f1:.4f}+{SENTIMENT_MARGIN}) {'PASS' if m_f1 >= b_f1 + SENTIMENT_MARGIN else 'FAIL'}")
     print(f"RESULT classifier model_size_mb={size_mb:.1f} goal=<={SIZE_GOAL_MB:.0f} "
           f"{'PASS' if size_mb <= SIZE_GOAL_MB else 'FAIL'}")

@@ -123,6 +123,7 @@ def summarize(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
                 "n": sum(folds[k][scorer][sub]["n"] for k in ks),
                 "per_fold_macro_f1": f1,
             }
+    out["fold_figures"] = {str(k): folds[k] for k in ks}
     out["model_minus_baseline"] = {}
     for sub in subsets:
         d = [folds[k]["model"][sub]["macro_f1"] - folds[k]["baseline"][sub]["macro_f1"] for k in ks]
