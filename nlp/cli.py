@@ -17,7 +17,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         help="train a classifier from a JSON config: model_type bert_student (nlp.student, the shipped recipe), "
         "char_ngram (nlp.train_ngram) or none (nlp.train.TrainConfig)",
     )
-    tr.add_argument("config", type=Path, help="JSON file, e.g. nlp/configs/student.json")
+    # dest "recipe": the top-level parser's -c/--config is the settings file
+    tr.add_argument("recipe", metavar="config", type=Path, help="JSON file, e.g. nlp/configs/student.json")
     tr.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
     tr.set_defaults(func=cmd_train)
 
@@ -27,7 +28,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         "optionally an accelerator bundle), train (torch stages here), finish (heads, evaluations, summary, "
         "the shipped model)",
     )
-    cv.add_argument("config", type=Path, help="the student recipe, e.g. nlp/configs/student.json")
+    cv.add_argument("recipe", metavar="config", type=Path, help="the student recipe, e.g. nlp/configs/student.json")
     cv.add_argument("root", type=Path, help="the folds' work folders, e.g. .student-cv")
     cv.add_argument("step", choices=("prepare", "train", "finish"))
     cv.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config fields")
@@ -56,18 +57,18 @@ def _taxonomy_path(settings: Settings) -> Path:
 def cmd_cv(args: argparse.Namespace, settings: Settings) -> int:
     from nlp import student, student_cv
 
-    scfg = student.apply_overrides(student.StudentConfig.from_json(args.config), list(args.overrides))
+    scfg = student.apply_overrides(student.StudentConfig.from_json(args.recipe), list(args.overrides))
     if scfg.taxonomy == student.StudentConfig.taxonomy:
         scfg.taxonomy = str(_taxonomy_path(settings))
     return student_cv.run(scfg, settings.paths.shared_data, args.root, args.step, args.bundle)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    model_type = json.loads(Path(args.config).read_text(encoding="utf-8")).get("model_type")
+    model_type = json.loads(Path(args.recipe).read_text(encoding="utf-8")).get("model_type")
     if model_type == "bert_student":
         from nlp import student
 
-        scfg = student.apply_overrides(student.StudentConfig.from_json(args.config), list(args.overrides))
+        scfg = student.apply_overrides(student.StudentConfig.from_json(args.recipe), list(args.overrides))
         if scfg.taxonomy == student.StudentConfig.taxonomy:
             scfg.taxonomy = str(_taxonomy_path(settings))
         res = student.run(scfg, settings.paths.shared_data)
@@ -77,7 +78,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if model_type == "char_ngram":
         from nlp import train_ngram
 
-        ncfg = train_ngram.apply_overrides(train_ngram.NgramTrainConfig.from_json(args.config), list(args.overrides))
+        ncfg = train_ngram.apply_overrides(train_ngram.NgramTrainConfig.from_json(args.recipe), list(args.overrides))
         if ncfg.taxonomy == train_ngram.NgramTrainConfig.taxonomy:
             ncfg.taxonomy = str(_taxonomy_path(settings))
         res = train_ngram.run(ncfg, settings.paths.shared_data)
@@ -85,7 +86,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from nlp.train import TrainConfig, apply_overrides, train
 
-    cfg = apply_overrides(TrainConfig.from_json(args.config), list(args.overrides))
+    cfg = apply_overrides(TrainConfig.from_json(args.recipe), list(args.overrides))
     if cfg.shared_data is None:
         cfg.shared_data = str(settings.paths.shared_data)
     if cfg.taxonomy == TrainConfig.taxonomy:

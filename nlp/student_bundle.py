@@ -331,8 +331,12 @@ def train_bundle(bundle: Path, out: Path, device: str, jobs: int, threads: int,
 def unpack(results: Path, root: Path) -> list[str]:
     """Extract every ``<part>_<run>.tar`` of ``results`` into ``root`` (the parts' work folders); returns the
     extracted runs. Refuses members outside a part's folder."""
+    from nlp.student import RUNS
+
     done = []
     for tar_path in sorted(results.glob("*.tar")):
+        if tar_path.stem.rpartition("_")[2] not in RUNS:  # logs.tar and the like
+            continue
         with tarfile.open(tar_path) as tar:
             for m in tar.getmembers():
                 if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:

@@ -109,3 +109,17 @@ def test_unpack_refuses_members_outside_the_folds(tmp_path):
     shutil.rmtree(tmp_path / "root", ignore_errors=True)
     with pytest.raises(FileNotFoundError):
         student_bundle.unpack(tmp_path / "none", tmp_path / "root")
+    evil.unlink()
+    with tarfile.open(tmp_path / "logs.tar", "w") as tar:  # not a run: left alone
+        tar.add(tmp_path / "f", arcname="fold0.log")
+    with pytest.raises(FileNotFoundError):
+        student_bundle.unpack(tmp_path, tmp_path / "root")
+
+
+def test_yuqing_command_line_keeps_the_recipe_apart_from_the_settings_file():
+    from yuqing.cli import build_parser
+
+    args = build_parser().parse_args(["nlp", "cv", "nlp/configs/student.json", ".student-cv", "finish"])
+    assert args.config is None and args.recipe == Path("nlp/configs/student.json") and args.step == "finish"
+    args = build_parser().parse_args(["-c", "config/yuqing.yaml", "nlp", "train", "r.json", "epochs=1"])
+    assert args.config == "config/yuqing.yaml" and args.recipe == Path("r.json") and args.overrides == ["epochs=1"]
