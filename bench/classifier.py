@@ -6,13 +6,13 @@ Quality, all in this run unless marked:
     at the configured ``nlp.relevance_threshold`` against the keyword rules of ``config/taxonomy.yaml`` on the
     same rows, with 95% bootstrap intervals (``nlp.cli.evaluate_student``);
   * topic accuracy on the relevant test rows (model, model + keyword rules, keyword rules);
-  * sentiment macro-F1 on the held-out sentiment fold (one fold of the 5-fold split of every labelled
-    sentiment row, grouped by identical text): the student of the dev run (trained on the other folds; its
-    sentiment n-gram head, when the recipe has one, refitted on the same rows) against
+  * sentiment macro-F1 by cross-validation: every fold of the 5-fold split of all labelled sentiment rows
+    (grouped by identical text; ``metrics.json`` → ``sentiment_cv``), each scored by the student of its own
+    dev run (trained without the fold; as shipped models are built, with its sentiment n-gram head) against
     the char 1–3-gram TF-IDF + logistic regression baseline (``nlp/baseline.py``) refitted here on the same
-    rows, and the n-gram teacher. The student's figure is recomputed when the dev run's model is still in
-    the training work folder (``<work_dir>/run_dev/model``), else taken from ``metrics.json``. The goal is
-    measured on the Weibo posts (the platform's kind of text).
+    rows, and the n-gram teacher. A fold's student is recomputed when its model is in the work folders
+    (``.student-cv/fold<k>``), else taken from the recorded figures; a model without a cross-validation
+    reports its one held-out fold. The goal is measured on the Weibo posts (the platform's kind of text).
 Speed: docs/s of batched CPU inference (threads and batch size from settings.nlp) on the 4,000 SMP2020 eval
 posts, as deployed (the model reads at most the 128 tokens it was trained on) and with every text read to 256
 tokens; on 1,000-character news-like articles (official replies from the government board); and the full
@@ -109,8 +109,10 @@ def sentiment_folds(cfg: Any, card: dict[str, Any], ds: Any, clf: Any, batch_siz
             dev = BertForMultiTaskClassification.from_pretrained(str(dev_dir), local_files_only=True).float().eval()
             if own:  # as the shipped model has it
                 student.attach_ngram_head(cfg, ds, splits, "dev", dev, clf.tokenizer)
+            # each fold is read as its own dev run chose (head only or head + tail)
             tok = clf.tokenizer if own else AutoTokenizer.from_pretrained(str(dev_dir), local_files_only=True)
-            pred = student.StudentPredictor(dev, tok, cfg.max_length, clf.tail_tokens, batch_size)
+            tail = clf.tail_tokens if own else int(dev.config.classifier_info["tail_tokens"])
+            pred = student.StudentPredictor(dev, tok, cfg.max_length, tail, batch_size)
             fold["model"] = student._sentiment_scores(y, pred.predict_proba(texts)["sentiment"].argmax(1), parts)
             if len(dev.ngram_heads):
                 dev.use_ngram_heads = False

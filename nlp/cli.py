@@ -191,8 +191,9 @@ def _print_relevance(res: dict[str, Any]) -> None:
 def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
     """The student's card figures, recomputed on the human test split at the configured
     ``nlp.relevance_threshold`` (relevance: model, model + keyword rules, keyword rules alone; topic); the
-    sentiment figures of the held-out fold come from the training run (``metrics.json``: scoring them needs
-    the dev run's model, which saw none of that fold)."""
+    sentiment figures of the held-out fold and of the cross-validation come from the training run
+    (``metrics.json``: scoring them needs the dev runs' models, which saw none of their folds;
+    ``bench/classifier.py`` recomputes them when the work folders are there)."""
     from nlp import student, train_ngram
     from nlp.inference import BertClassifier, load_text_classifier
     from nlp.taxonomy import load_taxonomy
@@ -217,6 +218,7 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
         "blend_rules": blend,
         "test": train_ngram.evaluate_test(pred, ds, tax, student.test_rows_of(ds), thr_model, thr_blend),
         "sentiment_fold_from_card": card["sentiment_fold"],
+        "sentiment_cv_from_card": card.get("sentiment_cv"),
     }
 
 
@@ -230,6 +232,14 @@ def _print_student_eval(res: dict[str, Any]) -> None:
         print(f"  {part:<17} n {m['n']:>5}  model {m['macro_f1']:.4f} / {m['accuracy']:.4f}   "
               f"n-gram teacher {t['macro_f1']:.4f} / {t['accuracy']:.4f}   "
               f"TF-IDF+LR baseline {b['macro_f1']:.4f} / {b['accuracy']:.4f}")
+    cv = res.get("sentiment_cv_from_card")
+    if cv:
+        print(f"sentiment by {len(cv['folds'])}-fold cross-validation (each fold scored by its own dev run; from "
+              "metrics.json): macro-F1 mean ± sd")
+        for part in ("posts", "usual_eval_posts", "all"):
+            m, b, d = cv["model"][part], cv["baseline"][part], cv["model_minus_baseline"][part]
+            print(f"  {part:<17} n {m['n']:>5}  model {m['macro_f1']:.4f} ± {m['macro_f1_sd']:.4f}   "
+                  f"TF-IDF+LR baseline {b['macro_f1']:.4f} ± {b['macro_f1_sd']:.4f}   difference {d['mean']:+.4f}")
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

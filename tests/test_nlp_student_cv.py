@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from nlp.inference import load_text_classifier
 from nlp.taxonomy import load_taxonomy
 from tests.test_nlp_student import TAXONOMY, _tiny_dataset
 
-TINY = {
+TINY: dict[str, Any] = {
     "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_length": 24,
     "mlm_steps": 4, "mlm_batch_size": 16, "batch_size": 16, "epochs": 1, "max_steps": 3,
     "relevance_dev_folds": [0], "tail_token_candidates": [], "vocab_min_freq": 1,
