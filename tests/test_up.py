@@ -106,6 +106,9 @@ def test_up_runs_everything_and_stops_on_sigterm(
     assert len(password) == 1 and out.count(password[0]) == 1
     assert verify_password(password[0], load_users(config / "users.yaml").users[0].password_hash)
     assert get(f"http://127.0.0.1:{dash}/_stcore/health") == 0  # the dashboard went down with it
+    # Streamlit's own output is in a file beside the log, not repeated in `up`'s (it prints the URL once).
+    assert "You can now view" not in out and out.count(f"http://127.0.0.1:{dash}") == 1
+    assert "You can now view your Streamlit app" in (tmp_path / "data" / "log" / "dashboard.out").read_text()
 
 
 def test_the_shared_data_line_says_whether_it_joined(base_settings: Settings, shared_data: Path,
@@ -144,3 +147,45 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
     alerts = es_client.search(index=OUTBOX.alias(prefix), query={"match_all": {}})["hits"]["hits"]
     assert [h["_source"]["subject_key"] for h in alerts] == [f"post:{other.doc_id}"]
     assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 0
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from dashboard.cli import streamlit_command
+from yuqing.service import start_child
+proc = start_child("dashboard", streamlit_command("127.0.0.1", int(sys.argv[1])), dict(__import__("os").environ),
+                   Path(sys.argv[2]))
+print(proc.popen.pid, flush=True)
+sys.exit(proc.popen.wait())
+"""
+
+
+def test_the_dashboard_stops_on_sigterm_after_ups_output_is_gone(tmp_path: Path) -> None:
+    # `up` started from a pipe (a terminal that closed, `| head`): the pipe's reader is gone when `up` stops its
+    # children. A Streamlit server writing to that pipe loses the SIGTERM ("Stopping..." raises BrokenPipeError in
+    # its signal handler); `up` sends its output to a file instead, so it stops at once.
+    port = free_port()
+    out = tmp_path / "log" / "dashboard.out"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "YUQING_PATHS__DATA_DIR": str(tmp_path / "data")}
+    up = subprocess.Popen([sys.executable, "-c", CHILD, str(port), str(out)], cwd=PROJECT_ROOT, env=env,
+                          stdout=subprocess.PIPE)
+    assert up.stdout is not None
+    dash_pid = int(up.stdout.readline())
+    try:
+        deadline = time.monotonic() + 120
+        while get(f"http://127.0.0.1:{port}/_stcore/health") != 200:
+            assert up.poll() is None, f"the dashboard exited: {out.read_text(errors='replace')}"
+            assert time.monotonic() < deadline, "the dashboard did not answer within 120 s"
+            time.sleep(0.5)
+        up.stdout.close()  # nobody reads `up`'s output any more
+        started = time.monotonic()
+        subprocess.run(["kill", "-TERM", str(dash_pid)], check=True)
+        code = up.wait(timeout=20)  # the child's own exit, relayed
+    finally:
+        if up.poll() is None:
+            subprocess.run(["kill", "-KILL", str(dash_pid)], check=False)
+            up.kill()
+    assert code == 0 and time.monotonic() - started < 15
+    text = out.read_text(encoding="utf-8")
+    assert "You can now view your Streamlit app" in text and "Stopping..." in text

@@ -11,6 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yuqing.settings import PROJECT_ROOT, Settings
@@ -178,6 +179,35 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 class _Proc:
     name: str
     popen: subprocess.Popen[bytes]
+    output: Path | None = None  # where its stdout/stderr go, when not to `up`'s own
+
+
+def dashboard_output(settings: Settings) -> Path:
+    """Where `up` sends the dashboard server's own output (Streamlit's banner, its tracebacks): beside the log
+    file. Not `up`'s terminal: its lines would repeat `up`'s own, and a Streamlit server whose output pipe is
+    gone cannot stop (its SIGTERM handler fails printing "Stopping..." and the signal is lost)."""
+    from yuqing.logs import log_file
+
+    return log_file(settings).parent / "dashboard.out"
+
+
+def start_child(name: str, cmd: list[str], env: dict[str, str], output: Path | None = None) -> _Proc:
+    """A child of `up`, in the project root; its output goes to ``output`` (appended) when given, else to
+    `up`'s own stdout/stderr."""
+    if output is None:
+        return _Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("ab") as sink:  # the child holds its own descriptor
+        return _Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL), output)
+
+
+def _last_lines(path: Path, n: int = 8) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as e:
+        return f"(cannot read {path}: {e})"
+    return "\n".join(lines[-n:])
 
 
 def _duration(seconds: float) -> str:
@@ -222,6 +252,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     py = sys.executable
     cfg = ["-c", args.config] if args.config else []
     commands: list[tuple[str, list[str]]] = [("demo-site", [py, "-m", "yuqing.demo", *cfg])]
+    dash_out = dashboard_output(settings)
     if settings.smtp.host in ("127.0.0.1", "localhost"):
         commands.append(("mail-sink", [py, "-m", "yuqing.mailsink", "--host", settings.smtp.host,
                                        "--port", str(settings.smtp.port),
@@ -236,8 +267,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         for name, cmd in commands:
-            procs.append(_Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=streamlit_env(args.config))))
-            log.info("started %s (pid %d)", name, procs[-1].popen.pid)
+            procs.append(start_child(name, cmd, streamlit_env(args.config), dash_out if name == "dashboard" else None))
+            log.info("started %s (pid %d%s)", name, procs[-1].popen.pid,
+                     f", output in {dash_out}" if name == "dashboard" else "")
         print(f"\nyuqing is up: dashboard http://{settings.dashboard.host}:{settings.dashboard.port}  "
               f"demo site {demo_url}  "
               f"alert mails in {settings.paths.data_dir / 'mail'}  (Ctrl-C stops)\n"
@@ -250,7 +282,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             dead = [p for p in procs if p.popen.poll() is not None]
             if dead:
                 for p in dead:
-                    log.error("%s exited with code %s; stopping everything", p.name, p.popen.returncode)
+                    tail = f"; its last output ({p.output}):\n{_last_lines(p.output)}" if p.output else ""
+                    log.error("%s exited with code %s; stopping everything%s", p.name, p.popen.returncode, tail)
                 return 1
         return 0
     finally:
