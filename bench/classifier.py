@@ -2,9 +2,12 @@
 
 Quality, all in this run unless marked:
   * relevance on the human-labelled test split (``nlp/labels/relevance.csv``, rows whose uid hashes into
-    the test split; never used for training, pretraining or selection): precision / recall / F1 of the model
-    at the configured ``nlp.relevance_threshold`` against the keyword rules of ``config/taxonomy.yaml`` on the
-    same rows, with 95% bootstrap intervals (``nlp.cli.evaluate_student``);
+    the test split; never used for training, pretraining or selection; read twice, independently, and the
+    differing texts adjudicated: the gold is :func:`nlp.human_labels.load_labels`): precision / recall / F1 of
+    the model at the configured ``nlp.relevance_threshold`` against the keyword rules of
+    ``config/taxonomy.yaml`` on the same rows, with 95% bootstrap intervals (``nlp.cli.evaluate_student``);
+    beside them, how far the two readings agree (the F1 of one against the other: what careful readers reach)
+    and the figures on the first reading alone (as scored before the second reading);
   * topic accuracy on the relevant test rows (model, model + keyword rules, keyword rules);
   * sentiment macro-F1 by cross-validation: every fold of the 5-fold split of all labelled sentiment rows
     (grouped by identical text; ``metrics.json`` → ``sentiment_cv``), each scored by the student of its own
@@ -171,6 +174,17 @@ def main() -> int:
     ta = t["topic_accuracy"]
     print(f"topic accuracy on {ta['n']} relevant test texts: model {ta['model']} | model + rules "
           f"{ta['model_plus_rules']} | keyword rules {ta['keyword_rules']}")
+    agr = res["annotators"]
+    if agr is None:
+        raise SystemExit("the labels have no second reading of the test split (nlp/labels/relevance_second.csv)")
+    print(f"the test split read twice, independently ({agr['adjudicated']} differing texts adjudicated: the gold "
+          f"above): Cohen's kappa {agr['kappa']:.4f}; one reading against the other: relevance F1 "
+          f"{agr['positive_f1']:.4f} (uncertain as not relevant; {agr['positive_f1_certain']:.4f} where both were "
+          f"certain), same topic {agr['topic_agreement']} of {agr['topics_compared']}")
+    fr = res["test_first_reading"]
+    print(f"on the first reading alone ({fr['n']} texts, {fr['relevant']} relevant; as scored before the second): "
+          + " | ".join(f"{key[10:]} F1 {fr[key]['f1']:.4f}" for key in
+                       ("relevance_model", "relevance_model_plus_rules", "relevance_keyword_rules")))
 
     # --- sentiment: every fold of the cross-validation (or the recipe's held-out fold only)
     ds = train_ngram.load_dataset(shared, student.teacher_config(cfg))
@@ -234,6 +248,8 @@ def main() -> int:
     print()
     print(f"RESULT classifier relevance_f1={f1:.4f} goal=>{goal:.4f}(max({RELEVANCE_F1_GOAL}, rules {rules_f1:.4f}"
           f"+{RELEVANCE_MARGIN})) {'PASS' if f1 >= goal else 'FAIL'}")
+    print(f"RESULT classifier annotator_relevance_f1={agr['positive_f1']:.4f} goal=report(two readings of the test "
+          f"split, kappa {agr['kappa']:.4f}) PASS")
     topic_acc = ta["model_plus_rules" if clf.info.get("blend_topic_rules") else "model"]
     print(f"RESULT classifier topic_accuracy={topic_acc:.4f} goal=report(n={ta['n']}) PASS")
     m_f1 = cv["model"]["posts"]["macro_f1"]

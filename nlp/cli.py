@@ -54,13 +54,26 @@ def _taxonomy_path(settings: Settings) -> Path:
     return settings.config_file("taxonomy.yaml")
 
 
+def shared_data(settings: Settings) -> Path:
+    """``paths.shared_data``, which training and evaluation read; a clear refusal when it is not there (the
+    held-out list in it decides what may be read at all)."""
+    from nlp.corpus import HOLDOUT_IDS
+    from yuqing.errors import ConfigError
+
+    folder = settings.paths.shared_data
+    if not (folder / HOLDOUT_IDS).is_file():
+        raise ConfigError(f"the shared data is not at {folder} (no {HOLDOUT_IDS} there): training and evaluation "
+                          "read it; set paths.shared_data or YUQING_PATHS__SHARED_DATA to its folder")
+    return folder
+
+
 def cmd_cv(args: argparse.Namespace, settings: Settings) -> int:
     from nlp import student, student_cv
 
     scfg = student.apply_overrides(student.StudentConfig.from_json(args.recipe), list(args.overrides))
     if scfg.taxonomy == student.StudentConfig.taxonomy:
         scfg.taxonomy = str(_taxonomy_path(settings))
-    return student_cv.run(scfg, settings.paths.shared_data, args.root, args.step, args.bundle)
+    return student_cv.run(scfg, shared_data(settings), args.root, args.step, args.bundle)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,7 +84,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         scfg = student.apply_overrides(student.StudentConfig.from_json(args.recipe), list(args.overrides))
         if scfg.taxonomy == student.StudentConfig.taxonomy:
             scfg.taxonomy = str(_taxonomy_path(settings))
-        res = student.run(scfg, settings.paths.shared_data)
+        res = student.run(scfg, shared_data(settings))
         keys = ("selection", "sentiment_fold", "test")
         print(json.dumps({k: res[k] for k in keys if k in res} or res, ensure_ascii=False))
         return 0
@@ -81,14 +94,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         ncfg = train_ngram.apply_overrides(train_ngram.NgramTrainConfig.from_json(args.recipe), list(args.overrides))
         if ncfg.taxonomy == train_ngram.NgramTrainConfig.taxonomy:
             ncfg.taxonomy = str(_taxonomy_path(settings))
-        res = train_ngram.run(ncfg, settings.paths.shared_data)
+        res = train_ngram.run(ncfg, shared_data(settings))
         print(json.dumps({k: res[k] for k in ("selection", "test", "sentiment_cv") if k in res}, ensure_ascii=False))
         return 0
     from nlp.train import TrainConfig, apply_overrides, train
 
     cfg = apply_overrides(TrainConfig.from_json(args.recipe), list(args.overrides))
     if cfg.shared_data is None:
-        cfg.shared_data = str(settings.paths.shared_data)
+        cfg.shared_data = str(shared_data(settings))
     if cfg.taxonomy == TrainConfig.taxonomy:
         cfg.taxonomy = str(_taxonomy_path(settings))
     metrics = train(cfg)
@@ -107,7 +120,7 @@ def evaluate_model(model_dir: Path, settings: Settings, *, with_dev: bool = True
     cfg_path = model_dir / "train_config.json"
     cfg = TrainConfig.from_json(cfg_path) if cfg_path.exists() else TrainConfig()
     cfg.device = "cpu"
-    shared = settings.paths.shared_data
+    shared = shared_data(settings)
     model, tokenizer = load_classifier(model_dir, threads=settings.nlp.threads)
     evals = {
         name: [Example(t, sentiment=s, source=name) for t, s in rows]
@@ -138,7 +151,7 @@ def evaluate_ngram(model_dir: Path, settings: Settings, *, cv: bool = False) -> 
     cfg = train_ngram.NgramTrainConfig.from_json(model_dir / "train_config.json")
     cfg.taxonomy = str(_taxonomy_path(settings))
     model = NgramClassifier.load(model_dir)
-    ds = train_ngram.load_dataset(settings.paths.shared_data, cfg)
+    ds = train_ngram.load_dataset(shared_data(settings), cfg)
     tax = load_taxonomy(Path(cfg.taxonomy))
     test_rows = [r for r in ds.labels if r.relevant is not None and split_of(r.uid) == "test"]
     thr = settings.nlp.relevance_threshold
@@ -173,6 +186,22 @@ def _print_ngram_eval(res: dict[str, Any]) -> None:
                   f"TF-IDF+LR baseline {b['macro_f1']:.4f} / {b['accuracy']:.4f}")
 
 
+def _print_readings(res: dict[str, Any]) -> None:
+    """The test split's two readings: how far they agree, and the deployed model on the first reading alone."""
+    a = res["annotators"]
+    if a is not None:
+        print(f"the test split read twice (independently; {a['adjudicated']} differing texts adjudicated, the "
+              f"gold above): relevance agreement {a['observed']:.4f}, Cohen's kappa {a['kappa']:.4f}; one reading "
+              f"scored against the other F1 {a['positive_f1']:.4f} (uncertain as not relevant; "
+              f"{a['positive_f1_certain']:.4f} where both were certain); same topic on {a['topics_compared']} texts "
+              f"both called relevant: {a['topic_agreement']}")
+    t = res["test_first_reading"]
+    deployed = "model_plus_rules" if res["blend_rules"] else "model"
+    m, r = t[f"relevance_{deployed}"], t["relevance_keyword_rules"]
+    print(f"on the first reading alone ({t['n']} texts, {t['relevant']} relevant): {deployed} F1 {m['f1']:.4f} "
+          f"(P {m['precision']:.4f}, R {m['recall']:.4f}), keyword rules F1 {r['f1']:.4f}")
+
+
 def _print_relevance(res: dict[str, Any]) -> None:
     t = res["test"]
     deployed = "model_plus_rules" if res["blend_rules"] else "model"
@@ -195,6 +224,7 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
     (``metrics.json``: scoring them needs the dev runs' models, which saw none of their folds;
     ``bench/classifier.py`` recomputes them when the work folders are there)."""
     from nlp import student, train_ngram
+    from nlp.human_labels import first_reading, reading_agreement, second_reading_file, split_of
     from nlp.inference import BertClassifier, load_text_classifier
     from nlp.taxonomy import load_taxonomy
 
@@ -202,7 +232,7 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
     cfg.taxonomy = str(_taxonomy_path(settings))
     clf = load_text_classifier(model_dir, threads=settings.nlp.threads)
     assert isinstance(clf, BertClassifier)
-    ds = train_ngram.load_dataset(settings.paths.shared_data, student.teacher_config(cfg))
+    ds = train_ngram.load_dataset(shared_data(settings), student.teacher_config(cfg))
     tax = load_taxonomy(Path(cfg.taxonomy))
     card = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     sel = card["selection"]
@@ -213,10 +243,15 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
     thr_blend = thr if blend else sel["rule_blended_threshold"]
     pred = student.StudentPredictor(clf.model, clf.tokenizer, clf.reading_length(settings.nlp.max_length),
                                     clf.tail_tokens, settings.nlp.batch_size)
+    labels_path = Path(student.teacher_config(cfg).labels)
+    first = [r for r in first_reading(tax.names, labels_path) if r.relevant is not None and split_of(r.uid) == "test"]
     return {
         "relevance_threshold": thr,
         "blend_rules": blend,
         "test": train_ngram.evaluate_test(pred, ds, tax, student.test_rows_of(ds), thr_model, thr_blend),
+        "test_first_reading": train_ngram.evaluate_test(pred, ds, tax, first, thr_model, thr_blend),
+        "annotators": (reading_agreement(tax.names, labels_path) if second_reading_file(labels_path).exists()
+                       else None),
         "sentiment_fold_from_card": card["sentiment_fold"],
         "sentiment_cv_from_card": card.get("sentiment_cv"),
     }
@@ -224,6 +259,7 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
 
 def _print_student_eval(res: dict[str, Any]) -> None:
     _print_relevance(res)
+    _print_readings(res)
     sf = res["sentiment_fold_from_card"]
     print(f"sentiment on held-out fold {sf['fold']} of {sf['of']} (the dev run, trained on the other "
           f"{sf['trained_on']} rows; from metrics.json): macro-F1 / accuracy")
