@@ -154,12 +154,22 @@ class NgramAdapter:
         return out
 
 
+def require_model(model_dir: Path) -> None:
+    """A clear refusal (:class:`yuqing.errors.ConfigError`, naming the setting) when ``model_dir`` holds no
+    trained model."""
+    from yuqing.errors import ConfigError
+
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"no trained model in {model_dir} (no config.json there): point it at a trained model "
+                          "directory (YUQING_NLP__MODEL_DIR), or set nlp.enabled to false to index without "
+                          "classifying", field="nlp.model_dir")
+
+
 def load_text_classifier(model_dir: Path, *, threads: int | None = None) -> BertClassifier | NgramAdapter:
     """The classifier in ``model_dir``, whichever kind its config.json names (n-gram or BERT)."""
     from nlp.ngram import NgramClassifier, is_ngram_model
 
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"no trained model in {model_dir} (config.json missing)")
+    require_model(model_dir)
     if is_ngram_model(model_dir):
         return NgramAdapter(NgramClassifier.load(model_dir))
     model, tokenizer = load_classifier(model_dir, threads=threads)
@@ -178,8 +188,7 @@ def load_classifier(model_dir: Path, *, threads: int | None = None, device: str 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar in every crawl process is noise (yuqing.logs)
     if threads:
         torch.set_num_threads(threads)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"no trained model in {model_dir} (config.json missing)")
+    require_model(model_dir)
     model = BertForMultiTaskClassification.from_pretrained(str(model_dir), local_files_only=True)
     model = model.float().to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)

@@ -153,3 +153,27 @@ def test_eval_reproduces_the_model_card(analyzer):
     gold = [r for r in load_labels(analyzer.taxonomy.names) if split_of(r.uid) == "test" and r.relevant is not None]
     assert (res["test"]["n"], res["test"]["relevant"]) == (len(gold), sum(bool(r.relevant) for r in gold))
     assert res["annotators"]["adjudicated"] > 0 and 0 < res["annotators"]["positive_f1"] < 1
+
+
+def test_evaluation_refuses_clearly_without_the_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from yuqing.cli import main
+
+    monkeypatch.setenv("YUQING_PATHS__SHARED_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(tmp_path / "data"))
+    assert main(["nlp", "eval"]) == 2
+    err = capsys.readouterr().err
+    assert f"the shared data is not at {tmp_path / 'nowhere'}" in err and "YUQING_PATHS__SHARED_DATA" in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_model_is_refused_with_the_setting_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from yuqing.cli import main
+
+    monkeypatch.setenv("YUQING_NLP__MODEL_DIR", str(tmp_path / "no-model"))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "文化馆"}\n'))
+    assert main(["nlp", "predict"]) == 2
+    err = capsys.readouterr().err
+    assert f"field 'nlp.model_dir': no trained model in {tmp_path / 'no-model'}" in err and "Traceback" not in err

@@ -110,15 +110,3 @@ def test_the_committed_readings_cover_the_test_split_and_agree_as_reported() -> 
     changed = {r.uid for r in human_labels.first_reading(tax.names)
                if (gold[r.uid].relevance, gold[r.uid].topic) != (r.relevance, r.topic)}
     assert changed and all(human_labels.split_of(u) == "test" for u in changed)
-
-
-def test_evaluation_refuses_clearly_without_the_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from yuqing.cli import main
-
-    monkeypatch.setenv("YUQING_PATHS__SHARED_DATA", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(tmp_path / "data"))
-    assert main(["nlp", "eval"]) == 2
-    err = capsys.readouterr().err
-    assert f"the shared data is not at {tmp_path / 'nowhere'}" in err and "YUQING_PATHS__SHARED_DATA" in err
-    assert "Traceback" not in err
