@@ -49,3 +49,30 @@ def test_bad_config_file_exits_2_with_the_file_named(tmp_path: Path, capsys: pyt
     cfg.write_text("smtp: [1, 2\n", encoding="utf-8")
     assert main(["-c", str(cfg), "es", "status"]) == 2
     assert str(cfg) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["sources"], ["tickets", "list"]])
+def test_a_command_finding_no_elasticsearch_says_so_in_one_line(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__HOSTS", f'["http://127.0.0.1:{port}"]')
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(tmp_path / "data"))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("yuqing: "))
+    assert f"elasticsearch at http://127.0.0.1:{port}: no node answered" in line and "yuqing es start" in line
+    assert "Traceback" not in err
+
+
+def test_any_other_failure_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("yuqing.cli._setup_command", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["setup"])

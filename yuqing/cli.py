@@ -74,6 +74,7 @@ def component_of(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
         setup_logging(settings, component_of(args), verbose=args.verbose)
@@ -84,6 +85,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = _unreachable_cluster(exc, settings)
+        if message is None:
+            raise  # a bug: the traceback is what is needed
+        log.debug("elasticsearch did not answer", exc_info=exc)  # the full detail, in the log file
+        print(f"yuqing: {message}", file=sys.stderr)
+        return 2
+
+
+def _unreachable_cluster(exc: BaseException, settings: Settings | None) -> str | None:
+    """The one line for a command that found no Elasticsearch node answering (a connection error or timeout of
+    the client, wherever it arose), or None for any other failure."""
+    from elastic_transport import ConnectionError as NoConnection
+    from elastic_transport import ConnectionTimeout
+
+    if settings is None or not isinstance(exc, NoConnection | ConnectionTimeout):
+        return None
+    from index.client import describe, shown_hosts
+
+    return (f"elasticsearch at {', '.join(shown_hosts(settings.elasticsearch))}: {describe(exc)}; "
+            "start it (yuqing es start) or set elasticsearch.hosts")
 
 
 if __name__ == "__main__":
