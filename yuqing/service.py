@@ -183,23 +183,24 @@ class _Proc:
 
 
 def dashboard_output(settings: Settings) -> Path:
-    """Where `up` sends the dashboard server's own output (Streamlit's banner, its tracebacks): beside the log
-    file. Not `up`'s terminal: its lines would repeat `up`'s own, and a Streamlit server whose output pipe is
-    gone cannot stop (its SIGTERM handler fails printing "Stopping..." and the signal is lost)."""
+    """Where `up` sends the dashboard server's standard output (Streamlit's banner, "Stopping..."): beside the
+    log file. Not `up`'s terminal: the banner would repeat `up`'s own line, and a Streamlit server whose
+    standard output is a pipe nobody reads any more cannot stop (its SIGTERM handler fails printing
+    "Stopping..." and the signal is lost). Its log lines and tracebacks (standard error) still reach `up`'s."""
     from yuqing.logs import log_file
 
     return log_file(settings).parent / "dashboard.out"
 
 
 def start_child(name: str, cmd: list[str], env: dict[str, str], output: Path | None = None) -> _Proc:
-    """A child of `up`, in the project root; its output goes to ``output`` (appended) when given, else to
-    `up`'s own stdout/stderr."""
+    """A child of `up`, in the project root; its standard output goes to ``output`` (appended) when given,
+    else to `up`'s own; its standard error always to `up`'s."""
     if output is None:
         return _Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env))
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as sink:  # the child holds its own descriptor
-        return _Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL), output)
+        return _Proc(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=sink, stdin=subprocess.DEVNULL),
+                     output)
 
 
 def _last_lines(path: Path, n: int = 8) -> str:
