@@ -181,6 +181,11 @@ def main() -> int:
           f"above): Cohen's kappa {agr['kappa']:.4f}; one reading against the other: relevance F1 "
           f"{agr['positive_f1']:.4f} (uncertain as not relevant; {agr['positive_f1_certain']:.4f} where both were "
           f"certain), same topic {agr['topic_agreement']} of {agr['topics_compared']}")
+    if "train" in agr:
+        tr = agr["train"]
+        print(f"the train split read twice too ({tr['n']} texts, {tr['adjudicated']} adjudicated): kappa "
+              f"{tr['kappa']:.4f}, one reading against the other F1 {tr['positive_f1']:.4f} ({tr['first_relevant']} / "
+              f"{tr['second_relevant']} relevant, {tr['both_relevant']} both)")
     fr = res["test_first_reading"]
     print(f"on the first reading alone ({fr['n']} texts, {fr['relevant']} relevant; as scored before the second): "
           + " | ".join(f"{key[10:]} F1 {fr[key]['f1']:.4f}" for key in

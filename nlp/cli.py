@@ -195,6 +195,11 @@ def _print_readings(res: dict[str, Any]) -> None:
               f"scored against the other F1 {a['positive_f1']:.4f} (uncertain as not relevant; "
               f"{a['positive_f1_certain']:.4f} where both were certain); same topic on {a['topics_compared']} texts "
               f"both called relevant: {a['topic_agreement']}")
+        if "train" in a:
+            tr = a["train"]
+            print(f"the train split read twice too ({tr['n']} texts, {tr['adjudicated']} adjudicated): Cohen's kappa "
+                  f"{tr['kappa']:.4f}; one reading against the other F1 {tr['positive_f1']:.4f} "
+                  f"({tr['first_relevant']} / {tr['second_relevant']} relevant, {tr['both_relevant']} both)")
     t = res["test_first_reading"]
     deployed = "model_plus_rules" if res["blend_rules"] else "model"
     m, r = t[f"relevance_{deployed}"], t["relevance_keyword_rules"]

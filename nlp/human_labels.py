@@ -9,10 +9,10 @@ guidelines in the model card.
 The test split is fixed by a hash of the uid (:func:`split_of`), so it does not depend on file order and
 stays the same when labels are added; it is never used for training, tuning or model selection.
 
-The test split was read twice. ``relevance_second.csv`` (uid, relevance, topic) is a second, independent reading
-of every test-split text, made without seeing the first; ``relevance_adjudicated.csv`` settles each text where
-the two readings differ (relevance or topic), decided by a third reader who saw the text and both readings in
-random order, and no model output. :func:`load_labels` applies the adjudication (the gold labels);
+The texts were read twice. ``relevance_second.csv`` (uid, relevance, topic) is a second, independent reading
+(of every test-split text, and of train-split texts), made without seeing the first; ``relevance_adjudicated.csv``
+settles each text where the two readings differ (relevance or topic), decided by a third reader who saw the text
+and both readings in random order, and no model output. :func:`load_labels` applies the adjudication (the gold labels);
 :func:`first_reading` is the file as first labelled, and :func:`reading_agreement` measures how far the two
 readings agree (:class:`Agreement`), which bounds what any model can be expected to reach on these labels.
 """
@@ -186,80 +186,32 @@ def disagreements(first: Iterable[LabelRow], second: Iterable[LabelRow]) -> set[
 
 
 def reading_agreement(topics: list[str], path: Path = LABELS_FILE) -> dict[str, Any]:
-    """The two readings of the test split compared (:class:`Agreement`), and how many texts the adjudication
-    settled. Refuses files that do not fit together: the second reading must cover exactly the first reading's
-    test split, and the adjudication exactly the texts where the readings differ."""
-    first = [r for r in first_reading(topics, path) if split_of(r.uid) == "test"]
+    """The two readings compared (:class:`Agreement`) on the test split, and on the train split when it was
+    read twice too (``train``), each with how many of its texts the adjudication settled (``adjudicated``).
+
+    Refuses files that do not fit together: the second reading must cover the whole test split and name only
+    labelled texts, and the adjudication must cover exactly the texts where the readings differ."""
+    first = {r.uid: r for r in first_reading(topics, path)}
     second_path, adj_path = second_reading_file(path), adjudication_file(path)
     second = _read(second_path, topics)
-    agr = agreement(first, second)
-    differ = disagreements(first, second)
+    unknown = sorted({r.uid for r in second} - set(first))
+    if unknown:
+        raise ValueError(f"{second_path}: {len(unknown)} uid(s) not in {path}, e.g. {unknown[:3]}")
+    read = {r.uid for r in second}
+    unread = sorted(u for u in first if split_of(u) == "test" and u not in read)
+    if unread:
+        raise ValueError(f"{second_path}: {len(unread)} test-split text(s) not read a second time, e.g. {unread[:3]}")
+    differ = disagreements([first[u] for u in sorted(read)], second)
     settled = {r.uid for r in _read(adj_path, topics)} if adj_path.exists() else set()
     if settled != differ:
         raise ValueError(f"{adj_path}: settles {len(settled)} texts, but the readings differ on {len(differ)} "
                          f"(e.g. {sorted(settled ^ differ)[:3]})")
-    return {**agr.as_dict(), "adjudicated": len(settled)}
+    def part(split: Split) -> dict[str, Any]:
+        again = [r for r in second if split_of(r.uid) == split]
+        return {**agreement([first[r.uid] for r in again], again).as_dict(),
+                "adjudicated": sum(split_of(u) == split for u in settled)}
 
-
-def save_labels(rows: list[LabelRow], path: Path = LABELS_FILE) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(FIELDS)
-        for r in sorted(rows, key=lambda r: (r.round, r.uid)):
-            w.writerow([r.uid, r.relevance, r.topic or "", r.round])
-
-
-# the labelling round of each sample chunk: chunk0-2 round 1, chunk3-4 round 2, chunk5-10 round 3, chunk11-16 round 4
-ROUND_OF_CHUNK: tuple[int, ...] = (1, 1, 1, 2, 2) + (3,) * 6 + (4,) * 6
-
-
-def merge_annotations(notes_dir: Path, topics: list[str]) -> list[LabelRow]:
-    """Rows from the annotators' files ``labels{J}.csv`` (uid,relevance,topic,note) in ``notes_dir``; the
-    round comes from the sample chunk ``chunk{J}.jsonl`` a uid was drawn in (:data:`ROUND_OF_CHUNK`). The note
-    column (a short reason) is dropped."""
-    import json
-
-    round_of: dict[str, int] = {}
-    for j, rnd in enumerate(ROUND_OF_CHUNK):
-        chunk = notes_dir / f"chunk{j}.jsonl"
-        if chunk.exists():
-            for line in chunk.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    round_of[json.loads(line)["uid"]] = rnd
-    rows: list[LabelRow] = []
-    for j in range(len(ROUND_OF_CHUNK)):
-        path = notes_dir / f"labels{j}.csv"
-        if not path.exists():
-            continue
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            for r in csv.DictReader(fh):
-                uid = r["uid"].strip()
-                if uid not in round_of:
-                    raise ValueError(f"{path}: uid {uid} was not in any sample chunk")
-                rel = r["relevance"].strip()
-                topic = (r.get("topic") or "").strip() or None
-                rows.append(LabelRow(uid, rel, topic if rel == "relevant" else None, round_of[uid]))
-    return validate(rows, topics, str(notes_dir))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m nlp.human_labels NOTES_DIR``: merge the annotators' files into nlp/labels/relevance.csv."""
-    import argparse
-
-    from nlp.taxonomy import load_taxonomy
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("notes_dir", type=Path)
-    ap.add_argument("--taxonomy", type=Path, default=Path("config/taxonomy.yaml"))
-    ap.add_argument("--out", type=Path, default=LABELS_FILE)
-    args = ap.parse_args(argv)
-    rows = merge_annotations(args.notes_dir, load_taxonomy(args.taxonomy).names)
-    save_labels(rows, args.out)
-    counts = {v: sum(r.relevance == v for r in rows) for v in RELEVANCE_VALUES}
-    print(f"{len(rows)} labels -> {args.out}: {counts}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    res = part("test")
+    if any(split_of(r.uid) == "train" for r in second):
+        res["train"] = part("train")
+    return res

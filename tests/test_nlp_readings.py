@@ -89,6 +89,26 @@ def test_gold_labels_take_the_adjudication_and_files_must_fit(tmp_path: Path) ->
     _write(adj, [(t2, "relevant", "没有这个主题")])
     with pytest.raises(ValueError, match="line 2: topic"):
         human_labels.load_labels(TOPICS, first)
+    # a train-split text read twice: compared on its own, and its disagreement settled like the others
+    second = human_labels.second_reading_file(first)
+    _write(second, [(t1, "relevant", "版权"), (t2, "relevant", "文化市场执法"), (t3, "not_relevant", ""),
+                    (train, "not_relevant", "")])
+    _write(adj, [(t2, "relevant", "文化市场执法"), (t3, "not_relevant", "")])
+    with pytest.raises(ValueError, match="settles 2 texts, but the readings differ on 3"):
+        human_labels.reading_agreement(TOPICS, first)
+    _write(adj, [(t2, "relevant", "文化市场执法"), (t3, "not_relevant", ""), (train, "not_relevant", "")])
+    res = human_labels.reading_agreement(TOPICS, first)
+    assert res["n"] == 3 and res["adjudicated"] == 2
+    assert res["train"]["n"] == 1 and res["train"]["counts"] == {"relevant/not_relevant": 1}
+    assert res["train"]["adjudicated"] == 1
+    assert human_labels.load_labels(TOPICS, first)[3].relevance == "not_relevant"  # the train gold changed too
+    _write(second, [(t1, "relevant", "版权"), (t2, "relevant", "文化市场执法")])  # t3 not read again
+    with pytest.raises(ValueError, match="1 test-split text"):
+        human_labels.reading_agreement(TOPICS, first)
+    _write(second, [(t1, "relevant", "版权"), (t2, "relevant", "文化市场执法"), (t3, "not_relevant", ""),
+                    ("gov:999999", "not_relevant", "")])
+    with pytest.raises(ValueError, match=r"1 uid\(s\) not in"):
+        human_labels.reading_agreement(TOPICS, first)
 
 
 def test_the_committed_readings_cover_the_test_split_and_agree_as_reported() -> None:
@@ -105,8 +125,11 @@ def test_the_committed_readings_cover_the_test_split_and_agree_as_reported() -> 
     with human_labels.second_reading_file().open(encoding="utf-8") as fh:
         second = [r["uid"] for r in csv.DictReader(fh)]
     assert not {u.split(":", 1)[1] for u in second if u.startswith("gov:")} & holdout
-    # the gold differs from the first reading exactly on the adjudicated texts of the test split
+    # the gold differs from the first reading only where the adjudication decided otherwise
     gold = {r.uid: r for r in human_labels.load_labels(tax.names)}
     changed = {r.uid for r in human_labels.first_reading(tax.names)
                if (gold[r.uid].relevance, gold[r.uid].topic) != (r.relevance, r.topic)}
-    assert changed and all(human_labels.split_of(u) == "test" for u in changed)
+    with human_labels.adjudication_file().open(encoding="utf-8") as fh:
+        decided = {r["uid"] for r in csv.DictReader(fh)}
+    assert changed and changed <= decided
+    assert len(decided) == res["adjudicated"] + res["train"]["adjudicated"] and res["train"]["n"] >= 4000
