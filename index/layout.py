@@ -20,6 +20,7 @@ from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
 
 from index.events import EVENT_STATE, EVENTS
 from index.foia import FOIA
+from index.judgements import JUDGEMENTS
 from index.outbox import OUTBOX
 from index.spec import IndexSpec
 from index.tickets import TICKETS
@@ -67,6 +68,16 @@ POSTS_MAPPING: dict[str, Any] = {
         "duplicate_of": _KW,
         "is_first": {"type": "boolean"},
         "event_id": _KW,  # the event the post belongs to (events.engine, issue 8)
+        "judgement": {  # 人工研判 (ingest.judgements): the human values, also written into analysis
+            "properties": {
+                "relevant": {"type": "boolean"},
+                "topic": _KW,
+                "by": _KW,
+                "at": _DATE,
+                "model_relevant": {"type": "boolean"},
+                "model_topic": _KW,
+            }
+        },
         "keyword_groups": _KW,  # the 专题 keyword groups it matches (config/keyword_groups.yaml)
         "analysis": {
             "properties": {
@@ -131,7 +142,7 @@ SOURCE_HEALTH = IndexSpec("source-health", SOURCE_HEALTH_MAPPING, version=1)
 # Every index `yuqing setup` creates. The indices of later components define their spec beside their record
 # model and store functions (index/tickets.py, …) and are listed here.
 ALL_SPECS: tuple[IndexSpec, ...] = (POSTS, CRAWL_STATE, SOURCE_HEALTH, TICKETS, FOIA, EVENTS, EVENT_STATE,
-                                   OUTBOX)
+                                   OUTBOX, JUDGEMENTS)
 
 
 def template_body(spec: IndexSpec, es: ElasticsearchSettings) -> dict[str, Any]:

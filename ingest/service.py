@@ -22,6 +22,7 @@ from events.keyword_groups import GroupMatcher, load_keyword_groups
 from index.client import WriteBlocked, describe, rejected, unavailable
 from index.crawl_state import CrawlState
 from index.hotwords import load_hot_words
+from index.judgements import judgements_of
 from index.layout import POSTS
 from ingest.batch import Batch, IngestReport, Stage
 from ingest.dedupe import Deduper
@@ -29,6 +30,7 @@ from ingest.privacy import Redactor
 from ingest.spool import Spool
 from ingest.stages import (
     Analyse,
+    ApplyJudgements,
     IndexPosts,
     LinkDuplicates,
     MatchGroups,
@@ -137,8 +139,8 @@ def standard_stages(
     redactor: Redactor | None = None,
     groups: GroupMatcher | None = None,
 ) -> list[Stage]:
-    """redact → skip unchanged → analyse → segment → link near-duplicates → 专题 groups → index → remember what
-    was indexed.
+    """redact → skip unchanged → analyse → segment → link near-duplicates → 专题 groups → 人工研判 → index →
+    remember what was indexed.
 
     ``analyzer`` None: no classifier (``nlp.enabled: false``); ``state`` None: nothing is skipped or
     remembered; ``segmenter``: e.g. a :class:`~ingest.stages.PooledSegmenter` (default: in this process);
@@ -156,6 +158,8 @@ def standard_stages(
     if settings.crawl.dedupe:
         stages.append(LinkDuplicates(Deduper(client, alias)))
     stages.append(MatchGroups(groups if groups is not None else load_groups(settings)))
+    prefix = settings.elasticsearch.index_prefix
+    stages.append(ApplyJudgements(lambda ids: judgements_of(client, prefix, ids)))
     stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))
     if state is not None:
         stages.append(RememberIndexed(state, version))

@@ -51,7 +51,8 @@ def test_the_standard_stages_in_order(settings: Settings, es_client: Elasticsear
     state = CrawlState(es_client, CRAWL_STATE.alias(settings.elasticsearch.index_prefix), "s")
     stages = standard_stages(settings, es_client, state=state, analyzer=Neutral())
     assert [s.name for s in stages] == [
-        "redact", "skip-unchanged", "analyse", "segment", "link-duplicates", "groups", "index", "remember-indexed"]
+        "redact", "skip-unchanged", "analyse", "segment", "link-duplicates", "groups", "judgements", "index",
+        "remember-indexed"]
     report = IngestService(stages, Spool(settings.paths.data_dir / "spool"), tag="t").run([post(1)])
     assert (report.indexed, report.new) == (1, 1)
     again = IngestService(stages, Spool(settings.paths.data_dir / "spool"), tag="t").run([post(1)])

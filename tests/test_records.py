@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from index.events import EVENT_STATE, EVENTS, EventRecord, EventStateRecord
 from index.foia import FOIA, FoiaRecord
+from index.judgements import JUDGEMENTS, JudgementRecord
 from index.layout import ALL_SPECS, CRAWL_STATE, POSTS, SOURCE_HEALTH, IndexSpec, setup_spec
 from index.outbox import OUTBOX, OutboxEntry
 from index.records import PageState, PostRecord, SourceRun
@@ -25,7 +26,7 @@ from yuqing.settings import Settings
 RECORDS: dict[str, type[BaseModel]] = {
     POSTS.name: PostRecord, CRAWL_STATE.name: PageState, SOURCE_HEALTH.name: SourceRun,
     TICKETS.name: TicketRecord, FOIA.name: FoiaRecord, EVENTS.name: EventRecord, EVENT_STATE.name: EventStateRecord,
-    OUTBOX.name: OutboxEntry,
+    OUTBOX.name: OutboxEntry, JUDGEMENTS.name: JudgementRecord,
 }
 
 

@@ -19,6 +19,7 @@ from dashboard.users_cli import add_subcommand as add_users
 from events.cli import add_subcommands as add_events
 from ingest.cli import add_subcommand as add_ingest
 from ingest.events_cli import add_update as add_events_update
+from ingest.judgements_cli import add_subcommand as add_judgements
 from nlp.cli import add_subcommands as add_nlp
 from response.cli import add_subcommands as add_response
 from yuqing.service import add_subcommands as add_service
@@ -26,7 +27,8 @@ from yuqing.service import add_subcommands as add_service
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     add_crawl(sub, search_keywords=search_keywords)
-    for add in (add_ingest, add_extract, add_alert, add_report, add_dashboard, add_users, add_service, add_response):
+    for add in (add_ingest, add_extract, add_alert, add_report, add_dashboard, add_users, add_service, add_response,
+                add_judgements):
         add(sub)
     add_events(sub, more=[add_events_update])
     nlp = sub.add_parser("nlp", help="train, evaluate and run the Chinese classifier")

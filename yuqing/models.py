@@ -52,6 +52,19 @@ class Analysis(BaseModel):
     model_version: str
 
 
+class JudgementMark(BaseModel):
+    """A person's 人工研判 of a post, as the post carries it: the human relevance and topic (which replace the
+    classifier's in ``analysis``), who judged and when, and what the classifier had said (kept here, since
+    ``analysis`` then holds the human values)."""
+
+    relevant: bool
+    topic: str | None = None
+    by: str
+    at: datetime
+    model_relevant: bool | None = None
+    model_topic: str | None = None
+
+
 class Engagement(BaseModel):
     reposts: int = Field(0, ge=0)
     comments: int = Field(0, ge=0)
@@ -90,6 +103,8 @@ class Post(BaseModel):
     duplicate_of: str | None = None
     is_first: bool | None = None
     analysis: Analysis | None = None
+    # 人工研判: set by the judgement stage (ingest.stages.judged) or when an officer judges the indexed post.
+    judgement: JudgementMark | None = None
     # the 专题 keyword groups (config/keyword_groups.yaml) the post matches: filled by the ingest stage
     # (ingest.stages.groups); None: not matched yet (the events job then matches it).
     keyword_groups: list[str] | None = None

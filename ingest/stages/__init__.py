@@ -4,9 +4,10 @@ from ingest.stages.analyse import Analyse
 from ingest.stages.duplicates import LinkDuplicates
 from ingest.stages.groups import MatchGroups
 from ingest.stages.index import IndexPosts
+from ingest.stages.judged import ApplyJudgements
 from ingest.stages.redact import Redact
 from ingest.stages.segment import PooledSegmenter, Segment
 from ingest.stages.unchanged import RememberIndexed, SkipUnchanged
 
-__all__ = ["Analyse", "IndexPosts", "LinkDuplicates", "MatchGroups", "PooledSegmenter", "Redact", "RememberIndexed",
-           "Segment", "SkipUnchanged"]
+__all__ = ["Analyse", "ApplyJudgements", "IndexPosts", "LinkDuplicates", "MatchGroups", "PooledSegmenter", "Redact",
+           "RememberIndexed", "Segment", "SkipUnchanged"]
