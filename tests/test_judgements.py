@@ -96,7 +96,8 @@ def test_the_history_grows_and_the_note_is_trimmed() -> None:
     first = record(p, False)
     second = next_record(first, apply_judgement(p, first), relevant=True, topic="公共文化设施建设和使用", by="li",
                          at=T0 + timedelta(hours=1), note="  是图书馆噪音投诉  " + "x" * 600)
-    assert [(e.by, e.relevant, e.topic) for e in second.history] == [("wang", False, None), ("li", True, "公共文化设施建设和使用")]
+    assert [(e.by, e.relevant, e.topic) for e in second.history] == [
+        ("wang", False, None), ("li", True, "公共文化设施建设和使用")]
     assert (second.judged_by, second.relevant, second.model_relevant) == ("li", True, True)
     assert second.note is not None and second.note.startswith("是图书馆噪音投诉") and len(second.note) == 500
 
@@ -232,10 +233,11 @@ def test_the_cli_sets_lists_exports_and_reapplies(
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
     monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
 
-    assert main(["judgements", "set", posts[1].url, "--relevant", "yes", "--topic", "文化遗产保护", "--by", "wang"]) == 0
+    heritage = ["--topic", "文化遗产保护"]
+    assert main(["judgements", "set", posts[1].url, "--relevant", "yes", *heritage, "--by", "wang"]) == 0
     assert main(["judgements", "set", posts[0].doc_id, "--relevant", "no", "--by", "li"]) == 0
     assert "wang  相关（文化遗产保护）  模型：不相关" in capsys.readouterr().out
-    assert main(["judgements", "set", posts[2].doc_id, "--relevant", "no", "--topic", "文化遗产保护", "--by", "li"]) == 2
+    assert main(["judgements", "set", posts[2].doc_id, "--relevant", "no", *heritage, "--by", "li"]) == 2
     assert "has no topic" in capsys.readouterr().err
 
     assert main(["judgements", "list", "--differs"]) == 0
