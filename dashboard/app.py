@@ -32,6 +32,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("search", "views/search.py", "检索", "🔎"),
     ("events", "views/events.py", "热点事件", "🔥"),
     ("event", "views/event.py", "事件详情", "📌"),
+    ("judge", "views/judge.py", "人工研判", "🏷️"),
     ("sources", "views/sources.py", "信源状态", "📡"),
     ("tickets", "views/tickets.py", "处置跟踪", "🗂️"),
     ("foia", "views/foia.py", "依申请公开", "📮"),

@@ -113,14 +113,21 @@ def call_or_stop(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return result
 
 
-def post_card(post: Post, tz: str, terms: Sequence[str] = ()) -> None:
+JUDGE_PAGE = "views/judge.py"
+
+
+def post_card(post: Post, tz: str, terms: Sequence[str] = (), *, judge_link: bool = False) -> None:
     """One post: linked title with badges, source/author/time line and an excerpt around the search terms.
 
     One Markdown element (:func:`dashboard.format.card_markdown`). Personal data is masked as the viewer's role
-    requires; every piece of post text is escaped (inert Markdown).
+    requires; every piece of post text is escaped (inert Markdown). ``judge_link``: a link to judge the post on
+    the 人工研判 page (for those who may judge).
     """
     with st.container(border=True):
         st.markdown(fmt.card_markdown(viewer_post(post), tz, terms))
+        if judge_link:
+            st.page_link(JUDGE_PAGE, label="人工研判" if post.judgement is None else "修改人工研判", icon="🏷️",
+                         query_params={"post": post.doc_id})
 
 
 WARMUP_KEY = "browser-warmup"

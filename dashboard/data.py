@@ -38,8 +38,10 @@ from index.outbox import OUTBOX, OutboxEntry
 from index.search import PostQuery, SearchResult, build_search, count_by, hot_terms
 from index.source_health import SourceStatus, source_statuses
 from index.tickets import TICKETS
+from ingest.judgements import JudgementService
 from ingest.privacy import Redactor
 from nlp.segment import segment
+from nlp.taxonomy import load_taxonomy
 from yuqing.errors import ConfigError, YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
@@ -155,6 +157,25 @@ def _ttl_cached(func: Callable[P, R]) -> Callable[[int], Callable[P, R]]:
         return cached
 
     return with_ttl
+
+
+@st.cache_resource(show_spinner=False, hash_funcs={Backend: _backend_hash})
+def _judgement_service(backend: Backend) -> JudgementService:
+    topics = load_taxonomy(backend.settings.config_file("taxonomy.yaml")).names
+    return JudgementService.ready(backend.client, backend.settings.elasticsearch, topics)
+
+
+def judgement_service(backend: Backend) -> JudgementService:
+    """The 人工研判 service of this backend, its index created when missing (once per process and configuration;
+    a failure is not cached: the next page run tries again)."""
+    with es_errors(backend):
+        return _judgement_service(backend)
+
+
+def clear_cached_queries() -> None:
+    """Forget every cached query result: after a person changed what they show (a judgement, say), the next
+    page run reads Elasticsearch again."""
+    st.cache_data.clear()
 
 
 @dataclass(frozen=True)

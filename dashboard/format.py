@@ -101,7 +101,8 @@ def meta_line(post: Post, tz: str) -> str:
 
 
 def badges_line(post: Post) -> str:
-    """Sentiment and topic badges (empty when the post has no analysis)."""
+    """Sentiment and topic badges, and 人工研判 when a person set relevance and topic (empty when the post has no
+    analysis)."""
     a = post.analysis
     if a is None:
         return ""
@@ -110,6 +111,8 @@ def badges_line(post: Post) -> str:
         items.append(badge(a.topic, "blue"))
     if not a.relevant:
         items.append(badge("非相关", "gray"))
+    if post.judgement is not None:  # relevance and topic above are a person's (人工研判), not the model's
+        items.append(badge("人工研判", "violet"))
     return " ".join(items)
 
 

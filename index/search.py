@@ -44,6 +44,10 @@ class PostQuery:
     groups: tuple[str, ...] = ()  # 专题 keyword groups stored on the post
     # The posts of these events only (e.g. the events of a risk level); None: no such filter, (): no post.
     event_ids: tuple[str, ...] | None = None
+    # 人工研判: True only posts a person judged, False only those nobody judged yet; None: either.
+    judged: bool | None = None
+    # The classifier's relevance probability within [low, high] (the 人工研判 queue of uncertain posts).
+    relevance_prob: tuple[float, float] | None = None
 
     @property
     def has_text(self) -> bool:
@@ -123,6 +127,13 @@ def filter_clauses(q: PostQuery) -> list[dict[str, Any]]:
         filters.append({"terms": {"keyword_groups": list(q.groups)}})
     if q.event_ids is not None:
         filters.append({"terms": {"event_id": list(q.event_ids)}})
+    if q.judged is True:
+        filters.append({"exists": {"field": "judgement.by"}})
+    elif q.judged is False:
+        filters.append({"bool": {"must_not": [{"exists": {"field": "judgement.by"}}]}})
+    if q.relevance_prob is not None:
+        low, high = q.relevance_prob
+        filters.append({"range": {"analysis.relevance_prob": {"gte": low, "lte": high}}})
     if q.since or q.until:
         rng: dict[str, str] = {}
         if q.since:

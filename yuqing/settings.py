@@ -213,6 +213,8 @@ class DashboardSettings(_Section):
     password_hash_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost of new password hashes")
     export_max_rows: int = Field(50000, ge=1, le=1_000_000, description="rows in one CSV/Excel export at most")
     refresh_s: int = Field(60, ge=5, description="live panels of 总览 refresh themselves this often (seconds)")
+    judge_margin: float = Field(0.15, gt=0.0, le=0.5, description=(
+        "人工研判 queue 模型拿不准: posts whose relevance probability is within this of nlp.relevance_threshold"))
 
 
 class DeliverySettings(_Section):

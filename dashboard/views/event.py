@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import charts, components, event_data
+from dashboard import charts, components, event_data, judging
 from dashboard import event_views as ev
 from dashboard import format as fmt
 from index.events import EventFilter
@@ -96,4 +96,4 @@ shown = f"，显示最早的 {len(members.hits)} 条" if members.total > len(mem
 st.markdown(f"**相关信息**（共 {members.total} 条{shown}，按发布时间）")
 components.unreadable_notice(members.unreadable)
 for hit in members.hits:
-    components.post_card(hit.post, tz)
+    components.post_card(hit.post, tz, judge_link=judging.can_judge(viewer))

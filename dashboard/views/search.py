@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data, downloads, summaries
+from dashboard import components, data, downloads, judging, summaries
 from dashboard import format as fmt
 from events.keyword_groups import ExpressionError, parse_expression
 from index.export import KIND_LABELS, ExportFormat
 from index.search import PostQuery, SortOrder, highlight_terms
 
 backend = components.backend_or_stop()
+viewer = components.current_viewer()
 settings = backend.settings
 tz = settings.timezone
 call = components.call_or_stop
@@ -113,7 +114,6 @@ with st.expander("导出检索结果（CSV / Excel）"):
                              format_func={"xlsx": "Excel", "csv": "CSV"}.__getitem__)
     wanted = (repr(query), export_format)
     if st.button("生成导出文件", key="export_make"):
-        viewer = components.current_viewer()
         made = call(downloads.export_download, backend, query, export_format, viewer, datetime.now(UTC))
         st.session_state["export_file"] = (wanted, made)
     ready = st.session_state.get("export_file")
@@ -125,4 +125,4 @@ with st.expander("导出检索结果（CSV / Excel）"):
 
 terms = highlight_terms(query)
 for hit in result.hits:
-    components.post_card(hit.post, tz, terms)
+    components.post_card(hit.post, tz, terms, judge_link=judging.can_judge(viewer))

@@ -1,0 +1,158 @@
+"""The 人工研判 page with AppTest against the real Elasticsearch: the queues (模型拿不准 by the configured
+threshold and margin, 模型判为相关), a press officer's judgement written into the post and leaving the queue, the
+已研判 list and its CSV, one post by ``?post=``, the 研判 links of 检索, and leaders reading only."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from elasticsearch import Elasticsearch
+from streamlit.testing.v1 import AppTest
+
+from dashboard.judging import JudgedFilter, judged_csv, judged_query, queue_query, topic_choice
+from index.judgements import JUDGEMENTS
+from index.layout import POSTS, setup
+from ingest.judgements import JudgementService, next_record
+from tests.conftest import seed_posts
+from tests.test_dashboard_app import _run, app_env, on_search, shown_titles, signed_in
+from yuqing.models import Analysis, Post
+from yuqing.settings import Settings
+
+__all__ = ["app_env"]  # fixture
+
+PAGE = "views/judge.py"
+UNSURE, SURE, NOISE = "文艺路小区广场舞扰民何时能管", "市图书馆古籍修复室对外开放", "某商场周末促销活动"
+
+
+def _post(n: int, title: str, prob: float, *, hours_ago: float, topic: str | None = None) -> Post:
+    now = datetime.now(UTC)
+    a = Analysis(sentiment="neutral", relevant=prob >= 0.3599, relevance_prob=prob, topic=topic, model_version="m@1")
+    return Post(url=f"http://e.cn/j/{n}", title=title, content=f"{title}。详情见正文。", source="board", kind="message",
+                published_at=now - timedelta(hours=hours_ago), fetched_at=now, analysis=a)
+
+
+@pytest.fixture()
+def posts(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
+    """Three posts: one the model is unsure of (0.30, not relevant but within 0.15 of the 0.3599 threshold), one
+    it calls relevant (0.95), one clearly not (0.02); no judgements yet."""
+    setup(es_client, app_env.elasticsearch, [POSTS, JUDGEMENTS])
+    out = [_post(1, UNSURE, 0.30, hours_ago=1), _post(2, SURE, 0.95, hours_ago=2, topic="文化遗产保护"),
+           _post(3, NOISE, 0.02, hours_ago=3)]
+    seed_posts(es_client, app_env, out)
+    return out
+
+
+def _page(username: str, **params: str) -> AppTest:
+    at = _run(signed_in(username=username))
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return _run(at)
+
+
+def _doc(es_client: Elasticsearch, settings: Settings, post: Post) -> dict[str, dict[str, object]]:
+    return dict(es_client.get(index=POSTS.alias(settings.elasticsearch.index_prefix), id=post.doc_id)["_source"])
+
+
+def test_the_queues_and_pure_helpers() -> None:
+    q = queue_query("uncertain", threshold=0.3599, margin=0.15, size=20)
+    assert (q.judged, q.exclude_duplicates, q.relevance_prob, q.relevant_only) == (False, True, (0.2099, 0.5099), False)
+    assert queue_query("uncertain", threshold=0.1, margin=0.15, size=5).relevance_prob == (0.0, 0.25)
+    assert queue_query("model_relevant", threshold=0.5, margin=0.1, size=5).relevant_only
+    with pytest.raises(ValueError, match="unknown queue"):
+        queue_query("everything", threshold=0.5, margin=0.1, size=5)
+    assert (topic_choice(True, "版权"), topic_choice(True, "（暂不确定）"), topic_choice(False, "版权")) == (
+        "版权", None, None)
+    assert judged_query(JudgedFilter(relevant=False), None) == {"bool": {"filter": [{"term": {"relevant": False}}],
+                                                                       "must_not": []}}
+
+
+def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Elasticsearch,
+                                               posts: list[Post]) -> None:
+    unsure = posts[0]
+    at = _page("press")
+    assert shown_titles(at) == [UNSURE]  # 模型拿不准: only the post near the threshold
+    at.radio(key="judge_queue").set_value("model_relevant")
+    _run(at)
+    assert shown_titles(at) == [SURE]
+
+    at.radio(key="judge_queue").set_value("uncertain")
+    _run(at)
+    at.radio(key=f"judge-rel-{unsure.doc_id}").set_value("相关")
+    at.selectbox(key=f"judge-topic-{unsure.doc_id}").set_value("公共文化设施建设和使用")
+    at.text_input(key=f"judge-note-{unsure.doc_id}").input("广场在文化馆门前，属场馆管理")
+    at.button(key=f"judge-save-{unsure.doc_id}").click()
+    _run(at)
+    assert any("研判为相关（公共文化设施建设和使用）" in s.value for s in at.success)
+    doc = _doc(es_client, app_env, unsure)
+    assert doc["analysis"]["relevant"] is True and doc["analysis"]["topic"] == "公共文化设施建设和使用"
+    assert doc["judgement"]["by"] == "宣传小王（press）" and doc["judgement"]["model_relevant"] is False
+    assert shown_titles(at) == []  # judged: out of the queue at once (cached queries were dropped)
+    assert any("该队列暂无待研判的舆情" in i.value for i in at.info)
+
+    # 已研判: the judgement against the model's call, and the CSV of the list.
+    judged_md = "\n".join(m.value for m in at.markdown)
+    assert UNSURE in judged_md
+    assert "人工研判：相关·公共文化设施建设和使用 · 模型：不相关 · 宣传小王（press）" in judged_md
+    assert "共 1 条研判" in judged_md
+    assert [d.proto.label for d in at.get("download_button")] == ["下载研判记录（CSV）"]  # bytes: judged_csv, below
+    at.checkbox(key="judged_differs").check()
+    _run(at)
+    assert "共 1 条研判" in "\n".join(m.value for m in at.markdown)  # the person differs from the model
+    at.radio(key="judged_relevance").set_value("不相关")
+    _run(at)
+    assert any("暂无人工研判记录" in i.value for i in at.info)
+
+
+def test_a_leader_reads_only_and_one_post_opens_by_id(app_env: Settings, es_client: Elasticsearch,
+                                                      posts: list[Post]) -> None:
+    _, sure, noise = posts
+
+
+    service = JudgementService.ready(es_client, app_env.elasticsearch, ["文化遗产保护"])
+    service.judge(noise.doc_id, relevant=False, topic=None, by="宣传小王（press）",
+                  at=datetime.now(UTC).replace(microsecond=0), note="商场促销，与本局无关")
+
+    leader = _page("leader")
+    assert any("可查看人工研判结果" in i.value for i in leader.info)
+    assert shown_titles(leader) == [UNSURE] and not [b for b in leader.button if b.label == "保存研判"]
+    assert "人工研判：不相关 · 模型：不相关 · 宣传小王（press）" in "\n".join(m.value for m in leader.markdown)
+
+    press = _page("press", post=sure.doc_id)
+    assert shown_titles(press)[0] == SURE  # the asked-for post first, with its form preset to the model's call
+    assert press.radio(key=f"judge-rel-{sure.doc_id}").value == "相关"
+    assert press.selectbox(key=f"judge-topic-{sure.doc_id}").value == "文化遗产保护"
+    press.radio(key=f"judge-rel-{sure.doc_id}").set_value("不相关")
+    press.button(key=f"judge-save-{sure.doc_id}").click()
+    _run(press)
+    doc = _doc(es_client, app_env, sure)
+    assert doc["analysis"]["relevant"] is False and doc["analysis"]["topic"] is None
+    assert doc["judgement"]["model_topic"] == "文化遗产保护"
+    card = next(m.value for m in press.markdown if SURE in m.value)
+    assert "人工研判" in card and "非相关" in card  # the card's badges now show the person's call
+
+    missing = _page("press", post="no-such-post")
+    assert any("未找到该舆情" in w.value for w in missing.warning)
+
+
+def test_search_links_to_the_judge_page_for_those_who_may_judge(app_env: Settings, posts: list[Post]) -> None:
+    press = on_search("press")
+    links = [p for p in press.get("page_link") if p.proto.label in ("人工研判", "修改人工研判")]
+    assert len(links) == len(posts)
+    assert {p.proto.query_string for p in links} == {f"post={p.doc_id}" for p in posts}
+    leader = on_search("leader")
+    assert not [p for p in leader.get("page_link") if p.proto.label == "人工研判"]
+
+
+def test_the_judged_csv_masks_for_the_viewer() -> None:
+    p = _post(9, "=SUM(A1) 读者13812345678反映", 0.4, hours_ago=1)
+    r = next_record(None, p, relevant=True, topic="版权", by="宣传小王（press）",
+                    at=datetime(2026, 11, 28, 1, 30, tzinfo=UTC), note="电话13812345678")
+    data = judged_csv([r], "Asia/Shanghai", lambda t: t.replace("13812345678", "138****5678"))
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["研判时间", "研判人", "人工结论"]
+    assert rows[1][:6] == ["2026-11-28 09:30", "宣传小王（press）", "相关", "版权", "相关", ""]
+    assert rows[1][8] == "'=SUM(A1) 读者138****5678反映" and rows[1][10] == "电话138****5678"
