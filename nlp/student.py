@@ -221,8 +221,6 @@ class Splits:
 
 def make_splits(ds: Any, cfg: StudentConfig) -> Splits:
     """The evaluation splits, from the n-gram recipe's folds (same seed), so figures are comparable."""
-    from sklearn.model_selection import StratifiedKFold
-
     from nlp.human_labels import split_of
     from nlp.train_ngram import SentimentCV
 
@@ -231,12 +229,27 @@ def make_splits(ds: Any, cfg: StudentConfig) -> Splits:
     sentiment_eval = {cv.uids[i] for i in cv.folds[cfg.sentiment_eval_fold][1]}
     human = [r for r in ds.labels if r.relevant is not None]
     train_rows = [r for r in human if split_of(r.uid) == "train"]
-    y = np.array([int(bool(r.relevant)) for r in train_rows])
-    skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed)
-    folds = list(skf.split(np.zeros(len(y)), y))
-    dev = {train_rows[i].uid for k in cfg.relevance_dev_folds for i in folds[k][1]}
+    dev = relevance_dev_uids(ds.first_labels if ds.first_labels is not None else ds.labels, cfg)
+    dev &= {r.uid for r in train_rows}  # a dev text the gold leaves uncertain is scored nowhere
     test = {r.uid for r in ds.labels if split_of(r.uid) == "test"}
     return Splits(sorted(cv.uids), sentiment_eval, train_rows, dev, test)
+
+
+def relevance_dev_uids(fold_labels: list[Any], cfg: StudentConfig) -> set[str]:
+    """The relevance dev folds: ``relevance_dev_folds`` of a stratified split of the train split's labelled rows
+    (uncertain left out) as ``fold_labels`` read them. Drawn from the first reading, the folds stay where they
+    were when a second reading or an adjudication changes labels: a text the first reader left uncertain and
+    the gold decides goes to training only, and earlier work folders (whose pretraining never read a dev text)
+    stay valid."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from nlp.human_labels import split_of
+
+    rows = [r for r in fold_labels if r.relevant is not None and split_of(r.uid) == "train"]
+    y = np.array([int(bool(r.relevant)) for r in rows])
+    skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed)
+    folds = list(skf.split(np.zeros(len(y)), y))
+    return {rows[i].uid for k in cfg.relevance_dev_folds for i in folds[k][1]}
 
 
 def pretraining_records(ds: Any, splits: Splits) -> list[Record]:

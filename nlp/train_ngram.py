@@ -102,11 +102,15 @@ class Dataset:
     labels: list[LabelRow]  # human labels (all splits)
     topics: list[str]
     weak: list[Record]  # unlabelled texts with weak rule labels (never a labelled uid)
+    # The labels file's first reading (``labels`` is the gold: the adjudicated second reading): evaluation folds
+    # are drawn from it, so that a later reading never moves a text between training and evaluation. None: as
+    # ``labels``.
+    first_labels: list[LabelRow] | None = None
 
 
 def load_dataset(shared: Path, cfg: NgramTrainConfig) -> Dataset:
     from nlp.corpus import SMP_FILES, load_records
-    from nlp.human_labels import load_labels
+    from nlp.human_labels import first_reading, load_labels
     from nlp.taxonomy import load_taxonomy
 
     tax = load_taxonomy(Path(cfg.taxonomy))
@@ -123,7 +127,7 @@ def load_dataset(shared: Path, cfg: NgramTrainConfig) -> Dataset:
     pool = sorted(u for u in records if u not in labelled)
     random.Random(cfg.seed).shuffle(pool)
     weak = [records[u] for u in pool[: cfg.weak_sample]]
-    return Dataset(records, fine, labels, tax.names, weak)
+    return Dataset(records, fine, labels, tax.names, weak, first_reading(tax.names, Path(cfg.labels)))
 
 
 def fine_sentiment_label(rec: Record, fine_emotion: dict[str, str]) -> str:

@@ -180,3 +180,27 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     shipped = json.loads((dev_out / "metrics.json").read_text(encoding="utf-8"))
     assert shipped["shipped_run"] == "dev" and shipped["test"] == shipped["test_dev_model"]
     assert load_text_classifier(dev_out).info["run"] == "dev"
+
+
+def test_relevance_dev_folds_come_from_the_first_reading():
+    """A second reading (gold) that flips labels, decides a text the first reader left uncertain and leaves another
+    uncertain moves no text between training and the dev folds."""
+    from dataclasses import replace
+
+    tax = load_taxonomy(TAXONOMY)
+    first = _tiny_dataset(tax.names)
+    train = [r for r in first.labels if human_labels.split_of(r.uid) == "train"]
+    first_rows = list(first.labels)
+    first_rows[first_rows.index(train[0])] = human_labels.LabelRow(train[0].uid, "uncertain", None, 1)
+    flip = {r.uid for r in train[1:6]}
+    gold = [human_labels.LabelRow(r.uid, "not_relevant" if r.relevant else "relevant",
+                                  None if r.relevant else tax.names[0], 1) if r.uid in flip else r
+            for r in first.labels]
+    gold[gold.index(train[7])] = human_labels.LabelRow(train[7].uid, "uncertain", None, 1)
+    cfg = student.apply_overrides(student.StudentConfig(), ["relevance_dev_folds=[0]"])
+    before = student.make_splits(replace(first, labels=first_rows, first_labels=None), cfg).relevance_dev
+    after = student.make_splits(replace(first, labels=gold, first_labels=first_rows), cfg)
+    assert after.relevance_dev == before - {train[7].uid}
+    assert train[0].uid not in after.relevance_dev  # decided only by the gold: trains, never scored
+    assert train[0].uid in {r.uid for r in after.relevance_train}
+    assert student.make_splits(replace(first, labels=gold, first_labels=None), cfg).relevance_dev != before
