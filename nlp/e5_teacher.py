@@ -32,7 +32,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # sources whose texts get an e5 relevance target; the reviews (hotel, food delivery) keep the n-gram teacher's
-RELEVANCE_SOURCES: tuple[str, ...] = ("gov", "smp_", "tnews", "thucnews")
+# the relevance data's sources; "judged": officers' 人工研判 texts (nlp.judged_labels)
+RELEVANCE_SOURCES: tuple[str, ...] = ("gov", "smp_", "tnews", "thucnews", "judged")
 QUERY_PREFIX = "query: "  # e5's convention for a text to be classified
 
 

@@ -32,6 +32,8 @@ LABELS_FILE = Path(__file__).resolve().parent / "labels" / "relevance.csv"
 FIELDS: tuple[str, ...] = ("uid", "relevance", "topic", "round")
 
 Split = Literal["train", "test"]
+# uids of officers' 人工研判 texts added for training (nlp.judged_labels): always in the train split.
+JUDGED_PREFIX = "judged:"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ class LabelRow:
 
 
 def split_of(uid: str, test_fraction: float = TEST_FRACTION) -> Split:
-    """``test`` for a fixed ``test_fraction`` of uids (by SHA-1 of the uid), else ``train``."""
+    """``test`` for a fixed ``test_fraction`` of uids (by SHA-1 of the uid), else ``train``; an officer's judged
+    text (``judged:…``) is always ``train``: the test split is the shared data's alone."""
+    if uid.startswith(JUDGED_PREFIX):
+        return "train"
     h = int(hashlib.sha1(uid.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "test" if h < test_fraction else "train"
 

@@ -59,7 +59,8 @@ MODEL_TYPE = "bert_student"
 RELEVANCE_TEACHERS: tuple[str, ...] = ("e5", "ngram")
 
 
-TUPLE_OPTIONS = ("relevance_dev_folds", "tail_token_candidates", "e5_C", "relevance_ngram_head_shares")
+TUPLE_OPTIONS = ("extra_labels", "relevance_dev_folds", "tail_token_candidates", "e5_C",
+                 "relevance_ngram_head_shares")
 
 
 @dataclass
@@ -69,6 +70,8 @@ class StudentConfig:
     work_dir: str = ".student"  # checkpoints, teacher soft labels, the dev run (not shipped)
     taxonomy: str = "config/taxonomy.yaml"
     labels: str | None = None  # default: nlp/labels/relevance.csv
+    # `yuqing judgements export` files: officers' 人工研判 as extra human labels of the train split
+    extra_labels: tuple[str, ...] = ()
     # encoder (BERT over a character vocabulary)
     hidden_size: int = 256
     num_layers: int = 3
@@ -184,6 +187,7 @@ def teacher_config(cfg: StudentConfig) -> Any:
     tcfg = NgramTrainConfig(taxonomy=cfg.taxonomy, folds=cfg.folds, seed=cfg.seed, sentiment_cv=False, n_jobs=1)
     if cfg.labels:
         tcfg.labels = cfg.labels
+    tcfg.extra_labels = tuple(cfg.extra_labels)
     for k, v in cfg.teacher.items():
         if not hasattr(tcfg, k):
             raise ValueError(f"teacher option {k!r} is not an NgramTrainConfig field")

@@ -25,6 +25,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class NgramTrainConfig:
     output_dir: str = "models/yuqing-zh-ngram"
     taxonomy: str = "config/taxonomy.yaml"
     labels: str = str(LABELS_FILE)
+    # `yuqing judgements export` files: officers' 人工研判 as extra train-split labels (nlp.judged_labels)
+    extra_labels: tuple[str, ...] = ()
     # features
     ngram_max: int = 3
     min_df: int = 2
@@ -123,11 +126,28 @@ def load_dataset(shared: Path, cfg: NgramTrainConfig) -> Dataset:
     missing = [r.uid for r in labels if r.uid not in records]
     if missing:
         raise ValueError(f"{cfg.labels}: {len(missing)} labelled uid(s) not in the shared data, e.g. {missing[:3]}")
+    if cfg.extra_labels:
+        judged = _judged(shared, cfg.extra_labels, tax.names, records, labels)
+        records.update({r.uid: r for r in judged.records})
+        labels = labels + judged.labels
     labelled = {r.uid for r in labels}
     pool = sorted(u for u in records if u not in labelled)
     random.Random(cfg.seed).shuffle(pool)
     weak = [records[u] for u in pool[: cfg.weak_sample]]
     return Dataset(records, fine, labels, tax.names, weak, first_reading(tax.names, Path(cfg.labels)))
+
+
+def _judged(shared: Path, paths: Sequence[str], topics: list[str], records: dict[str, Record],
+            labels: list[LabelRow]) -> Any:
+    """Officers' judged texts (:mod:`nlp.judged_labels`), none that is a test-split or held-out text."""
+    from nlp.corpus import gov_records, load_holdout_ids
+    from nlp.human_labels import split_of
+    from nlp.judged_labels import load_judged
+
+    holdout = load_holdout_ids(shared)
+    banned = {r.text for r in gov_records(shared, set()) if r.uid.split(":", 1)[1] in holdout}
+    banned |= {records[r.uid].text for r in labels if split_of(r.uid) == "test"}
+    return load_judged(paths, topics, banned=banned, labelled={records[r.uid].text for r in labels})
 
 
 def fine_sentiment_label(rec: Record, fine_emotion: dict[str, str]) -> str:
