@@ -156,3 +156,17 @@ def test_the_judged_csv_masks_for_the_viewer() -> None:
     assert rows[0][:3] == ["研判时间", "研判人", "人工结论"]
     assert rows[1][:6] == ["2026-11-28 09:30", "宣传小王（press）", "相关", "版权", "相关", ""]
     assert rows[1][8] == "'=SUM(A1) 读者138****5678反映" and rows[1][10] == "电话138****5678"
+
+
+def test_elasticsearch_down_is_a_clear_message(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__HOSTS", f'["http://127.0.0.1:{port}"]')
+    at = _run(signed_in(username="press"))
+    at.switch_page(PAGE)
+    _run(at)
+    assert [e.value for e in at.error] and "无法连接舆情数据库" in at.error[0].value
+    assert not at.get("form") and shown_titles(at) == []

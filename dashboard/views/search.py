@@ -45,7 +45,7 @@ with st.sidebar:
                                 format_func=fmt.sentiment_label)
     relevance = st.radio("相关性", list(summaries.RELEVANCE_CHOICES), key="filter_relevance", horizontal=True,
                          format_func=summaries.RELEVANCE_CHOICES.__getitem__,
-                         help="模型判定是否与文化工作相关")
+                         help="是否与文化工作相关：人工研判过的按人工结论，其余按模型判定")
     topic_counts = call(data.counts, backend, everything, "analysis.topic")
     topics = st.multiselect("主题", list(topic_counts), key="filter_topics", placeholder="全部主题")
     unit_counts = call(data.counts, backend, everything, "reply.unit")
