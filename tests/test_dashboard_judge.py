@@ -19,7 +19,7 @@ from ingest.judgements import JudgementService, next_record
 from tests.conftest import seed_posts
 from tests.test_dashboard_app import _run, app_env, on_search, shown_titles, signed_in
 from yuqing.models import Analysis, Post
-from yuqing.settings import Settings
+from yuqing.settings import NLPSettings, Settings
 
 __all__ = ["app_env"]  # fixture
 
@@ -29,14 +29,14 @@ UNSURE, SURE, NOISE = "文艺路小区广场舞扰民何时能管", "市图书�
 
 def _post(n: int, title: str, prob: float, *, hours_ago: float, topic: str | None = None) -> Post:
     now = datetime.now(UTC)
-    a = Analysis(sentiment="neutral", relevant=prob >= 0.3599, relevance_prob=prob, topic=topic, model_version="m@1")
+    a = Analysis(sentiment="neutral", relevant=prob >= NLPSettings().relevance_threshold, relevance_prob=prob, topic=topic, model_version="m@1")
     return Post(url=f"http://e.cn/j/{n}", title=title, content=f"{title}。详情见正文。", source="board", kind="message",
                 published_at=now - timedelta(hours=hours_ago), fetched_at=now, analysis=a)
 
 
 @pytest.fixture()
 def posts(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
-    """Three posts: one the model is unsure of (0.30, not relevant but within 0.15 of the 0.3599 threshold), one
+    """Three posts: one the model is unsure of (0.30, not relevant but within 0.15 of the default threshold), one
     it calls relevant (0.95), one clearly not (0.02); no judgements yet."""
     setup(es_client, app_env.elasticsearch, [POSTS, JUDGEMENTS])
     out = [_post(1, UNSURE, 0.30, hours_ago=1), _post(2, SURE, 0.95, hours_ago=2, topic="文化遗产保护"),

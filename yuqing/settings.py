@@ -197,7 +197,7 @@ class NLPSettings(_Section):
     max_length: int = Field(256, ge=8)
     # relevance probability at which a post is relevant: chosen on the dev folds when the shipped model was
     # trained (models/yuqing-zh-small/metrics.json -> selection.deployed_threshold; a test keeps them equal)
-    relevance_threshold: float = Field(0.3599, ge=0.0, le=1.0)
+    relevance_threshold: float = Field(0.3557, ge=0.0, le=1.0)
     keyword_max_chars: int = Field(5000, ge=1)  # keywords / names are extracted from the text's head only
 
 
