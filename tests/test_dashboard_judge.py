@@ -29,7 +29,8 @@ UNSURE, SURE, NOISE = "文艺路小区广场舞扰民何时能管", "市图书�
 
 def _post(n: int, title: str, prob: float, *, hours_ago: float, topic: str | None = None) -> Post:
     now = datetime.now(UTC)
-    a = Analysis(sentiment="neutral", relevant=prob >= NLPSettings().relevance_threshold, relevance_prob=prob, topic=topic, model_version="m@1")
+    relevant = prob >= NLPSettings().relevance_threshold
+    a = Analysis(sentiment="neutral", relevant=relevant, relevance_prob=prob, topic=topic, model_version="m@1")
     return Post(url=f"http://e.cn/j/{n}", title=title, content=f"{title}。详情见正文。", source="board", kind="message",
                 published_at=now - timedelta(hours=hours_ago), fetched_at=now, analysis=a)
 
