@@ -27,7 +27,7 @@ QUEUE_LABELS: dict[str, str] = {
 }
 QUEUE_HELP: dict[str, str] = {
     "uncertain": "相关概率接近判定阈值的舆情：人工判断最能纠正模型。",
-    "model_relevant": "模型判为相关、会进入事件和预警的舆情：确认或排除。",
+    "model_relevant": "模型判为相关、会进入事件和预警的舆情，把握最小的排在前面：确认或排除。",
     "all_unjudged": "尚未经人工研判的全部舆情。",
 }
 READ_ONLY_NOTE = "您的角色（{role}）可查看人工研判结果；研判由宣传人员或管理员进行。"
@@ -41,14 +41,14 @@ def can_judge(viewer: Viewer | None) -> bool:
 
 def queue_query(queue: str, *, threshold: float, margin: float, size: int, since: datetime | None = None,
                 sources: Sequence[str] = ()) -> PostQuery:
-    """The posts of a 待研判 queue (one of :data:`QUEUE_LABELS`; pure): never judged, first publications only,
-    newest first."""
+    """The posts of a 待研判 queue (one of :data:`QUEUE_LABELS`; pure): never judged, first publications only;
+    newest first, except 模型判为相关: least sure first."""
     base = PostQuery(judged=False, exclude_duplicates=True, since=since, sources=tuple(sources), size=size)
     if queue == "uncertain":
         low, high = max(0.0, threshold - margin), min(1.0, threshold + margin)
         return replace(base, relevance_prob=(round(low, 4), round(high, 4)))
-    if queue == "model_relevant":
-        return replace(base, relevant_only=True)
+    if queue == "model_relevant":  # least sure first: the likeliest mistakes (a keyword hit, little else)
+        return replace(base, relevant_only=True, sort="least_sure")
     if queue == "all_unjudged":
         return base
     raise ValueError(f"unknown queue {queue!r}; one of {list(QUEUE_LABELS)}")

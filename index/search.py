@@ -12,7 +12,9 @@ from elasticsearch import Elasticsearch
 from index.records import PostRecord
 from yuqing.models import Post
 
-SortOrder = Literal["newest", "relevance"]
+# "least_sure": the classifier's relevance probability, lowest first (the 人工研判 queue of posts it called
+# relevant: those closest to the threshold are the likeliest mistakes), then newest.
+SortOrder = Literal["newest", "relevance", "least_sure"]
 # Splits a search term into the tokens of the ``*_seg`` fields (jieba, given by the caller: the store layer
 # does not segment).
 Tokenize = Callable[[str], list[str]]
@@ -163,6 +165,8 @@ def build_sort(q: PostQuery) -> list[dict[str, Any]]:
     ]
     if q.sort == "relevance" and q.has_text:
         return [{"_score": {"order": "desc"}}, *newest]
+    if q.sort == "least_sure":
+        return [{"analysis.relevance_prob": {"order": "asc", "missing": "_last", "unmapped_type": "float"}}, *newest]
     return newest
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.judging import JudgedFilter, judged_csv, judged_query, queue_query, topic_choice
 from index.judgements import JUDGEMENTS
 from index.layout import POSTS, setup
+from index.search import build_sort
 from ingest.judgements import JudgementService, next_record
 from tests.conftest import seed_posts
 from tests.test_dashboard_app import _run, app_env, on_search, shown_titles, signed_in
@@ -25,6 +26,7 @@ __all__ = ["app_env"]  # fixture
 
 PAGE = "views/judge.py"
 UNSURE, SURE, NOISE = "文艺路小区广场舞扰民何时能管", "市图书馆古籍修复室对外开放", "某商场周末促销活动"
+FAIRLY = "区文化馆周末公益课报名"
 
 
 def _post(n: int, title: str, prob: float, *, hours_ago: float, topic: str | None = None) -> Post:
@@ -37,11 +39,11 @@ def _post(n: int, title: str, prob: float, *, hours_ago: float, topic: str | Non
 
 @pytest.fixture()
 def posts(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
-    """Three posts: one the model is unsure of (0.30, not relevant but within 0.15 of the default threshold), one
-    it calls relevant (0.95), one clearly not (0.02); no judgements yet."""
+    """Four posts: one the model is unsure of (0.30, not relevant but within 0.15 of the default threshold), two
+    it calls relevant (0.95, and an older one at 0.60), one clearly not (0.02); no judgements yet."""
     setup(es_client, app_env.elasticsearch, [POSTS, JUDGEMENTS])
     out = [_post(1, UNSURE, 0.30, hours_ago=1), _post(2, SURE, 0.95, hours_ago=2, topic="文化遗产保护"),
-           _post(3, NOISE, 0.02, hours_ago=3)]
+           _post(3, NOISE, 0.02, hours_ago=3), _post(4, FAIRLY, 0.60, hours_ago=5)]
     seed_posts(es_client, app_env, out)
     return out
 
@@ -62,7 +64,10 @@ def test_the_queues_and_pure_helpers() -> None:
     q = queue_query("uncertain", threshold=0.3599, margin=0.15, size=20)
     assert (q.judged, q.exclude_duplicates, q.relevance_prob, q.relevant_only) == (False, True, (0.2099, 0.5099), False)
     assert queue_query("uncertain", threshold=0.1, margin=0.15, size=5).relevance_prob == (0.0, 0.25)
-    assert queue_query("model_relevant", threshold=0.5, margin=0.1, size=5).relevant_only
+    relevant = queue_query("model_relevant", threshold=0.5, margin=0.1, size=5)
+    assert relevant.relevant_only and relevant.sort == "least_sure"
+    assert build_sort(relevant)[0] == {"analysis.relevance_prob": {"order": "asc", "missing": "_last",
+                                                                    "unmapped_type": "float"}}
     with pytest.raises(ValueError, match="unknown queue"):
         queue_query("everything", threshold=0.5, margin=0.1, size=5)
     assert (topic_choice(True, "版权"), topic_choice(True, "（暂不确定）"), topic_choice(False, "版权")) == (
@@ -78,7 +83,7 @@ def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Ela
     assert shown_titles(at) == [UNSURE]  # 模型拿不准: only the post near the threshold
     at.radio(key="judge_queue").set_value("model_relevant")
     _run(at)
-    assert shown_titles(at) == [SURE]
+    assert shown_titles(at) == [FAIRLY, SURE]  # least sure first, not newest first
 
     at.radio(key="judge_queue").set_value("uncertain")
     _run(at)
@@ -110,7 +115,7 @@ def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Ela
 
 def test_a_leader_reads_only_and_one_post_opens_by_id(app_env: Settings, es_client: Elasticsearch,
                                                       posts: list[Post]) -> None:
-    _, sure, noise = posts
+    _, sure, noise, _ = posts
 
 
     service = JudgementService.ready(es_client, app_env.elasticsearch, ["文化遗产保护"])
