@@ -23,6 +23,7 @@ from dashboard.accounts import load_users
 from dashboard.auth import verify_password
 from index.layout import CRAWL_STATE, POSTS, setup
 from index.outbox import OUTBOX
+from ingest.judgements import JudgementService
 from tests.conftest import seed_posts
 from yuqing.demo.reset import forget_earlier_replay
 from yuqing.models import Post
@@ -134,11 +135,13 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
                  fetched_at=now)
     seed_posts(es_client, settings, [demo_post, other])
     setup(es_client, settings.elasticsearch, [OUTBOX])
+    judgements = JudgementService.ready(es_client, settings.elasticsearch, [])
     for post in (demo_post, other):
         es_client.index(index=CRAWL_STATE.alias(prefix), id=post.doc_id,
                         document={"url": post.canonical_url, "source": post.source, "content_hash": "x"})
         es_client.index(index=OUTBOX.alias(prefix), id=f"rule-{post.doc_id}",
                         document={"rule": "图书馆舆情", "subject_key": f"post:{post.doc_id}", "status": "sent"})
+        judgements.judge(post.doc_id, relevant=False, topic=None, by="宣传小王（press）", at=now)
     es_client.indices.refresh(index=f"{prefix}-*")
 
     assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 1
@@ -148,6 +151,7 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
         assert [h["_source"][field] for h in left] == [other.canonical_url]
     alerts = es_client.search(index=OUTBOX.alias(prefix), query={"match_all": {}})["hits"]["hits"]
     assert [h["_source"]["subject_key"] for h in alerts] == [f"post:{other.doc_id}"]
+    assert [r.post_id for r in judgements.scan()] == [other.doc_id]  # the replay's posts are judged afresh
     assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 0
 
 

@@ -122,7 +122,7 @@ with queue_tab:
     if result.total == 0:
         st.info("该队列暂无待研判的舆情。")
     else:
-        more = f"，显示最新 {len(result.hits)} 条" if result.total > len(result.hits) else ""
+        more = f"，显示前 {len(result.hits)} 条" if result.total > len(result.hits) else ""
         st.markdown(f"共 {result.total} 条待研判{more}")
         for hit in result.hits:
             show(hit.post)

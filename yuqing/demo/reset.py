@@ -3,9 +3,9 @@
 A replay publishes the same pages (same URLs) with times shifted to its own start. Without this, a second
 `up` would find every page already indexed with unchanged text, skip it, and keep the first run's times: no
 story would rise. Only what was crawled from the demo site's address is removed — the posts, the crawl state
-(validators and content hashes) of those pages, the alerts decided on those posts (outbox entries) and the
-events they belong to (records and clustering state; other members of those events are clustered again);
-nothing else.
+(validators and content hashes) of those pages, the alerts decided on those posts (outbox entries), the
+人工研判 judgements of those posts and the events they belong to (records and clustering state; other members of
+those events are clustered again); nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from index.events import forget_events_of
+from index.judgements import JUDGEMENTS
 from index.layout import CRAWL_STATE, POSTS
 from index.outbox import OUTBOX
 from yuqing.models import canonicalize_url
@@ -42,8 +43,8 @@ def _delete(client: Elasticsearch, alias: str, query: dict[str, Any]) -> int:
 
 
 def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: str) -> int:
-    """Remove the posts crawled from ``base_url`` (the demo site), their crawl state and the alerts decided on
-    them; returns the number of posts removed."""
+    """Remove the posts crawled from ``base_url`` (the demo site), their crawl state, the alerts decided on them
+    and their judgements; returns the number of posts removed."""
     prefix = canonicalize_url(base_url).rstrip("/") + "/"
     posts_alias = POSTS.alias(index_prefix)
     ids: list[str] = []
@@ -54,6 +55,7 @@ def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: st
     for start in range(0, len(ids), 1000):
         keys = [f"post:{pid}" for pid in ids[start:start + 1000]]  # alerts.signals.PostSignal.subject_key
         _delete(client, OUTBOX.alias(index_prefix), {"terms": {"subject_key": keys}})
+        _delete(client, JUDGEMENTS.alias(index_prefix), {"terms": {"post_id": ids[start:start + 1000]}})
     _delete(client, CRAWL_STATE.alias(index_prefix), {"prefix": {"url": prefix}})
     removed = _delete(client, posts_alias, {"prefix": {"canonical_url": prefix}})
     if removed:
