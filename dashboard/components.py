@@ -113,6 +113,16 @@ def call_or_stop(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return result
 
 
+def es_or_stop(backend: data.Backend, func: Callable[[], R]) -> R:
+    """``func()`` (a read or write of the page's own Elasticsearch work); a failure is shown as a clear message
+    naming the cluster and stops the page (:func:`dashboard.data.es_errors`)."""
+    try:
+        with data.es_errors(backend):
+            return func()
+    except data.DashboardError as exc:
+        fail(str(exc))
+
+
 JUDGE_PAGE = "views/judge.py"
 
 

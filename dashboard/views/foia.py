@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data, tracking
+from dashboard import components, tracking
 from dashboard import format as fmt
 from response.calendar import WorkCalendar
 from response.config import load_response_config
@@ -53,12 +53,7 @@ cal = WorkCalendar.official()
 
 
 def es(func: Callable[[], T]) -> T:
-    """``func()`` with Elasticsearch failures shown as a clear message."""
-    try:
-        with data.es_errors(backend):
-            return func()
-    except data.DashboardError as exc:
-        components.fail(str(exc))
+    return components.es_or_stop(backend, func)
 
 
 try:

@@ -34,12 +34,7 @@ topics = list(service.topics)
 
 
 def es(func: Callable[[], T]) -> T:
-    """``func()`` with Elasticsearch failures shown as a clear message."""
-    try:
-        with data.es_errors(backend):
-            return func()
-    except data.DashboardError as exc:
-        components.fail(str(exc))
+    return components.es_or_stop(backend, func)
 
 
 st.title("人工研判")

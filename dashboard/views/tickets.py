@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from dashboard import components, data, tracking
+from dashboard import components, tracking
 from dashboard import format as fmt
 from nlp.taxonomy import load_taxonomy
 from response.config import CHANNELS, RISK_LEVELS, load_response_config
@@ -59,12 +59,7 @@ acting = tracking.can_act(viewer)
 
 
 def es(func: Callable[[], T]) -> T:
-    """``func()`` with Elasticsearch failures shown as a clear message."""
-    try:
-        with data.es_errors(backend):
-            return func()
-    except data.DashboardError as exc:
-        components.fail(str(exc))
+    return components.es_or_stop(backend, func)
 
 
 try:
