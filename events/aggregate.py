@@ -23,6 +23,11 @@ def _inc(d: dict[str, int], key: str, n: int = 1) -> None:
     d[key] = d.get(key, 0) + n
 
 
+def _counted(relevant: bool | None, topic: str | None) -> list[Any]:
+    """How a member's relevance and topic are counted: [1 / 0 / -1 unknown, topic or ""]."""
+    return [-1 if relevant is None else int(relevant), topic or ""]
+
+
 def _top(terms: Mapping[str, float], n: int) -> tuple[tuple[str, float], ...]:
     ranked = sorted(((k, round(v, 5)) for k, v in terms.items()), key=lambda kv: (-kv[1], kv[0]))
     return tuple(ranked[:n])
@@ -126,6 +131,9 @@ class EventAggregate:
     # member -> [likes, dislikes, comments, reposts] as last seen (members with any): a re-crawl that finds more
     # engagement on a post adds the difference (update_engagement)
     engaged_by: dict[str, list[int]] = field(default_factory=dict)
+    # judged member (人工研判) -> [relevance counted (1, 0, -1 unknown), topic counted ("" none)]: a judgement made
+    # after the post joined replaces what was counted (update_judgement)
+    judged: dict[str, list[Any]] = field(default_factory=dict)
 
     # ---- adding -----------------------------------------------------------------------------------------
     def add(self, post: EventPost, cfg: EventsConfig, terms: Mapping[str, float] | None = None) -> None:
@@ -163,6 +171,8 @@ class EventAggregate:
             self.relevant += int(rel)
         if post.topic:
             _inc(self.topics, post.topic)
+        if post.judged:
+            self.judged[post.id] = _counted(rel, post.topic)
         for p in dict.fromkeys(post.places):
             _inc(self.places, p)
         for o in dict.fromkeys(post.orgs):
@@ -192,6 +202,27 @@ class EventAggregate:
         if len(self.members) < cfg.clustering.members_kept:
             self.members.append(post.id)
         self._fold(cfg.timeline.hourly_hours)
+
+    def update_judgement(self, post: EventPost) -> bool:
+        """A member a person judged (人工研判) after it was counted: its relevance and topic are counted again
+        with the person's values. What was counted is the classifier's (``post.model_*``) unless the member
+        joined already judged, or was judged before (``judged``). Returns whether anything changed."""
+        if not post.judged:
+            return False
+        was = self.judged.get(post.id) or _counted(post.model_relevant, post.model_topic)
+        now = _counted(post.is_relevant, post.topic)
+        self.judged[post.id] = now
+        if now == was:
+            return False
+        for (rel, topic), sign in ((was, -1), (now, 1)):
+            if rel >= 0:
+                self.relevance_known += sign
+                self.relevant += sign * rel
+            if topic:
+                _inc(self.topics, topic, sign)
+                if self.topics[topic] <= 0:
+                    del self.topics[topic]
+        return True
 
     def update_engagement(self, post: EventPost, cfg: EventsConfig, at: float) -> bool:
         """A member seen again with other engagement counts (a Weibo post spreading): the totals take the new
@@ -239,6 +270,7 @@ class EventAggregate:
                 for i, x in enumerate(v):
                     cur[i] += x
         self.engaged_by.update(other.engaged_by)
+        self.judged.update(other.judged)
         room = cfg.clustering.briefs - len(self.briefs)
         if room > 0:
             self.briefs.extend(other.briefs[:room])
@@ -313,6 +345,7 @@ class EventAggregate:
             "briefs": [b.to_dict() for b in self.briefs],
             "members": self.members,
             "engaged_by": self.engaged_by,
+            "judged": self.judged,
         }
 
     @classmethod
@@ -346,4 +379,5 @@ class EventAggregate:
             briefs=[Brief.from_dict(b) for b in d["briefs"]],
             members=[str(m) for m in d["members"]],
             engaged_by={str(k): [int(x) for x in v] for k, v in d.get("engaged_by", {}).items()},
+            judged={str(k): [int(v[0]), str(v[1])] for k, v in d.get("judged", {}).items()},
         )

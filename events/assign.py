@@ -114,7 +114,7 @@ class Assigner:
         if self.taxonomy is not None:
             if post.relevant is None and post.relevance_prob is None:
                 updates["relevant"] = rule_relevant(text, self.taxonomy)
-            if post.topic is None:
+            if post.topic is None and not post.judged:  # a person's 人工研判 stands as given
                 updates["topic"] = rule_topic(text, self.taxonomy)
         if self.groups is not None and not post.keyword_groups:
             updates["keyword_groups"] = self.groups.match(post.title, post.text)

@@ -96,7 +96,9 @@ class EventEngine:
             eid = c.resolve(c.assigned[post.id])
             agg = self.aggregates.get(eid)
             at = max(c.clock or 0.0, post.published_at.timestamp())
-            if agg is not None and agg.update_engagement(post, self.cfg, at):  # seen again, spreading
+            spread = agg is not None and agg.update_engagement(post, self.cfg, at)  # seen again, spreading
+            judged = agg is not None and agg.update_judgement(post)  # or judged by a person since (人工研判)
+            if spread or judged:
                 c.dirty.add(eid)
                 c.touched.add(eid)
             return Assignment(post.id, eid, "known")

@@ -38,6 +38,10 @@ class EventPost:
     duplicate_of: str | None = None
     keyword_groups: tuple[str, ...] = ()
     event_id: str | None = None
+    # 人工研判: ``relevant`` and ``topic`` above are a person's; the classifier had said these
+    judged: bool = False
+    model_relevant: bool | None = None
+    model_topic: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:

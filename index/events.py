@@ -285,7 +285,8 @@ def set_post_events(
 
 
 UNASSIGNED_FIELDS = ("canonical_url", "url", "title", "content", "title_seg", "content_seg", "source", "kind",
-                     "published_at", "fetched_at", "engagement", "analysis", "duplicate_of", "keyword_groups")
+                     "published_at", "fetched_at", "engagement", "analysis", "duplicate_of", "keyword_groups",
+                     "judgement")
 
 
 def unassigned_posts_query(size: int, after: Sequence[Any] | None = None) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class StoredTokens:
 def event_post(post_id: str, src: Mapping[str, Any], groups: GroupMatcher) -> EventPost:
     """The events engine's view of a stored post (``src``: its ``_source``)."""
     a = src.get("analysis") or {}
+    judgement = src.get("judgement")  # 人工研判: analysis holds the person's values, this the classifier's
     eng = src.get("engagement") or {}
     title = src.get("title") or ""
     content = src.get("content") or ""
@@ -161,6 +162,9 @@ def event_post(post_id: str, src: Mapping[str, Any], groups: GroupMatcher) -> Ev
         orgs=tuple(a.get("orgs") or ()),
         duplicate_of=src.get("duplicate_of"),
         keyword_groups=tuple(stored_groups) if stored_groups is not None else groups.match(title, content),
+        judged=judgement is not None,
+        model_relevant=judgement.get("model_relevant") if judgement is not None else None,
+        model_topic=judgement.get("model_topic") if judgement is not None else None,
     )
 
 

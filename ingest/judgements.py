@@ -108,10 +108,12 @@ def next_record(previous: JudgementRecord | None, post: Post, *, relevant: bool,
 
 
 def post_update(record: JudgementRecord, post: Post) -> dict[str, Any]:
-    """The partial update that writes a judgement into an indexed post (pure)."""
+    """The partial update that writes a judgement into an indexed post (pure). ``event_id`` is cleared, so the
+    events job reads the post again (as a member it knows) and counts the person's values in its event."""
     judged = apply_judgement(post, record)
     assert judged.judgement is not None
-    doc: dict[str, Any] = {"judgement": judged.judgement.model_dump(mode="json")}  # nulls overwrite
+    doc: dict[str, Any] = {"judgement": judged.judgement.model_dump(mode="json"),  # nulls overwrite
+                           "event_id": None}
     if judged.analysis is not None:
         doc["analysis"] = {"relevant": record.relevant, "topic": record.topic}
     return doc

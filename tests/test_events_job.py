@@ -23,6 +23,7 @@ from yuqing.settings import Settings
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)
 TOPIC = "公共文化设施建设和使用"
+ENFORCEMENT = "文化市场执法"
 
 LIBRARY = [
     ("青川市图书馆突然闭馆", "青川市图书馆今天没有任何通知就闭馆了，门口只贴了一张纸，读者扑空。"),
@@ -273,3 +274,40 @@ def test_an_unreadable_post_is_reported_once_and_the_others_go_on(ev_settings: S
     assert (first.posts, first.new) == (3, 2)
     by_post, _ = stored(es_client, ev_settings)
     assert by_post["odd"] is None and all(by_post[p.doc_id] for p in posts)
+
+
+def test_a_judgement_reaches_the_event_of_the_post(ev_settings: Settings, es_client: Elasticsearch) -> None:
+    """人工研判 of posts already in an event: the job reads them again (the judgement cleared their event_id) and
+    counts the person's relevance and topic in the event, once; the posts keep their event."""
+    from ingest.judgements import JudgementService
+
+    posts = library_posts(T0, 6)
+    seed_posts(es_client, ev_settings, posts)
+    updater(ev_settings, es_client, T0 + timedelta(hours=1)).run_once()
+    by_post, events = stored(es_client, ev_settings)
+    lib_event = by_post[posts[0].doc_id]
+    assert (events[lib_event].relevance_share, events[lib_event].topic) == (1.0, TOPIC)
+
+    service = JudgementService.ready(es_client, ev_settings.elasticsearch, [TOPIC, ENFORCEMENT])
+    at = T0 + timedelta(hours=1)
+    for p in posts[:3]:  # three of the six are not the bureau's business after all, two are enforcement
+        service.judge(p.doc_id, relevant=False, topic=None, by="宣传小王（press）", at=at)
+    for p in posts[3:5]:
+        service.judge(p.doc_id, relevant=True, topic=ENFORCEMENT, by="宣传小王（press）", at=at)
+    prefix = ev_settings.elasticsearch.index_prefix
+    assert count_unassigned(es_client, POSTS.alias(prefix)) == 5
+
+    report = updater(ev_settings, es_client, at).run_once()
+    assert (report.posts, report.new, report.labelled, report.events) == (5, 0, 5, 1)
+    again_posts, again_events = stored(es_client, ev_settings)
+    assert again_posts == by_post  # every post back in its event
+    rec = again_events[lib_event]
+    assert rec.count == 6 and rec.relevance_share == pytest.approx(3 / 6, abs=1e-4)
+    assert rec.topic == ENFORCEMENT and rec.unit != events[lib_event].unit  # 2 of the 3 relevant: the unit follows
+
+    # judged again the other way: counted once more, not twice; a re-run (state from Elasticsearch) changes nothing
+    service.judge(posts[0].doc_id, relevant=True, topic=ENFORCEMENT, by="宣传小王（press）", at=at)
+    updater(ev_settings, es_client, at).run_once()
+    assert stored(es_client, ev_settings)[1][lib_event].relevance_share == pytest.approx(4 / 6, abs=1e-4)
+    assert updater(ev_settings, es_client, at).run_once().posts == 0
+    assert stored(es_client, ev_settings)[1][lib_event].relevance_share == pytest.approx(4 / 6, abs=1e-4)
