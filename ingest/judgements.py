@@ -14,6 +14,7 @@ Elasticsearch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -187,8 +188,8 @@ class JudgementService:
     def of_posts(self, post_ids: Sequence[str]) -> dict[str, JudgementRecord]:
         return judgements_of(self.client, self.prefix, post_ids)
 
-    def list(self, query: dict[str, Any] | None = None, *, size: int = 50,
-             offset: int = 0) -> tuple[int, list[JudgementRecord]]:
+    def latest(self, query: dict[str, Any] | None = None, *, size: int = 50,
+               offset: int = 0) -> tuple[int, list[JudgementRecord]]:
         total, found = self.store.search(query or judgement_query(), sort=JUDGEMENT_SORT, size=size, offset=offset)
         return total, [v.record for v in found]
 
@@ -197,6 +198,11 @@ class JudgementService:
         for hit in helpers.scan(self.client, index=self.store.alias, query={"query": query or judgement_query()},
                                 size=500):
             yield JudgementRecord.model_validate(hit["_source"])
+
+    def everything(self, query: dict[str, Any] | None = None, limit: int = 50_000) -> list[JudgementRecord]:
+        """Every judgement matching ``query`` (at most ``limit``), newest first."""
+        records = list(itertools.islice(self.scan(query), limit))
+        return sorted(records, key=lambda r: (r.judged_at, r.post_id), reverse=True)
 
     def export_rows(self, query: dict[str, Any] | None = None) -> Iterator[TrainingRow]:
         """The judged texts (title and body, as the classifier reads them, already redacted at ingest) with the

@@ -121,7 +121,7 @@ def record_line(r: JudgementRecord, tz: str) -> str:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     def body(service: JudgementService) -> int:
-        total, records = service.list(_query(args, settings), size=args.limit)
+        total, records = service.latest(_query(args, settings), size=args.limit)
         for r in records:
             print(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) if args.json
                   else record_line(r, settings.timezone))

@@ -104,7 +104,7 @@ def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Ela
     assert UNSURE in judged_md
     assert "人工研判：相关·公共文化设施建设和使用 · 模型：不相关 · 宣传小王（press）" in judged_md
     assert "共 1 条研判" in judged_md
-    assert [d.proto.label for d in at.get("download_button")] == ["下载研判记录（CSV）"]  # bytes: judged_csv, below
+    assert [d.proto.label for d in at.get("download_button")] == ["下载全部 1 条研判记录（CSV）"]  # bytes: below
     at.checkbox(key="judged_differs").check()
     _run(at)
     assert "共 1 条研判" in "\n".join(m.value for m in at.markdown)  # the person differs from the model
@@ -139,6 +139,12 @@ def test_a_leader_reads_only_and_one_post_opens_by_id(app_env: Settings, es_clie
     assert doc["judgement"]["model_topic"] == "文化遗产保护"
     card = next(m.value for m in press.markdown if SURE in m.value)
     assert "人工研判" in card and "非相关" in card  # the card's badges now show the person's call
+
+    # the asked-for post is also in the queue shown below: its form appears once (no duplicate widget keys)
+    both = _page("press", post=posts[3].doc_id)
+    both.radio(key="judge_queue").set_value("model_relevant")
+    _run(both)
+    assert shown_titles(both) == [FAIRLY]  # above; below, SURE was judged 不相关 and left the queue
 
     missing = _page("press", post="no-such-post")
     assert any("未找到该舆情" in w.value for w in missing.warning)

@@ -120,7 +120,8 @@ with queue_tab:
         more = f"，显示前 {len(result.hits)} 条" if result.total > len(result.hits) else ""
         st.markdown(f"共 {result.total} 条待研判{more}")
         for hit in result.hits:
-            show(hit.post)
+            if hit.post.doc_id != wanted:  # shown above already (its form once)
+                show(hit.post)
 
 with judged_tab:
     c1, c2, c3 = st.columns(3)
@@ -129,13 +130,14 @@ with judged_tab:
     mine = c3.checkbox("只看我的研判", key="judged_mine")
     f = judging.JudgedFilter(relevant={"相关": True, "不相关": False}.get(relevance), differs_only=differs,
                              mine_only=mine)
-    total, records = es(lambda: service.list(judging.judged_query(f, viewer), size=JUDGED_SHOWN))
+    total, records = es(lambda: service.latest(judging.judged_query(f, viewer), size=JUDGED_SHOWN))
     if total == 0:
         st.info("暂无人工研判记录。")
     else:
         mask = components.viewer_mask()
         st.markdown(f"共 {total} 条研判" + (f"，显示最新 {len(records)} 条" if total > len(records) else ""))
-        st.download_button("下载研判记录（CSV）", data=judging.judged_csv(records, tz, mask),
+        every = es(lambda: service.everything(judging.judged_query(f, viewer), settings.dashboard.export_max_rows))
+        st.download_button(f"下载全部 {len(every)} 条研判记录（CSV）", data=judging.judged_csv(every, tz, mask),
                            file_name="人工研判记录.csv", mime="text/csv", key="judged_download")
         lines = []
         for r in records:
