@@ -82,3 +82,29 @@ def test_judged_rows_train_and_are_never_scored() -> None:
     assert not judged & (splits.relevance_dev | splits.test)
     assert splits.relevance_dev == student.make_splits(replace(ds, first_labels=ds.labels), cfg).relevance_dev
     assert student.teacher_config(cfg).extra_labels == ("a.jsonl",)
+
+
+def test_training_never_reads_a_held_out_or_test_text(shared_data: Path, tmp_path: Path) -> None:
+    """Against the real shared data: a judged post whose text is a held-out board message (holdout_ids.csv) or a
+    test-split text is left out, as is one already labelled; a new text is added."""
+    from nlp.corpus import Record, gov_records, load_holdout_ids
+    from nlp.train_ngram import _judged
+
+    holdout = load_holdout_ids(shared_data)
+    held = next(r for r in gov_records(shared_data, set()) if r.uid.split(":", 1)[1] in holdout)
+    uids = [f"gov:judged-test-{i}" for i in range(200)]
+    test_uid = next(u for u in uids if human_labels.split_of(u) == "test")
+    train_uid = next(u for u in uids if human_labels.split_of(u) == "train")
+    records = {test_uid: Record(test_uid, "测试集里的一条留言", "gov"),
+               train_uid: Record(train_uid, "训练集里的一条留言", "gov")}
+    labels = [human_labels.LabelRow(test_uid, "not_relevant", None, 1),
+              human_labels.LabelRow(train_uid, "not_relevant", None, 1)]
+    path = _write(tmp_path / "j.jsonl", [
+        {"post_id": "a", "text": held.text, "relevant": True},
+        {"post_id": "b", "text": "测试集里的一条留言", "relevant": True},
+        {"post_id": "c", "text": "训练集里的一条留言", "relevant": True},
+        {"post_id": "d", "text": "区文化馆公益课堂报名开始", "relevant": True, "topic": "版权"},
+    ])
+    rows = _judged(shared_data, [str(path)], list(TOPICS), records, labels)
+    assert [(r.uid, r.relevance, r.topic) for r in rows.labels] == [("judged:d", "relevant", "版权")]
+    assert rows.skipped == {"test split or held-out text": 2, "already labelled": 1}
