@@ -9,6 +9,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import streamlit as st
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
@@ -182,3 +183,19 @@ def test_elasticsearch_down_is_a_clear_message(app_env: Settings, monkeypatch: p
     _run(at)
     assert [e.value for e in at.error] and "无法连接舆情数据库" in at.error[0].value
     assert not at.get("form") and shown_titles(at) == []
+
+
+def test_the_overview_counts_what_waits_for_a_judgement(app_env: Settings, es_client: Elasticsearch,
+                                                         posts: list[Post]) -> None:
+    def waiting(at: AppTest) -> dict[str, object]:
+        return {m.label: m.value for m in at.metric if m.label.startswith("待研判·")}
+
+    press = _run(signed_in(username="press"))  # the app opens on 总览
+    assert waiting(press) == {"待研判·模型判为相关（待确认）": "2", "待研判·模型拿不准": "1"}
+    assert [p.proto.label for p in press.get("page_link")] == ["去人工研判"]
+    JudgementService.ready(es_client, app_env.elasticsearch, []).judge(
+        posts[1].doc_id, relevant=False, topic=None, by="宣传小王（press）", at=datetime.now(UTC))
+    st.cache_data.clear()  # as after dashboard.cache_ttl_s (the judgement was made outside this session)
+    leader = _run(signed_in(username="leader"))
+    assert waiting(leader) == {"待研判·模型判为相关（待确认）": "1", "待研判·模型拿不准": "1"}
+    assert not leader.get("page_link")  # leaders read; they do not judge

@@ -1,17 +1,19 @@
-"""总览: volume by sentiment over time, sentiment share, hot events, active alerts, 处置单 due and overdue, source
-health, sources and hot words, recent negative posts. Each panel refreshes itself (``dashboard.refresh_s``);
-queries are cached for ``dashboard.cache_ttl_s``. The time range defaults to the shortest window holding posts.
+"""总览: volume by sentiment over time, sentiment share, hot events, active alerts, 处置单 due and overdue, the
+人工研判 waiting, source health, sources and hot words, recent negative posts. Each panel refreshes itself
+(``dashboard.refresh_s``); queries are cached for ``dashboard.cache_ttl_s``. The time range defaults to the shortest
+window holding posts.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, components, data, summaries
+from dashboard import charts, components, data, judging, summaries
 from dashboard import format as fmt
 from index.search import PostQuery
 from index.source_health import ALARMING
@@ -47,7 +49,12 @@ tickets_query = partial(data.tickets, backend, now)
 health_query = partial(data.source_health, backend)
 words_query = partial(data.hot_words, backend, base, 20)
 negative_query = partial(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
-data.prefetch(summary_query, events_query, alerts_query, tickets_query, health_query, words_query, negative_query)
+queues = {q: replace(judging.queue_query(q, threshold=settings.nlp.relevance_threshold,
+                                         margin=settings.dashboard.judge_margin, size=0), since=since)
+          for q in ("model_relevant", "uncertain")}
+waiting_queries = [partial(data.total, backend, q) for q in queues.values()]
+data.prefetch(summary_query, events_query, alerts_query, tickets_query, health_query, words_query, negative_query,
+              *waiting_queries)
 
 
 @live
@@ -122,6 +129,16 @@ def tickets_panel() -> None:
 
 
 @live
+def judging_panel() -> None:
+    st.subheader("人工研判")
+    columns = st.columns(2)
+    for column, queue, query in zip(columns, queues, waiting_queries, strict=True):
+        column.metric(f"待研判·{judging.QUEUE_LABELS[queue]}", call(query))
+    if judging.can_judge(components.current_viewer()):
+        st.page_link(components.JUDGE_PAGE, label="去人工研判", icon="🏷️")
+
+
+@live
 def health_panel() -> None:
     st.subheader("信源状态")
     statuses = call(health_query)
@@ -186,5 +203,6 @@ with left:
 with right:
     alerts_panel()
     tickets_panel()
+    judging_panel()
 words_panel()
 negative_panel()
