@@ -277,10 +277,23 @@ def _print_student_eval(res: dict[str, Any]) -> None:
     if cv:
         print(f"sentiment by {len(cv['folds'])}-fold cross-validation (each fold scored by its own dev run; from "
               "metrics.json): macro-F1 mean ± sd")
-        for part in ("posts", "usual_eval_posts", "all"):
-            m, b, d = cv["model"][part], cv["baseline"][part], cv["model_minus_baseline"][part]
-            print(f"  {part:<17} n {m['n']:>5}  model {m['macro_f1']:.4f} ± {m['macro_f1_sd']:.4f}   "
-                  f"TF-IDF+LR baseline {b['macro_f1']:.4f} ± {b['macro_f1_sd']:.4f}   difference {d['mean']:+.4f}")
+        _print_cv_parts(cv)
+        un = cv.get("unselected")
+        if un:
+            print(f"  without fold {un['selected_on']}, on which the sentiment head was chosen (folds {un['folds']}):")
+            _print_cv_parts(un)
+
+
+def _print_cv_parts(cv: dict[str, Any]) -> None:
+    for part in ("posts", "usual_eval_posts", "all"):
+        m, b, d = cv["model"][part], cv["baseline"][part], cv["model_minus_baseline"][part]
+        line = (f"  {part:<17} n {m['n']:>5}  model {m['macro_f1']:.4f} ± {m['macro_f1_sd']:.4f}   "
+                f"TF-IDF+LR baseline {b['macro_f1']:.4f} ± {b['macro_f1_sd']:.4f}   difference {d['mean']:+.4f}")
+        if "model_minus_baseline_post_weighted" in cv:
+            line += (f"   (baseline with the posts weighted as the model's head has them "
+                     f"{cv['baseline_post_weighted'][part]['macro_f1']:.4f}, difference "
+                     f"{cv['model_minus_baseline_post_weighted'][part]['mean']:+.4f})")
+        print(line)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

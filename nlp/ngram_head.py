@@ -112,26 +112,31 @@ class NgramHeadFit:
 
 
 def fit_ngram_head(seqs: Sequence[Sequence[int]], y: np.ndarray, n_classes: int, *, buckets: int, C: float,
-                   min_df: int, seed: int, orders: int = MAX_ORDER) -> NgramHeadFit:
-    """Balanced logistic regression on hashed n-gram TF-IDF (the benchmark baseline's recipe, over tokens)."""
+                   min_df: int, seed: int, orders: int = MAX_ORDER,
+                   sample_weight: np.ndarray | None = None) -> NgramHeadFit:
+    """Balanced logistic regression on hashed n-gram TF-IDF (the benchmark baseline's recipe, over tokens);
+    ``sample_weight`` (one per row) multiplies the balanced class weights, the IDF counts every row once."""
     from sklearn.linear_model import LogisticRegression
 
     if len(seqs) != len(y):
         raise ValueError(f"{len(seqs)} sequences but {len(y)} labels")
+    if sample_weight is not None and (len(sample_weight) != len(y) or not np.all(np.asarray(sample_weight) > 0)):
+        raise ValueError(f"sample_weight: {len(sample_weight)} positive weights expected, one per row ({len(y)})")
     present = sorted(set(np.asarray(y).tolist()))
     if present != list(range(n_classes)):
         raise ValueError(f"n-gram head: labels {present}, expected every class of 0..{n_classes - 1}")
     counts = count_matrix(seqs, buckets, orders)
     idf = fit_idf(counts, min_df)
     lr = LogisticRegression(C=C, max_iter=1000, class_weight="balanced", random_state=seed)
-    lr.fit(tfidf(counts, idf), y)
+    lr.fit(tfidf(counts, idf), y, sample_weight=sample_weight)
     weight = np.asarray(lr.coef_, dtype=np.float64).T  # (buckets, classes)
     bias = np.asarray(lr.intercept_, dtype=np.float64)
     if n_classes == 2:  # binary: sklearn keeps one column (the positive class)
         weight = np.hstack([np.zeros_like(weight), weight])
         bias = np.array([0.0, bias[0]])
     stats = {"rows": len(seqs), "buckets": buckets, "buckets_used": int((idf > 0).sum()), "C": C,
-             "min_df": min_df, "orders": orders}
+             "min_df": min_df, "orders": orders,
+             "weighted": sample_weight is not None}
     return NgramHeadFit(idf.astype(np.float32), weight.astype(np.float32), bias.astype(np.float32), stats)
 
 

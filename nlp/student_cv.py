@@ -29,7 +29,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PARTS = ("model", "model_encoder_only", "teacher", "baseline")
+PARTS = ("model", "model_encoder_only", "teacher", "baseline", "baseline_post_weighted")
 
 
 def fold_config(cfg: Any, root: Path, k: int) -> Any:
@@ -102,9 +102,25 @@ def train(cfg: Any, ds: Any, root: Path) -> None:
             student.run_stages(fold_config(cfg, root, k), ds, only="final")
 
 
-def summarize(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _differences(folds: dict[int, dict[str, Any]], ks: list[int], subsets: list[str],
+                 baseline: str) -> dict[str, dict[str, float]]:
+    out = {}
+    for sub in subsets:
+        d = [folds[k]["model"][sub]["macro_f1"] - folds[k][baseline][sub]["macro_f1"] for k in ks]
+        out[sub] = {
+            "mean": round(statistics.fmean(d), 4),
+            "sd": round(statistics.stdev(d), 4) if len(d) > 1 else 0.0,
+            "min": round(min(d), 4),
+            "max": round(max(d), 4),
+        }
+    return out
+
+
+def summarize(folds: dict[int, dict[str, Any]], selected_on: int | None = None) -> dict[str, Any]:
     """Mean, standard deviation and per-fold macro-F1 / accuracy of each scorer on each part of the folds, and
-    the paired difference model − baseline (from ``metrics.json`` → ``sentiment_fold`` of every fold)."""
+    the paired difference model − baseline (from ``metrics.json`` → ``sentiment_fold`` of every fold).
+    ``selected_on``: a fold something was chosen on; ``unselected`` then holds the same figures over the
+    other folds alone (the estimate free of that choice)."""
     ks = sorted(folds)
     out: dict[str, Any] = {"folds": ks, "of": folds[ks[0]]["of"],
                            "trained_on": {str(k): folds[k]["trained_on"] for k in ks}}
@@ -124,15 +140,18 @@ def summarize(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
                 "per_fold_macro_f1": f1,
             }
     out["fold_figures"] = {str(k): folds[k] for k in ks}
-    out["model_minus_baseline"] = {}
-    for sub in subsets:
-        d = [folds[k]["model"][sub]["macro_f1"] - folds[k]["baseline"][sub]["macro_f1"] for k in ks]
-        out["model_minus_baseline"][sub] = {
-            "mean": round(statistics.fmean(d), 4),
-            "sd": round(statistics.stdev(d), 4) if len(d) > 1 else 0.0,
-            "min": round(min(d), 4),
-            "max": round(max(d), 4),
-        }
+    out["model_minus_baseline"] = _differences(folds, ks, subsets, "baseline")
+    if "baseline_post_weighted" in out:
+        out["model_minus_baseline_post_weighted"] = _differences(folds, ks, subsets, "baseline_post_weighted")
+    if selected_on is not None:
+        if selected_on not in folds:
+            raise ValueError(f"selected on fold {selected_on}, which is not among the folds {ks}")
+        rest = [k for k in ks if k != selected_on]
+        if not rest:
+            raise ValueError(f"every fold ({ks}) was selected on: no estimate free of the choice")
+        out["unselected"] = {key: val for key, val in summarize({k: folds[k] for k in rest}).items()
+                             if key != "fold_figures"}
+        out["unselected"]["selected_on"] = selected_on
     return out
 
 
@@ -154,7 +173,7 @@ def finish(cfg: Any, ds: Any, root: Path) -> dict[str, Any]:
     folds: dict[int, dict[str, Any]] = {}
     for k in fold_order(cfg):
         folds[k] = student.run_stages(fold_config(cfg, root, k), ds)["sentiment_fold"]
-    summary = summarize(folds)
+    summary = summarize(folds, cfg.sentiment_eval_fold if cfg.sentiment_selected_on_eval_fold else None)
     (root / "sentiment_cv.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     shipped = Path(cfg.output_dir) / "metrics.json"
     metrics = json.loads(shipped.read_text(encoding="utf-8"))
@@ -165,6 +184,11 @@ def finish(cfg: Any, ds: Any, root: Path) -> dict[str, Any]:
                  len(folds), sub, summary["model"][sub]["macro_f1"], summary["model"][sub]["macro_f1_sd"],
                  summary["baseline"][sub]["macro_f1"], summary["baseline"][sub]["macro_f1_sd"],
                  summary["model_minus_baseline"][sub]["mean"])
+        if "unselected" in summary:
+            un = summary["unselected"]
+            log.info("  without fold %d (chosen on): folds %s, model %.4f, baseline %.4f, difference %+.4f",
+                     un["selected_on"], un["folds"], un["model"][sub]["macro_f1"], un["baseline"][sub]["macro_f1"],
+                     un["model_minus_baseline"][sub]["mean"])
     return summary
 
 

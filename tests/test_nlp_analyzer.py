@@ -127,7 +127,7 @@ def test_subcommands_are_wired(monkeypatch, capsys, analyzer):
     assert parser.parse_args(["eval", "--json"]).json
 
 
-def test_eval_reproduces_the_model_card(analyzer):
+def test_eval_reproduces_the_model_card(analyzer, capsys):
     from nlp.cli import evaluate_student
 
     settings = load_settings()
@@ -154,6 +154,19 @@ def test_eval_reproduces_the_model_card(analyzer):
     gold = [r for r in load_labels(analyzer.taxonomy.names) if split_of(r.uid) == "test" and r.relevant is not None]
     assert (res["test"]["n"], res["test"]["relevant"]) == (len(gold), sum(bool(r.relevant) for r in gold))
     assert res["annotators"]["adjudicated"] > 0 and 0 < res["annotators"]["positive_f1"] < 1
+    # a recipe whose sentiment head was chosen on its own fold reports the other folds apart, as `nlp eval` prints
+    from nlp.cli import _print_student_eval
+    from nlp.student import StudentConfig
+
+    recipe = StudentConfig.from_json(model_dir / "train_config.json")
+    cv = card["sentiment_cv"]
+    assert ("unselected" in cv) == recipe.sentiment_selected_on_eval_fold
+    _print_student_eval(res)
+    out = capsys.readouterr().out
+    if recipe.sentiment_selected_on_eval_fold:
+        assert cv["unselected"]["folds"] == [k for k in cv["folds"] if k != recipe.sentiment_eval_fold]
+        assert f"without fold {recipe.sentiment_eval_fold}, on which the sentiment head was chosen" in out
+    assert ("baseline with the posts weighted" in out) == (recipe.ngram_head_post_weight != 1.0)
 
 
 def test_evaluation_refuses_clearly_without_the_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

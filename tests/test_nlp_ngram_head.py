@@ -73,6 +73,37 @@ def test_fitted_head_learns_and_torch_forward_equals_scipy_reference():
     np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
+def test_sample_weights_pull_the_head_towards_the_weighted_rows():
+    # two sources disagree about the same bigram: in "posts" (10, 11) means class 0, in "reviews" class 2
+    seqs, y, post = [], [], []
+    rng = np.random.default_rng(3)
+    for i in range(240):
+        body = rng.integers(20, 60, size=6).tolist()
+        is_post = i % 2 == 0
+        if i % 3 == 1:
+            seqs.append([2, *body, 10, 12, 3])
+            y.append(1)
+        else:
+            seqs.append([2, *body, 10, 11, 3])
+            y.append(0 if is_post else 2)
+        post.append(is_post)
+    y_arr, post_arr = np.array(y), np.array(post)
+    probe = [[2, 10, 11, 3]]
+    plain = ngram_head.fit_ngram_head(seqs, y_arr, 3, buckets=1 << 10, C=2.0, min_df=1, seed=0)
+    heavy = ngram_head.fit_ngram_head(seqs, y_arr, 3, buckets=1 << 10, C=2.0, min_df=1, seed=0,
+                                      sample_weight=np.where(post_arr, 8.0, 1.0))
+    assert not plain.stats["weighted"] and heavy.stats["weighted"]
+    p_plain = ngram_head.decision_numpy(plain, probe)[0]
+    p_heavy = ngram_head.decision_numpy(heavy, probe)[0]
+    # weighting the posts makes their reading of the bigram (class 0) win over the reviews' (class 2)
+    assert p_heavy[0] - p_heavy[2] > p_plain[0] - p_plain[2] and p_heavy.argmax() == 0
+    with pytest.raises(ValueError, match="sample_weight"):
+        ngram_head.fit_ngram_head(seqs, y_arr, 3, buckets=64, C=1.0, min_df=1, seed=0, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="sample_weight"):
+        ngram_head.fit_ngram_head(seqs, y_arr, 3, buckets=64, C=1.0, min_df=1, seed=0,
+                                  sample_weight=np.zeros(len(y_arr)))
+
+
 def test_attached_head_blends_at_its_share_and_survives_save_and_load(tmp_path):
     seqs, y = _data(300, 0)
     fit = ngram_head.fit_ngram_head(seqs, y, 3, buckets=1 << 10, C=2.0, min_df=2, seed=0)

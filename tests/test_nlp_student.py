@@ -98,7 +98,7 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
         "save_every": 2, "relevance_dev_folds": [0], "tail_token_candidates": [6], "vocab_min_freq": 1,
         "teacher": {"min_df": 1, "max_chars": 64, "tail_chars": 0}, "threads": 1,
         "e5_sentiment_weight": 0.5, "ngram_head_share": 0.5, "ngram_head_buckets": 4096, "ngram_head_min_df": 1,
-        "relevance_ngram_head_shares": [0.0, 0.5],
+        "relevance_ngram_head_shares": [0.0, 0.5], "ngram_head_post_weight": 3.0,
     }), encoding="utf-8")
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd", required=True))
@@ -138,6 +138,9 @@ def test_training_command_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     heads = {run: shipped_metrics[f"train_{run}"]["ngram_head"] for run in ("dev", "final")}
     assert heads["dev"]["rows"] == len(dev_sent) and heads["final"]["rows"] == len(splits.sentiment)
     assert heads["final"]["share"] == 0.5 and "model_encoder_only" in fold
+    # the posts weighted in the sentiment head, and the baseline given the same weights for the record
+    assert heads["final"]["weighted"] and heads["dev"]["weighted"]
+    assert fold["baseline_post_weighted"]["all"]["n"] == fold["baseline"]["all"]["n"] == len(splits.sentiment_eval)
     rel_head = sel["relevance_ngram_head"]  # chosen on the dev folds; the final run gets the same share
     assert set(rel_head["dev_best_f1_by_share"]) == {"0.0", "0.5"}
     assert rel_head["dev_best_f1_by_share"][str(rel_head["share"])] == max(rel_head["dev_best_f1_by_share"].values())

@@ -45,6 +45,30 @@ def test_summary_means_and_paired_difference():
     assert "teacher" not in out
 
 
+def test_summary_without_the_fold_chosen_on_and_against_the_weighted_baseline():
+    def fold(m: float, b: float, bw: float) -> dict:
+        def s(v: float) -> dict:
+            return {"posts": {"macro_f1": v, "accuracy": v, "n": 10}}
+        return {"of": 3, "trained_on": 20, "model": s(m), "baseline": s(b), "baseline_post_weighted": s(bw)}
+
+    folds = {0: fold(0.90, 0.70, 0.80), 1: fold(0.80, 0.76, 0.78), 2: fold(0.70, 0.66, 0.69)}
+    plain = student_cv.summarize(folds)
+    assert "unselected" not in plain
+    assert plain["model_minus_baseline"]["posts"]["mean"] == pytest.approx(0.0933, abs=1e-4)
+    assert plain["model_minus_baseline_post_weighted"]["posts"]["mean"] == pytest.approx(0.0433, abs=1e-4)
+    out = student_cv.summarize(folds, selected_on=0)
+    un = out["unselected"]
+    assert un["folds"] == [1, 2] and un["selected_on"] == 0 and "fold_figures" not in un
+    assert un["model"]["posts"]["macro_f1"] == pytest.approx(0.75)
+    assert un["model_minus_baseline"]["posts"]["mean"] == pytest.approx(0.04)
+    assert un["model_minus_baseline_post_weighted"]["posts"]["mean"] == pytest.approx(0.015)
+    assert out["model"] == plain["model"]  # the all-fold figures unchanged
+    with pytest.raises(ValueError, match="not among the folds"):
+        student_cv.summarize(folds, selected_on=4)
+    with pytest.raises(ValueError, match="every fold"):
+        student_cv.summarize({0: folds[0]}, selected_on=0)
+
+
 def test_folds_are_trained_from_the_bundle_alone_and_summarised(tmp_path, monkeypatch):
     ds = _tiny_dataset(load_taxonomy(TAXONOMY).names)
     monkeypatch.setattr(train_ngram, "load_dataset", lambda shared, cfg: ds)
