@@ -108,6 +108,17 @@ def next_record(previous: JudgementRecord | None, post: Post, *, relevant: bool,
     )
 
 
+def shows_judgement(post: Post, record: JudgementRecord) -> bool:
+    """Whether the indexed ``post`` already carries ``record`` (pure): its mark is this judgement's and its
+    analysis (where it has one) holds the person's values. False after a post write that failed, or a re-crawl
+    that indexed the post while it was being judged."""
+    mark = post.judgement
+    if mark is None or (mark.relevant, mark.topic, mark.by, mark.at) != (
+            record.relevant, record.topic, record.judged_by, record.judged_at):
+        return False
+    return post.analysis is None or (post.analysis.relevant, post.analysis.topic) == (record.relevant, record.topic)
+
+
 def post_update(record: JudgementRecord, post: Post) -> dict[str, Any]:
     """The partial update that writes a judgement into an indexed post (pure). ``event_id`` is cleared, so the
     events job reads the post again (as a member it knows) and counts the person's values in its event."""
@@ -235,19 +246,32 @@ class JudgementService:
     def reapply(self) -> int:
         """Write every judgement into its indexed post again (after a migration, or a crawl that re-indexed a
         post while it was being judged); returns how many posts were updated. Idempotent."""
+        return self._write(self.scan(), stale_only=False)
+
+    def reconcile(self, since: datetime | None = None) -> int:
+        """Write the judgements made since ``since`` (None: all) into those of their posts that do not show them
+        (:func:`shows_judgement`): a judgement whose post write failed, or raced a re-crawl, reaches its post
+        at the next run of the jobs. Returns how many posts were updated; posts that show their judgement are
+        not touched (their ``event_id`` stays)."""
+        updated = self._write(self.scan(judgement_query(since=since)), stale_only=True)
+        if updated:
+            log.warning("人工研判: %d judged post(s) did not show their judgement; written again", updated)
+        return updated
+
+    def _write(self, records: Iterator[JudgementRecord], *, stale_only: bool) -> int:
         updated = 0
-        records = list(self.scan())
-        for start in range(0, len(records), 200):
-            chunk = records[start:start + 200]
+        while chunk := list(itertools.islice(records, 200)):
             resp = self.client.mget(index=self.posts_alias, ids=[r.post_id for r in chunk])
             found = {d["_id"]: PostRecord.model_validate(d["_source"]).to_post() for d in resp["docs"]
                      if d.get("found")}
             actions = [{"_op_type": "update", "_index": self.posts_alias, "_id": r.post_id,
-                        "doc": post_update(r, found[r.post_id])} for r in chunk if r.post_id in found]
+                        "doc": post_update(r, found[r.post_id])} for r in chunk
+                       if r.post_id in found and not (stale_only and shows_judgement(found[r.post_id], r))]
             if actions:
                 ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh=True)
                 assert isinstance(errors, list)
                 if errors:
-                    raise RuntimeError(f"re-applying judgements: {len(errors)} posts refused: {errors[:3]}")
+                    raise RuntimeError(f"writing judgements into their posts: {len(errors)} posts refused: "
+                                       f"{errors[:3]}")
                 updated += ok
         return updated

@@ -8,6 +8,7 @@ import csv
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +27,7 @@ from ingest.judgements import (
     check_judgement,
     next_record,
     post_update,
+    shows_judgement,
 )
 from ingest.judgements_cli import export_format, post_id_of, record_line, since_of
 from ingest.service import IngestService, standard_stages
@@ -269,6 +271,78 @@ def test_the_cli_sets_lists_exports_and_reapplies(
     assert "2 posts carry their judgement again" in capsys.readouterr().out
     doc = _doc(es_client, settings, posts[1])
     assert doc["analysis"]["relevant"] is True and doc["judgement"]["topic"] == "文化遗产保护"  # type: ignore[index]
+
+
+def test_a_post_shows_its_judgement_only_when_mark_and_analysis_hold_it() -> None:
+    p = post(1, analysis=analysis(True, "文化市场执法"))
+    r = record(p, False)
+    assert not shows_judgement(p, r)  # never written
+    judged = apply_judgement(p, r)
+    assert shows_judgement(judged, r)
+    later = next_record(r, judged, relevant=True, topic="文化遗产保护", by="li", at=T0 + timedelta(hours=1), note=None)
+    assert not shows_judgement(judged, later)  # carries an older judgement
+    recrawled = judged.model_copy(update={"analysis": analysis(True, "文化市场执法")})
+    assert not shows_judgement(recrawled, r)  # the mark survived, the analysis is the classifier's again
+    bare = post(2)  # no analysis (classifier off): the mark is all there is to show
+    assert shows_judgement(apply_judgement(bare, record(bare, True)), record(bare, True))
+
+
+def test_reconcile_writes_only_what_did_not_reach_its_post(
+    settings: Settings, es_client: Elasticsearch, service: JudgementService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    posts = [post(n) for n in (1, 2, 3)]
+    _ingest(settings, es_client, posts, Says(True, "文化市场执法"))
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    service.judge(posts[0].doc_id, relevant=False, topic=None, by="wang", at=T0)
+    old = T0 - timedelta(days=3)
+    service.judge(posts[2].doc_id, relevant=False, topic=None, by="wang", at=old)
+
+    # Elasticsearch fails between the two writes: the judgement is stored, the post keeps the classifier's values
+    real_update = es_client.update
+
+    def failing_update(**kw: Any) -> Any:
+        if kw.get("index") == alias:
+            raise ESConnectionError("connection reset while writing the post")
+        return real_update(**kw)
+
+    monkeypatch.setattr(es_client, "update", failing_update)
+    with pytest.raises(ESConnectionError):
+        service.judge(posts[1].doc_id, relevant=False, topic=None, by="li", at=T0 + timedelta(minutes=1))
+    monkeypatch.setattr(es_client, "update", real_update)
+    assert service.get(posts[1].doc_id) is not None
+    assert _doc(es_client, settings, posts[1])["analysis"]["relevant"] is True  # type: ignore[index]
+    # the events job has since read the first post (its event_id set): a post showing its judgement keeps it
+    es_client.update(index=alias, id=posts[0].doc_id, doc={"event_id": "ev-1"}, refresh=True)
+    # and a re-crawl raced the old judgement: its post is bare again
+    bare = Segment().run(Batch([posts[2].model_copy(update={"analysis": analysis(True)})])).posts
+    index_posts(es_client, alias, bare, refresh=True)
+
+    assert service.reconcile(since=T0 - timedelta(hours=1)) == 1  # the failed write; the old one is outside
+    doc = _doc(es_client, settings, posts[1])
+    assert doc["analysis"]["relevant"] is False and doc["judgement"]["by"] == "li"  # type: ignore[index]
+    assert _doc(es_client, settings, posts[0])["event_id"] == "ev-1"
+    assert "judgement" not in _doc(es_client, settings, posts[2])
+    assert service.reconcile(since=None) == 1  # everything: the raced one too
+    assert _doc(es_client, settings, posts[2])["analysis"]["relevant"] is False  # type: ignore[index]
+    assert service.reconcile(since=None) == 0  # idempotent
+    assert _relevant_ids(es_client, settings) == set()
+
+
+def test_the_judgements_job_runs_before_the_events_update(settings: Settings, es_client: Elasticsearch) -> None:
+    from yuqing.service import post_crawl_jobs
+
+    jobs = post_crawl_jobs(settings, alerts=False)
+    assert [j.name for j in jobs][:2] == ["judgements", "events"]
+    p = post(1)
+    _ingest(settings, es_client, [p], Says(True, "文化市场执法"))
+    now = datetime.now(TZ)
+    service = JudgementService.ready(es_client, settings.elasticsearch, TOPICS)
+    service.store.create(p.doc_id, record(p, False, at=now))  # stored, never written into the post
+    assert jobs[0].run(None) == 1
+    assert _doc(es_client, settings, p)["analysis"]["relevant"] is False  # type: ignore[index]
+    assert jobs[0].run(None) == 0
 
 
 def test_setup_creates_the_judgements_index(settings: Settings, es_client: Elasticsearch) -> None:

@@ -64,6 +64,21 @@ class _EventsJob:
             return self.updater.run_once()
 
 
+def _judgements_job(settings: Settings, _outcome: CrawlOutcome | None) -> object:
+    """人工研判 of the last ``schedule.judgement_reconcile_hours`` written into any judged post that does not show
+    it (its post write failed, or a re-crawl raced it): before the events update, which then counts it."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from index.client import es_client
+    from ingest.judgements import JudgementService
+
+    since = datetime.now(ZoneInfo(settings.timezone)) - timedelta(hours=settings.schedule.judgement_reconcile_hours)
+    with es_client(settings.elasticsearch) as client:
+        # the topics are not needed to write stored judgements
+        return JudgementService.ready(client, settings.elasticsearch, ()).reconcile(since)
+
+
 def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
     """处置跟踪 after the events update: open tickets by rule (``tickets``), then the 失声 check (``silence``)."""
     from index.client import es_client
@@ -83,8 +98,10 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
     from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
-    # The events update first: the single writer of event records and the posts' event_id (ingest.events_job).
-    jobs: list[PostCrawlJob] = [PostCrawlJob("events", _EventsJob(settings))]
+    # 人工研判 that did not reach their posts, first: the events update then counts the person's values.
+    jobs: list[PostCrawlJob] = [PostCrawlJob("judgements", partial(_judgements_job, settings))]
+    # The events update: the single writer of event records and the posts' event_id (ingest.events_job).
+    jobs.append(PostCrawlJob("events", _EventsJob(settings)))
     # Response tracking reads the event records: keep these two after the events update job.
     response = ResponseJobs.from_settings(settings)  # config read now: a bad file stops the start
     jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))

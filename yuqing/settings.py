@@ -148,6 +148,9 @@ class ScheduleSettings(_Section):
     # Start the next crawl child as soon as one finishes and let it load Scrapy and the classifier (the ~20 s
     # start-up) while it waits for the next due sources: a post is crawled that much sooner (bench/freshness.py).
     warm_crawl_child: bool = True
+    # The post-crawl job "judgements" writes the 人工研判 of this many past hours into any judged post that does
+    # not show it (a failed write, a re-crawl racing the judgement); `yuqing judgements reapply` does all.
+    judgement_reconcile_hours: int = Field(48, ge=1)
 
 
 class CrawlSettings(_Section):
