@@ -150,7 +150,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
     sender: SenderThread | None = None
     decider: AlertDecider | None = None
-    if not args.no_alerts:
+    alerts = not (args.no_alerts or args.crawl_only)
+    if alerts:
         from alerts.chart import cjk_font
         from alerts.rules import load_alert_config, rules_path
         from alerts.service import AlertDecider, SenderThread
@@ -160,7 +161,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         font = cjk_font(settings.alerts.cjk_font)  # no Chinese font: refuse now, not at the first chart
         decider = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources], font=font)
         sender = SenderThread(settings, font=font)
-    jobs = post_crawl_jobs(settings, alerts=not args.no_alerts, decider=decider, sender=sender)
+    # an extra crawling machine runs no post-crawl job: the events update and 处置跟踪 must have one writer
+    jobs = [] if args.crawl_only else post_crawl_jobs(settings, alerts=alerts, decider=decider, sender=sender)
     check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     _setup_indices(settings)
     scheduler = Scheduler(
@@ -318,9 +320,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="crawl the due sources (one child per round), then the post-crawl jobs (alerts), "
-                         "until stopped")
-    run.add_argument("--no-alerts", action="store_true", help="crawl and index only")
+    run = sub.add_parser("run", help="crawl the due sources (one child per round), then the post-crawl jobs (人工研判 "
+                         "reconcile, events update, 处置单 and 失声 check, alert decide), until stopped")
+    run.add_argument("--no-alerts", action="store_true",
+                     help="every post-crawl job but alert decide; no mail sender, no 日报/周报")
+    run.add_argument("--crawl-only", action="store_true",
+                     help="crawl and index only, no post-crawl job: for every crawling machine but the one that runs "
+                          "the jobs (the events update and 处置跟踪 must have a single writer)")
     run.set_defaults(func=_run)
     up = sub.add_parser("up", help="start everything locally: Elasticsearch, demo source, scheduler, dashboard")
     up.add_argument("--stop-es", action="store_true", help="stop Elasticsearch too on exit")
