@@ -253,6 +253,8 @@ class JudgementService:
         (:func:`shows_judgement`): a judgement whose post write failed, or raced a re-crawl, reaches its post
         at the next run of the jobs. Returns how many posts were updated; posts that show their judgement are
         not touched (their ``event_id`` stays)."""
+        if not self.client.indices.exists_alias(name=self.store.alias):
+            return 0  # nobody has judged anything yet
         updated = self._write(self.scan(judgement_query(since=since)), stale_only=True)
         if updated:
             log.warning("人工研判: %d judged post(s) did not show their judgement; written again", updated)

@@ -337,6 +337,8 @@ def test_the_judgements_job_runs_before_the_events_update(settings: Settings, es
     assert [j.name for j in jobs][:2] == ["judgements", "events"]
     p = post(1)
     _ingest(settings, es_client, [p], Says(True, "文化市场执法"))
+    assert jobs[0].run(None) == 0  # before anybody judged: no judgements index, nothing to do
+    assert not es_client.indices.exists_alias(name=JUDGEMENTS.alias(settings.elasticsearch.index_prefix))
     now = datetime.now(TZ)
     service = JudgementService.ready(es_client, settings.elasticsearch, TOPICS)
     service.store.create(p.doc_id, record(p, False, at=now))  # stored, never written into the post

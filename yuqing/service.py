@@ -75,8 +75,8 @@ def _judgements_job(settings: Settings, _outcome: CrawlOutcome | None) -> object
 
     since = datetime.now(ZoneInfo(settings.timezone)) - timedelta(hours=settings.schedule.judgement_reconcile_hours)
     with es_client(settings.elasticsearch) as client:
-        # the topics are not needed to write stored judgements
-        return JudgementService.ready(client, settings.elasticsearch, ()).reconcile(since)
+        # the topics are not needed to write stored judgements; no index set-up here (it runs every round)
+        return JudgementService(client, settings.elasticsearch, ()).reconcile(since)
 
 
 def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: CrawlOutcome | None) -> object:
