@@ -105,7 +105,7 @@ def test_silence_check_after_a_real_crawl_of_own_channels(
     set_post_events(es_client, POSTS.alias(prefix), {doc_id_for(message.url): "ev-board"}, refresh=True)
 
     jobs = {j.name: j for j in post_crawl_jobs(job_settings, alerts=False)}
-    assert list(jobs) == ["events", "tickets", "silence"]  # response tracking after the events update
+    assert list(jobs) == ["judgements", "events", "tickets", "silence"]  # response tracking after the events update
     jobs["silence"].run(None)
 
     lib = tickets.load(library.id).ticket
