@@ -74,6 +74,15 @@ def ticked(scheduler: Scheduler) -> bool:
     return True
 
 
+def test_a_second_stop_signal_is_not_logged_again(base_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    scheduler = Scheduler(settings=base_settings, sources=[])
+    with caplog.at_level(logging.INFO, logger="yuqing.scheduler"):
+        scheduler.stop(signal.SIGINT)  # Ctrl-C under `yuqing up`: the terminal's SIGINT, then up's SIGTERM
+        scheduler.stop(signal.SIGTERM)
+    assert scheduler.stop_event.is_set()
+    assert [r.getMessage() for r in caplog.records] == ["received SIGINT; stopping"]
+
+
 def test_next_batch_is_every_due_source_or_one_suspect_alone() -> None:
     assert next_batch(["a", "b", "c"], set()) == ["a", "b", "c"]
     assert next_batch(["a", "b", "c"], {"b"}) == ["b"]

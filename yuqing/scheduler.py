@@ -234,7 +234,8 @@ class Scheduler:
         log.info("scheduler stopped")
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        if signum is not None:
+        # Ctrl-C under `yuqing up` brings SIGINT from the terminal and SIGTERM from `up`: one line is enough
+        if signum is not None and not self.stop_event.is_set():
             log.info("received %s; stopping", signal.Signals(signum).name)
         self.stop_event.set()
 
