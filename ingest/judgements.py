@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from index.judgements import (
     JUDGEMENT_SORT,
@@ -46,6 +46,17 @@ NOTE_MAX_CHARS = 500
 
 class JudgementError(YuqingError):
     """A judgement that cannot be made as asked (unknown post or topic, a topic on a 不相关 post)."""
+
+
+class PostNotUpdatedError(YuqingError):
+    """The judgement is stored, but writing it into the indexed post failed: the post-crawl job ``judgements``
+    (:meth:`JudgementService.reconcile`) writes it at its next run, or ``yuqing judgements reapply``."""
+
+    def __init__(self, record: JudgementRecord, cause: Exception) -> None:
+        super().__init__(f"the judgement of {record.post_id} is stored, but writing it into the post failed "
+                         f"({type(cause).__name__}: {cause}); the next run of the post-crawl jobs writes it "
+                         "(or `yuqing judgements reapply`)")
+        self.record = record
 
 
 def mark_of(record: JudgementRecord) -> JudgementMark:
@@ -187,7 +198,12 @@ class JudgementService:
             self.store.create(post_id, record)
         else:
             self.store.replace(current, record)
-        self.client.update(index=self.posts_alias, id=post_id, doc=post_update(record, post), refresh=True)
+        try:
+            self.client.update(index=self.posts_alias, id=post_id, doc=post_update(record, post), refresh=True)
+        except (ApiError, TransportError) as exc:
+            log.warning("人工研判: %s judged %s; stored, but the post was not updated (%s): the next post-crawl "
+                        "run writes it", by, post_id, exc)
+            raise PostNotUpdatedError(record, exc) from exc
         log.info("人工研判: %s judged %s %s%s (classifier: %s)", by, post_id,
                  "相关" if relevant else "不相关", f" / {topic}" if topic else "",
                  {True: "相关", False: "不相关", None: "未分析"}[record.model_relevant])

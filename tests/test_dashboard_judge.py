@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -112,6 +113,37 @@ def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Ela
     at.radio(key="judged_relevance").set_value("不相关")
     _run(at)
     assert any("暂无人工研判记录" in i.value for i in at.info)
+
+
+def test_a_judgement_whose_post_write_fails_is_kept_and_reaches_the_post_later(
+        app_env: Settings, es_client: Elasticsearch, posts: list[Post], monkeypatch: pytest.MonkeyPatch) -> None:
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    unsure = posts[0]
+    alias = POSTS.alias(app_env.elasticsearch.index_prefix)
+    real_update = Elasticsearch.update
+
+    def failing_update(self: Elasticsearch, **kw: Any) -> Any:
+        if kw.get("index") == alias:  # Elasticsearch fails between storing the judgement and writing the post
+            raise ESConnectionError("connection reset while writing the post")
+        return real_update(self, **kw)
+
+    at = _page("press")
+    monkeypatch.setattr(Elasticsearch, "update", failing_update)
+    at.radio(key=f"judge-rel-{unsure.doc_id}").set_value("不相关")
+    at.button(key=f"judge-save-{unsure.doc_id}").click()
+    _run(at)
+    monkeypatch.setattr(Elasticsearch, "update", real_update)
+    # not "研判未保存": it was stored, and a second try would meet it as someone else's judgement
+    assert any("研判已保存，但写入该条舆情时出错" in w.value for w in at.warning)
+    assert not [e for e in at.error if "研判未保存" in e.value]
+    service = JudgementService.ready(es_client, app_env.elasticsearch, [])
+    stored = service.get(unsure.doc_id)
+    assert stored is not None and stored.record.judged_by == "宣传小王（press）"
+    assert "judgement" not in _doc(es_client, app_env, unsure)
+    assert service.reconcile() == 1  # the post-crawl job `judgements`
+    doc = _doc(es_client, app_env, unsure)
+    assert doc["analysis"]["relevant"] is False and doc["judgement"]["by"] == "宣传小王（press）"
 
 
 def test_a_leader_reads_only_and_one_post_opens_by_id(app_env: Settings, es_client: Elasticsearch,

@@ -23,6 +23,7 @@ from ingest.batch import Batch
 from ingest.judgements import (
     JudgementError,
     JudgementService,
+    PostNotUpdatedError,
     apply_judgement,
     check_judgement,
     next_record,
@@ -308,8 +309,9 @@ def test_reconcile_writes_only_what_did_not_reach_its_post(
         return real_update(**kw)
 
     monkeypatch.setattr(es_client, "update", failing_update)
-    with pytest.raises(ESConnectionError):
+    with pytest.raises(PostNotUpdatedError, match=r"is stored, but writing it into the post failed") as failed:
         service.judge(posts[1].doc_id, relevant=False, topic=None, by="li", at=T0 + timedelta(minutes=1))
+    assert failed.value.record.post_id == posts[1].doc_id
     monkeypatch.setattr(es_client, "update", real_update)
     assert service.get(posts[1].doc_id) is not None
     assert _doc(es_client, settings, posts[1])["analysis"]["relevant"] is True  # type: ignore[index]

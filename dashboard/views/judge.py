@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard import components, data, judging
 from dashboard import format as fmt
 from index.versioned import ConcurrentUpdateError, RecordExistsError
-from ingest.judgements import JudgementError
+from ingest.judgements import JudgementError, PostNotUpdatedError
 from yuqing.models import Post
 
 T = TypeVar("T")
@@ -54,6 +54,12 @@ def save(post: Post, relevant: bool, choice: str | None, note: str) -> None:
         with data.es_errors(backend):
             judging.judge(service, viewer, post.doc_id, relevant=relevant, topic=topic, note=note,
                           now=datetime.now(ZoneInfo(tz)).replace(microsecond=0))
+    except PostNotUpdatedError:
+        # stored: a second try would meet its own judgement as someone else's; the jobs write it into the post
+        st.warning("研判已保存，但写入该条舆情时出错（Elasticsearch 暂不可用）。系统将在下一轮采集后自动更新该条舆情，"
+                   "无需重复提交。")
+        data.clear_cached_queries()
+        return
     except (RecordExistsError, ConcurrentUpdateError):
         st.warning("这条舆情刚刚已由他人研判，页面已刷新为最新结果；如需修改请再次提交。")
         data.clear_cached_queries()
