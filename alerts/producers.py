@@ -107,15 +107,22 @@ def keyword_groups_body(since: datetime, until: datetime, groups: Sequence[str],
 
 def keyword_group_signals(client: Elasticsearch, posts_alias: str, *, since: datetime, until: datetime,
                           groups: Sequence[str] = (), limit: int = 1000,
-                          unit_of: Callable[[str], str | None] | None = None) -> list[KeywordGroupSignal]:
-    """One signal per (post, 专题 group) for the posts fetched in ``[since, until]`` (oldest first)."""
+                          unit_of: Callable[[str], str | None] | None = None
+                          ) -> tuple[list[KeywordGroupSignal], datetime | None]:
+    """One signal per (post, 专题 group) for the posts fetched in ``[since, until]`` (oldest first), up to about
+    ``limit`` (a post's signals are kept together), and — when the limit cut the list — the ``fetched_at`` of
+    the last post taken (where the next run continues); ``unit_of``: topic → responsible unit, for routing."""
     out: list[KeywordGroupSignal] = []
     wanted = set(groups)
+    last_fetched: datetime | None = None
     for page in _pages(client, posts_alias,
                        lambda after: keyword_groups_body(since, until, groups, size=PAGE_SIZE, search_after=after)):
         for hit in page:
+            if len(out) >= limit:
+                return out, last_fetched
             src = hit["_source"]
             post = post_from_source(src)
+            last_fetched = post.fetched_at
             topic = post.analysis.topic if post.analysis is not None else None
             for group in src.get("keyword_groups") or ():
                 if wanted and group not in wanted:
@@ -123,9 +130,7 @@ def keyword_group_signals(client: Elasticsearch, posts_alias: str, *, since: dat
                 out.append(KeywordGroupSignal(group=group, post=post_link(hit["_id"], post), topic=topic,
                                               unit=unit_of(topic) if unit_of and topic else None,
                                               event_id=src.get("event_id")))
-            if len(out) >= limit:
-                return out
-    return out
+    return out, None
 
 
 def source_signals(client: Elasticsearch, prefix: str, sources: Sequence[tuple[str, str]], *,
@@ -147,14 +152,18 @@ def source_signals(client: Elasticsearch, prefix: str, sources: Sequence[tuple[s
 TOP_POSTS = 5
 
 
-def events_body(since: datetime, levels: Sequence[str], *, size: int = 500) -> dict[str, Any]:
-    """Open events changed since ``since`` at one of ``levels`` (pure)."""
-    return {
+def events_body(since: datetime, levels: Sequence[str], *, size: int = PAGE_SIZE,
+                search_after: list[Any] | None = None) -> dict[str, Any]:
+    """Open events changed since ``since`` at one of ``levels``, oldest change first (pure)."""
+    body: dict[str, Any] = {
         "query": {"bool": {"filter": [{"term": {"status": "open"}}, {"terms": {"risk_level": list(levels)}},
                                       {"range": {"updated_at": {"gte": since.isoformat()}}}]}},
         "sort": [{"updated_at": "asc"}, {"event_id": "asc"}], "size": size,
         "_source": {"excludes": ["members"]},
     }
+    if search_after is not None:
+        body["search_after"] = search_after
+    return body
 
 
 def previous_level(history: Sequence[dict[str, Any]], level: str) -> RiskLevel | None:
@@ -204,11 +213,13 @@ def event_signals(client: Elasticsearch, events_alias: str, posts_alias: str, *,
         return []
     client.indices.refresh(index=events_alias)  # the events job that ran just before: searchable
     out = []
-    for hit in client.search(index=events_alias, **events_body(since, levels))["hits"]["hits"]:
-        src = hit["_source"]
-        alert = event_alert(src, _top_posts(client, posts_alias, src["event_id"]))
-        out.append(EventSignal(alert, previous_level=previous_level(src.get("level_history") or (), alert.level),
-                               keyword_groups=tuple(src.get("keyword_groups") or ())))
+    for page in _pages(client, events_alias,
+                       lambda after: events_body(since, levels, size=PAGE_SIZE, search_after=after)):
+        for hit in page:
+            src = hit["_source"]
+            alert = event_alert(src, _top_posts(client, posts_alias, src["event_id"]))
+            out.append(EventSignal(alert, previous_level=previous_level(src.get("level_history") or (), alert.level),
+                                   keyword_groups=tuple(src.get("keyword_groups") or ())))
     return out
 
 

@@ -57,6 +57,7 @@ from index.foia import FOIA
 from index.layout import POSTS
 from index.outbox import OUTBOX
 from index.tickets import TICKETS
+from nlp.taxonomy import load_taxonomy
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
 
@@ -135,15 +136,23 @@ class AlertDecider:
             else:
                 self.since[rule.name] = now
         rules = config.signal_rules.rules
+        taxonomy = load_taxonomy(s.config_file("taxonomy.yaml"))  # topic → 责任单位, for signal_unit routing
         group_rules = [r for r in rules if isinstance(r, KeywordGroupRule)]
         if group_rules:
             groups = () if any(not r.groups for r in group_rules) else tuple({g for r in group_rules for g in r.groups})
-            since = self._post_window_start("\x00keyword_groups", now)
-            signals += keyword_group_signals(client, posts_alias, since=since, until=now, groups=groups,
-                                             limit=s.alerts.max_per_run)
-            self.since["\x00keyword_groups"] = now
+            key = "\x00keyword_groups"
+            since = self._post_window_start(key, now)
+            found_groups, cut_at = keyword_group_signals(client, posts_alias, since=since, until=now, groups=groups,
+                                                         limit=s.alerts.max_per_run, unit_of=taxonomy.unit_of)
+            signals += found_groups
+            if cut_at is not None:
+                report.deferred.append("专题 (" + ", ".join(r.name for r in group_rules) + ")")
+                self.since[key] = cut_at + timedelta(seconds=s.schedule.crawl_timeout_s + 60)
+            else:
+                self.since[key] = now
+        units = {c.name: c.unit for c in taxonomy.categories}
         for minutes in sorted({r.window_minutes for r in rules if isinstance(r, NegativeSurgeRule)}):
-            signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes)
+            signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes, units=units)
         if self.sources and any(isinstance(r, SourceSilentRule) for r in rules):
             signals += source_signals(client, s.elasticsearch.index_prefix, self.sources,
                                       silent_after=s.crawl.silent_after_runs)

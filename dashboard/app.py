@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import accounts, components
 from dashboard.auth import LoginStatus, SessionState, UsersFile, Viewer, attempt_login, check_session
-from dashboard.format import md_escape
+from dashboard.format import error_text, md_escape
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
 
@@ -50,7 +50,7 @@ def _users(settings: Settings) -> UsersFile:
     try:
         return accounts.load_users(accounts.users_path(settings))
     except YuqingError as exc:
-        components.fail(f"账号配置有误，仪表盘无法登录：{exc}")
+        components.fail(f"账号配置有误，仪表盘无法登录：{error_text(exc)}")
 
 
 def _end_session(notice: str) -> None:

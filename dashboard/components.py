@@ -99,7 +99,7 @@ def backend_or_stop() -> data.Backend:
     try:
         return data.get_backend()
     except ConfigError as exc:
-        fail(f"配置有误，仪表盘无法启动：{exc}")
+        fail(f"配置有误，仪表盘无法启动：{fmt.config_error_text(exc)}")
 
 
 def call_or_stop(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

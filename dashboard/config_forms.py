@@ -47,7 +47,7 @@ def read_snapshot(path: Path) -> Snapshot:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"expected a mapping at the top level, got {type(raw).__name__}", file=path)
+        raise ConfigError(f"顶层应为“键: 值”映射，实际是 {type(raw).__name__}", file=path)
     return Snapshot(path=path, data=raw, digest=digest)
 
 
@@ -77,11 +77,11 @@ def _put_item(snap: Snapshot, key: str, item: dict[str, Any], replacing: str | N
     items = list(data.get(key) or [])
     names = _named(items)
     if replacing is not None and replacing not in names:
-        raise ConfigError(f"no entry named {replacing!r} (changed meanwhile? reload the page)", file=snap.path,
+        raise ConfigError(f"没有名为“{replacing}”的条目（可能刚被他人修改，请刷新页面）", file=snap.path,
                           field=key)
     new_name = str(item.get("name", ""))
     if new_name != replacing and new_name in names:
-        raise ConfigError(f"the name {new_name!r} is used already", file=snap.path,
+        raise ConfigError(f"名称“{new_name}”已被使用", file=snap.path,
                           field=f"{key}[{names.index(new_name)}].name")
     if replacing is None:
         items.append(item)
@@ -95,7 +95,7 @@ def _without_item(snap: Snapshot, key: str, name: str) -> dict[str, Any]:
     data = copy.deepcopy(snap.data)
     items = list(data.get(key) or [])
     if name not in _named(items):
-        raise ConfigError(f"no entry named {name!r} (changed meanwhile? reload the page)", file=snap.path, field=key)
+        raise ConfigError(f"没有名为“{name}”的条目（可能刚被他人修改，请刷新页面）", file=snap.path, field=key)
     data[key] = [i for i in items if i.get("name") != name]
     return data
 
@@ -116,7 +116,7 @@ def source_item(snap: Snapshot, name: str) -> dict[str, Any]:
     for item in snap.data.get("sources") or []:
         if item.get("name") == name:
             return dict(item)
-    raise ConfigError(f"no source named {name!r}", file=snap.path, field="sources")
+    raise ConfigError(f"没有名为“{name}”的信源", file=snap.path, field="sources")
 
 
 def save_source_basics(snap: Snapshot, name: str, values: Mapping[str, Any]) -> None:
@@ -148,9 +148,9 @@ def put_source_yaml(snap: Snapshot, text: str, replacing: str | None) -> str:
     try:
         item = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"the source is not valid YAML: {exc}", file=snap.path, field="sources") from exc
+        raise ConfigError(f"信源不是有效的 YAML：{exc}", file=snap.path, field="sources") from exc
     if not isinstance(item, dict) or not item.get("name"):
-        raise ConfigError("a source needs at least a name, a kind and start_urls", file=snap.path, field="sources")
+        raise ConfigError("信源至少需要 name、kind 和 start_urls", file=snap.path, field="sources")
     _write(snap, _put_item(snap, "sources", item, replacing), SourcesFile, load_sources)
     return str(item["name"])
 
@@ -195,9 +195,9 @@ def put_recipient_group(snap: Snapshot, replacing: str | None, name: str, addres
     name = name.strip()
     groups = recipient_groups(snap)
     if replacing is not None and replacing not in groups:
-        raise ConfigError(f"no recipient group {replacing!r}", file=snap.path, field="recipients")
+        raise ConfigError(f"没有名为“{replacing}”的收件人组", file=snap.path, field="recipients")
     if name != replacing and name in groups:
-        raise ConfigError(f"the group {name!r} exists already", file=snap.path, field=f"recipients.{name}")
+        raise ConfigError(f"收件人组“{name}”已存在", file=snap.path, field=f"recipients.{name}")
     entries = list(groups.items())
     value = split_list(addresses)
     if replacing is None:
@@ -212,7 +212,7 @@ def put_recipient_group(snap: Snapshot, replacing: str | None, name: str, addres
 def remove_recipient_group(snap: Snapshot, name: str) -> None:
     groups = recipient_groups(snap)
     if name not in groups:
-        raise ConfigError(f"no recipient group {name!r}", file=snap.path, field="recipients")
+        raise ConfigError(f"没有名为“{name}”的收件人组", file=snap.path, field="recipients")
     data = copy.deepcopy(snap.data)
     data["recipients"] = {k: v for k, v in groups.items() if k != name}
     _write(snap, data, AlertRulesFile, load_alert_config)

@@ -99,6 +99,10 @@ def _backend(key: str) -> Backend:
     # `key` only selects the cache entry: the settings are read from the same environment it digests.
     settings = load_settings()
     setup_logging(settings, "dashboard")
+    # The config files first: a malformed one raises before any client exists (a failed build is not cached, so
+    # each page run tries again, and must not leave a client behind each time).
+    hot = load_hot_words(settings.config_file("hotwords.yaml"))
+    redactor = Redactor.from_file(settings.config_file("privacy.yaml"))
     # The client lives as long as this process's cached backend (every page run reuses it).
     client = make_client(settings.elasticsearch)
     try:  # wrong credentials or CA: ConfigError naming the setting (not cached: the next page run checks again)
@@ -108,10 +112,8 @@ def _backend(key: str) -> Backend:
     except ConfigError:
         client.close()
         raise
-    hot = load_hot_words(settings.config_file("hotwords.yaml"))
     return Backend(key=key, settings=settings, client=client, stopwords=tuple(hot.stopwords),
-                   hot_sample_docs=hot.sample_docs,
-                   redactor=Redactor.from_file(settings.config_file("privacy.yaml")))
+                   hot_sample_docs=hot.sample_docs, redactor=redactor)
 
 
 def get_backend() -> Backend:

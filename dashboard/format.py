@@ -8,6 +8,7 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from yuqing.errors import ConfigError
 from yuqing.models import SENTIMENT_LABELS, Post
 from yuqing.text import excerpt as text_excerpt
 from yuqing.text import http_url, one_line
@@ -174,3 +175,50 @@ def card_markdown(post: Post, tz: str, terms: Sequence[str] = ()) -> str:
     if post.content.strip():
         parts.append(highlight(excerpt(post.content, terms), terms))
     return "\n\n".join(parts)
+
+
+# pydantic's error types (yuqing.errors.ConfigError.error_type) as a person reads them; {name}: the error's context
+_CONFIG_REASONS: dict[str, str] = {
+    "missing": "缺少此项",
+    "extra_forbidden": "不认识的设置项（拼写有误？）",
+    "greater_than": "须大于 {gt}",
+    "greater_than_equal": "须不小于 {ge}",
+    "less_than": "须小于 {lt}",
+    "less_than_equal": "须不大于 {le}",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "int_parsing": "须为整数", "int_type": "须为整数", "int_from_float": "须为整数",
+    "float_parsing": "须为数字", "float_type": "须为数字",
+    "bool_parsing": "须为 true 或 false", "bool_type": "须为 true 或 false",
+    "string_type": "须为文本",
+    "list_type": "须为列表",
+    "dict_type": "须为“键: 值”映射", "model_type": "须为“键: 值”映射",
+    "literal_error": "须为以下之一：{expected}", "enum": "须为以下之一：{expected}",
+    "url_parsing": "不是有效的网址", "url_scheme": "网址须以 {expected_schemes} 开头",
+    "time_parsing": "须为时间（如 07:30）", "datetime_parsing": "须为日期时间",
+}
+
+
+def config_error_text(exc: ConfigError) -> str:
+    """A configuration error in Chinese for the settings page: the file, the field and what is wrong (pydantic's
+    common errors said in Chinese; a project validator's own message as it is)."""
+    template = _CONFIG_REASONS.get(exc.error_type or "")
+    reason = exc.detail
+    if template is not None:
+        try:
+            reason = template.format(**exc.error_ctx)
+        except (KeyError, IndexError):  # a context without the expected value: the type alone still says enough
+            reason = template.split("{")[0].rstrip("：: ") or exc.detail
+    elif exc.error_type == "value_error":
+        reason = reason.removeprefix("Value error, ")
+    where = "".join(part for part in (f"{exc.file.rsplit('/', 1)[-1]} " if exc.file else "",
+                                      f"中的 {exc.field}" if exc.field else "") if part).strip()
+    return f"{where}：{reason}" if where else reason
+
+
+def error_text(exc: BaseException) -> str:
+    """What a page shows of a refused action: a configuration error said as :func:`config_error_text` does, any
+    other error's own message (the project's Chinese ones)."""
+    return config_error_text(exc) if isinstance(exc, ConfigError) else str(exc)

@@ -103,36 +103,36 @@ def parse_expression(source: str) -> Expression:
         elif source[i] in _EXCLUDE:
             target, i = exclude, i + 1
         if i >= n or source[i] in _SPACE:
-            raise ExpressionError(f"'{source[start]}' at position {start + 1} is not followed by a term")
+            raise ExpressionError(f"第 {start + 1} 个字符“{source[start]}”后面缺少词")
         if source[i] in _MUST + _EXCLUDE:
-            raise ExpressionError(f"two operators at position {start + 1}: {source[start:i + 1]!r}")
+            raise ExpressionError(f"第 {start + 1} 个字符起连用了两个符号“{source[start:i + 1]}”")
         if source[i] in _OPEN:
             close = _OPEN[source[i]]
             end = source.find(close, i + 1)
             if end < 0:
-                raise ExpressionError(f"unterminated quote at position {i + 1}")
+                raise ExpressionError(f"第 {i + 1} 个字符的引号没有闭合")
             term = " ".join(source[i + 1 : end].split())
             if not term:
-                raise ExpressionError(f"empty phrase at position {i + 1}")
+                raise ExpressionError(f"第 {i + 1} 个字符的引号内没有内容")
             i = end + 1
             if i < n and source[i] not in _SPACE:
-                raise ExpressionError(f"a space is needed after the phrase ending at position {i}")
+                raise ExpressionError(f"第 {i} 个字符结束的短语后面需要空格")
         else:
             end = i
             while end < n and source[end] not in _SPACE:
                 if source[end] in _OPEN or source[end] in _OPEN.values():
-                    raise ExpressionError(f"quote inside a term at position {end + 1}; quote the whole phrase")
+                    raise ExpressionError(f"第 {end + 1} 个字符：引号在词的中间，请给整个短语加引号")
                 end += 1
             term, i = source[i:end], end
         if not tokens(term):
-            raise ExpressionError(f"term {term!r} at position {start + 1} has no letters, digits or characters")
+            raise ExpressionError(f"第 {start + 1} 个字符起的“{term}”不含文字或数字")
         if term not in target:
             target.append(term)
     if not any_ and not must:
-        raise ExpressionError("the expression needs at least one term to match (not only !exclusions)")
+        raise ExpressionError("至少需要一个要匹配的词（不能只有 !排除词）")
     overlap = (set(any_) | set(must)) & set(exclude)
     if overlap:
-        raise ExpressionError(f"term(s) both required and excluded: {sorted(overlap)}")
+        raise ExpressionError(f"这些词既要求出现又被排除：{'、'.join(sorted(overlap))}")
     return Expression(tuple(any_), tuple(must), tuple(exclude))
 
 
@@ -174,7 +174,7 @@ class KeywordGroup(BaseModel):
         try:
             parse_expression(value)
         except ExpressionError as exc:
-            raise ValueError(f"group '{name}': {exc}") from exc
+            raise ValueError(f"专题“{name}”：{exc}") from exc
         return value
 
     @property

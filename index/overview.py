@@ -262,13 +262,14 @@ class TicketSummary:
 
 
 def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
-    """Open, overdue and due-soon ticket counts in one request (pure)."""
+    """Open tickets, and of them the overdue and the due-soon ones, counted in one request (pure)."""
     open_q = ticket_query(statuses=list(OPEN_TICKET_STATUSES))
     return {
         "size": 0,
         "aggs": {"c": {"filters": {"filters": {
             "open": open_q,
-            "overdue": ticket_query(overdue_at=now),
+            # still open and past a deadline: a ticket answered late keeps its ``overdue`` flag (for the record)
+            "overdue": {"bool": {"filter": [open_q, ticket_query(overdue_at=now)]}},
             "due_soon": {"bool": {"filter": [
                 open_q, {"range": {"first_due_at": {"gte": now.isoformat(), "lt": (now + horizon).isoformat()}}}
             ], "must_not": [{"term": {"overdue": True}}]}},

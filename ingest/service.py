@@ -102,7 +102,7 @@ class IngestService:
     def replay_spool(self) -> IngestReport:
         """Ingest what earlier sessions spooled, through the same stages (what a post already has, such as its
         analysis, is not computed again); posts that fail again for want of Elasticsearch are spooled anew.
-        A file with unreadable lines is kept as ``*.rejected`` for a person."""
+        A file with unreadable lines, or with posts Elasticsearch refused, is kept as ``*.rejected`` for a person."""
         total = IngestReport()
         for path in self.spool.files():
             posts, bad_lines = self.spool.read(path)
@@ -110,7 +110,7 @@ class IngestService:
             report = self.run(posts)
             report.replayed += len(posts)
             total.add(report)
-            self.spool.done(path, bad_lines=bad_lines)
+            self.spool.done(path, bad_lines=bad_lines, refused=report.index_errors)
         return total
 
 

@@ -53,11 +53,16 @@ class Spool:
                     log.error("spool %s line %d is not a post: %s", path, n, exc)
         return posts, bad
 
-    def done(self, path: Path, *, bad_lines: int) -> None:
-        """A replayed file: deleted, or kept as ``*.rejected`` for a person when some lines could not be read."""
-        if bad_lines:
+    def done(self, path: Path, *, bad_lines: int, refused: int = 0) -> None:
+        """A replayed file: deleted, or kept as ``*.rejected`` for a person when some of its lines could not be read
+        or Elasticsearch refused some of its posts (the same request would be refused again, and the pages may be
+        gone from their source by now: the file is all that is left of them)."""
+        if bad_lines or refused:
             target = path.with_suffix(".rejected")
             path.rename(target)
-            log.error("spool %s had %d unreadable lines; kept as %s", path, bad_lines, target)
+            why = "; ".join(part for part in (f"{bad_lines} unreadable lines" if bad_lines else "",
+                                              f"{refused} posts refused by elasticsearch" if refused else "") if part)
+            log.error("spool %s: %s; kept as %s (replay it with `yuqing ingest %s` once fixed)", path, why, target,
+                      target)
         else:
             path.unlink()

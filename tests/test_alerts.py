@@ -333,6 +333,34 @@ event_rules:
     assert decider.run(es_client).created == 0  # the same hit and the same silence: decided before
 
 
+def test_keyword_group_hits_past_max_per_run_continue_next_run_routed_to_the_topics_unit(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    rules = """
+people:
+  - {name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科}
+event_rules:
+  - {name: 图书馆专题, kind: keyword_group, groups: [图书馆闭馆], recipients: {signal_unit: true}}
+"""
+    s = configure(settings, es_client, tmp_path, smtp.port, rules, alerts={"max_per_run": 2})
+    a = Analysis(sentiment="negative", relevant=True, relevance_prob=0.9, topic="公共文化设施建设和使用",
+                 model_version="t")
+    hits = [post(i, f"图书馆第{i}次闭馆", analysis=a, age=timedelta(hours=10 - i)) for i in range(3)]
+    add_posts(es_client, s, *hits)
+    set_post_events(es_client, POSTS.alias(s.elasticsearch.index_prefix), {},
+                    {p.doc_id: ["图书馆闭馆"] for p in hits}, refresh=True)
+    decider = AlertDecider(s)
+    first = decider.run(es_client)
+    assert (first.created, first.deferred) == (2, ["专题 (图书馆专题)"])
+    second = decider.run(es_client)  # the third hit was not dropped with the window: it comes now
+    assert (second.created, second.deferred) == (1, [])
+    assert decider.run(es_client).created == 0
+    assert deliver_once(s, es_client).sent == 3
+    got = smtp.collector.wait_for(3)
+    assert all(r.rcpt_tos == ["pub@culture.example.gov.cn"] for r in got)  # the topic's 责任单位 (taxonomy)
+    assert sorted(r.message["Subject"] for r in got) == sorted(f"【专题·图书馆闭馆】{p.title}" for p in hits)
+
+
 def test_sender_thread_delivers_at_once_when_woken_and_stops(
     settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
 ) -> None:
@@ -532,10 +560,11 @@ def test_negative_surge_from_the_posts_index_is_decided_once_per_window(
     topic = "公共文化设施建设和使用"
     rules = f"""
 people:
-  - {{name: 公共服务科, email: pub@culture.example.gov.cn, unit: 公共服务科, topics: [{topic}]}}
+  - {{name: 场馆联络员, email: pub@culture.example.gov.cn, unit: 办公室, topics: [{topic}]}}
+  - {{name: 公共服务科, email: head@culture.example.gov.cn, unit: 公共服务科}}
 event_rules:
   - {{name: 负面激增, kind: negative_surge, window_minutes: 60, min_count: 5, min_share: 0.3, growth: 2,
-      recipients: {{signal_topic: true}}}}
+      recipients: {{signal_topic: true, signal_unit: true}}}}
 """
     s = configure(settings, es_client, tmp_path, smtp.port, rules)
     now = datetime.now(UTC)
@@ -552,6 +581,7 @@ event_rules:
     assert decider.run(es_client, now=later).created == 0  # the same surge in the same 60-minute slot
     assert deliver_once(s, es_client).sent == 1
     (got,) = smtp.collector.wait_for(1)
-    assert got.rcpt_tos == ["pub@culture.example.gov.cn"]
+    # the topic's people, and its 责任单位 from config/taxonomy.yaml (公共服务科)
+    assert sorted(got.rcpt_tos) == ["head@culture.example.gov.cn", "pub@culture.example.gov.cn"]
     assert got.message["Subject"] == f"【负面激增】“{topic}”负面信息激增"
     assert "近60分钟“公共文化设施建设和使用”话题负面信息 6 条" in text_of(got.message)[0]

@@ -192,3 +192,27 @@ def test_streamlit_env_passes_the_config_file_on(tmp_path: Path, monkeypatch: py
     env = cli.streamlit_env("my.yaml", {"PATH": "/bin", "YUQING_SMTP__HOST": "mail"})
     assert env == {"PATH": "/bin", "YUQING_SMTP__HOST": "mail", "YUQING_CONFIG": str(tmp_path / "my.yaml")}
     assert cli.streamlit_env(None, {"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_configuration_errors_are_said_in_chinese_with_file_and_field(tmp_path: Path) -> None:
+    from yuqing.config_files import load_model
+    from yuqing.errors import ConfigError
+    from yuqing.sources import SourcesFile
+
+    def refused(text: str) -> ConfigError:
+        path = tmp_path / "sources.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_model(path, SourcesFile)
+        return info.value
+
+    feed = "sources:\n  - {name: 区文化馆, kind: feed, start_urls: ['https://a.example.cn/rss']%s}\n"
+    assert fmt.config_error_text(refused(feed % ", weight: -1")) == "sources.yaml 中的 sources[0].weight：须不小于 0.0"
+    assert fmt.config_error_text(refused(feed % ", intervl_s: 60")) == \
+        "sources.yaml 中的 sources[0].intervl_s：不认识的设置项（拼写有误？）"
+    kind = fmt.config_error_text(refused(feed.replace("kind: feed", "kind: rss") % ""))
+    assert kind.startswith("sources.yaml 中的 sources[0].kind：须为以下之一：") and "'feed'" in kind
+    # not from validation: the message as it is, the place still named
+    assert fmt.error_text(ConfigError("名称“甲”已被使用", file="/etc/yuqing/alerts.yaml", field="people[0].name")) == \
+        "alerts.yaml 中的 people[0].name：名称“甲”已被使用"
+    assert fmt.error_text(ValueError("其他错误")) == "其他错误"

@@ -88,7 +88,7 @@ def _alert(aid: str, status: str, now: datetime, error: str | None = None) -> Ou
 @pytest.fixture()
 def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
     """Every index of the application, the sample posts, an event (A and C, risk II), A in the 场馆开放 group,
-    two open 处置单 (one overdue), a failed and a sent alert."""
+    two open 处置单 (one overdue) and a closed one answered late, a failed and a sent alert."""
     setup(es_client, app_env.elasticsearch, ALL_SPECS)
     prefix = app_env.elasticsearch.index_prefix
     posts = sample_posts()
@@ -101,6 +101,8 @@ def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
     store = ticket_store(es_client, prefix)
     store.create("t-late", _ticket("t-late", LATE_TICKET, now, -timedelta(hours=2)))
     store.create("t-soon", _ticket("t-soon", "开放时间咨询答复", now, timedelta(hours=3), status="待研判"))
+    # answered late and closed: it keeps its overdue flag, but is neither open nor counted as overdue now
+    store.create("t-closed", _ticket("t-closed", "已答复的旧处置单", now, -timedelta(days=2), status="已办结"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-failed", "failed", now, "550 mailbox unavailable"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-sent", "sent", now), refresh=True)
     es_client.indices.refresh(index=f"{prefix}-*")

@@ -40,7 +40,7 @@ def test_sources_added_by_yaml_and_removed(config_dir: Path) -> None:
     path = config_dir / "sources.yaml"
     snap = forms.read_snapshot(path)
     taken = forms.source_names(snap)[0]
-    with pytest.raises(ConfigError, match="used already"):
+    with pytest.raises(ConfigError, match="已被使用"):
         forms.put_source_yaml(snap, f"name: {taken}\nkind: feed\nstart_urls: ['https://a.example.cn/rss']\n", None)
     with pytest.raises(ConfigError, match="item_links"):  # the model's own rule, as at start-up
         forms.put_source_yaml(snap, "name: 区文化馆\nkind: list\nstart_urls: ['https://a.example.cn/']\n", None)
@@ -90,7 +90,8 @@ def test_admin_edits_groups_and_accounts_on_the_page(app_env: Settings) -> None:
     at.text_input(key="group_expression_＋ 新增").input("!招聘")
     next(b for b in at.button if b.label == "保存专题").click()
     _run(at)
-    assert at.error and "expression" in at.error[0].value and at.error[0].value.startswith("未保存")
+    assert at.error and at.error[0].value.startswith("未保存：keyword_groups.yaml 中的 groups[")
+    assert at.error[0].value.endswith("expression：专题“美术馆展览”：至少需要一个要匹配的词（不能只有 !排除词）")
     at.text_input(key="group_expression_＋ 新增").input("美术馆 +展览")
     next(b for b in at.button if b.label == "保存专题").click()
     _run(at)

@@ -316,13 +316,13 @@ def test_expression_parser() -> None:
     assert e.must == ("闭馆", "停 演") and e.exclude == ("招聘", "招标")
     assert parse_expression(str(e)) == e
     for bad, why in [
-        ("", "at least one term"),
-        ("!招聘", "at least one term"),
-        ("图书馆 +", "not followed by a term"),
-        ('图书馆 "闭馆', "unterminated quote"),
-        ("+!闭馆", "two operators"),
-        ("图书馆 !图书馆", "both required and excluded"),
-        ('图书"馆', "quote inside a term"),
+        ("", "至少需要一个要匹配的词"),
+        ("!招聘", "至少需要一个要匹配的词"),
+        ("图书馆 +", "第 5 个字符“\\+”后面缺少词"),
+        ('图书馆 "闭馆', "第 5 个字符的引号没有闭合"),
+        ("+!闭馆", "连用了两个符号“\\+!”"),
+        ("图书馆 !图书馆", "既要求出现又被排除：图书馆"),
+        ('图书"馆', "第 3 个字符：引号在词的中间"),
     ]:
         with pytest.raises(ExpressionError, match=why):
             parse_expression(bad)

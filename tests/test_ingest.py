@@ -88,6 +88,23 @@ def test_a_refused_document_is_reported_with_its_url_not_spooled(
     assert Spool(settings.paths.data_dir / "spool").files() == []
 
 
+def test_a_replayed_spool_file_with_a_refused_post_is_kept_for_a_person(
+    settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = no_nlp(settings)
+    spool = Spool(settings.paths.data_dir / "spool")
+    bad = post(2, author="x" * 40000)  # refused by Elasticsearch (400): replaying it again would not help
+    spooled = spool.write([post(1), bad], tag="crawl_test")
+    with caplog.at_level(logging.ERROR):
+        report = service(settings, es_client).replay_spool()
+    assert (report.replayed, report.indexed, report.index_errors) == (2, 1, 1)
+    assert spool.files() == [] and not spooled.exists()  # not replayed again and again
+    kept = spooled.with_suffix(".rejected")
+    posts, unreadable = spool.read(kept)  # the posts of the file are all still there
+    assert [p.url for p in posts] == [post(1).url, bad.url] and unreadable == 0
+    assert any(str(kept) in r.getMessage() and "1 posts refused" in r.getMessage() for r in caplog.records)
+
+
 def test_a_refused_request_is_reported_not_spooled_as_elasticsearch_down(
     settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
 ) -> None:

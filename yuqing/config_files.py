@@ -49,7 +49,8 @@ def validation_to_config_error(exc: ValidationError, file: Path | str | None) ->
     if len(errors) > 1:
         rest = "; ".join(f"{field_path(tuple(e['loc']))}: {e['msg']}" for e in errors[1:5])
         msg += f" (also: {rest})"
-    return ConfigError(msg, file=file, field=field or None)
+    return ConfigError(msg, file=file, field=field or None, error_type=str(first["type"]),
+                       error_ctx=first.get("ctx"))
 
 
 def load_model(path: Path, model: type[M], *, root_key: str | None = None) -> M:

@@ -59,7 +59,7 @@ def es(func: Callable[[], T]) -> T:
 try:
     cfg = load_response_config(settings.config_file("response.yaml")).foia
 except YuqingError as exc:
-    components.fail(f"依申请公开配置有误：{exc}")
+    components.fail(f"依申请公开配置有误：{fmt.error_text(exc)}")
 svc = es(lambda: tracking.services(backend.client, settings.elasticsearch))
 by = tracking.operator(viewer) if viewer is not None else ""
 

@@ -6,15 +6,18 @@ window holding posts.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, components, data, judging, summaries
 from dashboard import format as fmt
+from index.overview import Interval, PostSummary
 from index.search import PostQuery
 from index.source_health import ALARMING
 
@@ -25,41 +28,69 @@ call = components.call_or_stop
 live = components.live_panel(settings.dashboard.refresh_s)
 
 st.title("舆情总览")
-now = datetime.now(UTC).replace(second=0, microsecond=0)
 labels = list(data.OVERVIEW_WINDOWS)
-span = call(data.data_span, backend, now)
 if "overview_window" not in st.session_state:  # first visit: a window that holds posts, never a page of zeros
-    st.session_state["overview_window"] = summaries.default_window_label(span, labels)
+    first_now = datetime.now(UTC).replace(second=0, microsecond=0)
+    st.session_state["overview_window"] = summaries.default_window_label(call(data.data_span, backend, first_now),
+                                                                         labels)
 with st.sidebar:
     st.header("筛选")
     window_label = st.selectbox("时间范围", options=labels, key="overview_window")
-
 window = data.OVERVIEW_WINDOWS[window_label]
-since = data.window_start(now, window) if window is not None else None
-base = PostQuery(since=since)
-interval = summaries.chart_interval(since, now, span)
 st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
+
+@dataclass(frozen=True)
+class Queries:
+    """The panels' queries for the window ending at ``now`` (the current minute: a panel refreshing itself moves
+    its window and its deadlines along, and the panels of one minute share Streamlit's cache)."""
+
+    now: datetime
+    since: datetime | None
+    interval: Interval
+    summary: Callable[[], PostSummary]
+    events: Callable[[], Any]
+    alerts: Callable[[], Any]
+    tickets: Callable[[], Any]
+    health: Callable[[], Any]
+    words: Callable[[], list[tuple[str, int]]]
+    negative: Callable[[], Any]
+    waiting: tuple[Callable[[], int], ...]
+
+
+def queries() -> Queries:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    since = data.window_start(now, window) if window is not None else None
+    base = PostQuery(since=since)
+    interval = summaries.chart_interval(since, now, call(data.data_span, backend, now))
+    queues = [replace(judging.queue_query(q, threshold=settings.nlp.relevance_threshold,
+                                          margin=settings.dashboard.judge_margin, size=0), since=since)
+              for q in QUEUES]
+    return Queries(
+        now=now, since=since, interval=interval,
+        summary=partial(data.post_summary, backend, base, interval),
+        events=partial(data.top_events, backend, since),
+        alerts=partial(data.alerts, backend, since),
+        tickets=partial(data.tickets, backend, now),
+        health=partial(data.source_health, backend),
+        words=partial(data.hot_words, backend, base, 20),
+        negative=partial(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10)),
+        waiting=tuple(partial(data.total, backend, q) for q in queues),
+    )
+
+
+QUEUES = ("model_relevant", "uncertain")
 # The panels' queries, started together (data.prefetch): each panel below then takes its answer from the cache
 # (or waits for it), and reaches the browser as soon as it is in.
-summary_query = partial(data.post_summary, backend, base, interval)
-events_query = partial(data.top_events, backend, since)
-alerts_query = partial(data.alerts, backend, since)
-tickets_query = partial(data.tickets, backend, now)
-health_query = partial(data.source_health, backend)
-words_query = partial(data.hot_words, backend, base, 20)
-negative_query = partial(data.search, backend, PostQuery(since=since, sentiments=("negative",), size=10))
-queues = {q: replace(judging.queue_query(q, threshold=settings.nlp.relevance_threshold,
-                                         margin=settings.dashboard.judge_margin, size=0), since=since)
-          for q in ("model_relevant", "uncertain")}
-waiting_queries = [partial(data.total, backend, q) for q in queues.values()]
-data.prefetch(summary_query, events_query, alerts_query, tickets_query, health_query, words_query, negative_query,
-              *waiting_queries)
+first = queries()
+data.prefetch(first.summary, first.events, first.alerts, first.tickets, first.health, first.words, first.negative,
+              *first.waiting)
 
 
 @live
 def sentiment_panel() -> None:
-    summary = call(summary_query)
+    q = queries()
+    summary = call(q.summary)
     total, by_sentiment = summary.total, summary.by_sentiment
     columns = st.columns(5)
     columns[0].metric("舆情总数", total)
@@ -68,7 +99,7 @@ def sentiment_panel() -> None:
         column.metric(label, n, delta=summaries.share_text(n, total) or None, delta_color="off")
     columns[4].metric(fmt.UNANALYSED_LABEL, total - sum(by_sentiment.values()))
     st.subheader("舆情走势")
-    frame = summaries.volume_frame(summary.volume, tz, interval)
+    frame = summaries.volume_frame(summary.volume, tz, q.interval)
     if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
     else:
@@ -78,7 +109,7 @@ def sentiment_panel() -> None:
 @live
 def events_panel() -> None:
     st.subheader("热点事件")
-    events = call(events_query)
+    events = call(queries().events)
     if events is None or not events.items:
         st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
         return
@@ -92,7 +123,7 @@ def events_panel() -> None:
 @live
 def alerts_panel() -> None:
     st.subheader("预警")
-    alerts = call(alerts_query)
+    alerts = call(queries().alerts)
     if alerts is None:
         st.info("尚未建立预警发件箱（预警服务未运行）。")
         return
@@ -112,7 +143,8 @@ def alerts_panel() -> None:
 @live
 def tickets_panel() -> None:
     st.subheader("处置单")
-    tickets = call(tickets_query)
+    q = queries()
+    tickets = call(q.tickets)
     if tickets is None:
         st.info("尚未建立处置单数据。")
         return
@@ -122,7 +154,7 @@ def tickets_panel() -> None:
     columns[2].metric("已超期", tickets.overdue)
     components.unreadable_notice(tickets.soonest.unreadable)
     if tickets.soonest.items:
-        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, now, components.viewer_mask()),
+        st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, q.now, components.viewer_mask()),
                      hide_index=True)
     else:
         st.info("没有待处置的处置单。")
@@ -132,7 +164,7 @@ def tickets_panel() -> None:
 def judging_panel() -> None:
     st.subheader("人工研判")
     columns = st.columns(2)
-    for column, queue, query in zip(columns, queues, waiting_queries, strict=True):
+    for column, queue, query in zip(columns, QUEUES, queries().waiting, strict=True):
         column.metric(f"待研判·{judging.QUEUE_LABELS[queue]}", call(query))
     if judging.can_judge(components.current_viewer()):
         st.page_link(components.JUDGE_PAGE, label="去人工研判", icon="🏷️")
@@ -141,7 +173,7 @@ def judging_panel() -> None:
 @live
 def health_panel() -> None:
     st.subheader("信源状态")
-    statuses = call(health_query)
+    statuses = call(queries().health)
     if not statuses:
         st.info("尚未配置信源。")
         return
@@ -155,7 +187,8 @@ def health_panel() -> None:
 
 @live
 def words_panel() -> None:
-    summary = call(summary_query)  # cached: the request of the first panel
+    q = queries()
+    summary = call(q.summary)  # cached: the request of the first panel
     left, right = st.columns(2)
     with left:
         st.subheader("来源分布")
@@ -171,7 +204,7 @@ def words_panel() -> None:
             st.info("该时间范围内暂无舆情。")
     with right:
         st.subheader("热词")
-        words = call(words_query)
+        words = call(q.words)
         if words:
             st.dataframe(
                 pd.DataFrame({"热词": [w for w, _ in words], "篇数": [n for _, n in words]}),
@@ -186,7 +219,7 @@ def words_panel() -> None:
 @live
 def negative_panel() -> None:
     st.subheader("近期负面舆情")
-    negative = call(negative_query)
+    negative = call(queries().negative)
     if negative.total == 0:
         st.info("该时间范围内暂无负面舆情。")
         return

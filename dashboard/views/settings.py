@@ -13,6 +13,7 @@ import streamlit as st
 from alerts.rules import rules_path
 from dashboard import accounts, components
 from dashboard import config_forms as forms
+from dashboard import format as fmt
 from dashboard.auth import ROLE_LABELS, ROLES, PasswordPolicyError
 from yuqing.config_write import ConfigConflictError
 from yuqing.errors import YuqingError
@@ -41,8 +42,8 @@ def attempt(action: Callable[[], object], done: str, select: tuple[str, str] | N
         st.error(str(exc))
     except ConfigConflictError:
         st.error("该配置文件刚被他人修改，本次修改未保存。请刷新页面后重新编辑。")
-    except YuqingError as exc:  # ConfigError names the file and the field; AccountError is Chinese already
-        st.error(f"未保存：{exc}")
+    except YuqingError as exc:  # ConfigError: the file and the field named, what is wrong said in Chinese
+        st.error(f"未保存：{fmt.error_text(exc)}")
     else:
         st.session_state[NOTICE] = done
         if select is not None:
@@ -54,7 +55,7 @@ def snapshot(path: Path) -> forms.Snapshot:
     try:
         return forms.read_snapshot(path)
     except YuqingError as exc:
-        components.fail(f"配置文件无法读取：{exc}")
+        components.fail(f"配置文件无法读取：{fmt.error_text(exc)}")
 
 
 tab_users, tab_sources, tab_groups, tab_recipients = st.tabs(["账号", "信源", "专题", "预警收件人"])
@@ -65,7 +66,7 @@ with tab_users:
     try:
         users = accounts.load_users(path).users
     except YuqingError as exc:
-        components.fail(f"账号配置有误：{exc}")
+        components.fail(f"账号配置有误：{fmt.error_text(exc)}")
     st.dataframe(
         pd.DataFrame({
             "用户名": [u.username for u in users],

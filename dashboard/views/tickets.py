@@ -67,7 +67,7 @@ try:
     rules = load_secrecy_rules(settings.config_file("secrecy.yaml"), settings.paths.config_dir)
     taxonomy = load_taxonomy(settings.config_file("taxonomy.yaml"))
 except YuqingError as exc:
-    components.fail(f"处置跟踪配置有误：{exc}")
+    components.fail(f"处置跟踪配置有误：{fmt.error_text(exc)}")
 topic_units = {c.name: c.unit for c in taxonomy.categories}
 svc = es(lambda: tracking.services(backend.client, settings.elasticsearch))
 by = tracking.operator(viewer) if viewer is not None else ""
