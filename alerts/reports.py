@@ -234,6 +234,7 @@ def _terms(field: str, size: int, examples: int) -> dict[str, Any]:
 
 
 NEGATIVE = {"term": {"analysis.sentiment": "negative"}}
+SOURCE_COUNTS = 500  # sources counted per report (the source-health table)
 
 
 def overview_body(start: datetime, end: datetime, tz: ZoneInfo, *, examples: int = EXAMPLES) -> dict[str, Any]:
@@ -249,14 +250,22 @@ def overview_body(start: datetime, end: datetime, tz: ZoneInfo, *, examples: int
             "topic": _terms("analysis.topic", 20, examples),
             "relevant": {"filter": {"term": {"analysis.relevant": True}}},
             "negative": {"filter": NEGATIVE},
-            "day": {
-                "date_histogram": {"field": "published_at", "calendar_interval": "day", "time_zone": tz.key,
-                                   "min_doc_count": 0,
-                                   "extended_bounds": {"min": start.isoformat(),
-                                                       "max": (end - timedelta(seconds=1)).isoformat()}},
-                "aggs": {"negative": {"filter": NEGATIVE}},
-            },
+            # every source's count, for the source-health table (``source`` above keeps the top 20 with examples)
+            "source_counts": {"terms": {"field": "source", "size": SOURCE_COUNTS}},
+            "day": _day_histogram("published_at", start, end, tz),
+            # a post without a publication time is in the period by its fetch time: its day is that one
+            "day_fetched": {"filter": {"bool": {"must_not": [{"exists": {"field": "published_at"}}]}},
+                            "aggs": {"day": _day_histogram("fetched_at", start, end, tz)}},
         },
+    }
+
+
+def _day_histogram(field: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "date_histogram": {"field": field, "calendar_interval": "day", "time_zone": tz.key, "min_doc_count": 0,
+                           "extended_bounds": {"min": start.isoformat(),
+                                               "max": (end - timedelta(seconds=1)).isoformat()}},
+        "aggs": {"negative": {"filter": NEGATIVE}},
     }
 
 
@@ -341,11 +350,14 @@ def parse_overview(resp: Mapping[str, Any], previous: Mapping[str, Any], period:
     def link(**f: str) -> str:
         return search_link(dashboard_url, period, **f)
 
-    days = tuple(
-        DayCount(_dt(b["key_as_string"]).date() if b.get("key_as_string") else date.min,  # type: ignore[union-attr]
-                 b["doc_count"], b["negative"]["doc_count"])
-        for b in aggs["day"]["buckets"]
-    )
+    per_day: dict[date, list[int]] = {}
+    for buckets in (aggs["day"]["buckets"], aggs["day_fetched"]["day"]["buckets"]):
+        for b in buckets:
+            at = _dt(b.get("key_as_string"))
+            counts = per_day.setdefault(at.date() if at is not None else date.min, [0, 0])
+            counts[0] += b["doc_count"]
+            counts[1] += b["negative"]["doc_count"]
+    days = tuple(DayCount(day, n, neg) for day, (n, neg) in sorted(per_day.items()))
     return Overview(
         total=resp["hits"]["total"]["value"],
         negative=aggs["negative"]["doc_count"],
@@ -431,5 +443,6 @@ def build_report(
         period=period, generated_at=now, tz=tz, dashboard_url=dashboard_url, overview=overview,
         negative_posts=tuple(report_post(h) for h in negatives["hits"]["hits"]),
         events=events, tickets=tickets,
-        sources=parse_source_runs(health, {r.key: r.count for r in overview.by_source}),
+        sources=parse_source_runs(health, {str(b["key"]): int(b["doc_count"])
+                                           for b in resp["aggregations"]["source_counts"]["buckets"]}),
     )

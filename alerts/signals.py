@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
+from urllib.parse import urlencode
 
 from alerts.content import (
     FOIA_PAGE,
@@ -128,7 +129,7 @@ class SurgeSignal:
             ("负面信息", f"{self.negative} 条（占 {self.share:.0%}，共 {self.total} 条）"),
             ("上一窗口", f"{self.prev_negative} 条（占 {self.prev_share:.0%}，共 {self.prev_total} 条）"),
         )
-        query = f"topic={self.topic}&sentiment=negative"
+        query = urlencode({"topic": self.topic, "sentiment": "negative"})
         return NoticeAlert(
             category="负面激增", headline=self.title, rows=rows, posts=self.posts,
             summary=f"近{self.window_minutes}分钟“{self.topic}”话题负面信息 {self.negative} 条，"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -125,3 +125,43 @@ def apply_expression(query: PostQuery, expr: Expression | None) -> PostQuery:
 def default_window_label(span: DataSpan, labels: Sequence[str], all_label: str = "全部") -> str:
     """The overview's first time range: the shortest window ending now that holds a post, else all posts."""
     return default_window(span, [label for label in labels if label != all_label], all_label)
+
+
+# ---- 检索 links (alert mails and reports: /search?since=…&until=…&sentiment=…&kind=…&source=…&topic=…&q=…) ----
+@dataclass(frozen=True)
+class SearchLink:
+    """The filters a link to the 检索 page carries (``since``/``until``: local dates, both included)."""
+
+    text: str = ""
+    since: date | None = None
+    until: date | None = None
+    sentiments: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == SearchLink()
+
+
+def _iso_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None  # a mangled link: that filter is left out, the rest still applies
+
+
+def search_link_filters(params: Mapping[str, str], kinds: Collection[str]) -> SearchLink:
+    """The filters of a 检索 link's query parameters; values the page does not know are left out (pure)."""
+    since, until = _iso_date(params.get("since")), _iso_date(params.get("until"))
+    if since and until and until < since:
+        since, until = until, since
+
+    def one(key: str, known: Collection[str] | None = None) -> tuple[str, ...]:
+        value = (params.get(key) or "").strip()
+        return (value,) if value and (known is None or value in known) else ()
+
+    return SearchLink(text=(params.get("q") or "").strip(), since=since, until=until,
+                      sentiments=one("sentiment", fmt.SENTIMENT_LABELS), kinds=one("kind", kinds),
+                      sources=one("source"), topics=one("topic"))

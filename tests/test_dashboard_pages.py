@@ -7,12 +7,16 @@ import ast
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
 from openpyxl import load_workbook
+from streamlit.testing.v1 import AppTest
 
+from alerts.reports import Period, search_link
+from alerts.signals import SurgeSignal
 from dashboard.auth import can_open
 from dashboard.downloads import Download
 from index.events import EVENTS, EventRecord, set_post_events, upsert_events
@@ -129,6 +133,40 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
 
     leader = _run(signed_in(username="leader"))  # personal data in titles masked for leaders and analysts
     assert frame_with(leader, "处置单")["处置单"].iloc[0] == "图书馆座位投诉答复（来电139****5678）"
+
+
+def _follow(link: str) -> AppTest:
+    """The 检索 page opened from ``link`` (an alert mail's or a report's) by a signed-in press officer."""
+    at = _run(signed_in())
+    at.switch_page("views/search.py")
+    for key, value in parse_qsl(urlsplit(link).query):
+        at.query_params[key] = value
+    return _run(at)
+
+
+def test_links_from_mails_and_reports_set_the_search_filters_once(office: list[Post]) -> None:
+    facility = "公共文化设施建设和使用"
+    now = datetime.now(UTC)
+    surge = SurgeSignal(topic=facility, window_end=now, window_minutes=60, negative=5, total=6, prev_negative=0,
+                        prev_total=1)
+    at = _follow(surge.payload(now).page_path)  # 负面激增: this topic's negative posts
+    assert shown_titles(at) == [B_SEATS]
+    assert at.sidebar.multiselect(key="filter_topics").value == [facility]
+    assert at.sidebar.multiselect(key="filter_sentiments").value == ["negative"]
+    assert any(i.value.startswith("已按链接设置筛选条件") for i in at.info)
+    at.sidebar.multiselect(key="filter_sentiments").set_value([])  # from now on the filters are the officer's
+    assert shown_titles(_run(at)) == [B_SEATS, A_HOURS]  # the link, still in the address, does not undo it
+
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
+    period = Period(kind="daily", start=today - timedelta(days=1), end=today + timedelta(days=1))
+    at = _follow(search_link("http://dashboard.test", period, source="wenlv-site"))  # a report's source row
+    assert at.sidebar.selectbox(key="search_window").value == "自定义日期"
+    assert at.sidebar.date_input(key="search_dates").value == ((today - timedelta(days=1)).date(), today.date())
+    assert shown_titles(at) == [A_HOURS, C_BOOK_SALE]
+
+    at = _follow("/search?topic=%E4%B8%8D%E5%AD%98%E5%9C%A8&sentiment=bogus&since=2026-13-01")  # a mangled link
+    assert len(shown_titles(at)) == 5 and at.sidebar.multiselect(key="filter_topics").value == []
+    assert any("“不存在”暂无舆情" in i.value for i in at.info)
 
 
 def test_search_syntax_filters_sort_facets_and_export(office: list[Post]) -> None:

@@ -26,17 +26,38 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 SYNTAX_HELP = ("空格分隔的词任一出现即可；`+词` 必须出现；`!词` 必须不出现；用引号 `\"…\"` 精确匹配含空格的短语。"
                "例：`图书馆 博物馆 +闭馆 !招聘`")
 
+WINDOWS = [*data.OVERVIEW_WINDOWS, CUSTOM]
+LINK_KEY = "search_link_followed"  # the query of the link whose filters were set (set once, then the user's)
+
 st.title("检索")
+today = datetime.now(ZoneInfo(tz)).date()
+# A link from an alert mail or a report (/search?since=…&until=…&topic=…) sets the filters once; from then on they
+# are the user's. The defaults, as session state (a widget given both a value and a state warns).
+link_query = st.query_params.to_dict()
+link = summaries.search_link_filters(link_query, KIND_LABELS)
+follow = not link.empty and st.session_state.get(LINK_KEY) != repr(sorted(link_query.items()))
+if follow:
+    st.session_state[LINK_KEY] = repr(sorted(link_query.items()))
+    st.session_state["search_text"] = link.text
+    if link.since or link.until:
+        st.session_state["search_window"] = CUSTOM
+        st.session_state["search_dates"] = (link.since or link.until, link.until or today)
+    st.session_state["filter_sentiments"] = list(link.sentiments)
+    st.session_state["filter_kinds"] = list(link.kinds)
+for key, default in (("search_window", WINDOWS[3]), ("search_dates", (today - timedelta(days=7), today))):
+    if key not in st.session_state:
+        st.session_state[key] = default
 text = st.text_input("检索式", key="search_text", placeholder="例：图书馆 +闭馆 !招聘（按回车检索）", help=SYNTAX_HELP)
 
 everything = PostQuery()
 with st.sidebar:
     st.header("筛选")
-    window_label = st.selectbox("时间范围", [*data.OVERVIEW_WINDOWS, CUSTOM], index=3, key="search_window")
-    today = datetime.now(ZoneInfo(tz)).date()
-    dates = st.date_input("起止日期", value=(today - timedelta(days=7), today), key="search_dates",
-                          disabled=window_label != CUSTOM)
+    window_label = st.selectbox("时间范围", WINDOWS, key="search_window")
+    picked = st.date_input("起止日期", key="search_dates", disabled=window_label != CUSTOM)  # a range (state)
+    dates = tuple(picked) if isinstance(picked, tuple | list) else (picked,)  # one date while picking the second
     source_counts = call(data.counts, backend, everything, "source")
+    if follow:
+        st.session_state["filter_sources"] = [s for s in link.sources if s in source_counts]
     sources = st.multiselect("来源", list(source_counts), key="filter_sources", placeholder="全部来源",
                              format_func=lambda s: f"{s}（{source_counts.get(s, 0)}）")
     kinds = st.multiselect("类型", list(KIND_LABELS), key="filter_kinds", placeholder="全部类型",
@@ -47,6 +68,8 @@ with st.sidebar:
                          format_func=summaries.RELEVANCE_CHOICES.__getitem__,
                          help="是否与文化工作相关：人工研判过的按人工结论，其余按模型判定")
     topic_counts = call(data.counts, backend, everything, "analysis.topic")
+    if follow:
+        st.session_state["filter_topics"] = [t for t in link.topics if t in topic_counts]
     topics = st.multiselect("主题", list(topic_counts), key="filter_topics", placeholder="全部主题")
     unit_counts = call(data.counts, backend, everything, "reply.unit")
     units = st.multiselect("答复单位", list(unit_counts), key="filter_units", placeholder="全部单位")
@@ -55,6 +78,11 @@ with st.sidebar:
     groups = st.multiselect("专题", data.keyword_group_names(backend), key="filter_groups", placeholder="全部专题")
     sort: SortOrder = st.radio("排序", summaries.SORT_ORDERS, key="search_sort",
                     format_func=summaries.SORT_LABELS.__getitem__)
+
+if follow:
+    unknown = [v for v in (*link.sources, *link.topics) if v not in source_counts and v not in topic_counts]
+    missing = f"链接中的“{fmt.md_escape('、'.join(unknown))}”暂无舆情，未作筛选。" if unknown else ""
+    st.info(f"已按链接设置筛选条件，可在左侧修改。{missing}", icon="🔗")
 
 since: datetime | None = None
 until: datetime | None = None
