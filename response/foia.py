@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -80,9 +81,13 @@ class Consultation(_Model):
     sent_on: date
     answered_on: date | None = None
 
-    def span(self, today: date) -> DateSpan | None:
-        """The days not counted: after sending, up to the answer (open: up to today)."""
+    def span(self, today: date, limit: date | None = None) -> DateSpan | None:
+        """The days not counted: after sending, up to the answer (open: up to today), and at most up to ``limit``
+        (the end of the third party's statutory time to answer: after it the agency decides, 第三十二条, so a
+        consultation nobody closed does not stop the clock for good)."""
         end = self.answered_on or today
+        if limit is not None:
+            end = min(end, limit)
         if end <= self.sent_on:
             return None
         return DateSpan(self.sent_on + timedelta(days=1), end)
@@ -298,6 +303,13 @@ def extend(req: FoiaRequest, *, approved_by: str, approved_on: date, reason: str
                    extension=ext)
 
 
+def _remaining(cal: WorkCalendar, day: date, due: date, spans: Sequence[DateSpan]) -> int:
+    """Working days left after ``day`` up to ``due`` (0: ``day`` is the last day); negative once ``day`` is past
+    ``due``, also on a weekend or holiday right after it (no working day has passed yet, but the deadline has)."""
+    left = cal.working_days_between(day, due, skip=spans)
+    return min(left, -1) if day > due else left
+
+
 def foia_clock(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSettings) -> FoiaClock:
     """The request's deadlines and state on ``today`` (pure)."""
     notice = cal.add_working_days(req.received_on, cfg.correction_notice_working_days)
@@ -312,7 +324,8 @@ def foia_clock(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSettin
             notes.append("补正期限已过，未收到补正：可视为放弃申请")
         return FoiaClock("待补正", None, None, None, notice.day, 0, None, uncovered, tuple(notes))
     start = req.correction.corrected_on if req.correction and req.correction.corrected_on else req.received_on
-    spans = [s for s in (c.span(today) for c in req.consultations) if s is not None]
+    spans = [s for s in (c.span(today, cal.add_working_days(c.sent_on, cfg.third_party_working_days).day)
+                         for c in req.consultations) if s is not None]
     base = cal.add_working_days(start, cfg.answer_working_days, skip=spans)
     extra = req.extension.working_days if req.extension else 0
     due = cal.add_working_days(start, cfg.answer_working_days + extra, skip=spans)
@@ -321,9 +334,9 @@ def foia_clock(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSettin
     state: ClockState = "办理中"
     if req.reply is not None:
         state = "已答复"
-        remaining = cal.working_days_between(req.reply.replied_on, due.day)
+        remaining = _remaining(cal, req.reply.replied_on, due.day, ())
     else:
-        remaining = cal.working_days_between(today, due.day, skip=spans)
+        remaining = _remaining(cal, today, due.day, spans)
         uncovered = uncovered or cal.uncovered_between(today, due.day)
         if any(c.answered_on is None for c in req.consultations):
             state = "征求意见中"

@@ -133,6 +133,19 @@ def test_third_party_consultation_time_is_not_counted() -> None:
     assert clock.excluded_days == 9 and clock.due == date(2026, 11, 12)
 
 
+def test_a_consultation_nobody_closes_stops_the_clock_for_the_third_partys_15_working_days_only() -> None:
+    req = received(date(2026, 9, 28))  # due 10-30
+    asked = start_consultation(req, third_party="承建单位市建工集团", sent_on=date(2026, 10, 12), by="李明", now=NOW)
+    # the third party's time ends 11-02 (15 working days after 10-12, 第三十二条); after it the agency decides
+    assert foia_clock(asked, date(2026, 11, 2), CAL, CFG).excluded_days == 15
+    later = foia_clock(asked, date(2026, 11, 20), CAL, CFG)
+    assert (later.excluded_days, later.due, later.remaining) == (15, date(2026, 11, 20), 0)
+    assert any("逾期（2026-11-02）未提出意见" in n for n in later.notes)
+    overdue = foia_clock(asked, date(2026, 12, 1), CAL, CFG)
+    assert overdue.overdue and overdue.due == date(2026, 11, 20)  # the clock ran on: no longer frozen
+    assert [r.kind for r in reminders(asked, date(2026, 12, 1), CAL, CFG)] == ["答复已超期"]
+
+
 def test_reply_needs_the_remedy_statement() -> None:
     req = received(date(2026, 9, 28))
     assert len(REPLY_TYPES) == 8
@@ -164,6 +177,10 @@ def test_reminders_three_working_days_before_and_when_overdue() -> None:
     assert reminders(req, date(2026, 10, 30), CAL, CFG)[0].message.endswith("今天到期")
     over = reminders(req, date(2026, 11, 3), CAL, CFG)
     assert [(r.kind, r.remaining) for r in over] == [("答复已超期", -2)]
+    # the weekend right after a Friday deadline: overdue, not "due today" (no working day has passed yet)
+    for day in (date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)):
+        assert [(r.kind, r.remaining) for r in reminders(req, day, CAL, CFG)] == [("答复已超期", -1)], day
+        assert foia_clock(req, day, CAL, CFG).overdue
 
 
 def test_a_year_beyond_the_calendar_counts_weekdays_and_is_flagged() -> None:
