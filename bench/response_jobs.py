@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -86,7 +87,7 @@ def main() -> None:
     prefix = f"bench-response-{uuid.uuid4().hex[:6]}"
     settings = base.model_copy(update={"elasticsearch": base.elasticsearch.model_copy(update={"index_prefix": prefix})})
     cfg = ResponseConfig()
-    jobs = ResponseJobs(prefix, cfg, {}, OWN)
+    jobs = ResponseJobs(prefix, cfg, {}, OWN, ZoneInfo("Asia/Shanghai"))
     now = datetime.now(UTC)
     timings: dict[str, float] = {}
     with es_client(settings.elasticsearch) as client:

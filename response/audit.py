@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict
 
 from yuqing.errors import YuqingError
 
 SYSTEM_USER = "系统"
+
+
+def local(at: datetime, tz: tzinfo) -> datetime:
+    """``at`` as a person in ``tz`` reads it (the records hold aware times, often UTC; a naive one is kept as it
+    is)."""
+    return at.astimezone(tz) if at.tzinfo is not None else at
 
 
 class AuditEntry(BaseModel):
@@ -22,12 +28,13 @@ class AuditEntry(BaseModel):
     to_value: str | None = None
     note: str | None = None
 
-    def line(self) -> str:
+    def line(self, tz: tzinfo) -> str:
+        """The entry as one line, its time in ``tz``."""
         move = ""
         if self.from_value is not None or self.to_value is not None:
             move = f" {self.from_value or '—'} → {self.to_value or '—'}"
         note = f"：{self.note}" if self.note else ""
-        return f"{self.at:%Y-%m-%d %H:%M} {self.by} {self.action}{move}{note}"
+        return f"{local(self.at, tz):%Y-%m-%d %H:%M} {self.by} {self.action}{move}{note}"
 
 
 class AuditError(YuqingError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -307,7 +307,7 @@ def _ticket_json(ticket: Ticket, now: datetime) -> dict[str, Any]:
 
     data = ticket.model_dump(mode="json")
     data["overdue_now"] = is_overdue(ticket, now)
-    data["deadline_lines"] = deadline_lines(ticket, now)
+    data["deadline_lines"] = deadline_lines(ticket, now, _zone(now))
     return data
 
 
@@ -326,9 +326,19 @@ def _ticket_line(ticket: Ticket, now: datetime) -> str:
     return f"{ticket.id}  {ticket.status:<4} {level:<3} {ticket.unit:<10} {clock:<12} {flags}{ticket.title}"
 
 
+def _zone(now: datetime) -> tzinfo:
+    """The office's time zone, which ``_Context.now`` carries: every time printed for a person is in it."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (the office's time zone)")
+    return now.tzinfo
+
+
 def _print_ticket(ticket: Ticket, now: datetime) -> None:
+    from response.audit import local
     from response.config import RISK_LABELS
     from response.tickets import deadline_lines
+
+    tz = _zone(now)
 
     s = ticket.subject
     print(f"处置单 {ticket.id}  {ticket.title}")
@@ -336,12 +346,12 @@ def _print_ticket(ticket: Ticket, now: datetime) -> None:
     print(f"  责任单位：{ticket.unit}" + (f"    承办人：{ticket.handler}" if ticket.handler else ""))
     print(f"  对象：{'事件' if s.kind == 'event' else '信息'} {s.id}" + (f"（{s.topic}）" if s.topic else ""))
     rule = f"（规则 {ticket.rule}）" if ticket.rule else ""
-    print(f"  创建：{ticket.opened_at:%Y-%m-%d %H:%M} {ticket.opened_by}{rule}")
+    print(f"  创建：{local(ticket.opened_at, tz):%Y-%m-%d %H:%M} {ticket.opened_by}{rule}")
     flags = [f for f, on in (("失声", ticket.silent), ("超期", ticket.overdue)) if on]
     if flags:
         print(f"  标记：{'、'.join(flags)}")
     print("  期限：")
-    for line in deadline_lines(ticket, now):
+    for line in deadline_lines(ticket, now, tz):
         print(f"    {line}")
     if ticket.responses:
         print("  回应：")
@@ -350,17 +360,17 @@ def _print_ticket(ticket: Ticket, now: datetime) -> None:
             if r.review is not None:
                 review = f"，保密审查：{r.review.summary}" + (
                     f"（强制放行：{r.review.override_reason}）" if r.review.override_reason else "")
-            print(f"    #{r.no} {r.state} {r.channel} {r.at:%Y-%m-%d %H:%M} {r.link or ''}{review}")
+            print(f"    #{r.no} {r.state} {r.channel} {local(r.at, tz):%Y-%m-%d %H:%M} {r.link or ''}{review}")
             if r.text:
                 flat = " ".join(r.text.split())
                 print(f"       {flat[:100]}{'…' if len(flat) > 100 else ''}")
     if ticket.proposals:
         print("  建议确认的回应（本机关渠道发布）：")
         for p in ticket.proposals:
-            print(f"    {p.channel} {p.at:%Y-%m-%d %H:%M} {p.title} {p.url or ''} (post {p.post_id})")
+            print(f"    {p.channel} {local(p.at, tz):%Y-%m-%d %H:%M} {p.title} {p.url or ''} (post {p.post_id})")
     print("  审计记录：")
     for e in ticket.audit:
-        print(f"    {e.line()}")
+        print(f"    {e.line(tz)}")
 
 
 def _show_ticket(args: argparse.Namespace, ticket: Ticket, now: datetime) -> int:
@@ -545,7 +555,7 @@ def _print_foia(req: FoiaRequest, today: date, ctx: _Context) -> None:
         print(f"  答复：{req.reply.type} {req.reply.replied_on}" + ("（超期）" if req.reply.late else ""))
     print("  审计记录：")
     for e in req.audit:
-        print(f"    {e.line()}")
+        print(f"    {e.line(ctx.tz)}")
 
 
 def _show_foia(args: argparse.Namespace, req: FoiaRequest, ctx: _Context, today: date | None = None) -> int:

@@ -18,8 +18,9 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -178,8 +179,9 @@ def _since(ticket: Ticket, config: ResponseConfig) -> datetime:
 
 
 def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, own_channels: Mapping[str, Channel],
-                   now: datetime) -> SilenceReport:
-    """The 失声 check of every ticket not closed; ``own_channels``: own source name → response channel."""
+                   now: datetime, tz: tzinfo) -> SilenceReport:
+    """The 失声 check of every ticket not closed; ``own_channels``: own source name → response channel; ``tz``:
+    the office's time zone, for the times in the audit notes."""
     service = TicketService(client, prefix, refresh_each_write=False)
     loaded = service.all_loaded(statuses=ACTIVE_STATUSES)
     if not loaded:
@@ -208,7 +210,7 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
         ticket = lt.ticket
         result = check_silence(ticket, own_posts=candidates.matching(ticket.subject.keywords, config),
                                board_messages=board.get(ticket.subject.id, ()), now=now, config=config)
-        new = apply_silence(ticket, result, now=now)
+        new = apply_silence(ticket, result, now=now, tz=tz)
         if new.silent:
             silent.append(ticket.id)
         if new == ticket:
@@ -237,6 +239,7 @@ class ResponseJobs:
     config: ResponseConfig
     topic_units: Mapping[str, str]
     own_channels: Mapping[str, Channel]
+    tz: tzinfo  # the office's (settings.timezone): times written into audit notes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResponseJobs:
@@ -249,10 +252,12 @@ class ResponseJobs:
         taxonomy = load_taxonomy(settings.config_file("taxonomy.yaml"))
         sources = load_sources(settings.config_file("sources.yaml")).enabled()
         own = own_channel_map([(s.name, s.kind, s.own) for s in sources], config.own_channels)
-        return cls(settings.elasticsearch.index_prefix, config, {c.name: c.unit for c in taxonomy.categories}, own)
+        return cls(settings.elasticsearch.index_prefix, config, {c.name: c.unit for c in taxonomy.categories}, own,
+                   ZoneInfo(settings.timezone))
 
     def auto_open(self, client: Elasticsearch, now: datetime | None = None) -> AutoOpenReport:
         return auto_open_tickets(client, self.prefix, self.config, self.topic_units, now or datetime.now(UTC))
 
     def silence(self, client: Elasticsearch, now: datetime | None = None) -> SilenceReport:
-        return check_silences(client, self.prefix, self.config, self.own_channels, now or datetime.now(UTC))
+        return check_silences(client, self.prefix, self.config, self.own_channels, now or datetime.now(UTC),
+                              self.tz)

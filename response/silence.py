@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from response.audit import SYSTEM_USER, AuditEntry
+from response.audit import SYSTEM_USER, AuditEntry, local
 from response.config import Channel, OwnChannels, ResponseConfig
 from response.tickets import Deadline, Proposal, Ticket, format_span
 
@@ -73,14 +73,15 @@ class DeadlineOutcome:
     outcome: Outcome
     evidence: Evidence | None = None
 
-    def line(self) -> str:
+    def line(self, tz: tzinfo) -> str:
+        """The outcome as one line, its times in ``tz``."""
         d = self.deadline
-        head = f"{d.kind}（{d.due_at:%Y-%m-%d %H:%M} 前，{d.basis}）"
+        head = f"{d.kind}（{local(d.due_at, tz):%Y-%m-%d %H:%M} 前，{d.basis}）"
         if self.evidence is None:
             return f"{head}：{self.outcome}"
         e = self.evidence
         late = f"，超期 {format_span(e.at - d.due_at)}" if self.outcome == "超期回应" else ""
-        return f"{head}：{self.outcome} — {e.what} {e.channel} {e.at:%m-%d %H:%M}{late}"
+        return f"{head}：{self.outcome} — {e.what} {e.channel} {local(e.at, tz):%m-%d %H:%M}{late}"
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ class SilenceResult:
     def overdue(self) -> bool:
         return any(o.outcome in ("失声", "超期回应") for o in self.outcomes)
 
-    def summary(self) -> str:
+    def summary(self, tz: tzinfo) -> str:
         flags = [f for f, on in (("失声", self.silent), ("超期", self.overdue)) if on]
-        return "；".join([o.line() for o in self.outcomes] + ([f"标记：{'、'.join(flags)}"] if flags else []))
+        return "；".join([o.line(tz) for o in self.outcomes] + ([f"标记：{'、'.join(flags)}"] if flags else []))
 
 
 def keyword_hits(text: str, keywords: Sequence[str]) -> int:
@@ -163,9 +164,10 @@ def check_silence(
     return SilenceResult(ticket.id, now, tuple(outcomes), tuple(proposals))
 
 
-def apply_silence(ticket: Ticket, result: SilenceResult, *, now: datetime, by: str = SYSTEM_USER) -> Ticket:
-    """The ticket with the check's flags and proposals; an audit entry only when something changed (the
-    check runs after every crawl)."""
+def apply_silence(ticket: Ticket, result: SilenceResult, *, now: datetime, tz: tzinfo,
+                  by: str = SYSTEM_USER) -> Ticket:
+    """The ticket with the check's flags and proposals; an audit entry (its times in ``tz``, the office's) only
+    when something changed (the check runs after every crawl)."""
     if result.ticket_id != ticket.id:
         raise ValueError(f"result for {result.ticket_id} applied to {ticket.id}")
     if ticket.status in ("已办结", "不予处置"):
@@ -175,10 +177,10 @@ def apply_silence(ticket: Ticket, result: SilenceResult, *, now: datetime, by: s
         return ticket
     flags = "、".join(f for f, on in (("失声", silent), ("超期", overdue)) if on) or "无"
     before = "、".join(f for f, on in (("失声", ticket.silent), ("超期", ticket.overdue)) if on) or "无"
-    note = result.summary()
+    note = result.summary(tz)
     if result.proposals:
         p = result.proposals[0]
-        note += f"；建议确认本机关发布为回应：{p.channel}「{p.title}」{p.at:%m-%d %H:%M}"
+        note += f"；建议确认本机关发布为回应：{p.channel}「{p.title}」{local(p.at, tz):%m-%d %H:%M}"
     entry = AuditEntry(at=now, by=by, action="失声检查", from_value=before, to_value=flags, note=note)
     return ticket.model_copy(update={
         "silent": silent, "overdue": overdue, "proposals": ticket.proposals + result.proposals,

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from response.audit import AuditEntry, required
+from response.audit import AuditEntry, local, required
 from response.audit import check_append_only as _check_trail
 from response.config import CHANNELS, RISK_LEVELS, Channel, ResponseConfig, RiskLevel
 from response.secrecy import Finding, summarize
@@ -403,18 +403,18 @@ def check_append_only(before: Ticket | None, after: Ticket) -> None:
                  changed=before is not None and after != before)
 
 
-def deadline_lines(ticket: Ticket, now: datetime) -> list[str]:
-    """One line per deadline for a person: met (by which response), remaining time, or overdue."""
+def deadline_lines(ticket: Ticket, now: datetime, tz: tzinfo) -> list[str]:
+    """One line per deadline for a person in ``tz``: met (by which response), remaining time, or overdue."""
     out = []
     for d in ticket.deadlines:
         met = next((r for r in ticket.published() if d.met_by(r)), None)
         if met is not None:
-            state = f"已按时回应（#{met.no} {met.channel} {met.at:%m-%d %H:%M}）"
+            state = f"已按时回应（#{met.no} {met.channel} {local(met.at, tz):%m-%d %H:%M}）"
         elif now > d.due_at:
             state = f"已超期 {format_span(now - d.due_at)}"
         else:
             state = f"剩余 {format_span(d.due_at - now)}"
-        out.append(f"{d.kind}：{d.due_at:%Y-%m-%d %H:%M} 前（{d.basis}）— {state}")
+        out.append(f"{d.kind}：{local(d.due_at, tz):%Y-%m-%d %H:%M} 前（{d.basis}）— {state}")
     return out
 
 

@@ -243,7 +243,7 @@ def test_press_confirms_the_proposed_own_channel_post(stores: tuple[TicketServic
     t = _ticket("提议", 2, "公共服务科", "III")
     post = ChannelPost(id="own-1", source="demo-bureau-site", channel="官网", published_at=now - timedelta(hours=1),
                        title="关于市图书馆临时闭馆的情况说明", url="http://127.0.0.1:8601/gov/tzgg/1.html")
-    t = apply_silence(t, check_silence(t, own_posts=[post], now=now, config=CFG), now=now)
+    t = apply_silence(t, check_silence(t, own_posts=[post], now=now, config=CFG), now=now, tz=TZ)
     assert [p.post_id for p in t.proposals] == ["own-1"]
     tickets.create(t)
 

@@ -174,11 +174,11 @@ def test_silence_check_proposes_an_own_post_in_time() -> None:
     assert [o.outcome for o in result.outcomes] == ["按时回应"]
     assert [p.post_id for p in result.proposals] == ["p-reply"]
     assert not result.silent and not result.overdue
-    checked = apply_silence(t, result, now=T0 + timedelta(hours=50))
+    checked = apply_silence(t, result, now=T0 + timedelta(hours=50), tz=TZ)
     assert checked.proposals[0].post_id == "p-reply" and checked.audit[-1].action == "失声检查"
     # The next run finds the same post: nothing new, no audit noise.
     again = check_silence(checked, own_posts=posts, now=T0 + timedelta(hours=51), config=CFG)
-    assert apply_silence(checked, again, now=T0 + timedelta(hours=51)) == checked
+    assert apply_silence(checked, again, now=T0 + timedelta(hours=51), tz=TZ) == checked
 
 
 def test_silence_check_flags_a_source_that_responds_too_late() -> None:
@@ -189,11 +189,32 @@ def test_silence_check_flags_a_source_that_responds_too_late() -> None:
     result = check_silence(t, own_posts=late, now=T0 + timedelta(hours=30), config=CFG)
     assert [o.outcome for o in result.outcomes] == ["超期回应", "失声"]  # no press conference either
     assert result.silent and result.overdue
-    flagged = apply_silence(t, result, now=T0 + timedelta(hours=30))
+    flagged = apply_silence(t, result, now=T0 + timedelta(hours=30), tz=TZ)
     assert flagged.silent and flagged.overdue and flagged.audit[-1].to_value == "失声、超期"
     assert "超期 4小时0分" in (flagged.audit[-1].note or "")
     nothing = check_silence(t, own_posts=[], now=T0 + timedelta(hours=6), config=CFG)
     assert nothing.outcomes[0].outcome == "失声" and nothing.silent
+
+
+def test_times_are_shown_in_the_offices_zone_whatever_zone_the_records_hold() -> None:
+    from datetime import UTC
+
+    from response.tickets import deadline_lines
+
+    # the events job and the service jobs write UTC (the 舆情 surfaced 00:00 UTC = 08:00 in Beijing)
+    subject = Subject(kind="event", id="evt-1", title="市图书馆新馆突然闭馆", started_at=T0.astimezone(UTC),
+                      keywords=("图书馆", "闭馆"))
+    t = open_ticket(subject, unit="公共服务科", by="系统", now=(T0 + timedelta(hours=1)).astimezone(UTC), config=CFG,
+                    risk_level="II")
+    now = (T0 + timedelta(hours=2)).astimezone(UTC)
+    assert deadline_lines(t, now, TZ) == ["权威信息发布：2026-09-28 13:00 前（国办发〔2016〕80号）— 剩余 3小时0分",
+                                          "新闻发布会：2026-09-29 08:00 前（国办发〔2016〕61号）— 剩余 22小时0分"]
+    late = [_post("p-late", 9, "市图书馆新馆闭馆情况通报")]
+    later = (T0 + timedelta(hours=30)).astimezone(UTC)
+    flagged = apply_silence(t, check_silence(t, own_posts=late, now=later, config=CFG), now=later, tz=TZ)
+    note = flagged.audit[-1].note or ""
+    assert "权威信息发布（2026-09-28 13:00 前" in note and "09-28 17:00" in note  # the late post at 17:00 local
+    assert flagged.audit[-1].line(TZ).startswith("2026-09-29 14:00 系统 失声检查")
 
 
 def test_board_replies_count_as_answered_against_the_deadline() -> None:

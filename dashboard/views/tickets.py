@@ -217,7 +217,7 @@ st.caption(f"{ticket.id} · {fmt.md_escape(ticket.opened_by)} 于 {fmt.format_ti
            f"创建" + (f"（规则 {fmt.md_escape(ticket.rule)}）" if ticket.rule else ""))
 if ticket.silent:
     st.error("失声：首个时限前未见本机关回应。")
-for line in deadline_lines(ticket, now):
+for line in deadline_lines(ticket, now, ZoneInfo(settings.timezone)):
     st.markdown(f":red[{fmt.md_escape(line)}]" if "已超期" in line else fmt.md_escape(line))
 for p in ticket.proposals:
     st.info(f"失声检查发现本机关发布，建议确认为回应：{p.channel}「{fmt.md_escape(p.title)}」"
