@@ -166,6 +166,11 @@ class SecrecyRules:
         out = []
         for m in DOC_NUMBER.finditer(text):
             before = text[: m.start()].rstrip()
+            # Every listed document of this year and serial is looked at (series such as 办 and 发 share serials):
+            # one whose code precedes the number is this document; else the first one that may be it (no code
+            # written, or none listed) is named for a person to check.
+            exact: Finding | None = None
+            maybe: Finding | None = None
             for doc in self.documents:
                 code, year, serial = doc.parts()
                 if (year, serial) != (m.group("year"), int(m.group("serial"))):
@@ -173,12 +178,15 @@ class SecrecyRules:
                 title = f"《{doc.title}》" if doc.title else ""
                 if code and before.endswith(code):
                     start = len(before) - len(code)
-                    out.append(Finding(start, m.end(), "内部文件文号", text[start: m.end()],
-                                       f"{doc.number}{title}：{doc.reason}"))
-                elif not code or not before or before[-1] not in _CODE_ENDINGS:
-                    out.append(Finding(m.start(), m.end(), "内部文件文号", m.group(0),
-                                       f"与内部文件 {doc.number}{title} 年份、序号相同，请核对：{doc.reason}"))
-                break
+                    exact = Finding(start, m.end(), "内部文件文号", text[start: m.end()],
+                                    f"{doc.number}{title}：{doc.reason}")
+                    break
+                if maybe is None and (not code or not before or before[-1] not in _CODE_ENDINGS):
+                    maybe = Finding(m.start(), m.end(), "内部文件文号", m.group(0),
+                                    f"与内部文件 {doc.number}{title} 年份、序号相同，请核对：{doc.reason}")
+            finding = exact or maybe
+            if finding is not None:
+                out.append(finding)
         return out
 
     def _words(self, text: str) -> list[Finding]:

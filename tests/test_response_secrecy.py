@@ -70,6 +70,22 @@ def test_document_numbers_in_any_bracket_style_and_amounts_in_any_unit() -> None
     assert [f.text for f in rules.review("见市文广旅发（2023）第17号")] == ["市文广旅发（2023）第17号"]
 
 
+def test_two_listed_series_sharing_year_and_serial_are_each_found() -> None:
+    from response.secrecy import InternalDocument
+
+    rules = SecrecyRules.build(SecrecyFile(internal_documents=[
+        InternalDocument(number="市文广旅办〔2018〕12号", title="值班安排"),
+        InternalDocument(number="市文广旅发〔2018〕12号", title="场馆安全排查通报"),
+    ]), RULES_PRIVACY)
+    # the 发 document, listed second: the 办 one has the same year and serial but another code
+    (found,) = rules.review("依据市文广旅发〔2018〕12号要求")
+    assert found.text == "市文广旅发〔2018〕12号" and "场馆安全排查通报" in found.reason
+    (found,) = rules.review("依据市文广旅办〔2018〕12号要求")
+    assert found.text == "市文广旅办〔2018〕12号" and "值班安排" in found.reason
+    (bare,) = rules.review("见〔2018〕12号")  # no code written: the first that may be it, to check
+    assert "请核对" in bare.reason
+
+
 def test_a_bad_rules_file_names_the_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "secrecy.yaml"
     bad.write_text("internal_documents:\n  - number: 225号\n", encoding="utf-8")
