@@ -9,7 +9,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
-from crawlers.signals import crawl_state_loaded
+from crawlers.signals import crawl_state_loaded, page_unreadable
 from index.crawl_state import CrawlState
 
 
@@ -32,7 +32,9 @@ class NotModified(IgnoreRequest):
 
 
 class ConditionalRequestMiddleware:
-    """Adds If-None-Match / If-Modified-Since from the previous crawl; a 304 ends the request as unchanged.
+    """Adds If-None-Match / If-Modified-Since from the previous crawl; a 304 ends the request as unchanged. The
+    validators of a 200 are remembered, and forgotten again when the spider could not read the page
+    (:data:`~crawlers.signals.page_unreadable`).
 
     The crawl state arrives with the :data:`~crawlers.signals.crawl_state_loaded` signal (the ingest pipeline
     loads it when the spider opens); until then, or without one, requests go out unconditionally."""
@@ -41,9 +43,14 @@ class ConditionalRequestMiddleware:
         self.crawler = crawler
         self.state: CrawlState | None = None
         crawler.signals.connect(self._state_loaded, signal=crawl_state_loaded)
+        crawler.signals.connect(self._page_unreadable, signal=page_unreadable)
 
     def _state_loaded(self, state: CrawlState | None) -> None:
         self.state = state
+
+    def _page_unreadable(self, url: str) -> None:
+        if self.state is not None:
+            self.state.forget_http(url)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestMiddleware:

@@ -58,6 +58,14 @@ class CrawlState:
             self._put(old.model_copy(update={"etag": etag or old.etag, "last_seen_at": now,
                                              "last_modified": last_modified or old.last_modified}))
 
+    def forget_http(self, url: str) -> None:
+        """Drop the page's validators (it was fetched but could not be read): the next request goes out in full."""
+        key = canonicalize_url(url)
+        with self._lock:
+            old = self.pages.get(key)
+            if old is not None and (old.etag or old.last_modified):
+                self._put(old.model_copy(update={"etag": None, "last_modified": None}))
+
     def touch(self, url: str, now: datetime) -> None:
         key = canonicalize_url(url)
         with self._lock:

@@ -83,3 +83,32 @@ def test_turning_the_classifier_on_reanalyses_unchanged_pages(
     assert (run.indexed, run.unchanged) == (1, 0)
     analysis = es_client.get(index=alias, id=doc_id)["_source"]["analysis"]
     assert analysis["model_version"].startswith("yuqing-zh-small@")
+
+
+def test_a_page_that_could_not_be_read_is_fetched_in_full_next_time(
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
+) -> None:
+    good = mockserver.write("news/good.html", ARTICLE.format(title="市博物馆夜场开放",
+                                                            body="市博物馆本周五起夜场开放至二十一点。"))
+    # a page the extractor cannot read (no markup: the site served plain text where an article was expected)
+    broken = mockserver.write("news/broken.html", "维护中，请稍后访问。" * 20)
+    entries = [FeedEntry(link=u, title="t") for u in (good, broken)]
+
+    def feed(day: int) -> None:
+        mockserver.write("feed.xml", rss_document("t", mockserver.url, entries,
+                                                  built=datetime(2026, 11, day, tzinfo=ZoneInfo("Asia/Shanghai"))))
+
+    feed(27)
+    (config_dir / "sources.yaml").write_text(
+        f"sources:\n  - {{name: rd, kind: feed, start_urls: ['{mockserver.url}/feed.xml']}}\n", encoding="utf-8")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false")
+    first = crawl_in_subprocess(None, [], timeout_s=300, env=env).sources[0]
+    assert (first.indexed, first.errors) == (1, 1)
+    state = CRAWL_STATE.alias(settings.elasticsearch.index_prefix)
+    assert es_client.get(index=state, id=doc_id_for(canonicalize_url(good)))["_source"]["etag"]
+    kept = es_client.options(ignore_status=404).get(index=state, id=doc_id_for(canonicalize_url(broken)))
+    assert not kept.get("found") or not kept["_source"].get("etag")  # its validators were not kept
+
+    feed(28)  # the items are requested again: the good page answers 304, the broken one is fetched (and fails) again
+    second = crawl_in_subprocess(None, [], timeout_s=300, env=env).sources[0]
+    assert (second.unchanged, second.errors) == (1, 1)

@@ -20,6 +20,7 @@ from crawlers.encoding import decode_html
 from crawlers.extract import ExtractedArticle, ExtractionRules, extract_article, load_extraction_rules
 from crawlers.extract.rules import EXTRACTION_CONFIG_NAME
 from crawlers.middlewares import NotModified
+from crawlers.signals import page_unreadable
 from yuqing.models import Post, PostKind
 from yuqing.settings import Settings
 from yuqing.sources import Source
@@ -82,6 +83,13 @@ class SourceSpider(scrapy.Spider):
     def now(self) -> datetime:
         return datetime.now(self.zone)
 
+    def unreadable(self, response: Response, message: str, *args: object) -> None:
+        """A fetched page gave no post: logged (``message % args``) and counted as an error, and its HTTP validators
+        forgotten, so that the next crawl fetches it in full rather than taking a 304 for it."""
+        self.count("errors")
+        self.logger.error(message, *args)
+        self.crawler.signals.send_catch_log(page_unreadable, url=response.url)
+
     def count(self, key: str, n: int = 1) -> None:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"yuqing/{key}", n)
@@ -118,8 +126,7 @@ class SourceSpider(scrapy.Spider):
                 title_selector=sel.title,
             )
         except ValueError as exc:
-            self.count("errors")
-            self.logger.error("cannot extract an article from %s: %s", response.url, exc)
+            self.unreadable(response, "cannot extract an article from %s: %s", response.url, exc)
             return None
 
     def page_post(
@@ -128,8 +135,7 @@ class SourceSpider(scrapy.Spider):
     ) -> Post | None:
         """The post of an article page; None (logged, counted) when it has neither a title nor text."""
         if not (title or content):
-            self.count("errors")
-            self.logger.error("no article text extracted: %s", response.url)
+            self.unreadable(response, "no article text extracted: %s", response.url)
             return None
         return Post(url=response.url, title=title, content=content, source=self.source.name,
                     site=self.site_of(response.url, article.site), kind=kind, author=author,

@@ -30,8 +30,7 @@ class MessageBoardSpider(ListSpider):
         fields = self.source.message or MessageFields()
         root = html_root(response_text(response))
         if root is None:
-            self.count("errors")
-            self.logger.error("message page is not an HTML page: %s", response.url)
+            self.unreadable(response, "message page is not an HTML page: %s", response.url)
             return
         now = self.now()
         try:
@@ -45,8 +44,7 @@ class MessageBoardSpider(ListSpider):
             replied_text = read_field(root, fields.replied_at, blocks)
             unit = read_field(root, fields.reply_unit, blocks)
         except ValueError as exc:
-            self.count("errors")
-            self.logger.error("message page %s: %s", response.url, exc)
+            self.unreadable(response, "message page %s: %s", response.url, exc)
             return
         published = parse_datetime(published_text, now=now, tz=self.zone) if published_text else None
         site = None
