@@ -157,6 +157,7 @@ def _add_foia(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_foia_register)
 
     p = fs.add_parser("list", help="requests with their deadlines")
+    p.add_argument("--limit", type=int, default=200)
     p.add_argument("--open", action="store_true", help="only requests not yet answered")
     p.add_argument("--on", help="as of this date (default today)")
     _json(p)
@@ -582,7 +583,7 @@ def cmd_foia_register(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_foia_list(args: argparse.Namespace, settings: Settings) -> int:
     def body(ctx: _Context) -> int:
         today = ctx.day(args.on)
-        total, reqs = ctx.foia().list(open_only=args.open)
+        total, reqs = ctx.foia().list(open_only=args.open, size=args.limit)
         for r in reqs:
             if args.json:
                 print(json.dumps({**r.model_dump(mode="json"), "clock": _clock_json(r, today, ctx)},
@@ -590,7 +591,7 @@ def cmd_foia_list(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(_foia_line(r, today, ctx))
         if not args.json:
-            print(f"共 {total} 件")
+            print(f"共 {total} 件" + (f"，显示前 {len(reqs)} 件（--limit）" if total > len(reqs) else ""))
         return 0
 
     return _run(settings, body)
@@ -678,11 +679,12 @@ def cmd_foia_reply(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_foia_reminders(args: argparse.Namespace, settings: Settings) -> int:
     from response.calendar import WorkCalendar
     from response.foia import reminders
+    from response.reminders import open_requests
 
     def body(ctx: _Context) -> int:
         today = ctx.day(args.on)
         cal = WorkCalendar.official()
-        _, reqs = ctx.foia().list(open_only=True, size=1000)
+        reqs = open_requests(ctx.foia())  # every open request, page by page
         found = [m for r in reqs for m in reminders(r, today, cal, ctx.config.foia)]
         if args.json:
             for m in found:

@@ -129,7 +129,8 @@ def _all_tickets(service: TicketService, statuses: Sequence[str], page: int = 50
             return out
 
 
-def _open_requests(service: FoiaService, page: int = 500) -> list[FoiaRequest]:
+def open_requests(service: FoiaService, page: int = 500) -> list[FoiaRequest]:
+    """Every open 依申请公开 request, page by page."""
     out: list[FoiaRequest] = []
     while True:
         total, rows = service.list(open_only=True, size=page, offset=len(out))
@@ -149,5 +150,5 @@ def due_foia_reminders(client: Elasticsearch, prefix: str, config: ResponseConfi
                        cal: WorkCalendar | None = None) -> list[FoiaDue]:
     """:func:`foia_due` over the stored open requests (index ``<prefix>-foia``); ``today`` in the bureau's
     time zone."""
-    requests = _open_requests(FoiaService(client, prefix))
+    requests = open_requests(FoiaService(client, prefix))
     return foia_due(requests, today, cal or WorkCalendar.official(), config.foia)

@@ -158,3 +158,9 @@ def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.Captur
     assert main(["foia", "reminders", "--on", "2026-10-27", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["kind"] for r in rows if r["request_id"] == req["id"]] == ["答复期限临近"]
+    assert main(["foia", "register", "--applicant", "王某", "--content", "博物馆门票收入", "--channel", "邮寄",
+                 "--received", "2026-09-29", "--by", "李明"]) == 0
+    capsys.readouterr()
+    assert main(["foia", "list", "--limit", "1", "--on", "2026-10-27"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and listed[-1].endswith("，显示前 1 件（--limit）")  # a cut list says so
