@@ -51,8 +51,8 @@ class HealthSpool:
         if not self.directory.is_dir():
             return []
         claimed: list[tuple[Path, list[SourceRun]]] = []
-        for path in sorted(self.directory.glob("runs-*.jsonl")):
-            mine = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+        for path in [*sorted(self.directory.glob("runs-*.jsonl")), *self._orphaned()]:
+            mine = path.with_name(f"{path.name.split('.claimed-', 1)[0]}.claimed-{os.getpid()}")
             try:
                 path.rename(mine)
             except FileNotFoundError:  # another process claimed it first
@@ -66,10 +66,32 @@ class HealthSpool:
             claimed.append((mine, runs))
         return claimed
 
+    def _orphaned(self) -> list[Path]:
+        """Files claimed by a process that is gone (killed between claiming and writing, e.g. a crawl stopped at its
+        timeout while Elasticsearch hung): free to claim again, or their runs would never be recorded."""
+        out = []
+        for path in sorted(self.directory.glob("runs-*.jsonl.claimed-*")):
+            pid = path.name.rsplit(".claimed-", 1)[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                log.info("source-health spool %s was claimed by process %s, which has ended: claimed again", path,
+                         pid)
+                out.append(path)
+        return out
+
     @staticmethod
     def release(path: Path) -> None:
         """Give a claimed file back (its runs could not be written)."""
         path.rename(path.with_name(path.name.split(".claimed-", 1)[0]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def spool_dir(data_dir: Path) -> Path:
@@ -95,6 +117,12 @@ def record_runs(settings: ElasticsearchSettings, data_dir: Path, runs: Sequence[
         log.error("could not record source health (%s); %d runs kept in %s, recorded by the next crawl",
                   describe(exc), len(runs) + len(pending), directory)
         return False
+    except BaseException:  # a bug, or the process told to stop: what was claimed goes back, this run is kept
+        for path, _ in claimed:
+            spool.release(path)
+        if runs:
+            spool.write(runs)
+        raise
     for path, _ in claimed:
         path.unlink()
     if pending:

@@ -112,3 +112,14 @@ def test_health_runs_kept_on_disk_are_claimed_once_and_given_back_when_not_writt
     assert HealthSpool(tmp_path / "health").claim() == []  # claimed: another recording does not take it too
     spool.release(claimed[0][0])
     assert [runs for _, runs in spool.claim()] == [[run]]
+
+    # a file claimed by a process that has ended (killed before it wrote or gave back the runs) is claimed again
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    orphan = spool.write([later])
+    orphan = orphan.rename(orphan.with_name(f"{orphan.name}.claimed-{int(gone.stdout)}"))
+    assert [runs for _, runs in HealthSpool(tmp_path / "health").claim()] == [[later]]
+    assert not orphan.exists()
