@@ -241,6 +241,24 @@ def get_events(client: Elasticsearch, alias: str, event_ids: Sequence[str]) -> d
     return out
 
 
+MERGE_CHAIN_LIMIT = 20  # merges of merges followed at most this far (a cycle would be a bug of the engine)
+
+
+def surviving_events(client: Elasticsearch, alias: str, event_ids: Sequence[str]) -> dict[str, str]:
+    """For each of ``event_ids``, the event its posts now belong to: itself, or the event it was merged into
+    (followed through merges of merges). An id with no record maps to itself."""
+    out = {e: e for e in event_ids}
+    frontier = set(out)
+    for _ in range(MERGE_CHAIN_LIMIT):
+        records = get_events(client, alias, sorted(frontier))
+        moved = {e: r.merged_into for e, r in records.items() if r.merged_into and r.merged_into != e}
+        if not moved:
+            return out
+        out = {orig: moved.get(cur, cur) for orig, cur in out.items()}
+        frontier = set(moved.values())
+    raise RuntimeError(f"events in {alias}: a chain of merges longer than {MERGE_CHAIN_LIMIT} from {sorted(frontier)}")
+
+
 def open_events_query(min_heat: float = 0.0) -> dict[str, Any]:
     """Open events (optionally at least ``min_heat``), the hottest first (pure)."""
     filters: list[dict[str, Any]] = [{"term": {"status": "open"}}]

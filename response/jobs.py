@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch, helpers
 
-from index.events import EVENTS, EventRecord, get_events
+from index.events import EVENTS, EventRecord, get_events, surviving_events
 from index.hits import read_hit
 from index.layout import POSTS
 from response.config import RISK_LEVELS, Channel, ResponseConfig
 from response.event_tickets import apply_rule, ticket_id_for_event
-from response.service import TicketConflict, TicketService
+from response.service import LoadedTicket, TicketConflict, TicketService
 from response.silence import BoardMessage, ChannelPost, apply_silence, check_silence
 from response.tickets import Ticket, TicketError
 from yuqing.models import Post
@@ -68,16 +68,23 @@ def auto_open_tickets(client: Elasticsearch, prefix: str, config: ResponseConfig
                                 size=500):
             record = EventRecord.model_validate(hit["_source"])
             events[record.event_id] = record
+    # The ticket of each event: its own, or that of an event merged into it (the events update merges events
+    # that turn out to be one 舆情; its ticket goes on, and no second one is opened for the same 舆情).
+    subjects = [lt.ticket.subject.id for lt in tickets.values() if lt.ticket.subject.kind == "event"]
+    survivor = surviving_events(client, events_alias, subjects)
+    by_event: dict[str, LoadedTicket] = {}
+    for lt in sorted(tickets.values(), key=lambda lt: (not lt.ticket.is_open, lt.ticket.opened_at)):  # open first
+        if lt.ticket.subject.kind == "event":
+            by_event.setdefault(survivor[lt.ticket.subject.id], lt)
     # Events of open tickets below the level: their level may have risen too.
-    linked = [lt.ticket.subject.id for lt in tickets.values()
-              if lt.ticket.subject.kind == "event" and lt.ticket.subject.id not in events]
+    linked = sorted({survivor[e] for e in subjects} - set(events))
     events.update(get_events(client, events_alias, linked))
 
     opened: list[str] = []
     raised: list[str] = []
     skipped = 0
     for event in sorted(events.values(), key=lambda e: e.event_id):
-        loaded = tickets.get(ticket_id_for_event(event.event_id))
+        loaded = tickets.get(ticket_id_for_event(event.event_id)) or by_event.get(event.event_id)
         change = apply_rule(event, loaded.ticket if loaded else None, config=config, topic_units=topic_units,
                             now=now)
         if change is None:
@@ -196,8 +203,10 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
                 own.append(channel_post(doc_id, post, own_channels[post.source]))
     events = [lt.ticket.subject.id for lt in loaded if lt.ticket.subject.kind == "event"]
     posts = [lt.ticket.subject.id for lt in loaded if lt.ticket.subject.kind == "post"]
+    # a ticket's event may have been merged into another since: its board messages now carry the other's id
+    survivor = surviving_events(client, EVENTS.alias(prefix), events) if events else {}
     board: dict[str, list[BoardMessage]] = {}
-    for doc_id, post, event_id in _posts(client, alias, board_messages_query(events, posts)):
+    for doc_id, post, event_id in _posts(client, alias, board_messages_query(sorted(set(survivor.values())), posts)):
         message = board_message(doc_id, post)
         for key in {event_id, doc_id} - {None}:
             board.setdefault(str(key), []).append(message)
@@ -209,7 +218,8 @@ def check_silences(client: Elasticsearch, prefix: str, config: ResponseConfig, o
     for lt in loaded:
         ticket = lt.ticket
         result = check_silence(ticket, own_posts=candidates.matching(ticket.subject.keywords, config),
-                               board_messages=board.get(ticket.subject.id, ()), now=now, config=config)
+                               board_messages=board.get(survivor.get(ticket.subject.id, ticket.subject.id), ()),
+                               now=now, config=config)
         new = apply_silence(ticket, result, now=now, tz=tz)
         if new.silent:
             silent.append(ticket.id)

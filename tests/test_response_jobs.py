@@ -222,3 +222,34 @@ def test_posts_to_event_to_ticket_to_silence_through_the_real_jobs(
     jobs["silence"].run(None)
     after = tickets.load(ticket.id).ticket
     assert (after.silent, after.overdue) == (False, False)  # the board reply came within the deadline
+
+
+def test_a_ticket_follows_its_event_into_the_event_it_was_merged_into(job_settings: Settings,
+                                                                       es_client: Elasticsearch) -> None:
+    prefix = job_settings.elasticsearch.index_prefix
+    tickets = TicketService(es_client, prefix)
+    jobs = {j.name: j for j in post_crawl_jobs(job_settings, alerts=False)}
+    upsert_events(es_client, EVENTS.alias(prefix), [_event("ev-a", "II", hours_ago=8)], refresh=True)
+    jobs["tickets"].run(None)
+    mine = ticket_id_for("event", "ev-a")
+    assert [t.id for t in tickets.list()[1]] == [mine]
+
+    # The events update finds ev-a and ev-b to be one 舆情 (ev-a merged into ev-b, its posts now ev-b's), and
+    # ev-b rises to I; a member board message of ev-b carries the official reply, 3 hours after ev-a began.
+    merged = _event("ev-a", "II", status="merged", hours_ago=8).model_copy(update={"merged_into": "ev-b"})
+    upsert_events(es_client, EVENTS.alias(prefix), [merged, _event("ev-b", "I", hours_ago=8)], refresh=True)
+    now = datetime.now(TZ).replace(microsecond=0)
+    message = Post.model_validate({
+        "url": "https://liuyan.example.cn/thread/9", "title": "图书馆闭馆押金怎么退",
+        "content": "图书馆闭馆押金怎么退？",
+        "source": "liuyan", "kind": "message", "fetched_at": now, "published_at": now - timedelta(hours=7),
+        "reply": {"text": "您好，押金可线上申请退还。", "unit": "公共服务科", "replied_at": now - timedelta(hours=5)}})
+    seed_posts(es_client, job_settings, [message])
+    set_post_events(es_client, POSTS.alias(prefix), {message.doc_id: "ev-b"}, {}, refresh=True)
+
+    jobs["tickets"].run(None)
+    assert [t.id for t in tickets.list()[1]] == [mine]  # no second ticket for the same 舆情
+    assert tickets.load(mine).ticket.risk_level == "I"  # raised with the event it belongs to now
+    jobs["silence"].run(None)
+    after = tickets.load(mine).ticket
+    assert (after.silent, after.overdue) == (False, False)  # the reply under ev-b answers it in time
