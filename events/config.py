@@ -92,6 +92,8 @@ class ClusteringConfig(_Section):
     place_veto: bool = Field(True, description="events naming other county-level places than the post never take it")
     briefs: int = Field(20, ge=1, description="member titles kept per event for the representative title")
     members_kept: int = Field(200, ge=1, description="member ids kept on the event record (all are in the state)")
+    state_retention_days: float = Field(
+        30.0, gt=0, description="a closed event leaves the engine's state this long after it closed (its record stays)")
 
     @model_validator(mode="after")
     def _index_within_centroid(self) -> ClusteringConfig:

@@ -204,6 +204,16 @@ class EventEngine:
     def close_idle(self, now: float | None = None) -> list[str]:
         return self.clusterer.close_idle(now)
 
+    def prunable(self, now: float) -> list[str]:
+        """Closed and merged events whose window ended more than ``clustering.state_retention_days`` before ``now``
+        (epoch seconds): nothing can join them any more, their records are written, and keeping them would grow
+        the state (loaded at every start, saved at every batch) with the whole history."""
+        keep_s = self.cfg.clustering.state_retention_days * 86400
+        held = self.clusterer.events
+        return sorted(eid for eid, ev in held.items()
+                      if ev.status != "open" and ev.last + ev.window * 3600 + keep_s < now
+                      and not (ev.status == "merged" and ev.merged_into in held))  # needed while its survivor is
+
     def prune(self, event_ids: list[str]) -> None:
         """Forget closed (and merged) events whose records were saved (see :meth:`Clusterer.prune`)."""
         self.clusterer.prune(event_ids)

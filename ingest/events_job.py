@@ -364,6 +364,11 @@ class EventsUpdater:
             changed.append(self._record(engine, eid, now))
         if changed:
             upsert_events(self.client, self.events_alias, changed)
-        if closed:
+        old = engine.prunable(at)  # their records are written: the state forgets them
+        if old:
+            engine.prune(old)
+            log.info("events update: %d events closed more than %g days ago left the engine's state", len(old),
+                     engine.cfg.clustering.state_retention_days)
+        if closed or old:
             self._save(engine)
         return len(changed)

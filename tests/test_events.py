@@ -118,6 +118,9 @@ def test_state_delta_lists_changed_and_forgotten_events(cfg: EventsConfig) -> No
     engine.process(late)  # the clock moves a year on: both events close
     closed = engine.event_ids(status="closed")
     assert set(closed) == {event_id_for("lib-1"), event_id_for("ktv-1")}
+    assert engine.prunable(late.published_at.timestamp()) == sorted(closed)  # long closed; the open one stays
+    soon = T0 + timedelta(days=cfg.clustering.window_hours.default / 24 + cfg.clustering.state_retention_days - 1)
+    assert engine.prunable(soon.timestamp()) == []  # closed less than the retention ago: kept
     engine.prune(closed)
     delta = engine.state_delta()
     assert set(delta.removed) == set(closed) and set(delta.events) == {event_id_for("late")}

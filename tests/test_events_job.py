@@ -311,3 +311,29 @@ def test_a_judgement_reaches_the_event_of_the_post(ev_settings: Settings, es_cli
     assert stored(es_client, ev_settings)[1][lib_event].relevance_share == pytest.approx(4 / 6, abs=1e-4)
     assert updater(ev_settings, es_client, at).run_once().posts == 0
     assert stored(es_client, ev_settings)[1][lib_event].relevance_share == pytest.approx(4 / 6, abs=1e-4)
+
+
+def test_events_closed_long_ago_leave_the_state_and_keep_their_records(ev_settings: Settings,
+                                                                       es_client: Elasticsearch) -> None:
+    posts = library_posts(T0, 4)
+    seed_posts(es_client, ev_settings, posts)
+    updater(ev_settings, es_client, T0 + timedelta(hours=1)).run_once()
+    prefix = ev_settings.elasticsearch.index_prefix
+    by_post, _ = stored(es_client, ev_settings)
+    event_id = by_post[posts[0].doc_id]
+
+    def in_state() -> bool:
+        es_client.indices.refresh(index=EVENT_STATE.alias(prefix))
+        return bool(es_client.options(ignore_status=404).get(index=EVENT_STATE.alias(prefix),
+                                                             id=f"event:{event_id}").get("found"))
+
+    assert in_state()
+    retention = timedelta(days=job.EventsConfigFiles.load(ev_settings).events.clustering.state_retention_days)
+    # the story went quiet: closed after its window, still held within the retention
+    updater(ev_settings, es_client, T0 + timedelta(days=4)).run_once()
+    assert in_state()
+    later = updater(ev_settings, es_client, T0 + timedelta(days=4) + retention)
+    later.run_once()
+    assert not in_state() and event_id not in later.engine.clusterer.events  # type: ignore[union-attr]
+    _, events = stored(es_client, ev_settings)
+    assert events[event_id].status == "closed" and events[event_id].count == 4  # the record stays for the dashboard
