@@ -112,7 +112,7 @@ class Outbox:
                         dashboard_url=self.dashboard_url, tz=self.tz, font=self.font)
 
     def _entry(self, d: Decision, now: datetime) -> OutboxEntry:
-        payload = d.signal.payload(now)
+        payload = d.signal.payload(now, self.tz)
         common = dict(
             id=d.id, rule=d.rule, rule_kind=d.rule_kind, subject_key=d.subject_key, occurrence=d.occurrence,
             cooldown_key=cooldown_key(d.rule, d.subject_key), title=d.title, reason=d.reason, level=d.level,

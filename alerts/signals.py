@@ -13,7 +13,7 @@ topic and window), 专题 matches on ingest (:class:`KeywordGroupSignal`), the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -43,8 +43,9 @@ def _hours(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def _local(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "未知"
+def _local(value: datetime | None, tz: tzinfo) -> str:
+    """A time as the office reads it (``tz``: settings.timezone); the signals hold aware times, often UTC."""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else "未知"
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class EventSignal:
     def title(self) -> str:
         return self.event.title
 
-    def payload(self, now: datetime) -> EventAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> EventAlert:
         return self.event
 
 
@@ -122,10 +123,10 @@ class SurgeSignal:
     def title(self) -> str:
         return f"“{self.topic}”负面信息激增"
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         rows = (
             ("话题", self.topic),
-            ("统计窗口", f"截至 {_local(self.window_end)} 的 {self.window_minutes} 分钟"),
+            ("统计窗口", f"截至 {_local(self.window_end, tz)} 的 {self.window_minutes} 分钟"),
             ("负面信息", f"{self.negative} 条（占 {self.share:.0%}，共 {self.total} 条）"),
             ("上一窗口", f"{self.prev_negative} 条（占 {self.prev_share:.0%}，共 {self.prev_total} 条）"),
         )
@@ -164,9 +165,9 @@ class KeywordGroupSignal:
     def title(self) -> str:
         return self.post.title or self.post.url
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         rows = (("专题", self.group), ("来源", self.post.source or "未知"),
-                ("发布时间", _local(self.post.published_at)))
+                ("发布时间", _local(self.post.published_at, tz)))
         return NoticeAlert(
             category=f"专题·{self.group}", headline=self.title, rows=rows, posts=(self.post,),
             summary=f"专题“{self.group}”命中新信息。",
@@ -198,13 +199,13 @@ class TicketDueSignal:
     def remaining_hours(self, now: datetime) -> float:
         return (self.due_at - now).total_seconds() / 3600
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         remaining_hours = self.remaining_hours(now)
         when = f"已超期 {_hours(-remaining_hours)} 小时" if remaining_hours < 0 else \
             f"剩余 {_hours(remaining_hours)} 小时"
         rows: list[tuple[str, str]] = [
             ("处置单", self.ticket_id), ("事项", self.title), ("责任单位", self.unit),
-            ("时限", f"{self.deadline_kind}（{self.deadline_basis}）"), ("截止时间", _local(self.due_at)),
+            ("时限", f"{self.deadline_kind}（{self.deadline_basis}）"), ("截止时间", _local(self.due_at, tz)),
             ("状态", f"{self.status}，{when}"),
         ]
         if self.handler:
@@ -246,7 +247,7 @@ class FoiaDueSignal:
     def title(self) -> str:
         return self.summary
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         left = self.remaining_working_days
         when = f"已超期 {-left} 个工作日" if left < 0 else "今日到期" if left == 0 else f"剩余 {left} 个工作日"
         rows: list[tuple[str, str]] = [
@@ -296,11 +297,11 @@ class SourceSilentSignal:
     def title(self) -> str:
         return f"信源“{self.source}”{'静默' if self.status == 'silent' else '抓取失败'}"
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         rows: list[tuple[str, str]] = [
             ("信源", f"{self.source}（{self.kind}）"),
             ("状态", "静默（连续无产出）" if self.status == "silent" else "失败"),
-            ("最近一次成功", _local(self.last_success)),
+            ("最近一次成功", _local(self.last_success, tz)),
             ("连续无产出次数", str(self.consecutive_empty)),
         ]
         if self.last_error:
@@ -337,13 +338,13 @@ class PostSignal:
     def title(self) -> str:
         return self.post.title or self.excerpt or self.post.url
 
-    def payload(self, now: datetime) -> NoticeAlert:
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
         rows: list[tuple[str, str]] = [("来源", self.post.source or "未知")]
         if self.kind:
             rows.append(("类型", KIND_LABELS.get(self.kind, self.kind)))
         if self.author:
             rows.append(("作者", self.author))
-        rows.append(("发布时间", _local(self.post.published_at)))
+        rows.append(("发布时间", _local(self.post.published_at, tz)))
         if self.post.sentiment:
             rows.append(("情感倾向", SENTIMENT_LABELS[self.post.sentiment]))
         if self.topic:

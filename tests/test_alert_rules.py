@@ -229,7 +229,7 @@ def build(post: Post, rule: AlertRule = RULE) -> EmailMessage:
                         author=post.author, topic=post.analysis.topic if post.analysis else None)
     env = Envelope(sender="yuqing@culture.example.gov.cn", recipients=rule.recipients, entry_id="e" * 40, date=NOW,
                    dashboard_url="http://dash.example:8501", tz=ZoneInfo("Asia/Shanghai"))
-    msg = compose(signal.payload(NOW), env, rule=rule.name, reason="新信息符合规则")
+    msg = compose(signal.payload(NOW, ZoneInfo("Asia/Shanghai")), env, rule=rule.name, reason="新信息符合规则")
     # round-trip through bytes, as a mail client would see it
     parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)

@@ -97,14 +97,15 @@ def test_user_text_is_escaped_and_only_web_links_are_clickable(smtp: SMTPServer)
 def test_notice_and_digest_mails(smtp: SMTPServer) -> None:
     signal = TicketDueSignal(ticket_id="CZ-9", title="图书馆闭馆回应", unit="市图书馆", deadline_kind="权威信息发布",
                              deadline_basis="国办发〔2016〕80号", due_at=NOW + timedelta(hours=2), level="II")
-    notice = compose(signal.payload(NOW), envelope("n1"), rule="处置时限临近", reason="不足 5 小时")
+    notice = compose(signal.payload(NOW, TZ), envelope("n1"), rule="处置时限临近", reason="不足 5 小时")
     assert notice["Subject"] == "【处置时限·Ⅱ级橙色】权威信息发布即将到期：图书馆闭馆回应"
     assert [p.get_content_type() for p in notice.iter_parts()] == ["text/plain", "text/html"]
     text = body(notice, "plain")
     assert "剩余 2 小时" in text and f"{DASHBOARD}/tickets?id=CZ-9" in text
+    assert "2026-05-06 14:00" in text  # the deadline (06:00 UTC) as the office reads it
 
     items = [DigestItem(library_event(NOW, "E1"), "风险等级由Ⅲ级黄色升至Ⅱ级橙色", NOW),
-             DigestItem(signal.payload(NOW), "时限不足 5 小时", NOW + timedelta(minutes=7))]
+             DigestItem(signal.payload(NOW, TZ), "时限不足 5 小时", NOW + timedelta(minutes=7))]
     got, _ = through_smtp(smtp, compose_digest(items, envelope("d1"), rule="等级上升", quiet=False))
     assert got["Subject"] == "【预警汇总】等级上升：2 条提醒（05-06 12:00–12:07）"
     html = body(got, "html")

@@ -149,7 +149,7 @@ def test_links_from_mails_and_reports_set_the_search_filters_once(office: list[P
     now = datetime.now(UTC)
     surge = SurgeSignal(topic=facility, window_end=now, window_minutes=60, negative=5, total=6, prev_negative=0,
                         prev_total=1)
-    at = _follow(surge.payload(now).page_path)  # 负面激增: this topic's negative posts
+    at = _follow(surge.payload(now, ZoneInfo("Asia/Shanghai")).page_path)  # 负面激增: this topic's negative posts
     assert shown_titles(at) == [B_SEATS]
     assert at.sidebar.multiselect(key="filter_topics").value == [facility]
     assert at.sidebar.multiselect(key="filter_sentiments").value == ["negative"]

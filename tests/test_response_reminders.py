@@ -63,7 +63,7 @@ def test_reminders_build_the_alert_signals_field_for_field() -> None:
                    by="李明", now=NOW)
     f = foia_due([req], date(2026, 10, 27), CAL, CFG.foia)[0]
     fsignal = FoiaDueSignal(**dataclasses.asdict(f))
-    assert fsignal.subject_key == f"foia:{req.id}" and "剩余 3 个工作日" in fsignal.payload(NOW).headline
+    assert fsignal.subject_key == f"foia:{req.id}" and "剩余 3 个工作日" in fsignal.payload(NOW, TZ).headline
 
 
 def test_foia_reminded_within_three_working_days_and_when_overdue() -> None:
