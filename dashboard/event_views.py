@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -43,11 +43,12 @@ def sparkline(record: EventRecord, now: datetime, hours: int = SPARK_HOURS) -> l
     return counts
 
 
-def events_frame(records: Sequence[EventRecord], tz: str, now: datetime) -> pd.DataFrame:
-    """The 热点事件 table, one row per event in the given (heat) order."""
+def events_frame(records: Sequence[EventRecord], tz: str, now: datetime,
+                 mask: Callable[[str], str] = str) -> pd.DataFrame:
+    """The 热点事件 table, one row per event in the given (heat) order; titles through ``mask`` (the viewer's)."""
     return pd.DataFrame({
         "风险等级": [level_text(r.risk_level) for r in records],
-        "事件": [r.title for r in records],
+        "事件": [mask(r.title) for r in records],
         "热度": [round(r.heat, 1) for r in records],
         "近24小时": [sparkline(r, now) for r in records],
         "条数": [r.count for r in records],

@@ -9,7 +9,7 @@ by someone else is reported, never overwritten (:class:`response.service.TicketC
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -80,13 +80,14 @@ def level_label(level: str | None) -> str:
     return RISK_LABELS.get(level or "", "未定级")
 
 
-def ticket_line(ticket: Ticket, now: datetime) -> str:
-    """One Markdown line of the list: title, unit, level, countdown (red when overdue), 失声 flag."""
+def ticket_line(ticket: Ticket, now: datetime, mask: Callable[[str], str] = str) -> str:
+    """One Markdown line of the list: title (through ``mask``: the viewer's privacy mask), unit, level, countdown
+    (red when overdue), 失声 flag."""
     text, overdue = countdown(ticket, now)
     left = f":red[**{md_escape(text)}**]" if overdue else md_escape(text)
     flags = " :red-badge[失声]" if ticket.silent else ""
     handler = f" · 承办：{md_escape(ticket.handler)}" if ticket.handler else ""
-    return (f"**{md_escape(ticket.title)}**{flags} · {md_escape(ticket.unit)}{handler} · "
+    return (f"**{md_escape(mask(ticket.title))}**{flags} · {md_escape(ticket.unit)}{handler} · "
             f"{md_escape(level_label(ticket.risk_level))} · {left} · `{ticket.id}`")
 
 
@@ -145,8 +146,17 @@ def clock_text(clock: FoiaClock, cfg: FoiaSettings) -> tuple[str, str]:
     return f"{clock.state}，期限 {clock.due}，{when}", colour
 
 
-def request_line(req: FoiaRequest, clock: FoiaClock, cfg: FoiaSettings) -> str:
+def applicant_name(name: str, sees_personal_data: bool) -> str:
+    """The applicant as a viewer may see them: in full for press officers and admins, else the surname only
+    (张某)."""
+    return name if sees_personal_data or not name else f"{name[0]}某"
+
+
+def request_line(req: FoiaRequest, clock: FoiaClock, cfg: FoiaSettings, mask: Callable[[str], str] = str,
+                 sees_personal_data: bool = True) -> str:
+    """One Markdown line of the list; the applicant and the content as the viewer may see them."""
     text, colour = clock_text(clock, cfg)
     flag = " :orange-badge[日历未覆盖]" if clock.uncovered else ""
-    return (f"**{md_escape(req.applicant)}**：{md_escape(req.content[:60])} · {req.received_on} 收到 · "
+    who = md_escape(applicant_name(req.applicant, sees_personal_data))
+    return (f"**{who}**：{md_escape(mask(req.content)[:60])} · {req.received_on} 收到 · "
             f":{colour}[{md_escape(text)}]{flag} · `{req.id}`")

@@ -75,7 +75,7 @@ def test_event_detail_shows_reasons_forecast_posts_and_the_ticket_link(clustered
 
 def test_event_detail_of_an_unknown_event_says_so(clustered: dict[str, str]) -> None:
     at = signed_in()
-    at.query_params["id"] = "ev-none"
+    at.query_params["id"] = "[请点此核实](http://phish.example)"  # a crafted link: shown as text, not as a link
     at.switch_page("views/event.py")
     _run(at)
-    assert at.error[0].value.startswith("未找到事件 ev-none")
+    assert at.error[0].value.startswith("未找到事件 \\[请点此核实\\]\\(http")

@@ -55,6 +55,7 @@ def test_sources_page_flags_silent_and_failing(
 
     assert at.title[0].value == "信源状态"
     assert at.error[0].value == "需要关注：mute（静默(无任何产出)）；broken（失败）"
+    assert at.info[0].value.startswith("1 个信源尚未运行过：new。") and not at.success  # not "all is well"
     table = at.dataframe[0].value
     status = dict(zip(table["信源"], table["状态"], strict=True))
     assert status == {"busy": "正常", "quiet": "平静(无新内容)", "mute": "静默(无任何产出)", "broken": "失败",

@@ -309,3 +309,26 @@ def test_foia_extension_granted_and_third_party_consulted(stores: tuple[TicketSe
     stored = foia.load(req.id).request
     assert [(c.third_party, c.answered_on) for c in stored.consultations] == [("某演出公司", now.date())]
     assert [e.action for e in stored.audit] == ["登记", "延期", "征求意见", "收到意见"]
+
+
+def test_leaders_see_tickets_and_requests_with_personal_data_masked(
+        stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, foia = stores
+    ticket = _ticket("ev-1", 1, "公共服务科", "III")
+    ticket = ticket.model_copy(update={"title": "来电13912345678：市图书馆闭馆"})  # a caller's phone in the title
+    tickets.create(ticket)
+    now = datetime.now(TZ)
+    req = register(applicant="李建国", content="关于我（电话13987654321）的处罚决定书", channel="网上申请",
+                   received_on=now.date(), by="李明", now=now, contact="13987654321")
+    foia.create(req)
+
+    press, leader = _page("press", TICKETS_PAGE, id=ticket.id), _page("leader", TICKETS_PAGE, id=ticket.id)
+    assert "13912345678" in press.header[0].value
+    assert leader.header[0].value.startswith("来电139\\*\\*\\*\\*5678")  # masked (and Markdown-escaped)
+    assert not any("13912345678" in m for m in _md(leader))
+
+    press, leader = _page("press", FOIA_PAGE, id=req.id), _page("leader", FOIA_PAGE, id=req.id)
+    assert press.header[0].value == "李建国 的申请" and any("联系方式：13987654321" in c.value for c in press.caption)
+    assert leader.header[0].value == "李某 的申请"  # the surname only
+    shown = " ".join([*_md(leader), *(c.value for c in leader.caption)])
+    assert "李建国" not in shown and "13987654321" not in shown and "联系方式" not in shown

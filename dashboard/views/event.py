@@ -35,12 +35,13 @@ if not wanted:
 
 record = call(event_data.event, backend, wanted)
 if record is None:
-    components.fail(f"未找到事件 {wanted}（可能已被清除）。请从“热点事件”页重新选择。")
+    components.fail(f"未找到事件 {fmt.md_escape(wanted)}（可能已被清除）。请从“热点事件”页重新选择。")
 if record.status == "merged" and record.merged_into:
     st.warning("该事件已并入另一事件，以下为并入前的情况。")
     st.page_link("views/event.py", label="查看合并后的事件", icon="➡️", query_params={"id": record.merged_into})
 
-st.subheader(record.title)
+mask = components.viewer_mask()  # leaders and analysts: personal data in titles masked
+st.subheader(fmt.md_escape(mask(record.title)))
 status = {"open": "进行中", "closed": "已结束", "merged": "已合并"}.get(record.status, record.status)
 st.caption(f"{ev.level_text(record.risk_level)} · {status} · 共 {record.count} 条 · "
            f"{fmt.format_time(record.started_at, tz)} 至 {fmt.format_time(record.last_post_at, tz)} · "
@@ -68,7 +69,7 @@ with right:
 
 first = record.first_post
 st.markdown(f"**首发**：{fmt.md_escape(first.source)} · {fmt.format_time(first.published_at, tz)} · "
-            + fmt.title_link(first.title, first.url or ""))
+            + fmt.title_link(mask(first.title), first.url or ""))
 if record.keywords:
     st.caption("关键词：" + "、".join(record.keywords))
 

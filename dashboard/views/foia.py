@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import components, tracking
 from dashboard import format as fmt
+from dashboard.auth import sees_personal_data
 from response.calendar import WorkCalendar
 from response.config import load_response_config
 from response.foia import (
@@ -50,6 +51,8 @@ now = datetime.now(tz).replace(microsecond=0)
 today = now.date()
 acting = tracking.can_act(viewer)
 cal = WorkCalendar.official()
+mask = components.viewer_mask()  # leaders and analysts: personal data masked, the applicant by surname only
+personal = viewer is not None and sees_personal_data(viewer.role)
 
 
 def es(func: Callable[[], T]) -> T:
@@ -124,7 +127,7 @@ st.subheader(f"申请（{total}）")
 if not requests:
     st.info("没有符合条件的申请。")
 for r in requests:
-    st.markdown(tracking.request_line(r, clocks[r.id], cfg))
+    st.markdown(tracking.request_line(r, clocks[r.id], cfg, mask, personal))
 
 # ---- one request ------------------------------------------------------------------------------------------
 wanted = st.query_params.get("id")
@@ -133,7 +136,8 @@ if wanted and wanted not in pick_ids:
     pick_ids.insert(0, wanted)
 if not pick_ids:
     st.stop()
-labels = {r.id: f"{r.applicant}：{r.content[:30]}" for r in requests}
+labels = {r.id: f"{tracking.applicant_name(r.applicant, personal)}：{mask(r.content)[:30]}"
+          for r in requests}
 picked = st.selectbox("查看申请", pick_ids, index=pick_ids.index(wanted) if wanted in pick_ids else 0,
                       format_func=lambda i: f"{labels.get(i, i)}（{i}）", key="foia_pick")
 if picked != wanted:
@@ -150,10 +154,10 @@ req = loaded.request
 clock = tracking.request_clock(req, today, cal, cfg)
 
 st.divider()
-st.header(f"{req.applicant} 的申请")
-st.markdown(f"**申请内容**：{fmt.md_escape(req.content)}")
+st.header(fmt.md_escape(f"{tracking.applicant_name(req.applicant, personal)} 的申请"))
+st.markdown(f"**申请内容**：{fmt.md_escape(mask(req.content))}")
 st.caption(f"{req.id} · {req.channel} · {req.received_on} 收到 · {fmt.md_escape(req.registered_by)} 登记"
-           + (f" · 联系方式：{fmt.md_escape(req.contact)}" if req.contact else ""))
+           + (f" · 联系方式：{fmt.md_escape(req.contact)}" if req.contact and personal else ""))
 text, colour = tracking.clock_text(clock, cfg)
 st.markdown(f"**办理状态**：:{colour}[{fmt.md_escape(text)}]")
 if clock.base_due and clock.due and clock.base_due != clock.due:

@@ -69,7 +69,7 @@ def save(post: Post, relevant: bool, choice: str | None, note: str) -> None:
         return
     data.clear_cached_queries()
     verdict = "相关" + (f"（{topic}）" if topic else "") if relevant else "不相关"
-    st.session_state[FLASH] = f"已保存：「{post.title[:30]}」研判为{verdict}。"
+    st.session_state[FLASH] = f"已保存：「{fmt.md_escape(post.title[:30])}」研判为{verdict}。"
     st.rerun()
 
 

@@ -16,11 +16,15 @@ tz = backend.settings.timezone
 st.title("信源状态")
 statuses = components.call_or_stop(data.source_health, backend)
 alarming = [s for s in statuses if s.status in ALARMING]
+never_ran = [s for s in statuses if s.status == "unknown"]
 if alarming:
-    st.error("需要关注：" + "；".join(f"{s.source}（{STATUS_LABELS[s.status]}）" for s in alarming))
-elif statuses:
+    st.error("需要关注：" + "；".join(f"{fmt.md_escape(s.source)}（{STATUS_LABELS[s.status]}）" for s in alarming))
+if never_ran:
+    st.info(f"{len(never_ran)} 个信源尚未运行过：" + "、".join(fmt.md_escape(s.source) for s in never_ran)
+            + "。采集服务启动后首轮采集即会记录。")
+if statuses and not alarming and not never_ran:
     st.success("所有信源运行正常。")
-else:
+elif not statuses:
     st.info("尚未配置信源（config/sources.yaml）。")
 
 if statuses:

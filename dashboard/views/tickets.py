@@ -56,6 +56,7 @@ settings = backend.settings
 tz = ZoneInfo(settings.timezone)
 now = datetime.now(tz).replace(microsecond=0)
 acting = tracking.can_act(viewer)
+mask = components.viewer_mask()  # leaders and analysts: personal data in titles masked
 
 
 def es(func: Callable[[], T]) -> T:
@@ -178,7 +179,7 @@ for status in STATUSES:
     if group:
         st.subheader(f"{status}（{len(group)}）")
         for t in group:
-            st.markdown(tracking.ticket_line(t, now))
+            st.markdown(tracking.ticket_line(t, now, mask))
 
 # ---- one ticket -------------------------------------------------------------------------------------------
 wanted = st.query_params.get("id")
@@ -187,14 +188,14 @@ if wanted and wanted not in pick_ids:
     pick_ids.insert(0, wanted)
 if not pick_ids:
     st.stop()
-titles = {t.id: t.title for t in tickets}
+titles = {t.id: mask(t.title) for t in tickets}
 picked = st.selectbox("查看处置单", pick_ids, index=pick_ids.index(wanted) if wanted in pick_ids else 0,
                       format_func=lambda i: f"{titles.get(i, i)}（{i}）", key="ticket_pick")
 if picked != wanted:
     st.query_params["id"] = picked
 loaded = es(lambda: svc.tickets.get(picked))
 if loaded is None:
-    components.fail(f"没有处置单 {picked}。")
+    components.fail(f"没有处置单 {fmt.md_escape(picked)}。")
 seen = st.session_state.get(SEEN)
 if not isinstance(seen, LoadedTicket) or seen.ticket.id != picked:
     seen = loaded
@@ -202,7 +203,7 @@ st.session_state[SEEN] = loaded  # what this run shows is what the next action i
 ticket = loaded.ticket
 
 st.divider()
-st.header(ticket.title)
+st.header(fmt.md_escape(mask(ticket.title)))
 subject = ticket.subject
 about = f"{'事件' if subject.kind == 'event' else '信息'} {fmt.md_escape(subject.id)}"
 st.markdown(
