@@ -83,15 +83,15 @@ def events_frame(events: Sequence[EventRecord], tz: str, mask: Callable[[str], s
 def tickets_frame(tickets: Sequence[TicketRecord], tz: str, now: datetime,
                   mask: Callable[[str], str] = _same) -> pd.DataFrame:
     def state(t: TicketRecord) -> str:
-        if t.overdue or (t.first_due_at is not None and t.first_due_at < now):
+        if t.overdue or (t.next_due_at is not None and t.next_due_at < now):
             return "已超期"
-        return "未到期"
+        return "未到期" if t.next_due_at is not None else "时限均已满足"
 
     return pd.DataFrame({
         "处置单": [mask(t.title) for t in tickets],
         "责任单位": [t.unit for t in tickets],
         "状态": [t.status for t in tickets],
-        "最早期限": [fmt.format_time(t.first_due_at, tz) if t.first_due_at else "—" for t in tickets],
+        "下一期限": [fmt.format_time(t.next_due_at, tz) if t.next_due_at else "—" for t in tickets],
         "期限状态": [state(t) for t in tickets],
     })
 

@@ -271,7 +271,7 @@ def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
             # still open and past a deadline: a ticket answered late keeps its ``overdue`` flag (for the record)
             "overdue": {"bool": {"filter": [open_q, ticket_query(overdue_at=now)]}},
             "due_soon": {"bool": {"filter": [
-                open_q, {"range": {"first_due_at": {"gte": now.isoformat(), "lt": (now + horizon).isoformat()}}}
+                open_q, {"range": {"next_due_at": {"gte": now.isoformat(), "lt": (now + horizon).isoformat()}}}
             ], "must_not": [{"term": {"overdue": True}}]}},
         }}}},
     }

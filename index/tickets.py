@@ -76,6 +76,7 @@ TICKETS_MAPPING: dict[str, Any] = {
         "overdue": {"type": "boolean"},
         "audit": _AUDIT,
         "first_due_at": _DATE,
+        "next_due_at": _DATE,  # the earliest deadline not yet met by a published response
         "updated_at": _DATE,
     },
 }
@@ -163,6 +164,7 @@ class TicketRecord(_Record):
     overdue: bool = False
     audit: list[AuditRecord] = Field(default_factory=list)
     first_due_at: datetime | None = None
+    next_due_at: datetime | None = None  # not stored by versions before it: read as "none"
     updated_at: datetime | None = None
 
 
@@ -174,8 +176,8 @@ def ticket_query(
     subject_id: str | None = None,
     text: str | None = None,
 ) -> dict[str, Any]:
-    """The query for a ticket list (pure). ``overdue_at``: tickets flagged overdue, or still open (待研判 /
-    处置中) with their first deadline before that time."""
+    """The query for a ticket list (pure). ``overdue_at``: tickets flagged overdue (by the 失声 check), or still
+    open (待研判 / 处置中) with a deadline not yet met that passed before that time."""
     filters: list[dict[str, Any]] = []
     if statuses:
         filters.append({"terms": {"status": statuses}})
@@ -188,7 +190,7 @@ def ticket_query(
             {"term": {"overdue": True}},
             {"bool": {"filter": [
                 {"terms": {"status": ["待研判", "处置中"]}},
-                {"range": {"first_due_at": {"lt": overdue_at.isoformat()}}},
+                {"range": {"next_due_at": {"lt": overdue_at.isoformat()}}},
             ]}},
         ], "minimum_should_match": 1}})
     must: list[dict[str, Any]] = []
@@ -197,9 +199,9 @@ def ticket_query(
     return {"bool": {"filter": filters, "must": must}} if (filters or must) else {"match_all": {}}
 
 
-# Soonest first deadline first (the countdown), then newest.
+# Soonest unmet deadline first (the countdown), then newest.
 TICKET_SORT: list[dict[str, Any]] = [
-    {"first_due_at": {"order": "asc", "missing": "_last"}},
+    {"next_due_at": {"order": "asc", "missing": "_last"}},
     {"opened_at": {"order": "desc"}},
 ]
 

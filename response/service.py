@@ -58,14 +58,15 @@ def _changes_since(before: tuple[AuditEntry, ...], now: tuple[AuditEntry, ...]) 
 
 def ticket_to_record(ticket: Ticket) -> TicketRecord:
     data = ticket.model_dump(mode="json")
-    due = ticket.first_due_at
+    due, unmet = ticket.first_due_at, ticket.next_due_at
     data["first_due_at"] = due.isoformat() if due else None
+    data["next_due_at"] = unmet.isoformat() if unmet else None
     data["updated_at"] = ticket.audit[-1].at.isoformat() if ticket.audit else ticket.opened_at.isoformat()
     return TicketRecord.model_validate(data)
 
 
 def ticket_from_record(record: TicketRecord) -> Ticket:
-    return Ticket.model_validate(record.model_dump(mode="json", exclude={"first_due_at", "updated_at"}))
+    return Ticket.model_validate(record.model_dump(mode="json", exclude={"first_due_at", "next_due_at", "updated_at"}))
 
 
 @dataclass(frozen=True)

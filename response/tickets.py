@@ -162,6 +162,12 @@ class Ticket(_Model):
     def first_due_at(self) -> datetime | None:
         return min((d.due_at for d in self.deadlines), default=None)
 
+    @property
+    def next_due_at(self) -> datetime | None:
+        """The earliest deadline no published response has met yet (None: all met, or none)."""
+        published = self.published()
+        return min((d.due_at for d in self.deadlines if not any(d.met_by(r) for r in published)), default=None)
+
     def published(self) -> list[ResponseRecord]:
         return [r for r in self.responses if r.state == "已发布"]
 

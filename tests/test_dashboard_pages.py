@@ -73,11 +73,16 @@ def _event(now: datetime) -> EventRecord:
     })
 
 
-def _ticket(tid: str, title: str, now: datetime, due_in: timedelta, status: str = "处置中") -> TicketRecord:
+def _ticket(tid: str, title: str, now: datetime, due_in: timedelta, status: str = "处置中",
+            next_due_in: timedelta | None = None) -> TicketRecord:
+    """A stored ticket whose first deadline is ``due_in`` from now and whose next unmet one ``next_due_in`` (default:
+    the first: not met yet)."""
+    unmet = due_in if next_due_in is None else next_due_in
     return TicketRecord.model_validate({
         "id": tid, "subject": {"kind": "event", "id": "ev-library"}, "title": title, "unit": "公共服务科",
         "status": status, "opened_at": (now - timedelta(days=1)).isoformat(), "opened_by": "system",
-        "first_due_at": (now + due_in).isoformat(), "overdue": due_in < timedelta(0),
+        "first_due_at": (now + due_in).isoformat(), "next_due_at": (now + unmet).isoformat(),
+        "overdue": unmet < timedelta(0),
     })
 
 
@@ -105,6 +110,8 @@ def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
     store = ticket_store(es_client, prefix)
     store.create("t-late", _ticket("t-late", LATE_TICKET, now, -timedelta(hours=2)))
     store.create("t-soon", _ticket("t-soon", "开放时间咨询答复", now, timedelta(hours=3), status="待研判"))
+    # its first deadline (2 hours ago) was met; the next is due in 20 hours: neither overdue nor met by all
+    store.create("t-met", _ticket("t-met", "已发布情况说明", now, -timedelta(hours=2), next_due_in=timedelta(hours=20)))
     # answered late and closed: it keeps its overdue flag, but is neither open nor counted as overdue now
     store.create("t-closed", _ticket("t-closed", "已答复的旧处置单", now, -timedelta(days=2), status="已办结"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-failed", "failed", now, "550 mailbox unavailable"))
@@ -119,10 +126,10 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     assert list(events["事件"]) == [EVENT_TITLE] and list(events["风险等级"]) == ["II级（橙）"]
     assert list(events["热度"]) == [72.5] and list(events["详情"]) == ["event?id=ev-library"]
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["处置中"], metrics["24小时内到期"], metrics["已超期"]) == ("2", "1", "1")
+    assert (metrics["待办"], metrics["24小时内到期"], metrics["已超期"]) == ("3", "2", "1")
     tickets = frame_with(at, "处置单")
-    assert list(tickets["处置单"]) == [LATE_TICKET, "开放时间咨询答复"]  # soonest deadline first
-    assert list(tickets["期限状态"]) == ["已超期", "未到期"]
+    assert list(tickets["处置单"]) == [LATE_TICKET, "开放时间咨询答复", "已发布情况说明"]  # soonest unmet first
+    assert list(tickets["期限状态"]) == ["已超期", "未到期", "未到期"]
     assert (metrics["发送失败"], metrics["已发送"]) == ("1", "1")
     alerts = frame_with(at, "预警")
     assert set(zip(alerts["预警"], alerts["状态"], strict=True)) == {("预警 a-failed", "发送失败"),

@@ -149,6 +149,10 @@ def test_overdue_is_a_deadline_passed_without_a_matching_response() -> None:
                      now=T0 + timedelta(hours=3))
     assert not is_overdue(t, T0 + timedelta(hours=20))
     assert is_overdue(t, T0 + timedelta(hours=25))  # the press conference is still missing
+    # what the store indexes for the lists and 总览: the first deadline, and the next one still to meet
+    assert (t.first_due_at, t.next_due_at) == (T0 + timedelta(hours=5), T0 + timedelta(hours=24))
+    from response.service import ticket_to_record
+    assert ticket_to_record(t).next_due_at == T0 + timedelta(hours=24)
 
 
 def _post(id_: str, hours: float, title: str, source: str = "bureau-site") -> ChannelPost:

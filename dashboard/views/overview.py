@@ -149,7 +149,7 @@ def tickets_panel() -> None:
         st.info("尚未建立处置单数据。")
         return
     columns = st.columns(3)
-    columns[0].metric("处置中", tickets.open)
+    columns[0].metric("待办", tickets.open, help="待研判和处置中的处置单")
     columns[1].metric("24小时内到期", tickets.due_soon)
     columns[2].metric("已超期", tickets.overdue)
     components.unreadable_notice(tickets.soonest.unreadable)
