@@ -64,9 +64,9 @@ def overview_sentences(report: Report) -> list[str]:
     o = report.overview
     noun = "本日" if report.period.kind == "daily" else "本周"
     lines = [
-        f"{noun}共监测到相关信息 {o.total} 条，{_change(o.total, o.previous_total)}；其中负面 {o.negative} 条"
+        f"{noun}共监测到信息 {o.total} 条，{_change(o.total, o.previous_total)}；其中负面 {o.negative} 条"
         f"（占 {o.negative_share:.0%}，{_change(o.negative, o.previous_negative)}），"
-        f"经模型判断与本局业务相关 {o.relevant} 条。"
+        f"与本局业务相关 {o.relevant} 条（模型判定，经人工研判的以研判为准）。"
     ]
     if o.by_kind:
         lines.append("信息类型：" + "，".join(f"{r.label} {r.count} 条" for r in o.by_kind) + "。")

@@ -165,7 +165,7 @@ def test_daily_report_counts_each_linked_to_its_posts(es_client: Elasticsearch, 
     assert report.events is not None and [e.event_id for e in report.events] == ["E1", "E2"]
     text = render_text(report)
     assert text.startswith("舆情日报（2026年05月05日）")
-    assert "共监测到相关信息 7 条，环比增加 250%；其中负面 3 条（占 43%，环比增加 200%）" in text
+    assert "共监测到信息 7 条，环比增加 250%；其中负面 3 条（占 43%，环比增加 200%），与本局业务相关 5 条" in text
     assert "https://example.com/p/1" in text and f"{DASHBOARD}/event?id=E1" in text
 
 
@@ -234,7 +234,7 @@ def test_cli_writes_docx_html_and_text(report_settings: Settings, indexed: Repor
     page = html.read_text(encoding="utf-8")
     assert "舆情日报（2026年05月05日）" in page and 'href="https://example.com/p/2"' in page
     assert run_cli(s, "daily", "--date", "2026-05-05") == 0
-    assert "共监测到相关信息 7 条" in capsys.readouterr().out
+    assert "共监测到信息 7 条" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         run_cli(s, "daily", "--date", "05/05/2026")
     assert "YYYY-MM-DD" in capsys.readouterr().err
