@@ -417,6 +417,7 @@ class DeliveryRow:
     decided_at: datetime
     next_attempt_at: datetime | None
     last_error: str | None
+    refused: tuple[str, ...] = ()  # sent, but the mail server refused these recipients
 
 
 @dataclass(frozen=True)
@@ -426,12 +427,13 @@ class DeliveryView:
     counts: dict[str, int]
     failed: tuple[DeliveryRow, ...]
     retrying: tuple[DeliveryRow, ...]
+    partly: tuple[DeliveryRow, ...] = ()  # sent to some recipients, refused for others
 
 
 def _delivery_row(e: OutboxEntry) -> DeliveryRow:
     return DeliveryRow(entry_id=e.id, rule=e.rule, subject=e.subject or e.title, recipients=e.recipients,
                        status=e.status, attempts=e.attempts, decided_at=e.decided_at,
-                       next_attempt_at=e.next_attempt_at, last_error=e.last_error)
+                       next_attempt_at=e.next_attempt_at, last_error=e.last_error, refused=e.refused)
 
 
 def alert_delivery(backend: Backend, limit: int = 50) -> DeliveryView:
@@ -447,5 +449,9 @@ def alert_delivery(backend: Backend, limit: int = 50) -> DeliveryView:
         retrying = outbox_store.search(backend.client, alias, {
             "query": {"bool": {"filter": [{"term": {"status": "pending"}}, {"range": {"attempts": {"gte": 1}}}]}},
             "sort": [{"updated_at": "desc"}, {"id": "asc"}]}, size=limit)
+        partly = outbox_store.search(backend.client, alias, {
+            "query": {"bool": {"filter": [{"term": {"status": "sent"}}, {"exists": {"field": "refused"}}]}},
+            "sort": [{"updated_at": "desc"}, {"id": "asc"}]}, size=limit)
     return DeliveryView(counts=counts, failed=tuple(_delivery_row(e) for e in failed),
-                        retrying=tuple(_delivery_row(e) for e in retrying))
+                        retrying=tuple(_delivery_row(e) for e in retrying),
+                        partly=tuple(_delivery_row(e) for e in partly))

@@ -38,7 +38,9 @@ def test_delivery_page_lists_failed_and_retried_mails(
     for e in (entry(1, "failed", attempts=8, last_error=refused),
               entry(2, "pending", attempts=2, next_attempt_at=T0 + timedelta(minutes=5),
                     last_error="SMTP server 127.0.0.1:25 failed at connect: Connection refused"),
-              entry(3, "sent", attempts=1, sent_at=T0)):
+              entry(3, "sent", attempts=1, sent_at=T0),
+              entry(4, "sent", attempts=1, sent_at=T0, refused=("old-address@culture.example.gov.cn",),
+                    last_error="recipients refused: old-address@culture.example.gov.cn")):
         store.create(es_client, alias, e)
     es_client.indices.refresh(index=alias)
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
@@ -55,9 +57,13 @@ def test_delivery_page_lists_failed_and_retried_mails(
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "预警投递"
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["发送失败"], metrics["待发送"], metrics["已发送"]) == ("1", "1", "1")
+    assert (metrics["发送失败"], metrics["待发送"], metrics["已发送"]) == ("1", "1", "2")
     assert at.error[0].value.startswith("有 1 封预警邮件发送失败")
     failed, retrying = at.dataframe[0].value, at.dataframe[1].value
     assert list(failed["邮件主题"]) == ["【舆情预警·Ⅱ级橙色】事件1"] and list(failed["最后错误"]) == [refused]
     assert list(retrying["尝试次数"]) == [2] and "Connection refused" in retrying["最后错误"][0]
     assert list(retrying["下次重试"]) == ["2026-11-27 10:05"]
+    # sent, but one recipient was refused: said, not covered by "all delivered"
+    assert at.warning[1].value.startswith("有 1 封邮件已发出，但部分收件人被邮件服务器拒收") and not at.success
+    partly = at.dataframe[2].value
+    assert list(partly["被拒收的收件人"]) == ["old-address@culture.example.gov.cn"]

@@ -43,6 +43,15 @@ if view.failed:
 if view.retrying:
     st.warning(f"有 {len(view.retrying)} 封邮件发送未成功，正在按退避间隔自动重试。")
     st.dataframe(table(view.retrying, retry=True), hide_index=True)
-if not view.failed and not view.retrying:
+if view.partly:
+    st.warning(f"有 {len(view.partly)} 封邮件已发出，但部分收件人被邮件服务器拒收（这些人没有收到），"
+               "请核对其邮箱地址。")
+    st.dataframe(pd.DataFrame({
+        "决定时间": [fmt.format_time(r.decided_at, tz) for r in view.partly],
+        "规则": [r.rule for r in view.partly],
+        "邮件主题": [r.subject for r in view.partly],
+        "被拒收的收件人": ["、".join(r.refused) for r in view.partly],
+    }), hide_index=True)
+if not view.failed and not view.retrying and not view.partly:
     st.success("所有预警邮件均已正常投递或正在等待发送。")
 st.caption("每封预警只发送一次：发件箱记录每封邮件的状态；邮件服务器不可用时自动重试，多次失败后在此列出。")
