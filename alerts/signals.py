@@ -13,7 +13,7 @@ topic and window), 专题 matches on ingest (:class:`KeywordGroupSignal`), the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -130,7 +130,10 @@ class SurgeSignal:
             ("负面信息", f"{self.negative} 条（占 {self.share:.0%}，共 {self.total} 条）"),
             ("上一窗口", f"{self.prev_negative} 条（占 {self.prev_share:.0%}，共 {self.prev_total} 条）"),
         )
-        query = urlencode({"topic": self.topic, "sentiment": "negative"})
+        start = self.window_end - timedelta(minutes=self.window_minutes)
+        query = urlencode({"topic": self.topic, "sentiment": "negative",  # the window's days, local
+                           "since": start.astimezone(tz).date().isoformat(),
+                           "until": self.window_end.astimezone(tz).date().isoformat()})
         return NoticeAlert(
             category="负面激增", headline=self.title, rows=rows, posts=self.posts,
             summary=f"近{self.window_minutes}分钟“{self.topic}”话题负面信息 {self.negative} 条，"

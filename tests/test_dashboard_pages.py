@@ -154,15 +154,23 @@ def _follow(link: str) -> AppTest:
 def test_links_from_mails_and_reports_set_the_search_filters_once(office: list[Post]) -> None:
     facility = "公共文化设施建设和使用"
     now = datetime.now(UTC)
-    surge = SurgeSignal(topic=facility, window_end=now, window_minutes=60, negative=5, total=6, prev_negative=0,
-                        prev_total=1)
+    surge = SurgeSignal(topic=facility, window_end=now, window_minutes=24 * 60, negative=5, total=6, prev_negative=0,
+                        prev_total=1)  # a day's window: the link's dates hold every sample post, whatever the hour
     at = _follow(surge.payload(now, ZoneInfo("Asia/Shanghai")).page_path)  # 负面激增: this topic's negative posts
     assert shown_titles(at) == [B_SEATS]
     assert at.sidebar.multiselect(key="filter_topics").value == [facility]
     assert at.sidebar.multiselect(key="filter_sentiments").value == ["negative"]
+    assert at.sidebar.selectbox(key="search_window").value == "自定义日期"  # the surge window's days
     assert any(i.value.startswith("已按链接设置筛选条件") for i in at.info)
     at.sidebar.multiselect(key="filter_sentiments").set_value([])  # from now on the filters are the officer's
     assert shown_titles(_run(at)) == [B_SEATS, A_HOURS]  # the link, still in the address, does not undo it
+    at.sidebar.multiselect(key="filter_risks").set_value(["I"])
+    assert shown_titles(_run(at)) == []
+    at.query_params["topic"] = "公益性文化服务活动"  # another link followed in the same session
+    at.query_params["sentiment"] = "neutral"
+    _run(at)
+    assert at.sidebar.multiselect(key="filter_risks").value == []  # what the link does not name is not filtered
+    assert shown_titles(at) == [C_BOOK_SALE]
 
     today = now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
     period = Period(kind="daily", start=today - timedelta(days=1), end=today + timedelta(days=1))

@@ -42,8 +42,15 @@ if follow:
     if link.since or link.until:
         st.session_state["search_window"] = CUSTOM
         st.session_state["search_dates"] = (link.since or link.until, link.until or today)
+    else:
+        st.session_state["search_window"] = WINDOWS[3]
     st.session_state["filter_sentiments"] = list(link.sentiments)
     st.session_state["filter_kinds"] = list(link.kinds)
+    # what the link does not name is not filtered on (the counts in the mail are over all of it)
+    for key, value in (("filter_units", []), ("filter_risks", []), ("filter_groups", []),
+                       ("filter_relevance", "all"), ("search_sort", "newest")):
+        st.session_state[key] = value
+    st.session_state.pop("search_page", None)
 for key, default in (("search_window", WINDOWS[3]), ("search_dates", (today - timedelta(days=7), today))):
     if key not in st.session_state:
         st.session_state[key] = default
