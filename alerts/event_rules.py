@@ -73,7 +73,7 @@ class Person(_Model):
     def _email(cls, value: str) -> str:
         value = value.strip()
         if not _ADDRESS.match(value):
-            raise ValueError(f"{value!r} is not an email address")
+            raise ValueError(f"“{value}”不是有效的邮箱地址")
         return value
 
     def label(self) -> str:
@@ -95,13 +95,13 @@ class Recipients(_Model):
     def _emails(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         for value in values:
             if not _ADDRESS.match(value.strip()):
-                raise ValueError(f"{value!r} is not an email address")
+                raise ValueError(f"“{value}”不是有效的邮箱地址")
         return tuple(v.strip() for v in values)
 
     @model_validator(mode="after")
     def _someone(self) -> Recipients:
         if not (self.names or self.units or self.topics or self.emails or self.signal_unit or self.signal_topic):
-            raise ValueError("name at least one recipient: names, units, topics, emails, signal_unit or signal_topic")
+            raise ValueError("至少指定一类收件人：names、units、topics、emails、signal_unit 或 signal_topic")
         return self
 
 
@@ -144,7 +144,7 @@ class QuietHours(_Model):
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
         if self.start == self.end:
-            raise ValueError("start and end of quiet hours must differ")
+            raise ValueError("安静时段的开始和结束时间不能相同")
         return self
 
     def contains(self, t: time) -> bool:
@@ -465,7 +465,7 @@ def check_rules(spec: EventRulesFile, file: Path | str) -> EventRules:
     seen: set[str] = set()
     for i, person in enumerate(people):
         if person.name in seen:
-            raise ConfigError(f"the name {person.name!r} is used twice", file=file, field=f"people[{i}].name")
+            raise ConfigError(f"姓名“{person.name}”重复", file=file, field=f"people[{i}].name")
         seen.add(person.name)
     units = {p.unit for p in people if p.unit}
     topics = {t for p in people for t in p.topics}
@@ -473,15 +473,15 @@ def check_rules(spec: EventRulesFile, file: Path | str) -> EventRules:
     for i, rule in enumerate(spec.event_rules):
         where = f"event_rules[{i}]"
         if rule.name in rule_names:
-            raise ConfigError(f"the rule name {rule.name!r} is used twice", file=file, field=f"{where}.name")
+            raise ConfigError(f"规则名“{rule.name}”重复", file=file, field=f"{where}.name")
         rule_names.add(rule.name)
         r = rule.recipients
         for key, values, known in (("names", r.names, seen), ("units", r.units, units), ("topics", r.topics, topics)):
             for j, value in enumerate(values):
                 if value not in known:
-                    listed = "、".join(sorted(known)) or "none"
+                    listed = "、".join(sorted(known)) or "无"
                     raise ConfigError(
-                        f"{value!r} is not in the people directory (known {key}: {listed})",
+                        f"“{value}”不在人员名录（people）中（已有 {key}：{listed}）",
                         file=file, field=f"{where}.recipients.{key}[{j}]",
                     )
     return EventRules(rules=tuple(r for r in spec.event_rules if r.enabled), directory=Directory(tuple(people)))

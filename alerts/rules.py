@@ -128,10 +128,10 @@ class AlertRulesFile(BaseModel):
     def _groups(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
         for name, addresses in groups.items():
             if not addresses:
-                raise ValueError(f"recipient group {name!r} has no addresses")
+                raise ValueError(f"收件人组“{name}”没有邮箱地址")
             for address in addresses:
                 if not is_address(address.strip()):
-                    raise ValueError(f"recipient group {name!r}: {address!r} is not an email address")
+                    raise ValueError(f"收件人组“{name}”：“{address}”不是有效的邮箱地址")
         return {name: [a.strip() for a in addresses] for name, addresses in groups.items()}
 
 
@@ -207,7 +207,7 @@ def resolve_rules(spec: AlertRulesFile, file: Path | str) -> list[AlertRule]:
     for i, rule in enumerate(spec.rules):
         if rule.name in seen:
             raise ConfigError(
-                f"the rule name {rule.name!r} is used twice", file=file, field=f"rules[{i}].name"
+                f"规则名“{rule.name}”重复", file=file, field=f"rules[{i}].name"
             )
         seen.add(rule.name)
         addresses: list[str] = []
@@ -301,7 +301,7 @@ def load_alert_config(path: Path) -> AlertConfig:
         for key, values, pool in (("names", r.names, known), ("units", r.units, units), ("topics", r.topics, topics)):
             for j, value in enumerate(values):
                 if value not in pool:
-                    raise ConfigError(f"{value!r} is not in the people directory", file=path,
+                    raise ConfigError(f"“{value}”不在人员名录（people）中", file=path,
                                       field=f"reports.{which}.{key}[{j}]")
         chosen[which] = directory.resolve(r, unit=None, topic=None)
     return AlertConfig(path=path, post_rules=post_rules, signal_rules=signal_rules,

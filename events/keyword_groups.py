@@ -192,7 +192,7 @@ class KeywordGroups(BaseModel):
         seen: set[str] = set()
         for g in self.groups:
             if g.name in seen:
-                raise ValueError(f"group name '{g.name}' is used twice")
+                raise ValueError(f"专题名“{g.name}”重复")
             seen.add(g.name)
         return self
 

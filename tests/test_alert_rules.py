@@ -113,7 +113,7 @@ def test_rules_resolved_and_disabled_dropped(tmp_path: Path) -> None:
             "  - {name: 甲, any: [x], recipients: [a@b.cn]}\n"
             "  - {name: 甲, any: [y], recipients: [a@b.cn]}\n",
             "rules[1].name",
-            "twice",
+            "重复",
         ),
     ],
 )

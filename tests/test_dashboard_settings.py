@@ -67,7 +67,7 @@ def test_keyword_groups_validated_and_an_edit_made_meanwhile_is_kept(config_dir:
 def test_recipient_groups_checked_by_the_rules_loader(config_dir: Path) -> None:
     path = config_dir / "alerts.yaml"
     snap = forms.read_snapshot(path)
-    with pytest.raises(ConfigError, match="not an email address"):
+    with pytest.raises(ConfigError, match="不是有效的邮箱地址"):
         forms.put_recipient_group(snap, None, "值班", "duty@culture.example.gov.cn, 不是邮箱")
     used = next(iter(forms.recipient_groups(snap)))
     with pytest.raises(ConfigError):  # a rule still sends to it
@@ -119,7 +119,7 @@ def test_admin_edits_groups_and_accounts_on_the_page(app_env: Settings) -> None:
 def test_people_checked_against_the_rules_that_name_them(config_dir: Path) -> None:
     path = config_dir / "alerts.yaml"
     snap = forms.read_snapshot(path)
-    with pytest.raises(ConfigError, match="not an email address"):
+    with pytest.raises(ConfigError, match="不是有效的邮箱地址"):
         forms.put_person(snap, None, "值班员", "duty", "办公室", "")
     with pytest.raises(ConfigError, match="王局长"):  # an event rule sends to him by name
         forms.remove_person(snap, "王局长")

@@ -115,7 +115,7 @@ def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
         (rule("new_event", recipients={"units": ["财务科"]}), "event_rules[0].recipients.units[0]", "财务科"),
         (rule("ticket_due"), "event_rules[0].ticket_due", "within_hours"),
         (rule("no_such_kind"), "event_rules[0]", "kind"),
-        (rule("new_event", recipients={}), "event_rules[0].new_event.recipients", "at least one"),
+        (rule("new_event", recipients={}), "event_rules[0].new_event.recipients", "至少指定一类收件人"),
         (rule("new_event", quiet_hours={"start": "25:00", "end": "07:00"}), "quiet_hours.start", ""),
     ],
 )
