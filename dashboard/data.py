@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -134,12 +135,24 @@ def es_errors(backend: Backend) -> Iterator[None]:
             f"无法连接舆情数据库（Elasticsearch：{backend.hosts}）。请确认服务已启动、网络可达后刷新页面。"
         ) from exc
     except NotFoundError as exc:
+        missing = _missing_index(exc) or backend.posts_alias
+        log.warning("dashboard query: index not found: %s", exc)
         raise DashboardError(
-            f"舆情数据库（{backend.hosts}）中没有索引 {backend.posts_alias}。"
-            "请先运行 `yuqing setup` 并采集数据。"
+            f"舆情数据库（{backend.hosts}）中没有索引 {missing}。请先运行 `yuqing setup` 并采集数据。"
         ) from exc
-    except (ApiError, TransportError) as exc:
-        raise DashboardError(f"查询舆情数据库（{backend.hosts}）失败：{exc}") from exc
+    except (ApiError, TransportError) as exc:  # the technical detail goes to the log, under a reference
+        ref = uuid.uuid4().hex[:8]
+        log.error("dashboard query failed (%s) on %s: %s", ref, backend.hosts, exc)
+        raise DashboardError(f"查询舆情数据库（{backend.hosts}）失败，请稍后重试；如反复出现，请联系管理员"
+                             f"（错误编号 {ref}）。") from exc
+
+
+def _missing_index(exc: NotFoundError) -> str | None:
+    """The index an ``index_not_found_exception`` names, if it names one."""
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error") if isinstance(info.get("error"), dict) else {}
+    index = error.get("index") if isinstance(error, dict) else None
+    return str(index) if index else None
 
 
 def _backend_hash(backend: Backend) -> str:

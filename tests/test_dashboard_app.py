@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from datetime import UTC, datetime, timedelta
@@ -278,3 +279,20 @@ def test_bad_configuration_shows_clear_error(app_env: Settings, monkeypatch: pyt
 
     assert len(at.error) == 1
     assert at.error[0].value.startswith("配置有误") and "YUQING_DASHBOARD__PAGE_SIZE" in at.error[0].value
+
+
+def test_query_failures_name_the_missing_index_and_keep_technical_detail_in_the_log(
+    settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dashboard import data
+
+    backend = data.Backend(key="t", settings=settings, client=es_client)
+    missing = f"{settings.elasticsearch.index_prefix}-no-such-index"
+    with pytest.raises(data.DashboardError, match=f"没有索引 {missing}"), data.es_errors(backend):
+        es_client.search(index=missing)
+    with caplog.at_level(logging.ERROR), pytest.raises(data.DashboardError) as info, data.es_errors(backend):
+        es_client.search(index="*", query={"no_such_query": {}})  # refused: 400
+    shown = str(info.value)
+    assert shown.startswith("查询舆情数据库") and "错误编号" in shown and "Error(" not in shown  # no raw exception
+    ref = shown.split("错误编号 ")[1].rstrip("）。")
+    assert any(ref in r.getMessage() and "400" in r.getMessage() for r in caplog.records)  # the detail, logged
