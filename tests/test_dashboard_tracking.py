@@ -206,6 +206,11 @@ def test_foia_register_clock_reply_needs_remedy_and_roles(stores: tuple[TicketSe
     at.text_area(key="reply_text_已主动公开").input("您申请的信息已在本局网站公开。")  # no remedy statement
     next(b for b in at.button if b.label == "答复").click()
     _run(at)
+    assert at.warning[-1].value == "请先勾选“答复书已核对无误”。"  # final: confirmed first
+    assert foia.load(req.id).request.reply is None
+    at.checkbox(key="reply_sure").check()
+    next(b for b in at.button if b.label == "答复").click()
+    _run(at)
     assert at.error[0].value.startswith("答复书缺少救济途径告知：行政复议")
     assert foia.load(req.id).request.reply is None
     at.text_area(key="reply_text_已主动公开").set_value(
@@ -271,6 +276,8 @@ def test_foia_correction_pauses_and_restarts_the_clock(stores: tuple[TicketServi
     _run(at)
     assert at.success[0].value == "已记录补正告知，答复期限暂停计算。"
     assert any("办理状态" in m and "待补正" in m for m in _md(at))
+    # the period is still running: no 视为放弃 yet, only when it may be used
+    assert "视为放弃" not in [b.label for b in at.button] and any("届满后仍未收到补正" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "收到补正").click()
     _run(at)
     assert at.success[0].value == "已收到补正，答复期限重新计算。"

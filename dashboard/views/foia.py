@@ -205,10 +205,18 @@ if acting and not final:
             if st.form_submit_button("收到补正"):
                 act(lambda r: receive_correction(r, corrected_on=corrected, by=by, now=now,
                                                  late_reason=late_reason or None), "已收到补正，答复期限重新计算。")
-        with right.form("abandon_form"):
-            st.markdown("**视为放弃申请**（补正期限届满未补正）")
-            if st.form_submit_button("视为放弃"):
-                act(lambda r: mark_abandoned(r, on=today, by=by, now=now), "已记录视为放弃申请。")
+        due = req.correction.correction_due if req.correction else None
+        if due is not None and today > due:  # only once the period has run out (the rule refuses it before)
+            with right.form("abandon_form"):
+                st.markdown("**视为放弃申请**（补正期限届满未补正）")
+                sure = st.checkbox(f"确认申请人在补正期限 {due} 前未补正；记录后不可撤销", key="abandon_sure")
+                if st.form_submit_button("视为放弃"):
+                    if sure:
+                        act(lambda r: mark_abandoned(r, on=today, by=by, now=now), "已记录视为放弃申请。")
+                    else:
+                        st.warning("请先勾选确认。")
+        elif due is not None:
+            right.caption(f"补正期限 {due} 届满后仍未收到补正的，可在此记录视为放弃申请。")
     if not waiting:
         if req.extension is None:
             with right.form("extend_form"):
@@ -245,9 +253,13 @@ if acting and not final:
         letter = st.text_area("答复书（须含行政复议、行政诉讼的救济途径告知）",
                               value=reply_template(req, reply_type, cfg), height=300, key=f"reply_text_{reply_type}")
         replied_on = st.date_input("答复日期", value=today, max_value=today, key="reply_on")
+        sure = st.checkbox("答复书已核对无误（记录答复后不可修改）", key="reply_sure")
         if st.form_submit_button("答复", type="primary"):
-            act(lambda r: reply(r, reply_type=reply_type, text=letter, replied_on=replied_on, by=by, now=now, cal=cal,
-                                cfg=cfg), "已记录答复。")
+            if sure:
+                act(lambda r: reply(r, reply_type=reply_type, text=letter, replied_on=replied_on, by=by, now=now,
+                                    cal=cal, cfg=cfg), "已记录答复。")
+            else:
+                st.warning("请先勾选“答复书已核对无误”。")
 
 st.subheader("审计记录")
 st.dataframe(
