@@ -222,3 +222,29 @@ def error_text(exc: BaseException) -> str:
     """What a page shows of a refused action: a configuration error said as :func:`config_error_text` does, any
     other error's own message (the project's Chinese ones)."""
     return config_error_text(exc) if isinstance(exc, ConfigError) else str(exc)
+
+
+# What went wrong with a mail (alerts.mailer's errors, English for the log), said for a press officer; the
+# technical text stays beside it for whoever fixes the mail server.
+_MAIL_ERRORS: tuple[tuple[str, str], ...] = (
+    ("failed at login", "邮件服务器登录失败：请检查 smtp.username / 密码"),
+    ("failed at STARTTLS", "与邮件服务器建立加密连接（STARTTLS）失败：请检查 TLS 设置和证书"),
+    ("failed at connect", "无法连接邮件服务器：请确认其地址、端口和网络"),
+    ("failed at EHLO", "邮件服务器没有正常应答"),
+    ("failed while sending", "发送中与邮件服务器的连接中断，将自动重试"),
+    ("SMTPRecipientsRefused", "邮件服务器拒收了全部收件人：请核对收件地址"),
+    ("SMTPSenderRefused", "邮件服务器拒绝了发件人地址：请检查 smtp.sender"),
+    ("SMTPDataError", "邮件服务器拒收了这封邮件"),
+    ("recipients refused", "部分收件人被邮件服务器拒收"),
+    ("not connected", "未连接邮件服务器"),
+)
+
+
+def mail_error_text(error: str | None) -> str:
+    """A Chinese summary of an outbox entry's ``last_error`` ("" when there is none)."""
+    if not error:
+        return ""
+    for needle, text in _MAIL_ERRORS:
+        if needle in error:
+            return text
+    return "发送失败（见技术信息）"

@@ -24,6 +24,7 @@ OUTBOX_STATUS_LABELS: dict[str, str] = {
     "held": "等待汇总", "pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
     "digested": "已并入汇总",
 }
+REPORT_RULES: dict[str, str] = {"report-daily": "舆情日报", "report-weekly": "舆情周报"}  # alerts.report_jobs
 RISK_LABELS: dict[str, str] = {lv: f"{lv}级（{LEVEL_COLOURS[lv]}）" for lv in LEVELS}
 RELEVANCE_CHOICES: dict[str, str] = {"all": "全部", "relevant": "仅相关", "irrelevant": "仅非相关"}
 SORT_LABELS: dict[str, str] = {"newest": "按时间（最新在前）", "relevance": "按相关度"}
@@ -100,9 +101,9 @@ def alerts_frame(entries: Sequence[OutboxEntry], tz: str, mask: Callable[[str], 
     return pd.DataFrame({
         "时间": [fmt.format_time(e.updated_at, tz) for e in entries],
         "预警": [mask(e.title or e.subject or e.rule) for e in entries],
-        "规则": [e.rule for e in entries],
+        "规则": [REPORT_RULES.get(e.rule, e.rule) for e in entries],
         "状态": [OUTBOX_STATUS_LABELS.get(e.status, e.status) for e in entries],
-        "说明": [e.last_error or "" for e in entries],
+        "说明": [fmt.mail_error_text(e.last_error) for e in entries],
     })
 
 

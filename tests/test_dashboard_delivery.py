@@ -34,7 +34,7 @@ def test_delivery_page_lists_failed_and_retried_mails(
 ) -> None:
     setup(es_client, settings.elasticsearch, [OUTBOX])
     alias = OUTBOX.alias(settings.elasticsearch.index_prefix)
-    refused = "SMTP server 127.0.0.1:25 rejected the message: 550 mailbox unavailable"
+    refused = "SMTP server 127.0.0.1:25 refused message '事件1': SMTPDataError: (550, b'mailbox unavailable')"
     for e in (entry(1, "failed", attempts=8, last_error=refused),
               entry(2, "pending", attempts=2, next_attempt_at=T0 + timedelta(minutes=5),
                     last_error="SMTP server 127.0.0.1:25 failed at connect: Connection refused"),
@@ -60,8 +60,10 @@ def test_delivery_page_lists_failed_and_retried_mails(
     assert (metrics["发送失败"], metrics["待发送"], metrics["已发送"]) == ("1", "1", "2")
     assert at.error[0].value.startswith("有 1 封预警邮件发送失败")
     failed, retrying = at.dataframe[0].value, at.dataframe[1].value
-    assert list(failed["邮件主题"]) == ["【舆情预警·Ⅱ级橙色】事件1"] and list(failed["最后错误"]) == [refused]
-    assert list(retrying["尝试次数"]) == [2] and "Connection refused" in retrying["最后错误"][0]
+    assert list(failed["邮件主题"]) == ["【舆情预警·Ⅱ级橙色】事件1"] and list(failed["技术信息"]) == [refused]
+    assert list(failed["原因"]) == ["邮件服务器拒收了这封邮件"]
+    assert list(retrying["尝试次数"]) == [2] and "Connection refused" in retrying["技术信息"][0]
+    assert list(retrying["原因"]) == ["无法连接邮件服务器：请确认其地址、端口和网络"]
     assert list(retrying["下次重试"]) == ["2026-11-27 10:05"]
     # sent, but one recipient was refused: said, not covered by "all delivered"
     assert at.warning[1].value.startswith("有 1 封邮件已发出，但部分收件人被邮件服务器拒收") and not at.success

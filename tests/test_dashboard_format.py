@@ -216,3 +216,11 @@ def test_configuration_errors_are_said_in_chinese_with_file_and_field(tmp_path: 
     assert fmt.error_text(ConfigError("名称“甲”已被使用", file="/etc/yuqing/alerts.yaml", field="people[0].name")) == \
         "alerts.yaml 中的 people[0].name：名称“甲”已被使用"
     assert fmt.error_text(ValueError("其他错误")) == "其他错误"
+
+
+def test_mail_errors_said_for_a_press_officer() -> None:
+    assert fmt.mail_error_text(None) == ""
+    assert fmt.mail_error_text("SMTP server mail.example:587 (STARTTLS) failed at login as 'yq': "
+                               "SMTPAuthenticationError: (535, b'bad')").startswith("邮件服务器登录失败")
+    assert fmt.mail_error_text("recipients refused: a@b.cn") == "部分收件人被邮件服务器拒收"
+    assert fmt.mail_error_text("something new") == "发送失败（见技术信息）"

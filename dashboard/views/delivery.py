@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data
+from dashboard import components, data, summaries
 from dashboard import format as fmt
 
 STATUS_LABELS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
@@ -25,11 +25,12 @@ for col, (status, label) in zip(cols, STATUS_LABELS.items(), strict=True):
 def table(rows: tuple[data.DeliveryRow, ...], *, retry: bool) -> pd.DataFrame:
     out: dict[str, list[object]] = {
         "决定时间": [fmt.format_time(r.decided_at, tz) for r in rows],
-        "规则": [r.rule for r in rows],
+        "规则": [summaries.REPORT_RULES.get(r.rule, r.rule) for r in rows],
         "邮件主题": [r.subject for r in rows],
         "收件人": ["、".join(r.recipients) for r in rows],
         "尝试次数": [r.attempts for r in rows],
-        "最后错误": [r.last_error or "" for r in rows],
+        "原因": [fmt.mail_error_text(r.last_error) for r in rows],
+        "技术信息": [r.last_error or "" for r in rows],
     }
     if retry:
         out["下次重试"] = [fmt.format_time(r.next_attempt_at, tz) if r.next_attempt_at else "—" for r in rows]
@@ -48,7 +49,7 @@ if view.partly:
                "请核对其邮箱地址。")
     st.dataframe(pd.DataFrame({
         "决定时间": [fmt.format_time(r.decided_at, tz) for r in view.partly],
-        "规则": [r.rule for r in view.partly],
+        "规则": [summaries.REPORT_RULES.get(r.rule, r.rule) for r in view.partly],
         "邮件主题": [r.subject for r in view.partly],
         "被拒收的收件人": ["、".join(r.refused) for r in view.partly],
     }), hide_index=True)
