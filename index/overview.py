@@ -306,7 +306,10 @@ def build_recent_alerts(since: datetime | None, size: int) -> dict[str, Any]:
 
 
 def alert_summary(client: Elasticsearch, alias: str, since: datetime | None, size: int = 10) -> AlertSummary:
-    resp = client.search(index=alias, size=0, aggs={"s": {"terms": {"field": "status", "size": 20}}})
+    """Per status, the alerts still to deliver or given up on (whenever decided: they need someone now) and those
+    sent since ``since`` (the page's time range), with the most recent of them."""
+    query = build_recent_alerts(since, 0)["query"]
+    resp = client.search(index=alias, size=0, query=query, aggs={"s": {"terms": {"field": "status", "size": 20}}})
     by_status: dict[str, int] = dict.fromkeys(OUTBOX_STATUSES, 0)
     for b in resp["aggregations"]["s"]["buckets"]:
         by_status[str(b["key"])] = int(b["doc_count"])
