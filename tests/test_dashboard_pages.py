@@ -127,6 +127,7 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     events = frame_with(at, "事件")
     assert list(events["事件"]) == [EVENT_TITLE] and list(events["风险等级"]) == ["II级（橙）"]
     assert list(events["热度"]) == [72.5] and list(events["详情"]) == ["event?id=ev-library"]
+    assert at.selectbox(key="overview_event").value == "ev-library"  # opened in this tab (a new one signs in again)
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["待办"], metrics["24小时内到期"], metrics["已超期"]) == ("3", "2", "1")
     tickets = frame_with(at, "处置单")

@@ -114,10 +114,18 @@ def events_panel() -> None:
         st.info("该时间范围内暂无活跃事件。" if events is not None else "尚未建立事件数据（事件聚类任务未运行）。")
         return
     components.unreadable_notice(events.unreadable)
-    st.dataframe(summaries.events_frame(events.items, tz, components.viewer_mask()), hide_index=True,
+    mask = components.viewer_mask()
+    st.dataframe(summaries.events_frame(events.items, tz, mask), hide_index=True,
                  column_config={"热度": st.column_config.ProgressColumn("热度", format="%.1f", min_value=0,
                                                                        max_value=100),
-                                "详情": st.column_config.LinkColumn("详情", display_text="查看")})
+                                "详情": st.column_config.LinkColumn(
+                                    "详情", display_text="查看", help="在新标签页打开；在本页打开请用下方的“打开”")})
+    # in this tab (a new tab is a new browser session, which asks to sign in again)
+    titles = {e.event_id: f"{summaries.RISK_LABELS.get(e.risk_level, e.risk_level)} {mask(e.title)}"
+              for e in events.items}
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    picked = left.selectbox("查看事件", options=list(titles), format_func=titles.__getitem__, key="overview_event")
+    right.page_link("views/event.py", label="打开", icon="📌", query_params={"id": picked})
 
 
 @live
