@@ -30,6 +30,7 @@ TICKET_PAGE = "/tickets?id={id}"
 FOIA_PAGE = "/foia?id={id}"
 SOURCES_PAGE = "/sources"
 SEARCH_PAGE = "/search?{query}"
+POST_PAGE = "/judge?post={id}"  # one post with its analysis (人工研判: read-only for leaders and analysts)
 
 
 def level_label(level: RiskLevel) -> str:

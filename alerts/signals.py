@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from alerts.content import (
     FOIA_PAGE,
+    POST_PAGE,
     SEARCH_PAGE,
     SENTIMENT_LABELS,
     SOURCES_PAGE,
@@ -41,6 +42,11 @@ def _require_aware(value: datetime | None, what: str) -> None:
 
 def _hours(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _post_page(post: PostLink) -> str:
+    """The dashboard page of one post ("" when the link has no post id: the mail then links the dashboard)."""
+    return POST_PAGE.format(id=quote(post.post_id, safe="")) if post.post_id else ""
 
 
 def _local(value: datetime | None, tz: tzinfo) -> str:
@@ -173,6 +179,7 @@ class KeywordGroupSignal:
                 ("发布时间", _local(self.post.published_at, tz)))
         return NoticeAlert(
             category=f"专题·{self.group}", headline=self.title, rows=rows, posts=(self.post,),
+            page_path=_post_page(self.post),
             summary=f"专题“{self.group}”命中新信息。",
         )
 
@@ -356,7 +363,7 @@ class PostSignal:
             rows.append(("命中关键词", "、".join(self.keywords)))
         return NoticeAlert(
             category="舆情预警", headline=f"{self.rule}：{self.title}", rows=tuple(rows), posts=(self.post,),
-            summary=self.excerpt,
+            summary=self.excerpt, page_path=_post_page(self.post),
         )
 
 

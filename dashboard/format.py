@@ -155,10 +155,11 @@ def highlight(text: str, terms: Sequence[str]) -> str:
     return "".join(out)
 
 
-def count_line(total: int, shown: int) -> str:
-    """The result count: 共 N 条, saying how many are shown when that is fewer."""
+def count_line(total: int, shown: int, *, newest_first: bool = True) -> str:
+    """The result count: 共 N 条, saying how many are shown when that is fewer (the newest, or the first in the
+    order shown)."""
     if shown < total:
-        return f"共 {total} 条，显示最新 {shown} 条"
+        return f"共 {total} 条，显示{'最新' if newest_first else '前'} {shown} 条"
     return f"共 {total} 条"
 
 

@@ -328,6 +328,8 @@ event_rules:
     got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
     assert got["图书馆专题"].rcpt_tos == [PRESS]
     assert got["图书馆专题"].message["Subject"] == "【专题·图书馆闭馆】图书馆又闭馆了"
+    # "view in the platform" opens the post itself, not the front page
+    assert f"http://dashboard.test:8501/judge?post={hit.doc_id}" in text_of(got["图书馆专题"].message)[0]
     assert got["信源失效"].rcpt_tos == ["it@culture.example.gov.cn"]
     assert got["信源失效"].message["Subject"] == "【信源异常】信源“市民留言板”静默"
     assert decider.run(es_client).created == 0  # the same hit and the same silence: decided before

@@ -143,6 +143,7 @@ def test_count_line() -> None:
     assert fmt.count_line(2, 2) == "共 2 条"
     assert fmt.count_line(0, 0) == "共 0 条"
     assert fmt.count_line(120, 50) == "共 120 条，显示最新 50 条"
+    assert fmt.count_line(120, 50, newest_first=False) == "共 120 条，显示前 50 条"  # sorted by relevance
 
 
 # ---- data helpers -------------------------------------------------------------------------------------

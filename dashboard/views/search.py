@@ -130,7 +130,7 @@ if result.total == 0:
     st.info(f"未找到相关舆情{hint}。可尝试更换检索式或放宽左侧筛选条件。", icon="🔍")
     st.stop()
 
-st.markdown(fmt.count_line(result.total, len(result.hits)) if page == 1 else
+st.markdown(fmt.count_line(result.total, len(result.hits), newest_first=sort == "newest") if page == 1 else
             f"共 {result.total} 条，第 {page} 页")
 with st.expander("统计（按来源、主题、日期）"):
     by_source, by_topic, by_day = st.columns(3)
