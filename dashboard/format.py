@@ -188,6 +188,7 @@ _CONFIG_REASONS: dict[str, str] = {
     "less_than_equal": "须不大于 {le}",
     "string_too_short": "至少 {min_length} 个字符",
     "string_too_long": "最多 {max_length} 个字符",
+    "string_pattern_mismatch": "格式不符合要求（须匹配 {pattern}）",
     "too_short": "至少需要 {min_length} 项",
     "too_long": "最多 {max_length} 项",
     "int_parsing": "须为整数", "int_type": "须为整数", "int_from_float": "须为整数",

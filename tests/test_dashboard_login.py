@@ -133,7 +133,7 @@ def test_admin_adds_an_account_through_the_validated_writer(app_env: Settings) -
         _run(at)
 
     add("Bad Name", "Analyst-pass-2")
-    assert "field 'username'" in _errors(at)[0]
+    assert "users.yaml 中的 username：格式不符合要求（须匹配 ^[a-z]" in _errors(at)[0]
     add("xin", "Analyst-pass-2")
     assert [s.value for s in at.success] == ["已添加账号 xin（分析人员）。"]
     user = load_users(users_path(load_settings())).get("xin")
