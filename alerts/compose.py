@@ -280,7 +280,10 @@ def compose_digest(items: Sequence[DigestItem], env: Envelope, *, rule: str, qui
         raise ValueError("a digest needs at least one item")
     ordered = sorted(items, key=lambda i: i.decided_at)
     first, last = ordered[0].decided_at, ordered[-1].decided_at
-    span = f"{first.astimezone(env.tz):%m-%d %H:%M}–{last.astimezone(env.tz):%H:%M}"
+    start, end = first.astimezone(env.tz), last.astimezone(env.tz)
+    # an overnight summary runs past midnight: the end then names its day too
+    ends = f"{end:%m-%d %H:%M}" if end.date() != start.date() else f"{end:%H:%M}"
+    span = f"{start:%m-%d %H:%M}–{ends}"
     kind = "夜间汇总" if quiet else "预警汇总"
     subject = f"【{kind}】{one_line(rule)}：{len(items)} 条提醒（{span}）"
     plain = [f"【{kind}】{one_line(rule)}", f"{span} 共 {len(items)} 条：", ""]

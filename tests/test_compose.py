@@ -108,6 +108,10 @@ def test_notice_and_digest_mails(smtp: SMTPServer) -> None:
              DigestItem(signal.payload(NOW, TZ), "时限不足 5 小时", NOW + timedelta(minutes=7))]
     got, _ = through_smtp(smtp, compose_digest(items, envelope("d1"), rule="等级上升", quiet=False))
     assert got["Subject"] == "【预警汇总】等级上升：2 条提醒（05-06 12:00–12:07）"
+    night = [DigestItem(library_event(NOW, "E2"), "夜间新事件", NOW - timedelta(hours=13)),  # 23:00 the day before
+             DigestItem(library_event(NOW, "E3"), "夜间新事件", NOW - timedelta(hours=5))]  # 07:00
+    quiet = compose_digest(night, envelope("d2"), rule="重大舆情", quiet=True)
+    assert quiet["Subject"] == "【夜间汇总】重大舆情：2 条提醒（05-05 23:00–05-06 07:00）"  # past midnight: both days
     html = body(got, "html")
     assert html.count("<li>") == 2 and f"{DASHBOARD}/event?id=E1" in html and "CZ-9" in html
 
