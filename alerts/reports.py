@@ -26,10 +26,10 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from alerts.content import SEARCH_PAGE, SENTIMENT_LABELS, PostLink, RiskLevel
 from yuqing.errors import YuqingError
+from yuqing.models import KIND_LABELS
 
 ReportKind = Literal["daily", "weekly"]
 Trend = Literal["up", "down", "flat"]
-KIND_LABELS = {"article": "新闻文章", "message": "网民留言", "social": "社交媒体", "search": "搜索结果"}
 REPORT_TITLES = {"daily": "舆情日报", "weekly": "舆情周报"}
 EXAMPLES = 3
 _POST_FIELDS = ["url", "title", "source", "kind", "published_at", "fetched_at", "analysis.sentiment",

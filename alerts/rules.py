@@ -30,12 +30,10 @@ from alerts.event_rules import (
 )
 from yuqing.config_files import load_model
 from yuqing.errors import ConfigError
-from yuqing.models import PostKind, Sentiment
+from yuqing.models import KIND_LABELS, SENTIMENT_LABELS, PostKind, Sentiment
 from yuqing.settings import Settings
 
 _ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
-SENTIMENT_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}
-KIND_NAMES = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 
 
 def is_address(value: str) -> bool:
@@ -164,7 +162,7 @@ class AlertRule:
         if self.exclude:
             parts.append("不含" + "、".join(f"“{w}”" for w in self.exclude))
         if self.sentiments:
-            parts.append("情感为" + "或".join(SENTIMENT_NAMES.get(s, s) for s in self.sentiments))
+            parts.append("情感为" + "或".join(SENTIMENT_LABELS.get(s, s) for s in self.sentiments))
         if self.topics:
             parts.append("主题为" + "或".join(f"“{t}”" for t in self.topics))
         if self.relevant_only:
@@ -172,7 +170,7 @@ class AlertRule:
         if self.sources:
             parts.append("限信源" + "、".join(self.sources))
         if self.kinds:
-            parts.append("限类型" + "、".join(KIND_NAMES.get(k, k) for k in self.kinds))
+            parts.append("限类型" + "、".join(KIND_LABELS.get(k, k) for k in self.kinds))
         if self.include_duplicates:
             parts.append("转载也提醒")
         return "；".join(parts)

@@ -30,9 +30,9 @@ from alerts.content import (
     RiskLevel,
     level_label,
 )
+from yuqing.models import KIND_LABELS
 
 SilentStatus = Literal["silent", "failing"]
-KIND_LABELS = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 
 
 def _require_aware(value: datetime | None, what: str) -> None:

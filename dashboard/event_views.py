@@ -12,9 +12,9 @@ import pandas as pd
 from dashboard import format as fmt
 from dashboard.summaries import RISK_LABELS
 from index.events import EventRecord
+from yuqing.models import KIND_LABELS
 
 LEVEL_DOTS: dict[str, str] = {"I": "🔴", "II": "🟠", "III": "🟡", "IV": "🔵"}
-KIND_LABELS: dict[str, str] = {"article": "新闻/网站", "message": "留言板", "social": "社交媒体", "search": "搜索结果"}
 EVENT_PAGE = "event"  # views/event.py: /event?id=<event id> (the alert mails link there too)
 SPARK_HOURS = 24
 

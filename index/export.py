@@ -30,7 +30,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from index.hits import read_hits
 from index.search import PostQuery, build_query, build_sort
-from yuqing.models import Post
+from yuqing.models import KIND_LABELS, Post
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ MEDIA_TYPES: dict[str, str] = {
 SHEET_TITLE = "舆情"
 
 SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
-KIND_LABELS = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -18,6 +18,8 @@ Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 # What press officers and leaders read (dashboard, alert mails).
 SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+# What a post is, as every page, mail, report and export names it (PostKind values).
+KIND_LABELS: dict[str, str] = {"article": "文章", "message": "留言", "social": "社交媒体", "search": "搜索结果"}
 
 
 def canonicalize_url(url: str) -> str:
