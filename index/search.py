@@ -142,8 +142,17 @@ def filter_clauses(q: PostQuery) -> list[dict[str, Any]]:
             rng["gte"] = q.since.isoformat()
         if q.until:
             rng["lt"] = q.until.isoformat()
-        filters.append({"range": {"published_at": rng}})
+        filters.append(time_clause(rng))
     return filters
+
+
+def time_clause(rng: dict[str, str]) -> dict[str, Any]:
+    """Published in the range; a post without a publication time (a page that gave none), fetched in it — so it is
+    not missing from every time range (the reports count the same way) (pure)."""
+    return {"bool": {"should": [
+        {"range": {"published_at": rng}},
+        {"bool": {"must_not": [{"exists": {"field": "published_at"}}], "filter": [{"range": {"fetched_at": rng}}]}},
+    ], "minimum_should_match": 1}}
 
 
 def build_query(q: PostQuery, tokenize: Tokenize | None = None) -> dict[str, Any]:

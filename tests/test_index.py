@@ -139,3 +139,18 @@ def test_hot_terms_count_words_and_leave_out_stopwords(settings: Settings, es_cl
     filtered = dict(hot_terms(es_client, alias, PostQuery(), size=10, exclude=("我们", "认为", "需要")))
     assert filtered["图书馆"] == 2 and not {"我们", "认为", "需要"} & set(filtered)
     assert {"我们", "需要", "认为"} <= set(load_stopwords(PROJECT_ROOT / "config" / "hotwords.yaml"))
+
+
+def test_a_post_without_a_publication_time_is_found_by_its_fetch_time(
+    settings: Settings, es_client: Elasticsearch
+) -> None:
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    now = datetime.now(TZ)  # every post is fetched now (``post``)
+    undated = post("http://e.cn/undated", "图书馆闭馆通知", "页面没有发布时间")
+    old = post("http://e.cn/old", "图书馆旧闻", "一年前的文章", published_at=now - timedelta(days=365))
+    recent = post("http://e.cn/recent", "图书馆新闻", "昨天的文章", published_at=now - timedelta(days=1))
+    index_posts(es_client, alias, [undated, old, recent], refresh=True)
+    week = search_posts(es_client, alias, PostQuery(since=now - timedelta(days=7)))
+    assert {h.post.url for h in week.hits} == {"http://e.cn/undated", "http://e.cn/recent"}  # not lost, not the old
+    earlier = search_posts(es_client, alias, PostQuery(since=now - timedelta(days=7), until=now - timedelta(hours=1)))
+    assert {h.post.url for h in earlier.hits} == {"http://e.cn/recent"}  # fetched now: outside that range

@@ -37,7 +37,8 @@ with st.sidebar:
     st.header("筛选")
     window_label = st.selectbox("时间范围", options=labels, key="overview_window")
 window = data.OVERVIEW_WINDOWS[window_label]
-st.caption(f"统计范围：{window_label}（按发布时间）。各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
+st.caption(f"统计范围：{window_label}（按发布时间，无发布时间的按采集时间）。"
+           f"各栏每 {settings.dashboard.refresh_s} 秒自动刷新。")
 
 
 @dataclass(frozen=True)
