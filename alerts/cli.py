@@ -14,6 +14,11 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check", action="store_true", help="only load and check the rules file, then explain every rule"
     )
+    parser.add_argument(
+        "--retry-failed", action="store_true",
+        help="first give every mail given up on (status failed) a new round of attempts, e.g. after the mail "
+             "server was fixed"
+    )
     parser.set_defaults(func=handler)
 
 
@@ -39,6 +44,13 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
     check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     with es_client(settings.elasticsearch) as client:
+        if args.retry_failed:
+            from datetime import UTC, datetime
+
+            from index.outbox import OUTBOX, requeue_failed
+
+            again = requeue_failed(client, OUTBOX.alias(settings.elasticsearch.index_prefix), datetime.now(UTC))
+            print(f"{len(again)} failed mails queued again")
         decided = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources]).run(client)
         delivered = deliver_once(settings, client)
     print(decided.summary())

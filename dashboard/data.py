@@ -15,11 +15,11 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -447,6 +447,16 @@ def _delivery_row(e: OutboxEntry) -> DeliveryRow:
     return DeliveryRow(entry_id=e.id, rule=e.rule, subject=e.subject or e.title, recipients=e.recipients,
                        status=e.status, attempts=e.attempts, decided_at=e.decided_at,
                        next_attempt_at=e.next_attempt_at, last_error=e.last_error, refused=e.refused)
+
+
+def requeue_failed_mails(backend: Backend, ids: Sequence[str], by: str) -> list[str]:
+    """Queue the failed mails ``ids`` for a new round of attempts (the sender of `yuqing run` sends them at its next
+    poll); returns those queued (one changed meanwhile is left)."""
+    alias = OUTBOX.alias(backend.settings.elasticsearch.index_prefix)
+    with es_errors(backend):
+        done = outbox_store.requeue_failed(backend.client, alias, datetime.now(UTC), ids=ids)
+    log.info("预警投递: %s queued %d failed mails again: %s", by, len(done), ", ".join(done))
+    return done
 
 
 def alert_delivery(backend: Backend, limit: int = 50) -> DeliveryView:

@@ -260,3 +260,27 @@ def counts_by_status(client: Elasticsearch, alias: str) -> dict[str, int]:
 def failed_entries(client: Elasticsearch, alias: str, *, limit: int = 50) -> list[OutboxEntry]:
     """Entries given up on, newest first: what the dashboard must show."""
     return search(client, alias, status_query(["failed"]), size=limit)
+
+
+def requeue_failed(client: Elasticsearch, alias: str, now: datetime, *, ids: Sequence[str] | None = None,
+                   page: int = 500) -> list[str]:
+    """Give the entries given up on (those of ``ids``, else all) a new round of attempts from ``now`` — after the
+    mail server or an address was fixed: pending again, attempts from 0, the last error kept until the next
+    outcome. Compare-and-set: an entry changed meanwhile is left as it is. Returns the ids requeued."""
+
+    def requeue(entry: OutboxEntry) -> bool:
+        again = entry.model_copy(update={"status": "pending", "attempts": 0, "next_attempt_at": now,
+                                         "claimed_by": None, "claimed_at": None, "updated_at": now})
+        return replace(client, alias, again, expected=entry) is not None
+
+    if ids is not None:
+        return [e.id for e in get_many(client, alias, ids).values() if e.status == "failed" and requeue(e)]
+    done: list[str] = []
+    seen: set[str] = set()
+    while True:
+        batch = [e for e in search(client, alias, status_query(["failed"]), size=page) if e.id not in seen]
+        if not batch:
+            return done
+        seen.update(e.id for e in batch)
+        done += [e.id for e in batch if requeue(e)]
+        client.indices.refresh(index=alias)  # the requeued ones leave the failed list before the next page

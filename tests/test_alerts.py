@@ -444,6 +444,29 @@ def test_cli_alert_explains_rules_and_sends(
     assert args.func(args, no_host) == 0  # checking the rules needs no mail server
 
 
+def test_mails_given_up_on_are_sent_after_the_fix_with_retry_failed(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    down = configure(settings, es_client, tmp_path, free_port(), alerts={"delivery": {"max_attempts": 1}})
+    add_posts(es_client, down, post(1, "图书馆闭馆"))
+    assert AlertDecider(down).run(es_client).created == 1
+    assert deliver_once(down, es_client).failed == 1  # the mail server was down: given up after one attempt
+    assert [e.status for e in entries(es_client, down)] == ["failed"]
+
+    fixed = configure(settings, es_client, tmp_path, smtp.port)  # the server is back
+    parser = argparse.ArgumentParser()
+    cli.add_subcommand(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["alert"])
+    assert args.func(args, fixed) == 0 and smtp.collector.received == []  # a plain run leaves it given up
+    args = parser.parse_args(["alert", "--retry-failed"])
+    assert args.func(args, fixed) == 0
+    assert "1 failed mails queued again" in capsys.readouterr().out
+    (got,) = smtp.collector.wait_for(1)
+    assert got.message["Subject"].endswith("图书馆闭馆")
+    assert [e.status for e in entries(es_client, fixed)] == ["sent"]
+
+
 # ---- TLS -------------------------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])

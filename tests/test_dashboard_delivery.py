@@ -69,3 +69,37 @@ def test_delivery_page_lists_failed_and_retried_mails(
     assert at.warning[1].value.startswith("有 1 封邮件已发出，但部分收件人被邮件服务器拒收") and not at.success
     partly = at.dataframe[2].value
     assert list(partly["被拒收的收件人"]) == ["old-address@culture.example.gov.cn"]
+
+
+def test_press_officer_queues_failed_mails_again_and_a_leader_cannot(
+    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    setup(es_client, settings.elasticsearch, [OUTBOX])
+    alias = OUTBOX.alias(settings.elasticsearch.index_prefix)
+    for e in (entry(1, "failed", attempts=8, last_error="SMTP server x failed at connect: refused"),
+              entry(2, "sent", attempts=1, sent_at=T0)):
+        store.create(es_client, alias, e)
+    es_client.indices.refresh(index=alias)
+    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    write_users(config_dir)
+
+    def page(username: str) -> AppTest:
+        at = AppTest.from_file(str(APP))
+        at.session_state[SESSION_KEY] = session_for(username)
+        at.run(timeout=60)
+        at.switch_page("views/delivery.py")
+        at.run(timeout=60)
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    assert [b.key for b in page("leader").button if b.key == "requeue_failed"] == []  # leaders read
+    at = page("press")
+    at.button(key="requeue_failed").click()
+    at.run(timeout=60)
+    assert at.success[0].value.startswith("已重新排队 1 封邮件")
+    again = store.get(es_client, alias, "e1")
+    assert again is not None and (again.status, again.attempts) == ("pending", 0)  # the sender takes it from here
+    assert store.get(es_client, alias, "e2").status == "sent"  # type: ignore[union-attr]

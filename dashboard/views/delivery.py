@@ -6,12 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data, summaries
+from dashboard import components, data, summaries, tracking
 from dashboard import format as fmt
 
 STATUS_LABELS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
                  "held": "暂缓（汇总/安静时段）", "digested": "已并入汇总"}
 
+FLASH = "delivery_flash"
 backend = components.backend_or_stop()
 tz = backend.settings.timezone
 
@@ -37,10 +38,21 @@ def table(rows: tuple[data.DeliveryRow, ...], *, retry: bool) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    st.success(flash)
 if view.failed:
     failed = view.counts.get("failed", len(view.failed))
     st.error(f"有 {failed} 封预警邮件发送失败（已停止重试），请检查邮件服务器设置或收件地址。")
     st.dataframe(table(view.failed, retry=False), hide_index=True)
+    viewer = components.current_viewer()
+    acting = viewer is not None and tracking.can_act(viewer)
+    if acting and st.button(f"问题已排除，重新发送这 {len(view.failed)} 封", key="requeue_failed"):
+        assert viewer is not None
+        done = components.call_or_stop(data.requeue_failed_mails, backend, [r.entry_id for r in view.failed],
+                                       tracking.operator(viewer))
+        st.session_state[FLASH] = f"已重新排队 {len(done)} 封邮件，采集服务将在数秒内重新发送。"
+        st.rerun()
 if view.retrying:
     st.warning(f"有 {len(view.retrying)} 封邮件发送未成功，正在按退避间隔自动重试。")
     st.dataframe(table(view.retrying, retry=True), hide_index=True)
