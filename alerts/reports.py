@@ -329,8 +329,9 @@ def report_post(hit: Mapping[str, Any]) -> ReportPost:
 
 
 def search_link(dashboard_url: str, period: Period, **filters: str) -> str:
+    # reposts=0: the report counts each story once (reposts left out), so the page it opens does too
     query = urlencode({**filters, "since": period.start.date().isoformat(),
-                       "until": (period.end - timedelta(days=1)).date().isoformat()})
+                       "until": (period.end - timedelta(days=1)).date().isoformat(), "reposts": "0"})
     return dashboard_url.rstrip("/") + SEARCH_PAGE.format(query=query)
 
 

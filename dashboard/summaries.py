@@ -140,6 +140,7 @@ class SearchLink:
     kinds: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    no_reposts: bool = False  # reposts=0: reposts left out, as the reports count
 
     @property
     def empty(self) -> bool:
@@ -165,4 +166,4 @@ def search_link_filters(params: Mapping[str, str], kinds: Collection[str]) -> Se
 
     return SearchLink(text=(params.get("q") or "").strip(), since=since, until=until,
                       sentiments=one("sentiment", fmt.SENTIMENT_LABELS), kinds=one("kind", kinds),
-                      sources=one("source"), topics=one("topic"))
+                      sources=one("source"), topics=one("topic"), no_reposts=params.get("reposts") == "0")

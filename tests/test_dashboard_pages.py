@@ -180,6 +180,7 @@ def test_links_from_mails_and_reports_set_the_search_filters_once(office: list[P
     at = _follow(search_link("http://dashboard.test", period, source="wenlv-site"))  # a report's source row
     assert at.sidebar.selectbox(key="search_window").value == "自定义日期"
     assert at.sidebar.date_input(key="search_dates").value == ((today - timedelta(days=1)).date(), today.date())
+    assert at.sidebar.checkbox(key="filter_no_reposts").value  # the report counts without reposts: so does the page
     assert shown_titles(at) == [A_HOURS, C_BOOK_SALE]
 
     at = _follow("/search?topic=%E4%B8%8D%E5%AD%98%E5%9C%A8&sentiment=bogus&since=2026-13-01")  # a mangled link

@@ -46,6 +46,7 @@ if follow:
         st.session_state["search_window"] = WINDOWS[3]
     st.session_state["filter_sentiments"] = list(link.sentiments)
     st.session_state["filter_kinds"] = list(link.kinds)
+    st.session_state["filter_no_reposts"] = link.no_reposts
     # what the link does not name is not filtered on (the counts in the mail are over all of it)
     for key, value in (("filter_units", []), ("filter_risks", []), ("filter_groups", []),
                        ("filter_relevance", "all"), ("search_sort", "newest")):
@@ -83,6 +84,8 @@ with st.sidebar:
     risks = st.multiselect("事件风险等级", list(summaries.RISK_LABELS), key="filter_risks", placeholder="不限",
                            format_func=summaries.RISK_LABELS.__getitem__, help="只看属于这些等级事件的舆情")
     groups = st.multiselect("专题", data.keyword_group_names(backend), key="filter_groups", placeholder="全部专题")
+    no_reposts = st.checkbox("不含转载", key="filter_no_reposts",
+                             help="转载（与更早一条内容近似的信息）不列出，每条内容只算一次，与日报、周报的统计口径一致")
     sort: SortOrder = st.radio("排序", summaries.SORT_ORDERS, key="search_sort",
                     format_func=summaries.SORT_LABELS.__getitem__)
 
@@ -113,7 +116,7 @@ query = summaries.apply_expression(PostQuery(
     sources=tuple(sources), kinds=tuple(kinds), sentiments=tuple(sentiments), topics=tuple(topics),
     units=tuple(units), groups=tuple(groups), relevant_only=relevance == "relevant",
     irrelevant_only=relevance == "irrelevant", since=since, until=until, sort=sort,
-    size=settings.dashboard.page_size,
+    size=settings.dashboard.page_size, exclude_duplicates=no_reposts,
 ), expression)
 if risks:
     query = replace(query, event_ids=call(data.event_ids_of_risk, backend, tuple(sorted(risks))))
