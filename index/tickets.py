@@ -81,7 +81,9 @@ TICKETS_MAPPING: dict[str, Any] = {
     },
 }
 
-TICKETS = IndexSpec("tickets", TICKETS_MAPPING, version=1)
+# v2: ``next_due_at`` (the earliest deadline not yet met), derived on write like ``first_due_at``; `yuqing migrate`
+# fills it into v1 documents (through the response layer's transform, which knows when a deadline is met)
+TICKETS = IndexSpec("tickets", TICKETS_MAPPING, version=2)
 
 
 class _Record(Record):

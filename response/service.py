@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from elasticsearch import Elasticsearch
 
@@ -63,6 +64,15 @@ def ticket_to_record(ticket: Ticket) -> TicketRecord:
     data["next_due_at"] = unmet.isoformat() if unmet else None
     data["updated_at"] = ticket.audit[-1].at.isoformat() if ticket.audit else ticket.opened_at.isoformat()
     return TicketRecord.model_validate(data)
+
+
+def refresh_ticket_source(source: dict[str, Any]) -> dict[str, Any]:
+    """A stored ticket's ``_source`` with its derived fields recomputed (`yuqing migrate`: tickets v1 → v2 adds
+    ``next_due_at``)."""
+    return ticket_to_record(ticket_from_record(TicketRecord.model_validate(source))).as_source()
+
+
+MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"tickets": refresh_ticket_source}
 
 
 def ticket_from_record(record: TicketRecord) -> Ticket:

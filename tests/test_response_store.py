@@ -164,3 +164,37 @@ def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.Captur
     assert main(["foia", "list", "--limit", "1", "--on", "2026-10-27"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 2 and listed[-1].endswith("，显示前 1 件（--limit）")  # a cut list says so
+
+
+def test_migrate_fills_the_next_unmet_deadline_of_tickets_written_before_it(
+    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import copy
+
+    from index.layout import current_index, setup_spec
+    from index.spec import IndexSpec
+    from index.tickets import TICKETS, TICKETS_MAPPING
+    from response.service import ticket_to_record
+
+    v1_mapping = copy.deepcopy(TICKETS_MAPPING)
+    del v1_mapping["properties"]["next_due_at"]
+    prefix = settings.elasticsearch.index_prefix
+    alias = TICKETS.alias(prefix)
+    old = setup_spec(es_client, IndexSpec("tickets", v1_mapping, version=1), settings.elasticsearch)
+    assert old == f"{alias}-v1"
+    t0 = datetime.now(TZ).replace(microsecond=0) - timedelta(hours=10)
+    ticket = open_ticket(Subject(kind="event", id="ev-1", title="图书馆闭馆", started_at=t0), unit="公共服务科",
+                         by="张三", now=t0, config=CFG, risk_level="II")
+    ticket = add_response(ticket, channel="官网", text="情况说明", at=t0 + timedelta(hours=3), by="张三",
+                          now=t0 + timedelta(hours=3))  # the 5-hour deadline met; the 24-hour one still open
+    source = ticket_to_record(ticket).as_source()
+    source.pop("next_due_at")  # as the version before it wrote it
+    es_client.index(index=alias, id=ticket.id, document=source, refresh=True)
+
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", prefix)
+    assert main(["migrate"]) == 0
+    assert f"{alias}: {old} -> {alias}-v2 (1 documents" in capsys.readouterr().out
+    assert current_index(es_client, alias) == f"{alias}-v2"
+    migrated = es_client.get(index=alias, id=ticket.id)["_source"]
+    assert datetime.fromisoformat(migrated["next_due_at"]) == t0 + timedelta(hours=24)

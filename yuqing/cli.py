@@ -31,10 +31,12 @@ def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import check_connection, es_client
     from index.hotwords import load_hot_words
     from index.migrations import migrate_outdated
+    from response.service import MIGRATIONS
 
     check_connection(settings.elasticsearch)
     with es_client(settings.elasticsearch) as client:
-        done = migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml")))
+        done = migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml")),
+                                transforms=MIGRATIONS)
     for m in done:
         print(f"{m.alias}: {m.old} -> {m.new} ({m.documents} documents; {m.old} kept, delete it when satisfied)")
     if not done:

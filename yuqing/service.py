@@ -137,8 +137,10 @@ def _setup_indices(settings: Settings) -> None:
 def _migrate_local(settings: Settings, client: Elasticsearch) -> None:
     from index.hotwords import load_hot_words
     from index.migrations import migrate_outdated
+    from response.service import MIGRATIONS
 
-    for m in migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml"))):
+    for m in migrate_outdated(client, settings.elasticsearch, load_hot_words(settings.config_file("hotwords.yaml")),
+                              transforms=MIGRATIONS):
         log.info("migrated %s: %s -> %s (%d documents; %s kept)", m.alias, m.old, m.new, m.documents, m.old)
 
 
