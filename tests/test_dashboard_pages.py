@@ -116,6 +116,7 @@ def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
     store.create("t-closed", _ticket("t-closed", "已答复的旧处置单", now, -timedelta(days=2), status="已办结"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-failed", "failed", now, "550 mailbox unavailable"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-sent", "sent", now))
+    create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-held", "held", now))  # waits for its digest
     # sent a month ago: outside any of the page's ranges up to 近7天, so not counted under 已发送
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-old", "sent", now - timedelta(days=30)), refresh=True)
     es_client.indices.refresh(index=f"{prefix}-*")
@@ -136,7 +137,9 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     assert (metrics["发送失败"], metrics["已发送"]) == ("1", "1")
     alerts = frame_with(at, "预警")
     assert set(zip(alerts["预警"], alerts["状态"], strict=True)) == {("预警 a-failed", "发送失败"),
-                                                                    ("预警 a-sent", "已发送")}
+                                                                    ("预警 a-sent", "已发送"),
+                                                                    ("预警 a-held", "等待汇总")}
+    assert (metrics["待发送"], metrics["待汇总"]) == ("0", "1")  # a digest's item is not a mail stuck in the queue
     assert any("1 条预警邮件发送失败" in e.value for e in at.error)
     assert any(md.value.startswith("未运行 ") for md in at.markdown)  # source health: no crawl ran yet
     assert at.get("vega_lite_chart"), "the volume chart is drawn"

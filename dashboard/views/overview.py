@@ -136,10 +136,12 @@ def alerts_panel() -> None:
     if alerts is None:
         st.info("尚未建立预警发件箱（预警服务未运行）。")
         return
-    columns = st.columns(3)
-    columns[0].metric("待发送", alerts.by_status["pending"] + alerts.by_status["sending"] + alerts.by_status["held"])
-    columns[1].metric("发送失败", alerts.by_status["failed"])
-    columns[2].metric("已发送", alerts.by_status["sent"])
+    columns = st.columns(4)
+    columns[0].metric("待发送", alerts.by_status["pending"] + alerts.by_status["sending"])
+    columns[1].metric("待汇总", alerts.by_status["held"],
+                      help="按规则合并进汇总邮件（或安静时段后一并发送）的提醒，到点自动发出，不是积压")
+    columns[2].metric("发送失败", alerts.by_status["failed"])
+    columns[3].metric("已发送", alerts.by_status["sent"])
     if alerts.by_status["failed"]:
         st.error(f"有 {alerts.by_status['failed']} 条预警邮件发送失败，请检查收件人和邮件服务器设置。")
     components.unreadable_notice(alerts.recent.unreadable)
