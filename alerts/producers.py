@@ -38,6 +38,7 @@ from alerts.signals import (
 from index.search import post_from_source
 from index.source_health import ALARMING, source_statuses
 from yuqing.models import Post
+from yuqing.text import display_title
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ __all__ = ["event_signals", "foia_signals", "keyword_group_signals", "post_link"
 
 def post_link(post_id: str, post: Post) -> PostLink:
     sentiment = post.analysis.sentiment if post.analysis is not None else None
-    return PostLink(title=post.title, url=post.url, source=post.source, published_at=post.published_at,
+    return PostLink(title=display_title(post.title, post.content), url=post.url, source=post.source,
+                    published_at=post.published_at,
                     sentiment=sentiment if sentiment in SENTIMENT_LABELS else None,
                     post_id=post_id)
 

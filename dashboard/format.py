@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from yuqing.errors import ConfigError
 from yuqing.models import SENTIMENT_LABELS, Post
+from yuqing.text import display_title as text_display_title
 from yuqing.text import excerpt as text_excerpt
 from yuqing.text import http_url, one_line
 
@@ -163,6 +164,11 @@ def count_line(total: int, shown: int, *, newest_first: bool = True) -> str:
     return f"共 {total} 条"
 
 
+def display_title(post: Post) -> str:
+    """The post's title, or the start of its text when it has none (:func:`yuqing.text.display_title`)."""
+    return text_display_title(post.title, post.content)
+
+
 def card_markdown(post: Post, tz: str, terms: Sequence[str] = ()) -> str:
     """A post card's text as one Markdown block: the linked title with its badges, the 来源 · 作者 · 时间 line
     (small, grey, as a caption) and an excerpt around the search terms, one paragraph each.
@@ -170,7 +176,7 @@ def card_markdown(post: Post, tz: str, terms: Sequence[str] = ()) -> str:
     One element per card rather than three: a page of cards is mostly these, and the browser's work grows with
     the number of elements (总览 lists ten, 检索 up to fifty). Every piece of post text is escaped (inert).
     """
-    head = f"**{title_link(post.title, post.url)}**"
+    head = f"**{title_link(display_title(post), post.url)}**"
     badges = badges_line(post)
     parts = [f"{head} {badges}" if badges else head, f":gray[:small[{meta_line(post, tz)}]]"]
     if post.content.strip():

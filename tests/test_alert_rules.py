@@ -294,3 +294,12 @@ def test_excerpt() -> None:
     assert ex.before == "…" + "前文" * 5 and ex.after == "后文" * 5 + "…"
     none = excerpt("没有关键词的正文", ("图书馆",), before=80, after=80)
     assert none.match == "" and none.text == "没有关键词的正文"
+
+
+def test_a_post_without_a_title_is_named_by_its_text_in_mails() -> None:
+    from alerts.producers import post_link
+
+    text = "咨询电话打了二十次没人接，这就是我们的公共服务？#青川市图书馆#"
+    weibo = Post(url="https://weibo.example.cn/1", title="", content=text, source="demo-weibo", fetched_at=NOW)
+    link = post_link("p1", weibo)
+    assert link.title == "咨询电话打了二十次没人接，这就是我们的公共服务？#青川市图书…"  # not the URL, not empty

@@ -106,6 +106,10 @@ def test_title_link() -> None:
         "[市图书馆\\[通知\\]](https://a.cn/x%20%281%29.html)"
     )
     assert fmt.title_link("", "http://a.cn/?q=1&r=2#f") == "[（无标题）](http://a.cn/?q=1&r=2#f)"
+    # a Weibo post has no title: it is named by the start of its text
+    weibo = _post(title="", content="咨询电话打了二十次没人接，这就是我们的公共服务？#青川市图书馆突然闭馆#")
+    assert fmt.display_title(weibo) == "咨询电话打了二十次没人接，这就是我们的公共服务？#青川市图书…"
+    assert fmt.card_markdown(weibo, "Asia/Shanghai").startswith("**[咨询电话打了二十次没人接")
     assert fmt.title_link("标题", "javascript:alert(1)") == "标题"
 
 

@@ -16,6 +16,14 @@ def one_line(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def display_title(title: str, content: str, width: int = 30) -> str:
+    """A post's title; a post without one (a Weibo post, a short message) is named by the start of its text."""
+    if title.strip():
+        return title
+    text = one_line(content)
+    return text if len(text) <= width else text[:width] + "…"
+
+
 def http_url(url: str) -> str | None:
     """``url`` (stripped) when it is an http(s) URL, the only kind that may become a clickable link; else None."""
     url = url.strip()
