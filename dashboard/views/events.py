@@ -23,9 +23,10 @@ st.title("热点事件")
 facets = call(event_data.facets, backend)
 with st.sidebar:
     st.header("筛选")
-    levels = st.multiselect("风险等级", options=list(LEVELS), format_func=ev.level_text, key="events_levels")
-    topics = st.multiselect("主题", options=facets["topic"], key="events_topics")
-    units = st.multiselect("责任单位", options=facets["unit"], key="events_units")
+    levels = st.multiselect("风险等级", options=list(LEVELS), format_func=ev.level_text, key="events_levels",
+                            placeholder="全部等级")
+    topics = st.multiselect("主题", options=facets["topic"], key="events_topics", placeholder="全部主题")
+    units = st.multiselect("责任单位", options=facets["unit"], key="events_units", placeholder="全部单位")
     window_label = st.selectbox("最近发帖", options=list(data.OVERVIEW_WINDOWS), index=1, key="events_window")
     include_closed = st.checkbox("包括已结束的事件", key="events_closed")
 
