@@ -229,3 +229,18 @@ def test_mail_errors_said_for_a_press_officer() -> None:
                                "SMTPAuthenticationError: (535, b'bad')").startswith("邮件服务器登录失败")
     assert fmt.mail_error_text("recipients refused: a@b.cn") == "部分收件人被邮件服务器拒收"
     assert fmt.mail_error_text("something new") == "发送失败（见技术信息）"
+
+
+def test_every_multiselect_says_its_placeholder_in_chinese() -> None:
+    """Streamlit's own placeholder is English ("Choose options"): every multiselect of the dashboard names its own."""
+    import ast
+
+    from yuqing.settings import PROJECT_ROOT
+
+    missing = []
+    for path in sorted((PROJECT_ROOT / "dashboard").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "multiselect"
+                    and "placeholder" not in {k.arg for k in node.keywords}):
+                missing.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
+    assert missing == []
