@@ -347,3 +347,27 @@ def test_crawl_every_demo_source_into_elasticsearch(
     again = crawl_in_subprocess(None, ["demo-board", "demo-bureau-wechat"], timeout_s=300, env=env)
     assert [(r.found, r.indexed, r.errors, r.unchanged) for r in again.sources] == [
         (runs["demo-board"].found, 0, 0, runs["demo-board"].found), (0, 0, 0, 1)]
+
+
+def test_up_registers_demo_foia_requests_once(settings: Settings, es_client: Elasticsearch) -> None:
+    from index.foia import FOIA
+    from response.calendar import WorkCalendar
+    from response.config import ResponseConfig
+    from response.foia import foia_clock, reminders
+    from response.service import FoiaService, ensure_indices
+    from yuqing.demo.requests import DEMO_REQUESTS, seed_demo_requests
+
+    ensure_indices(es_client, settings.elasticsearch)
+    prefix = settings.elasticsearch.index_prefix
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Tuesday
+    assert seed_demo_requests(es_client, prefix, now) == len(DEMO_REQUESTS)
+    assert seed_demo_requests(es_client, prefix, now) == 0  # a second `up`: nothing added
+    es_client.indices.refresh(index=FOIA.alias(prefix))
+    total, requests = FoiaService(es_client, prefix).list()
+    assert total == len(DEMO_REQUESTS)
+    cal, cfg = WorkCalendar.official(), ResponseConfig().foia
+    clocks = {r.applicant: foia_clock(r, now.date(), cal, cfg) for r in requests}
+    assert clocks["陈立"].state == "征求意见中"  # the page shows a consultation pausing the clock
+    assert clocks["吴敏"].remaining == cfg.answer_working_days  # received today
+    near = [m.kind for r in requests for m in reminders(r, now.date(), cal, cfg)]
+    assert near == ["答复期限临近"]  # 林晓's, 3 working days left: the page's reminder has something to say

@@ -249,6 +249,19 @@ def _shared_data_line(settings: Settings) -> str:
             "(set paths.shared_data / YUQING_PATHS__SHARED_DATA to add the real pages and board messages)")
 
 
+def _seed_demo_requests(settings: Settings, client: Elasticsearch) -> None:
+    """A few 依申请公开 requests for the demo (registered once; see yuqing.demo.requests)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from response.service import ensure_indices
+    from yuqing.demo.requests import seed_demo_requests
+
+    ensure_indices(client, settings.elasticsearch)
+    seed_demo_requests(client, settings.elasticsearch.index_prefix,
+                       datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)))
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.accounts import ensure_demo_admin
     from dashboard.cli import streamlit_command, streamlit_env
@@ -268,6 +281,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             from yuqing.demo.reset import forget_earlier_replay
 
             forget_earlier_replay(client, settings.elasticsearch.index_prefix, demo_url)
+        if settings.demo.port:
+            _seed_demo_requests(settings, client)
     log.info("%s", _shared_data_line(settings))
     admin_password = ensure_demo_admin(settings)  # a new random one only when users.yaml has no admin
 
