@@ -29,11 +29,30 @@ def entry(n: int, status: OutboxStatus, **kw: Any) -> OutboxEntry:
                        **kw)
 
 
-def test_delivery_page_lists_failed_and_retried_mails(
-    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch, config_dir: Path
-) -> None:
+@pytest.fixture()
+def outbox(settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch, config_dir: Path) -> str:
+    """The outbox alias of this test, with the app's settings pointed at it (and the test accounts)."""
     setup(es_client, settings.elasticsearch, [OUTBOX])
-    alias = OUTBOX.alias(settings.elasticsearch.index_prefix)
+    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
+    write_users(config_dir)
+    return OUTBOX.alias(settings.elasticsearch.index_prefix)
+
+
+def delivery_page(username: str) -> AppTest:
+    """预警投递 for a browser session signed in as ``username``."""
+    at = AppTest.from_file(str(APP))
+    at.session_state[SESSION_KEY] = session_for(username)
+    at.run(timeout=60)
+    at.switch_page("views/delivery.py")
+    at.run(timeout=60)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_delivery_page_lists_failed_and_retried_mails(es_client: Elasticsearch, outbox: str) -> None:
     refused = "SMTP server 127.0.0.1:25 refused message '事件1': SMTPDataError: (550, b'mailbox unavailable')"
     for e in (entry(1, "failed", attempts=8, last_error=refused),
               entry(2, "pending", attempts=2, next_attempt_at=T0 + timedelta(minutes=5),
@@ -41,20 +60,10 @@ def test_delivery_page_lists_failed_and_retried_mails(
               entry(3, "sent", attempts=1, sent_at=T0),
               entry(4, "sent", attempts=1, sent_at=T0, refused=("old-address@culture.example.gov.cn",),
                     last_error="recipients refused: old-address@culture.example.gov.cn")):
-        store.create(es_client, alias, e)
-    es_client.indices.refresh(index=alias)
-    monkeypatch.delenv("YUQING_CONFIG", raising=False)
-    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
-    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
-    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
-    write_users(config_dir)
+        store.create(es_client, outbox, e)
+    es_client.indices.refresh(index=outbox)
 
-    at = AppTest.from_file(str(APP))
-    at.session_state[SESSION_KEY] = session_for("leader")
-    at.run(timeout=60)
-    at.switch_page("views/delivery.py")
-    at.run(timeout=60)
-    assert not at.exception, [e.value for e in at.exception]
+    at = delivery_page("leader")
     assert at.title[0].value == "预警投递"
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["发送失败"], metrics["待发送"], metrics["已发送"]) == ("1", "1", "2")
@@ -71,35 +80,18 @@ def test_delivery_page_lists_failed_and_retried_mails(
     assert list(partly["被拒收的收件人"]) == ["old-address@culture.example.gov.cn"]
 
 
-def test_press_officer_queues_failed_mails_again_and_a_leader_cannot(
-    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch, config_dir: Path
-) -> None:
-    setup(es_client, settings.elasticsearch, [OUTBOX])
-    alias = OUTBOX.alias(settings.elasticsearch.index_prefix)
+def test_press_officer_queues_failed_mails_again_and_a_leader_cannot(es_client: Elasticsearch,
+                                                                      outbox: str) -> None:
     for e in (entry(1, "failed", attempts=8, last_error="SMTP server x failed at connect: refused"),
               entry(2, "sent", attempts=1, sent_at=T0)):
-        store.create(es_client, alias, e)
-    es_client.indices.refresh(index=alias)
-    monkeypatch.delenv("YUQING_CONFIG", raising=False)
-    monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
-    monkeypatch.setenv("YUQING_PATHS__CONFIG_DIR", str(config_dir))
-    monkeypatch.setenv("YUQING_PATHS__DATA_DIR", str(settings.paths.data_dir))
-    write_users(config_dir)
+        store.create(es_client, outbox, e)
+    es_client.indices.refresh(index=outbox)
 
-    def page(username: str) -> AppTest:
-        at = AppTest.from_file(str(APP))
-        at.session_state[SESSION_KEY] = session_for(username)
-        at.run(timeout=60)
-        at.switch_page("views/delivery.py")
-        at.run(timeout=60)
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    assert [b.key for b in page("leader").button if b.key == "requeue_failed"] == []  # leaders read
-    at = page("press")
+    assert [b.key for b in delivery_page("leader").button if b.key == "requeue_failed"] == []  # leaders read
+    at = delivery_page("press")
     at.button(key="requeue_failed").click()
     at.run(timeout=60)
     assert at.success[0].value.startswith("已重新排队 1 封邮件")
-    again = store.get(es_client, alias, "e1")
+    again = store.get(es_client, outbox, "e1")
     assert again is not None and (again.status, again.attempts) == ("pending", 0)  # the sender takes it from here
-    assert store.get(es_client, alias, "e2").status == "sent"  # type: ignore[union-attr]
+    assert store.get(es_client, outbox, "e2").status == "sent"  # type: ignore[union-attr]
