@@ -47,7 +47,9 @@ def _http_json(url: str, timeout: float) -> dict[str, object]:
 
 
 def read_pid(pid_file: Path) -> int | None:
-    """The process id in ``pid_file`` when that process is alive, else None."""
+    """The process id in ``pid_file`` when that process is alive, else None. A zombie is not alive: a node
+    started with ``-d`` belongs to init once it daemonized, and a killed one stays a zombie until init reaps it
+    (in a container that can take a while), still answering ``kill(pid, 0)``."""
     try:
         pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -57,8 +59,17 @@ def read_pid(pid_file: Path) -> int | None:
     except ProcessLookupError:
         return None
     except PermissionError:
-        return pid
-    return pid
+        pass
+    return None if _zombie(pid) else pid
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but not been reaped (Linux ``/proc``; elsewhere: not known, False)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].startswith("Z")  # the state follows the command name in parentheses
 
 
 def log_tail(path: Path, n: int = 1500) -> str:

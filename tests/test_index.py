@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -154,3 +155,27 @@ def test_a_post_without_a_publication_time_is_found_by_its_fetch_time(
     assert {h.post.url for h in week.hits} == {"http://e.cn/undated", "http://e.cn/recent"}  # not lost, not the old
     earlier = search_posts(es_client, alias, PostQuery(since=now - timedelta(days=7), until=now - timedelta(hours=1)))
     assert {h.post.url for h in earlier.hits} == {"http://e.cn/recent"}  # fetched now: outside that range
+
+
+def test_a_killed_node_not_yet_reaped_is_not_running(tmp_path: Path) -> None:
+    """A node started with -d belongs to init; killed, it is a zombie until init reaps it (slow in a container)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from index.es_server import read_pid
+
+    proc = subprocess.Popen(["sleep", "60"])
+    pid_file = tmp_path / "node.pid"
+    pid_file.write_text(str(proc.pid))
+    try:
+        assert read_pid(pid_file) == proc.pid
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not Path(f"/proc/{proc.pid}/stat").read_text().split(") ")[1].startswith("Z"):
+            assert time.monotonic() < deadline, "the process did not become a zombie"
+            time.sleep(0.05)
+        assert read_pid(pid_file) is None  # exited, not yet reaped: not running
+    finally:
+        proc.wait()
