@@ -152,6 +152,19 @@ def applicant_name(name: str, sees_personal_data: bool) -> str:
     return name if sees_personal_data or not name else f"{name[0]}某"
 
 
+def reply_text(req: FoiaRequest, sees_personal_data: bool, mask: Callable[[str], str] = str) -> str:
+    """The reply letter as the viewer may read it: in full, or with the applicant's name (it is the letter's
+    salutation, and may recur) by surname only and the rest through ``mask``."""
+    if req.reply is None:
+        return ""
+    text = req.reply.text
+    if sees_personal_data:
+        return text
+    if req.applicant:
+        text = text.replace(req.applicant, applicant_name(req.applicant, False))
+    return mask(text)
+
+
 def request_line(req: FoiaRequest, clock: FoiaClock, cfg: FoiaSettings, mask: Callable[[str], str] = str,
                  sees_personal_data: bool = True) -> str:
     """One Markdown line of the list; the applicant and the content as the viewer may see them."""

@@ -685,13 +685,14 @@ def cmd_foia_reminders(args: argparse.Namespace, settings: Settings) -> int:
         today = ctx.day(args.on)
         cal = WorkCalendar.official()
         reqs = open_requests(ctx.foia())  # every open request, page by page
-        found = [m for r in reqs for m in reminders(r, today, cal, ctx.config.foia)]
+        found = [(r, m) for r in reqs for m in reminders(r, today, cal, ctx.config.foia)]
         if args.json:
-            for m in found:
-                print(json.dumps({**m.__dict__, "due": m.due and m.due.isoformat()}, ensure_ascii=False))
+            for r, m in found:
+                print(json.dumps({**m.__dict__, "applicant": r.applicant, "due": m.due and m.due.isoformat()},
+                                 ensure_ascii=False))
         else:
-            for m in found:
-                print(f"[{m.kind}] {m.message}")
+            for r, m in found:
+                print(f"[{m.kind}] {m.message}（{r.applicant}）")
             print(f"共 {len(found)} 条提醒（{today}）")
         return 0
 

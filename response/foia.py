@@ -428,7 +428,8 @@ def reply(req: FoiaRequest, *, reply_type: ReplyType, text: str, replied_on: dat
 
 def reminders(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSettings) -> list[Reminder]:
     """What a person must be told on ``today``: a deadline within ``remind_within_working_days`` working days,
-    an overdue one, a lapsed 补正 period, a clock beyond the calendar data."""
+    an overdue one, a lapsed 补正 period, a clock beyond the calendar data. Messages name the request by its id,
+    never the applicant (personal data: the reader adds the name where its role may see it)."""
     clock = foia_clock(req, today, cal, cfg)
     out: list[Reminder] = []
     if clock.state in ("已答复", "视为放弃"):
@@ -436,16 +437,16 @@ def reminders(req: FoiaRequest, today: date, cal: WorkCalendar, cfg: FoiaSetting
     if clock.state == "待补正" and req.correction is not None and today > req.correction.correction_due:
         due = req.correction.correction_due
         out.append(Reminder(req.id, "补正期限已过", due, None,
-                            f"申请 {req.id}（{req.applicant}）补正期限 {due} 已过，未收到补正"))
+                            f"申请 {req.id} 补正期限 {due} 已过，未收到补正"))
     if clock.due is not None and clock.remaining is not None:
         if clock.remaining < 0:
             out.append(Reminder(
                 req.id, "答复已超期", clock.due, clock.remaining,
-                f"申请 {req.id}（{req.applicant}）答复期限 {clock.due} 已过 {-clock.remaining} 个工作日"))
+                f"申请 {req.id} 答复期限 {clock.due} 已过 {-clock.remaining} 个工作日"))
         elif clock.remaining <= cfg.remind_within_working_days:
             when = "今天到期" if clock.remaining == 0 else f"还剩 {clock.remaining} 个工作日"
             out.append(Reminder(req.id, "答复期限临近", clock.due, clock.remaining,
-                                f"申请 {req.id}（{req.applicant}）答复期限 {clock.due}，{when}"))
+                                f"申请 {req.id} 答复期限 {clock.due}，{when}"))
     if clock.uncovered:
         out.append(Reminder(req.id, "日历未覆盖", clock.due, clock.remaining,
                             f"申请 {req.id} 的期限涉及尚未收录放假安排的年份，请人工核对 {clock.due}"))

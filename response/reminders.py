@@ -76,10 +76,12 @@ class FoiaDue:
 
 
 def _summary(req: FoiaRequest, limit: int = 40) -> str:
+    """What was asked for, shortened; not who asked (the applicant's name is personal data, and the alert it
+    becomes reaches leaders and the 总览 panel of every role)."""
     content = " ".join(req.content.split())
     if len(content) > limit:
         content = content[: limit - 1] + "…"
-    return f"{req.applicant}：{content}"
+    return content
 
 
 def tickets_due(tickets: Iterable[Ticket], now: datetime, before: timedelta) -> list[TicketDue]:

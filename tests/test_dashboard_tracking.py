@@ -15,8 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 from index.events import EVENTS, EventRecord, FirstPostRecord, upsert_events
 from index.layout import setup
+from response.calendar import WorkCalendar
 from response.config import ResponseConfig, RiskLevel
-from response.foia import register
+from response.foia import register, reply, reply_template
 from response.service import FoiaService, TicketService, ensure_indices
 from response.silence import ChannelPost, apply_silence, check_silence
 from response.tickets import Subject, Ticket, assign, open_ticket
@@ -339,3 +340,19 @@ def test_leaders_see_tickets_and_requests_with_personal_data_masked(
     assert leader.header[0].value == "李某 的申请"  # the surname only
     shown = " ".join([*_md(leader), *(c.value for c in leader.caption)])
     assert "李建国" not in shown and "13987654321" not in shown and "联系方式" not in shown
+
+    # a reminder (overdue) and a reply letter, which names the applicant: by surname only for the leader
+    late = register(applicant="王小明", content="2026年非遗补助名单", channel="邮寄",
+                    received_on=now.date() - timedelta(days=45), by="李明", now=now)
+    foia.create(late)
+    answered = reply(req, reply_type="予以公开", text=reply_template(req, "予以公开", CFG.foia, details="见附件。"),
+                     replied_on=now.date(), by="李明", now=now, cal=WorkCalendar.official(), cfg=CFG.foia)
+    foia.save(foia.load(req.id), answered)
+    press, leader = _page("press", FOIA_PAGE, id=req.id), _page("leader", FOIA_PAGE, id=req.id)
+    late_id = late.id.replace("-", "\\-")  # as Markdown-escaped on the page
+    assert any("王小明" in w.value and late_id in w.value for w in press.warning)
+    assert any("王某" in w.value and late_id in w.value for w in leader.warning)
+    assert press.text[0].value.startswith("政府信息公开申请答复书\n\n李建国：")
+    assert leader.text[0].value.startswith("政府信息公开申请答复书\n\n李某：")
+    shown = " ".join([*_md(leader), *(w.value for w in leader.warning), *(t.value for t in leader.text)])
+    assert "李建国" not in shown and "王小明" not in shown and "13987654321" not in shown

@@ -116,12 +116,13 @@ with st.sidebar:
 total, requests = es(lambda: svc.foia.list(open_only=open_only, text=words.strip() or None, size=500))
 clocks = {r.id: tracking.request_clock(r, today, cal, cfg) for r in requests}
 
-notices = [m for r in requests for m in reminders(r, today, cal, cfg)]
+notices = [(r, m) for r in requests for m in reminders(r, today, cal, cfg)]
 if notices:
     st.subheader(f"提醒（{len(notices)}）")
-    for m in notices:
+    for r, m in notices:
         icon = "🔴" if m.kind in ("答复已超期", "补正期限已过") else "🟠"
-        st.warning(f"{icon} {m.kind}：{fmt.md_escape(m.message)}")
+        who = tracking.applicant_name(r.applicant, personal)
+        st.warning(f"{icon} {m.kind}：{fmt.md_escape(f'{m.message}（{who}）')}")
 
 st.subheader(f"申请（{total}）")
 if not requests:
@@ -168,7 +169,7 @@ for note in clock.notes:
 if req.reply is not None:
     late = "（超过答复期限）" if req.reply.late else ""
     st.markdown(f"**答复**：{req.reply.type}，{req.reply.replied_on}{late}")
-    st.text(req.reply.text)
+    st.text(tracking.reply_text(req, personal, mask))
 
 
 def act(change: Callable[[FoiaRequest], FoiaRequest], done: str) -> None:
