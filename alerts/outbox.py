@@ -139,7 +139,7 @@ class Outbox:
                 log.debug("outbox: %s (rule %r, %s) was decided before", d.id, d.rule, d.subject_key)
             else:
                 report.created.append(d.id)
-                log.info("outbox: rule %r decided %s for %s (%s) -> %s, %s", d.rule, d.id, d.subject_key,
+                log.debug("outbox: rule %r decided %s for %s (%s) -> %s, %s", d.rule, d.id, d.subject_key,
                          d.occurrence, ", ".join(d.addresses), created.status)
         if report.created:
             self.client.indices.refresh(index=self.alias)  # cooldown history and sweeps see them

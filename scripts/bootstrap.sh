@@ -51,7 +51,12 @@ fi
 stamp="$(pwd -P) $(sha256sum pyproject.toml | cut -d' ' -f1)"
 installed="$("$venv/bin/python" -I -c 'import importlib.util as u; s = u.find_spec("yuqing"); print(s.origin if s else "")')"
 if [ "$(cat "$venv/.yuqing-editable" 2>/dev/null)" != "$stamp" ] || [ "$installed" != "$(pwd -P)/yuqing/__init__.py" ]; then
-  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+  # setuptools warns about the editable layout on every install: show pip's output only when it fails
+  if ! pip_out="$("$venv/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1)"; then
+    printf '%s\n' "$pip_out" >&2
+    echo "bootstrap: installing the project into $venv failed (pip's output above)" >&2
+    exit 1
+  fi
   echo "$stamp" > "$venv/.yuqing-editable"
 fi
 echo "$venv"

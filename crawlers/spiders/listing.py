@@ -114,7 +114,7 @@ def on_page_error(spider: SourceSpider, failure: Failure) -> None:
         and isinstance(error, HttpError)
         and error.response.status == 404
     ):
-        spider.logger.info("list page not found, the last was the one before: %s", request.url)
+        spider.logger.debug("list page not found, the last was the one before: %s", request.url)
         return
     spider.on_error(failure)
 
