@@ -291,19 +291,33 @@ def attempt_login(
     users: UsersFile, ledger: AttemptLedger, policy: LoginPolicy, username: str, password: str, now: datetime
 ) -> LoginOutcome:
     """Check one login. A locked name is refused before its password is looked at; an unknown name costs the
-    same bcrypt work as a known one and counts failures the same way, so neither tells which names exist."""
+    same bcrypt work as the slowest known one and counts failures the same way, so neither tells which names
+    exist.
+
+    The attempt is counted as a failure *before* the password is checked (and forgiven when it is right):
+    logins that overlap in time, one per browser session, each see the failures of the others, so no more than
+    ``max_failures`` passwords are ever checked per lock-out period."""
     if not users.users:
         return LoginOutcome(LoginStatus.NO_USERS)
     name = normalize_username(username)
-    until = locked_until(ledger.get(name), now)
-    if until is not None:
-        return LoginOutcome(LoginStatus.LOCKED, locked_until=until)
+    locked_before: list[datetime] = []
+
+    def reserve(record: AttemptRecord) -> AttemptRecord:
+        until = locked_until(record, now)
+        if until is not None:
+            locked_before.append(until)
+            return record
+        return register_failure(record, now, policy)
+
+    record = ledger.update(name, reserve)
+    if locked_before:
+        return LoginOutcome(LoginStatus.LOCKED, locked_until=locked_before[0])
     user = users.get(name)
-    stored = user.password_hash if user is not None else _decoy_hash(_rounds_of(users.users[0].password_hash))
+    stored = user.password_hash if user is not None else _decoy_hash(
+        max(_rounds_of(u.password_hash) for u in users.users))
     if verify_password(password, stored) and user is not None:
         ledger.update(name, lambda _: AttemptRecord())
         return LoginOutcome(LoginStatus.OK, session=start_session(user, now, policy.session_ttl))
-    record = ledger.update(name, lambda r: register_failure(r, now, policy))
     until = locked_until(record, now)
     if until is not None:
         return LoginOutcome(LoginStatus.LOCKED, locked_until=until)

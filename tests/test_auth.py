@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import accounts
+from dashboard import accounts, auth
 from dashboard.auth import (
     AttemptRecord,
     LoginPolicy,
@@ -95,6 +95,51 @@ def test_unknown_names_are_locked_too_and_old_entries_pruned(ledger: accounts.At
     assert _login(ledger, "guess", "wrong-password", T0 + timedelta(minutes=1)) is LoginStatus.LOCKED
     _login(ledger, "press", "wrong-password", T0 + timedelta(hours=2))  # a later write drops stale entries
     assert set(ledger._read()) == {"press"}
+
+
+def test_overlapping_logins_check_no_more_passwords_than_the_lockout_allows(
+        ledger: accounts.AttemptStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One browser session per guess: each next guess arrives while the bcrypt check of the one before is
+    running. Only ``max_failures`` of them get their password checked, the rest are refused as locked; so is
+    the right password afterwards."""
+    checked: list[str] = []
+    outcomes: list[LoginStatus] = []
+    real = auth.verify_password
+    guesses = iter(f"guess-{n}" for n in range(1, 10))
+
+    def overlapping(password: str, stored: str) -> bool:
+        checked.append(password)
+        nxt = next(guesses, None)
+        if nxt is not None:
+            outcomes.append(attempt_login(TEST_USERS, ledger, POLICY, "analyst", nxt, T0).status)
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "verify_password", overlapping)
+    outcomes.append(attempt_login(TEST_USERS, ledger, POLICY, "analyst", "guess-0", T0).status)
+    assert checked == ["guess-0", "guess-1", "guess-2"]  # POLICY.max_failures
+    assert outcomes == [LoginStatus.LOCKED, LoginStatus.LOCKED, LoginStatus.WRONG, LoginStatus.WRONG]
+    assert _login(ledger, "analyst", PASSWORDS["analyst"]) is LoginStatus.LOCKED and len(checked) == 3
+
+
+def test_unknown_names_cost_the_bcrypt_work_of_the_slowest_user(
+        ledger: accounts.AttemptStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``password_hash_rounds`` was raised, users hashed since cost more than the first one: an unknown
+    name must cost as much as the slowest, or its quicker answer tells that the name does not exist."""
+    slow = UsersFile.model_validate({"users": [
+        *(u.model_dump() for u in TEST_USERS.users),
+        {"username": "newcomer", "display_name": "新同事", "role": "press_officer",
+         "password_hash": hash_password("新来的同事密码2026", rounds=6)},
+    ]})
+    costs: list[int] = []
+    real = auth.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        costs.append(auth._rounds_of(stored))
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+    attempt_login(slow, ledger, POLICY, "nobody", "wrong-password", T0)
+    assert costs == [6] and {auth._rounds_of(u.password_hash) for u in TEST_USERS.users} == {4}
 
 
 def test_failure_count_resets_after_a_quiet_period() -> None:
