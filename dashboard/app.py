@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from dashboard import accounts, components
-from dashboard.auth import LoginStatus, SessionState, UsersFile, Viewer, attempt_login, check_session
+from dashboard.auth import (
+    LoginStatus,
+    SessionState,
+    UsersFile,
+    Viewer,
+    attempt_login,
+    check_session,
+    normalize_username,
+)
 from dashboard.format import error_text, md_escape
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
@@ -47,10 +55,14 @@ st.set_option("client.showErrorDetails", "none")  # never a traceback in the bro
 
 
 def _users(settings: Settings) -> UsersFile:
+    """The accounts; a broken ``users.yaml`` stops the page with a message that names nothing in the file (it is
+    shown before anyone signed in: user names are not for strangers), the detail going to the log."""
     try:
         return accounts.load_users(accounts.users_path(settings))
     except YuqingError as exc:
-        components.fail(f"账号配置有误，仪表盘无法登录：{error_text(exc)}")
+        log.error("login: the accounts file is unusable: %s", error_text(exc))
+        components.fail("账号配置有误，仪表盘暂时无法登录。请管理员查看日志，或在服务器上运行 `yuqing users list` "
+                        "查看原因。")
 
 
 def _end_session(notice: str) -> None:
@@ -85,17 +97,18 @@ def _login_form(settings: Settings, users: UsersFile) -> NoReturn:
         st.stop()
     store = accounts.AttemptStore(accounts.attempts_path(settings), accounts.login_policy(settings))
     outcome = attempt_login(users, store, accounts.login_policy(settings), username, password, datetime.now(UTC))
-    name = username.strip()[:64]
+    # Only a configured name goes into the log: what was typed may be a password typed into the wrong field.
+    name = normalize_username(username) if users.get(username) is not None else "<an unknown name>"
     if outcome.status is LoginStatus.OK and outcome.session is not None:
         st.session_state[SESSION_KEY] = outcome.session
-        log.info("login: %s signed in", outcome.session.username)
+        log.info("login: %s signed in", name)
         st.rerun()
     elif outcome.status is LoginStatus.LOCKED and outcome.locked_until is not None:
         until = outcome.locked_until.astimezone(ZoneInfo(settings.timezone)).strftime("%H:%M")
-        log.warning("login: %r refused, locked until %s", name, outcome.locked_until.isoformat())
+        log.warning("login: %s refused, locked until %s", name, outcome.locked_until.isoformat())
         st.error(f"登录失败次数过多，该账号已暂时锁定，请于 {until} 后再试，或联系管理员解锁。")
     else:
-        log.info("login: failed for %r (%s tries left before lock-out)", name, outcome.failures_left)
+        log.info("login: failed for %s (%s tries left before lock-out)", name, outcome.failures_left)
         st.error("用户名或密码错误。")
     st.stop()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
@@ -61,6 +63,33 @@ def test_wrong_password_refused_right_one_opens_logout_ends(app_env: Settings, p
     at.sidebar.button(key="logout").click()
     _run(at)
     assert [i.value for i in at.info] == ["已退出登录。"] and shown_titles(at) == []
+
+
+def test_what_was_typed_as_a_user_name_is_logged_only_when_it_is_an_account(
+        app_env: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    at = _run(AppTest.from_file(str(APP)))
+    with caplog.at_level(logging.INFO, logger="dashboard.app"):
+        _login(at, "S3cret-Pass!2026", "S3cret-Pass!2026")  # a password typed into both fields
+        _login(at, "Leader", "wrong-password")
+    logged = [r.getMessage() for r in caplog.records if r.name == "dashboard.app"]
+    assert logged == ["login: failed for <an unknown name> (4 tries left before lock-out)",
+                      "login: failed for leader (4 tries left before lock-out)"]
+    assert "S3cret" not in caplog.text
+
+
+def test_a_broken_accounts_file_names_no_account_before_login(
+        app_env: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    path = users_path(load_settings())
+    users = yaml.safe_load(path.read_text(encoding="utf-8"))
+    users["users"].append(dict(users["users"][0]))  # the first account twice
+    path.write_text(yaml.safe_dump(users, allow_unicode=True), encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="dashboard.app"):
+        at = _run(AppTest.from_file(str(APP)))
+    name = users["users"][0]["username"]
+    assert [e.value for e in at.error] == [
+        "账号配置有误，仪表盘暂时无法登录。请管理员查看日志，或在服务器上运行 `yuqing users list` 查看原因。"]
+    assert [t.label for t in at.text_input] == [] and not at.exception
+    assert f"'{name}'" in caplog.text and "users.yaml" in caplog.text  # the detail, for the administrator
 
 
 def test_lockout_holds_in_another_tab(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
