@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dashboard.auth import Viewer
 from dashboard.tracking import can_act, operator
+from index.export import csv_cell
 from index.judgements import JudgementRecord, judgement_query
 from index.search import PostQuery
 from ingest.judgements import JudgementService
@@ -101,16 +102,12 @@ def judged_csv(records: Sequence[JudgementRecord], tz: str, mask: Callable[[str]
     w.writerow(EXPORT_COLUMNS)
     zone = ZoneInfo(tz)
     for r in records:
-        w.writerow([_cell(v) for v in (
+        w.writerow([csv_cell(v) for v in (
             r.judged_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), r.judged_by, relevance_label(r.relevant),
             r.topic or "", relevance_label(r.model_relevant), r.model_topic or "",
             "" if r.relevance_prob is None else f"{r.relevance_prob:.3f}", r.source or "", mask(r.title), r.url or "",
             mask(r.note or ""))])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def judge(service: JudgementService, viewer: Viewer, post_id: str, *, relevant: bool, topic: str | None,

@@ -195,12 +195,12 @@ def test_search_links_to_the_judge_page_for_those_who_may_judge(app_env: Setting
 def test_the_judged_csv_masks_for_the_viewer() -> None:
     p = _post(9, "=SUM(A1) 读者13812345678反映", 0.4, hours_ago=1)
     r = next_record(None, p, relevant=True, topic="版权", by="宣传小王（press）",
-                    at=datetime(2026, 11, 28, 1, 30, tzinfo=UTC), note="电话13812345678")
+                    at=datetime(2026, 11, 28, 1, 30, tzinfo=UTC), note="\t=1+1 电话13812345678")
     data = judged_csv([r], "Asia/Shanghai", lambda t: t.replace("13812345678", "138****5678"))
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][:3] == ["研判时间", "研判人", "人工结论"]
     assert rows[1][:6] == ["2026-11-28 09:30", "宣传小王（press）", "相关", "版权", "相关", ""]
-    assert rows[1][8] == "'=SUM(A1) 读者138****5678反映" and rows[1][10] == "电话138****5678"
+    assert rows[1][8] == "'=SUM(A1) 读者138****5678反映" and rows[1][10] == "'\t=1+1 电话138****5678"  # a tab first too
 
 
 def test_elasticsearch_down_is_a_clear_message(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
