@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import NoReturn, ParamSpec, TypeVar
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import accounts, data
 from dashboard import format as fmt
-from dashboard.auth import Viewer, mask_for, mask_post
-from yuqing.errors import ConfigError
+from dashboard.auth import Session, SessionState, Viewer, check_session, mask_for, mask_post
+from yuqing.errors import ConfigError, YuqingError
 from yuqing.models import Post
 
 P = ParamSpec("P")
@@ -68,12 +69,36 @@ def run_guarded(run: Callable[[], object]) -> None:
         unexpected_error(exc)
 
 
+def session_ended() -> bool:
+    """Whether this browser session holds a login that no longer holds (expired, password changed, account
+    removed); a valid one refreshes the viewer from ``users.yaml`` (a changed role applies at once). The gate in
+    app.py checks the login on every page run; a panel's own reruns (:func:`live_panel`) skip the gate, so they
+    ask here. No login at all is a page run without the gate (a test): nothing to check."""
+    session = st.session_state.get(SESSION_KEY)
+    if not isinstance(session, Session):
+        return False
+    try:
+        users = accounts.load_users(accounts.users_path(data.get_backend().settings))
+    except YuqingError:  # the full run that follows says what is wrong
+        return True
+    state, viewer = check_session(session, users, datetime.now(UTC))
+    if state is not SessionState.VALID or viewer is None:
+        return True
+    st.session_state[VIEWER_KEY] = viewer
+    return False
+
+
 def live_panel(run_every_s: int) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """A page panel that refreshes itself every ``run_every_s`` seconds (``st.fragment``) without rerunning the
-    page; an unexpected error in it becomes :func:`unexpected_error` for that panel only."""
+    page; an unexpected error in it becomes :func:`unexpected_error` for that panel only. Each refresh checks
+    the login first: an expired, revoked or removed one reruns the whole app (the gate then asks to sign in)
+    instead of refreshing the data."""
 
     def wrap(body: Callable[[], None]) -> Callable[[], None]:
         def panel() -> None:
+            if session_ended():
+                st.session_state.pop(VIEWER_KEY, None)
+                st.rerun(scope="app")
             run_guarded(body)
 
         panel.__name__ = panel.__qualname__ = f"live_{body.__name__}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
+from dashboard import components
 from dashboard.accounts import load_users, users_path
 from dashboard.auth import Viewer
 from dashboard.components import SESSION_KEY, VIEWER_KEY
@@ -119,6 +121,48 @@ def phone_post(app_env: Settings, es_client: Elasticsearch) -> Post:
                 published_at=datetime.now(UTC), fetched_at=datetime.now(UTC))
     seed_posts(es_client, app_env, [post])
     return post
+
+
+def test_a_live_panel_refresh_checks_the_login_first(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """总览's panels refresh themselves (st.fragment) without the gate of app.py: each refresh checks the login,
+    takes a changed role at once, and reruns the app (which asks to sign in) for an ended one."""
+
+    class Rerun(Exception):
+        pass
+
+    def rerun(scope: str = "app") -> None:
+        raise Rerun(scope)
+
+    state: dict[str, object] = {}
+    monkeypatch.setattr(components.st, "fragment", lambda run_every=None: (lambda f: f))  # the panel, run directly
+    monkeypatch.setattr(components.st, "rerun", rerun)
+    monkeypatch.setattr(components.st, "session_state", state)
+    seen: list[Viewer | None] = []
+    panel = components.live_panel(60)(lambda: seen.append(components.current_viewer()))
+    path = users_path(load_settings())
+
+    def edit(change: Callable[[list[dict[str, object]]], None]) -> None:
+        users = yaml.safe_load(path.read_text(encoding="utf-8"))
+        change(users["users"])
+        path.write_text(yaml.safe_dump(users, allow_unicode=True), encoding="utf-8")
+
+    state[SESSION_KEY] = session_for("press")
+    panel()
+    assert seen == [Viewer("press", "宣传小王", "press_officer", "宣传科")]
+    edit(lambda users: next(u for u in users if u["username"] == "press").update(role="analyst"))
+    panel()
+    assert seen[-1] == Viewer("press", "宣传小王", "analyst", "宣传科")  # the new role, at the next refresh
+
+    state[SESSION_KEY] = session_for("press", ttl=timedelta(hours=1), now=datetime.now(UTC) - timedelta(hours=2))
+    with pytest.raises(Rerun, match="app"):
+        panel()
+    assert len(seen) == 2 and VIEWER_KEY not in state  # expired: no data refreshed
+
+    state[SESSION_KEY] = session_for("press")
+    edit(lambda users: users.remove(next(u for u in users if u["username"] == "press")))
+    with pytest.raises(Rerun, match="app"):
+        panel()
+    assert len(seen) == 2
 
 
 def test_personal_data_is_masked_for_leaders_and_analysts(phone_post: Post) -> None:
