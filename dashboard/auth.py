@@ -47,6 +47,8 @@ ROLE_LABELS: dict[str, str] = {"press_officer": "宣传人员", "leader": "领�
 # Pages of the dashboard by key; every role opens every page except those listed here.
 PAGE_ROLES: dict[str, frozenset[str]] = {"settings": frozenset({"admin"})}
 ROLES_SEEING_PERSONAL_DATA: frozenset[str] = frozenset({"press_officer", "admin"})
+# who acts (处置单, 依申请公开, resending mails, 人工研判); leaders and analysts read
+RESPONDER_ROLES: frozenset[str] = frozenset({"press_officer", "admin"})
 
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.\-]{1,31}$"
 BCRYPT_PATTERN = r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$"
@@ -176,6 +178,16 @@ class Viewer:
 
     def can_open(self, page: str) -> bool:
         return can_open(self.role, page)
+
+    @property
+    def audit_name(self) -> str:
+        """The name written into audit trails and logs of what this viewer did."""
+        return f"{self.display_name}（{self.username}）"
+
+    @property
+    def acts(self) -> bool:
+        """Press officers and admins act (处置单, 依申请公开, resending mails, 人工研判); leaders and analysts read."""
+        return self.role in RESPONDER_ROLES
 
 
 @dataclass(frozen=True)

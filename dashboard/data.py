@@ -27,6 +27,7 @@ import streamlit as st
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as TransportConnectionError
 
+from dashboard.auth import Viewer
 from events.keyword_groups import load_keyword_groups
 from index import outbox as outbox_store
 from index import overview
@@ -449,13 +450,16 @@ def _delivery_row(e: OutboxEntry) -> DeliveryRow:
                        next_attempt_at=e.next_attempt_at, last_error=e.last_error, refused=e.refused)
 
 
-def requeue_failed_mails(backend: Backend, ids: Sequence[str], by: str) -> list[str]:
+def requeue_failed_mails(backend: Backend, ids: Sequence[str], viewer: Viewer) -> list[str]:
     """Queue the failed mails ``ids`` for a new round of attempts (the sender of `yuqing run` sends them at its next
-    poll); returns those queued (one changed meanwhile is left)."""
+    poll); returns those queued (one changed meanwhile is left). Raises :class:`PermissionError` for a viewer
+    who reads only (checked here, not only by the page that draws the button)."""
+    if not viewer.acts:
+        raise PermissionError(f"{viewer.role} may not resend alert mails")
     alias = OUTBOX.alias(backend.settings.elasticsearch.index_prefix)
     with es_errors(backend):
         done = outbox_store.requeue_failed(backend.client, alias, datetime.now(UTC), ids=ids)
-    log.info("预警投递: %s queued %d failed mails again: %s", by, len(done), ", ".join(done))
+    log.info("预警投递: %s queued %d failed mails again: %s", viewer.audit_name, len(done), ", ".join(done))
     return done
 
 

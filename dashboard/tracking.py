@@ -27,18 +27,17 @@ from response.tickets import Ticket, format_span, is_overdue
 from yuqing.settings import ElasticsearchSettings
 from yuqing.text import one_line
 
-RESPONDER_ROLES: frozenset[str] = frozenset({"press_officer", "admin"})
 READ_ONLY_NOTE = "您的角色（{role}）可查看处置情况；登记、改派、回应等操作由宣传人员或管理员进行。"
 
 
 def can_act(viewer: Viewer | None) -> bool:
     """Press officers and admins act on tickets and 依申请公开 requests; leaders and analysts read."""
-    return viewer is not None and viewer.role in RESPONDER_ROLES
+    return viewer is not None and viewer.acts
 
 
 def operator(viewer: Viewer) -> str:
     """The name written into the audit trail."""
-    return f"{viewer.display_name}（{viewer.username}）"
+    return viewer.audit_name
 
 
 @dataclass(frozen=True)

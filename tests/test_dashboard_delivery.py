@@ -10,6 +10,8 @@ import pytest
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
+from dashboard import data
+from dashboard.auth import Viewer
 from dashboard.components import SESSION_KEY
 from index import outbox as store
 from index.layout import setup
@@ -88,6 +90,10 @@ def test_press_officer_queues_failed_mails_again_and_a_leader_cannot(es_client: 
     es_client.indices.refresh(index=outbox)
 
     assert [b.key for b in delivery_page("leader").button if b.key == "requeue_failed"] == []  # leaders read
+    leader = Viewer("leader", "李局长", "leader")  # and the function refuses them too, whoever calls it
+    with pytest.raises(PermissionError):
+        data.requeue_failed_mails(data.get_backend(), ["e1"], leader)
+    assert store.get(es_client, outbox, "e1").status == "failed"  # type: ignore[union-attr]
     at = delivery_page("press")
     at.button(key="requeue_failed").click()
     at.run(timeout=60)

@@ -49,8 +49,7 @@ if view.failed:
     acting = viewer is not None and tracking.can_act(viewer)
     if acting and st.button(f"问题已排除，重新发送这 {len(view.failed)} 封", key="requeue_failed"):
         assert viewer is not None
-        done = components.call_or_stop(data.requeue_failed_mails, backend, [r.entry_id for r in view.failed],
-                                       tracking.operator(viewer))
+        done = components.call_or_stop(data.requeue_failed_mails, backend, [r.entry_id for r in view.failed], viewer)
         st.session_state[FLASH] = f"已重新排队 {len(done)} 封邮件，采集服务将在数秒内重新发送。"
         st.rerun()
 if view.retrying:
