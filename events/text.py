@@ -67,6 +67,16 @@ def places_of(text: str, words: Iterable[str]) -> tuple[list[str], list[str]]:
     return list(county), list(city)
 
 
+# A Weibo 话题: #…# of at most 40 characters without whitespace or another # inside.
+_HASHTAG = re.compile(r"#([^#\s]{1,40})#")
+
+
+def hashtags(text: str, min_chars: int = 1) -> list[str]:
+    """The 话题 of ``text`` of at least ``min_chars`` characters (``青川市图书馆突然闭馆`` for
+    ``#青川市图书馆突然闭馆#``), first-seen order, no repeats."""
+    return list(dict.fromkeys(m.group(1) for m in _HASHTAG.finditer(text) if len(m.group(1)) >= min_chars))
+
+
 def word_tokens(words: Iterable[str], stopwords: frozenset[str]) -> list[str]:
     """Clustering tokens from jieba words: at least two characters, a CJK or Latin letter, not a stopword."""
     return [w for w in words if len(w) >= 2 and _wordlike(w) and w.lower() not in stopwords]
@@ -87,6 +97,7 @@ class PostTerms:
     counts: Mapping[str, int]
     county: tuple[str, ...] = ()
     city: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()  # its 话题, whole text (not only the head the terms come from)
 
 
 def post_terms(
@@ -100,7 +111,7 @@ def post_terms(
     """Term counts of a post under ``features`` (default ``cfg.features``): the title counted
     ``title_weight`` times plus the first ``max_chars`` characters of the body. ``segment`` (default
     :func:`nlp.segment.segment`) is the word segmenter, so callers may pass a cached one. Place names come
-    from the codes in the text and, when words are features, from the jieba words."""
+    from the codes in the text and, when words are features, from the jieba words; 话题 from the whole text."""
     feats = features or cfg.features
     body = (text or "")[: cfg.max_chars]
     title = title or ""
@@ -126,7 +137,8 @@ def post_terms(
             counts[tok] += cfg.title_weight
         counts.update(char_bigrams(body))
     county, city = places_of(f"{title} {body}", [*title_words, *body_words])
-    return PostTerms(counts=dict(counts), county=tuple(county), city=tuple(city))
+    tags = hashtags(f"{title} {text or ''}")
+    return PostTerms(counts=dict(counts), county=tuple(county), city=tuple(city), hashtags=tuple(tags))
 
 
 @dataclass
@@ -141,6 +153,18 @@ class Vocabulary:
         df = self.df
         for t in terms:
             df[t] = df.get(t, 0) + 1
+
+    def remove(self, terms: Iterable[str]) -> None:
+        """Undo :meth:`add` of one document (its posts left the index: the demo's reset). Counts never go below
+        zero, so removing a document that was never added cannot corrupt the rest."""
+        self.n_docs = max(0, self.n_docs - 1)
+        df = self.df
+        for t in terms:
+            n = df.get(t, 0) - 1
+            if n > 0:
+                df[t] = n
+            else:
+                df.pop(t, None)
 
     def idf(self, term: str) -> float:
         return math.log((1 + self.n_docs) / (1 + self.df.get(term, 0))) + 1.0

@@ -13,7 +13,8 @@ import pytest
 from elasticsearch import Elasticsearch, helpers
 
 import ingest.events_job as job
-from index.events import EVENT_SPECS, EVENT_STATE, EVENTS, EventRecord, count_unassigned
+from events.config import load_events_config
+from index.events import EVENT_SPECS, EVENT_STATE, EVENTS, EventRecord, count_unassigned, load_state
 from index.layout import POSTS, setup
 from ingest.events_job import EventsUpdater
 from tests.conftest import seed_posts
@@ -243,9 +244,20 @@ def test_the_demo_reset_forgets_the_events_of_the_posts_it_removes(ev_settings: 
     old = by_post[replay[0].doc_id]
     assert by_post[outsider.doc_id] == old and events[old].count == 6
 
-    assert forget_earlier_replay(es_client, prefix, "https://weibo.example.cn/") == 5
+    text_cfg = load_events_config(ev_settings.config_file("events.yaml")).text
+    assert forget_earlier_replay(es_client, prefix, "https://weibo.example.cn/", text_cfg) == 5
     by_post, events = stored(es_client, ev_settings)
     assert old not in events and by_post[outsider.doc_id] is None and len(by_post) == 5
+    # the engine's document frequencies are those of the posts left, as if the replay had never been counted:
+    # the same as those of an engine that only ever saw those posts
+    ref = _settings(ev_settings, "-ref")
+    setup(es_client, ref.elasticsearch, (POSTS, *EVENT_SPECS))
+    seed_posts(es_client, ref, [outsider, *other_posts(T0)])
+    updater(ref, es_client, T0 + timedelta(hours=1)).run_once()
+    vocabs = [load_state(es_client, EVENT_STATE.alias(s.elasticsearch.index_prefix)) for s in (ev_settings, ref)]
+    assert vocabs[0] is not None and vocabs[1] is not None
+    assert vocabs[0]["global"]["vocab"]["n_docs"] == 1 + len(OTHER)
+    assert vocabs[0]["global"]["vocab"] == vocabs[1]["global"]["vocab"]
     # the next replay publishes the same pages at new times: the story is told again, from its beginning
     later = T0 + timedelta(days=1)
     seed_posts(es_client, ev_settings, library_posts(later, 5))

@@ -21,6 +21,7 @@ from elasticsearch import Elasticsearch
 
 from dashboard.accounts import load_users
 from dashboard.auth import verify_password
+from events.config import TextConfig
 from index.layout import CRAWL_STATE, POSTS, setup
 from index.outbox import OUTBOX
 from ingest.judgements import JudgementService
@@ -144,7 +145,7 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
         judgements.judge(post.doc_id, relevant=False, topic=None, by="宣传小王（press）", at=now)
     es_client.indices.refresh(index=f"{prefix}-*")
 
-    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 1
+    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/", TextConfig()) == 1
 
     for spec, field in ((POSTS, "canonical_url"), (CRAWL_STATE, "url")):
         left = es_client.search(index=spec.alias(prefix), query={"match_all": {}})["hits"]["hits"]
@@ -152,7 +153,7 @@ def test_a_new_replay_forgets_what_the_last_one_crawled(settings: Settings, es_c
     alerts = es_client.search(index=OUTBOX.alias(prefix), query={"match_all": {}})["hits"]["hits"]
     assert [h["_source"]["subject_key"] for h in alerts] == [f"post:{other.doc_id}"]
     assert [r.post_id for r in judgements.scan()] == [other.doc_id]  # the replay's posts are judged afresh
-    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/") == 0
+    assert forget_earlier_replay(es_client, prefix, "http://127.0.0.1:8601/", TextConfig()) == 0
 
 
 CHILD = """

@@ -278,9 +278,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         setup(client, settings.elasticsearch)
         _migrate_local(settings, client)  # nothing runs yet: a local index of an older layout is brought up to date
         if settings.demo.fresh and settings.demo.port:
+            from events.config import load_events_config
             from yuqing.demo.reset import forget_earlier_replay
 
-            forget_earlier_replay(client, settings.elasticsearch.index_prefix, demo_url)
+            text_cfg = load_events_config(settings.config_file("events.yaml")).text
+            forget_earlier_replay(client, settings.elasticsearch.index_prefix, demo_url, text_cfg)
         if settings.demo.port:
             _seed_demo_requests(settings, client)
     log.info("%s", _shared_data_line(settings))

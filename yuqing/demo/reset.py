@@ -4,21 +4,26 @@ A replay publishes the same pages (same URLs) with times shifted to its own star
 `up` would find every page already indexed with unchanged text, skip it, and keep the first run's times: no
 story would rise. Only what was crawled from the demo site's address is removed — the posts, the crawl state
 (validators and content hashes) of those pages, the alerts decided on those posts (outbox entries), the
-人工研判 judgements of those posts and the events they belong to (records and clustering state; other members of
-those events are clustered again); nothing else.
+人工研判 judgements of those posts and the events they belong to (records and clustering state, and the posts'
+share of the engine's document frequencies; other members of those events are clustered again); nothing else.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from index.events import forget_events_of
+from events.config import TextConfig
+from events.text import Vocabulary, post_terms
+from index.events import EVENT_STATE, forget_events_of, load_state, save_state
 from index.judgements import JUDGEMENTS
 from index.layout import CRAWL_STATE, POSTS
 from index.outbox import OUTBOX
+from ingest.events_job import StoredTokens
 from yuqing.models import canonicalize_url
 
 log = logging.getLogger(__name__)
@@ -42,15 +47,47 @@ def _delete(client: Elasticsearch, alias: str, query: dict[str, Any]) -> int:
     return int(ok)
 
 
-def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: str) -> int:
-    """Remove the posts crawled from ``base_url`` (the demo site), their crawl state, the alerts decided on them
-    and their judgements; returns the number of posts removed."""
+def forget_vocabulary(client: Elasticsearch, index_prefix: str, sources: Iterable[Mapping[str, Any]],
+                      text_cfg: TextConfig) -> int:
+    """Take the clustered posts ``sources`` (stored ``_source``: title, content and their stored jieba tokens) out
+    of the events engine's document frequencies, with the terms the engine counted when it clustered them;
+    returns how many. A replay counted again on top of the earlier ones would make the story's own words look
+    common with every ``up`` (their IDF falls), and its posts would no longer find each other: the story would
+    split into dozens of small events."""
+    alias = EVENT_STATE.alias(index_prefix)
+    state = load_state(client, alias) if client.indices.exists_alias(name=alias) else None
+    if state is None:
+        return 0
+    vocab = Vocabulary.from_dict(state["global"]["vocab"])
+    tokens = StoredTokens(text_cfg.max_chars)  # the segmentation the engine used (ingest.events_job)
+    n = 0
+    for src in sources:
+        title, content = src.get("title") or "", src.get("content") or ""
+        tokens.remember(title, src.get("title_seg"), content, src.get("content_seg"))
+        vocab.remove(post_terms(title, content, text_cfg, segment=tokens).counts)
+        tokens.clear()
+        n += 1
+    if n:
+        save_state(client, alias, {**state["global"], "vocab": vocab.to_dict()}, {}, [], now=datetime.now(UTC))
+    return n
+
+
+def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: str, text_cfg: TextConfig) -> int:
+    """Remove the posts crawled from ``base_url`` (the demo site), their events and their place in the events
+    engine's vocabulary, their crawl state, the alerts decided on them and their judgements; returns the number
+    of posts removed. ``text_cfg``: the events text settings the posts were clustered with."""
     prefix = canonicalize_url(base_url).rstrip("/") + "/"
     posts_alias = POSTS.alias(index_prefix)
     ids: list[str] = []
+    clustered: list[dict[str, Any]] = []  # those that went through the events engine
     if client.indices.exists_alias(name=posts_alias):
-        ids = [hit["_id"] for hit in helpers.scan(client, index=posts_alias, _source=False, size=1000,
-                                                   query={"query": {"prefix": {"canonical_url": prefix}}})]
+        fields = ["title", "content", "title_seg", "content_seg", "event_id"]
+        for hit in helpers.scan(client, index=posts_alias, _source=fields, size=1000,
+                                query={"query": {"prefix": {"canonical_url": prefix}}}):
+            ids.append(hit["_id"])
+            if hit["_source"].get("event_id"):
+                clustered.append(hit["_source"])
+    forget_vocabulary(client, index_prefix, clustered, text_cfg)
     forget_events_of(client, index_prefix, ids)  # else the events state still holds these posts
     for start in range(0, len(ids), 1000):
         keys = [f"post:{pid}" for pid in ids[start:start + 1000]]  # alerts.signals.PostSignal.subject_key
