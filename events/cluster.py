@@ -15,6 +15,9 @@ are updated first, so the IDF grows with the stream). Then:
    post (0 if earlier), ``decay`` by the post's kind. An event whose last post is more than the window (by the
    post's kind) before the post is not a candidate; with ``place_veto`` an event naming county-level (or
    city-level) places, none of which the post names while it names others at that level, is skipped.
+   An open event whose members carry a 话题 (Weibo's ``#…#`` topic tag, at least ``hashtag_min_chars`` long)
+   that the post carries too is a candidate whatever its terms, and ``hashtag_bonus`` is added to its score:
+   short posts on one matter share few words, their 话题 says they are on the same matter.
 5. The best candidate with score ≥ ``threshold`` takes the post (ties: the older event, then the smaller id);
    none: the post founds a new event whose id is derived from its own id (:func:`event_id_for`).
 6. **Merges**: every other candidate that also reached the threshold and whose centroid has cosine ≥
@@ -75,6 +78,7 @@ class ClusterEvent:
     members: list[str]
     county: dict[str, int] = field(default_factory=dict)
     city: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, int] = field(default_factory=dict)  # 话题 (#…#) of its members, with counts
     window: float = 0.0  # hours: the longest window of its members' kinds
     status: Status = "open"
     merged_into: str | None = None
@@ -96,6 +100,7 @@ class ClusterEvent:
             "members": self.members,
             "county": self.county,
             "city": self.city,
+            "tags": self.tags,
             "window": self.window,
             "status": self.status,
             "merged_into": self.merged_into,
@@ -113,6 +118,7 @@ class ClusterEvent:
             members=[str(m) for m in d["members"]],
             county={str(k): int(v) for k, v in d.get("county", {}).items()},
             city={str(k): int(v) for k, v in d.get("city", {}).items()},
+            tags={str(k): int(v) for k, v in d.get("tags", {}).items()},
             window=float(d["window"]),
             status=d.get("status", "open"),
             merged_into=d.get("merged_into"),
@@ -182,6 +188,7 @@ class Clusterer:
         self.events: dict[str, ClusterEvent] = {}
         self.assigned: dict[str, str] = {}
         self.postings: dict[str, dict[str, float]] = {}
+        self.tag_postings: dict[str, set[str]] = {}  # 话题 -> open events whose members carry it
         self.merges: list[Merge] = []
         self.clock: float | None = None
         self._heap: list[tuple[float, str]] = []
@@ -323,18 +330,28 @@ class Clusterer:
             ranked = heapq.nsmallest(cfg.max_candidates, scores.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
             ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        tags = self._linking_tags(terms)
+        tagged = {eid for tag in tags for eid in self.tag_postings.get(tag, ())}
+        candidates = [eid for eid, _ in ranked] + sorted(tagged.difference(eid for eid, _ in ranked))
         window = cfg.window_hours.of(post.kind) * HOUR
         decay = cfg.decay_hours.of(post.kind) * HOUR
         out: list[tuple[float, ClusterEvent]] = []
-        for eid, _ in ranked:
+        for eid in candidates:
             ev = self.events[eid]
             gap = max(0.0, t - ev.last)
             if gap > window or (cfg.place_veto and self._vetoed(ev, terms)):
                 continue
             cos = dot(vec, ev.centroid) / (ev.norm or 1.0)
-            out.append((cos * math.pow(2.0, -gap / decay), ev))
+            bonus = cfg.hashtag_bonus if eid in tagged else 0.0
+            out.append((cos * math.pow(2.0, -gap / decay) + bonus, ev))
         out.sort(key=lambda se: (-se[0], se[1].started, se[1].id))
         return out
+
+    def _linking_tags(self, terms: PostTerms) -> list[str]:
+        """The post's 话题 that link it to events (none when ``hashtag_bonus`` is 0)."""
+        if not self.cfg.hashtag_bonus:
+            return []
+        return [tag for tag in terms.hashtags if len(tag) >= self.cfg.hashtag_min_chars]
 
     @staticmethod
     def _vetoed(ev: ClusterEvent, terms: PostTerms) -> bool:
@@ -367,6 +384,8 @@ class Clusterer:
             ev.county[p] = ev.county.get(p, 0) + 1
         for p in terms.city:
             ev.city[p] = ev.city.get(p, 0) + 1
+        for tag in self._linking_tags(terms):
+            ev.tags[tag] = ev.tags.get(tag, 0) + 1
         if ev.status == "open":
             self._reindex(ev)
             heapq.heappush(self._heap, (_expiry(ev), ev.id))
@@ -392,6 +411,8 @@ class Clusterer:
         for term in new:
             self.postings.setdefault(term, {})[ev.id] = ev.centroid[term] / n
         ev.indexed = new
+        for tag in ev.tags:
+            self.tag_postings.setdefault(tag, set()).add(ev.id)
 
     def _unindex(self, ev: ClusterEvent) -> None:
         for term in ev.indexed:
@@ -401,6 +422,12 @@ class Clusterer:
                 if not posting:
                     del self.postings[term]
         ev.indexed = []
+        for tag in ev.tags:
+            holders = self.tag_postings.get(tag)
+            if holders is not None:
+                holders.discard(ev.id)
+                if not holders:
+                    del self.tag_postings[tag]
 
     def _reopen(self, ev: ClusterEvent) -> None:
         ev.status = "open"
@@ -421,6 +448,8 @@ class Clusterer:
             target.county[p] = target.county.get(p, 0) + n
         for p, n in source.city.items():
             target.city[p] = target.city.get(p, 0) + n
+        for tag, n in source.tags.items():
+            target.tags[tag] = target.tags.get(tag, 0) + n
         target.started = min(target.started, source.started)
         target.last = max(target.last, source.last)
         target.window = max(target.window, source.window)

@@ -90,6 +90,9 @@ class ClusteringConfig(_Section):
     query_terms: int = Field(12, ge=1, description="a post's terms looked up in the inverted index")
     max_candidates: int = Field(25, ge=1, description="events scored exactly per post")
     place_veto: bool = Field(True, description="events naming other county-level places than the post never take it")
+    hashtag_bonus: float = Field(
+        0.0, ge=0, le=1, description="added to the similarity of an event sharing a 话题 (#…#) with the post; 0: off")
+    hashtag_min_chars: int = Field(4, ge=1, description="shorter 话题 (#青川#: too general) link nothing")
     briefs: int = Field(20, ge=1, description="member titles kept per event for the representative title")
     members_kept: int = Field(200, ge=1, description="member ids kept on the event record (all are in the state)")
     state_retention_days: float = Field(

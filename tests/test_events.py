@@ -149,6 +149,33 @@ def test_window_and_place_veto_start_new_events(cfg: EventsConfig) -> None:
     assert d.event_id not in (a.event_id, b.event_id)
 
 
+def test_a_shared_hashtag_links_short_posts_that_share_few_words() -> None:
+    cfg = EventsConfig.model_validate({"text": {"title_weight": 1, "stopwords": []}, "clustering": {
+        "threshold": 0.3, "hashtag_bonus": 0.25, "hashtag_min_chars": 4}})
+    def no_tags(text: str) -> list[str]:  # the words only: the 话题 count through the bonus alone
+        return [w for w in text.split() if not w.startswith("#")]
+
+    engine = EventEngine(cfg, segment=no_tags)
+    first = engine.process(post("w1", "", "aa bb cc dd #青川图书馆闭馆#", 0, kind="social"))
+    # one word in common of four (cosine < 0.25 < 0.3) but the same 话题: the same matter
+    same = engine.process(post("w2", "", "aa ee ff gg #青川图书馆闭馆#", 1, kind="social"))
+    assert same.event_id == first.event_id and 0.3 <= same.assignment.similarity < 0.25 + 0.25
+    # the same words without the 话题 do not reach the threshold; a 话题 shared with no word at all neither
+    assert engine.process(post("w3", "", "aa hh ii jj", 2, kind="social")).event_id != first.event_id
+    assert engine.process(post("w4", "", "kk ll mm #青川图书馆闭馆#", 2, kind="social")).event_id != first.event_id
+    # a short 话题 links nothing
+    short = engine.process(post("w5", "", "aa nn oo pp #青川#", 3, kind="social"))
+    again = engine.process(post("w6", "", "aa qq rr ss #青川#", 4, kind="social"))
+    assert again.event_id != short.event_id
+    # the 话题 survive a restart from the saved state, and leave the index when their event closes
+    restored = EventEngine.from_state(cfg, engine.to_state(), segment=no_tags)
+    assert restored.clusterer.events[first.event_id].tags == {"青川图书馆闭馆": 2}
+    assert restored.clusterer.tag_postings["青川图书馆闭馆"] == {first.event_id, engine.clusterer.event_of("w4")}
+    window = cfg.clustering.window_hours.of("social")
+    late = restored.process(post("w7", "", "zz yy", 5 + window, kind="social"))
+    assert late.event_id not in (first.event_id, short.event_id) and restored.clusterer.tag_postings == {}
+
+
 def test_merge_of_two_events_is_recorded_and_their_members_move() -> None:
     cfg = EventsConfig.model_validate(
         {"text": {"title_weight": 1, "stopwords": []}, "clustering": {"threshold": 0.3, "merge_threshold": 0.3}}
