@@ -15,9 +15,9 @@ are updated first, so the IDF grows with the stream). Then:
    post (0 if earlier), ``decay`` by the post's kind. An event whose last post is more than the window (by the
    post's kind) before the post is not a candidate; with ``place_veto`` an event naming county-level (or
    city-level) places, none of which the post names while it names others at that level, is skipped.
-   An open event whose members carry a 话题 (Weibo's ``#…#`` topic tag, at least ``hashtag_min_chars`` long)
-   that the post carries too is a candidate whatever its terms, and ``hashtag_bonus`` is added to its score:
-   short posts on one matter share few words, their 话题 says they are on the same matter.
+   An open event whose members carry a 话题 (Weibo's ``#…#`` topic tag, at least ``hashtag_min_chars`` long and
+   not in ``hashtag_ignore``) that the post carries too is a candidate whatever its terms, and ``hashtag_bonus``
+   is added to its score: short posts on one matter share few words, their 话题 says they are on the same matter.
 5. The best candidate with score ≥ ``threshold`` takes the post (ties: the older event, then the smaller id);
    none: the post founds a new event whose id is derived from its own id (:func:`event_id_for`).
 6. **Merges**: every other candidate that also reached the threshold and whose centroid has cosine ≥
@@ -349,9 +349,10 @@ class Clusterer:
 
     def _linking_tags(self, terms: PostTerms) -> list[str]:
         """The post's 话题 that link it to events (none when ``hashtag_bonus`` is 0)."""
-        if not self.cfg.hashtag_bonus:
+        cfg = self.cfg
+        if not cfg.hashtag_bonus:
             return []
-        return [tag for tag in terms.hashtags if len(tag) >= self.cfg.hashtag_min_chars]
+        return [tag for tag in terms.hashtags if len(tag) >= cfg.hashtag_min_chars and tag not in cfg.hashtag_ignore]
 
     @staticmethod
     def _vetoed(ev: ClusterEvent, terms: PostTerms) -> bool:

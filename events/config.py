@@ -93,6 +93,8 @@ class ClusteringConfig(_Section):
     hashtag_bonus: float = Field(
         0.0, ge=0, le=1, description="added to the similarity of an event sharing a 话题 (#…#) with the post; 0: off")
     hashtag_min_chars: int = Field(4, ge=1, description="shorter 话题 (#青川#: too general) link nothing")
+    hashtag_ignore: list[str] = Field(
+        default_factory=list, description="话题 that link nothing, without the #: an account's standing tags")
     briefs: int = Field(20, ge=1, description="member titles kept per event for the representative title")
     members_kept: int = Field(200, ge=1, description="member ids kept on the event record (all are in the state)")
     state_retention_days: float = Field(

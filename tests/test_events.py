@@ -151,7 +151,7 @@ def test_window_and_place_veto_start_new_events(cfg: EventsConfig) -> None:
 
 def test_a_shared_hashtag_links_short_posts_that_share_few_words() -> None:
     cfg = EventsConfig.model_validate({"text": {"title_weight": 1, "stopwords": []}, "clustering": {
-        "threshold": 0.3, "hashtag_bonus": 0.25, "hashtag_min_chars": 4}})
+        "threshold": 0.3, "hashtag_bonus": 0.25, "hashtag_min_chars": 4, "hashtag_ignore": ["青川文旅资讯"]}})
     def no_tags(text: str) -> list[str]:  # the words only: the 话题 count through the bonus alone
         return [w for w in text.split() if not w.startswith("#")]
 
@@ -167,6 +167,8 @@ def test_a_shared_hashtag_links_short_posts_that_share_few_words() -> None:
     short = engine.process(post("w5", "", "aa nn oo pp #青川#", 3, kind="social"))
     again = engine.process(post("w6", "", "aa qq rr ss #青川#", 4, kind="social"))
     assert again.event_id != short.event_id
+    standing = engine.process(post("w8", "", "aa tt uu vv #青川文旅资讯#", 3.5, kind="social"))
+    assert engine.process(post("w9", "", "aa ww xx #青川文旅资讯#", 3.6, kind="social")).event_id != standing.event_id
     # the 话题 survive a restart from the saved state, and leave the index when their event closes
     restored = EventEngine.from_state(cfg, engine.to_state(), segment=no_tags)
     assert restored.clusterer.events[first.event_id].tags == {"青川图书馆闭馆": 2}
