@@ -24,7 +24,7 @@ from elasticsearch import Elasticsearch
 
 from alerts.content import LEVELS, SENTIMENT_LABELS, EventAlert, PostLink, RiskLevel, TimelinePoint
 from alerts.message import keyword_excerpt
-from alerts.query import build_rule_search
+from alerts.query import RULE_SORT, build_rule_search, window_clauses
 from alerts.rules import AlertRule
 from alerts.signal_queries import surge_signals
 from alerts.signals import (
@@ -55,9 +55,8 @@ def post_link(post_id: str, post: Post) -> PostLink:
                     post_id=post_id)
 
 
-def _pages(client: Elasticsearch, alias: str, body_for: Callable[[list[Any] | None], dict[str, Any]]
-           ) -> Iterator[list[dict[str, Any]]]:
-    search_after: list[Any] | None = None
+def _pages(client: Elasticsearch, alias: str, body_for: Callable[[list[Any] | None], dict[str, Any]],
+           search_after: list[Any] | None = None) -> Iterator[list[dict[str, Any]]]:
     while True:
         hits = client.search(index=alias, **body_for(search_after))["hits"]["hits"]
         if not hits:
@@ -69,15 +68,19 @@ def _pages(client: Elasticsearch, alias: str, body_for: Callable[[list[Any] | No
 
 
 def post_signals(client: Elasticsearch, posts_alias: str, rule: AlertRule, *, since: datetime, until: datetime,
-                 limit: int) -> tuple[list[PostSignal], datetime | None]:
-    """Up to ``limit`` posts fetched in ``[since, until]`` matching ``rule``, oldest first, and — when the limit
-    cut the list — the ``fetched_at`` of the last one taken (where the next run continues)."""
+                 limit: int, fetched_after: datetime | None = None, after: list[Any] | None = None
+                 ) -> tuple[list[PostSignal], list[Any] | None]:
+    """Up to ``limit`` posts indexed in ``[since, until]`` (fetched after ``fetched_after``; sorted after ``after``)
+    matching ``rule``, first indexed first, and — when the limit cut the list — the sort key of the last one taken
+    (the ``after`` of the run that continues)."""
     out: list[PostSignal] = []
+    last: list[Any] | None = None
     for page in _pages(client, posts_alias,
-                       lambda after: build_rule_search(rule, since, until, size=PAGE_SIZE, search_after=after)):
+                       lambda a: build_rule_search(rule, since, until, fetched_after=fetched_after, size=PAGE_SIZE,
+                                                   search_after=a), after):
         for hit in page:
             if len(out) >= limit:
-                return out, out[-1].fetched_at
+                return out, last
             post = post_from_source(hit["_source"])
             text = post.content or post.title
             out.append(PostSignal(
@@ -87,19 +90,21 @@ def post_signals(client: Elasticsearch, posts_alias: str, rule: AlertRule, *, si
                 topic=post.analysis.topic if post.analysis is not None else None,
                 fetched_at=post.fetched_at,
             ))
+            last = hit["sort"]
     return out, None
 
 
 def keyword_groups_body(since: datetime, until: datetime, groups: Sequence[str], *, size: int,
-                        search_after: list[Any] | None = None) -> dict[str, Any]:
-    """Posts fetched in ``[since, until]`` that match a 专题 (any of ``groups``; empty: any), oldest first,
-    reposts left out (pure)."""
-    filters: list[dict[str, Any]] = [{"range": {"fetched_at": {"gte": since.isoformat(), "lte": until.isoformat()}}},
+                        fetched_after: datetime | None = None, search_after: list[Any] | None = None
+                        ) -> dict[str, Any]:
+    """Posts indexed in ``[since, until]`` (fetched after ``fetched_after``, :func:`alerts.query.window_clauses`)
+    that match a 专题 (any of ``groups``; empty: any), first indexed first, reposts left out (pure)."""
+    filters: list[dict[str, Any]] = [*window_clauses(since, until, fetched_after=fetched_after),
                                      {"terms": {"keyword_groups": list(groups)}} if groups
                                      else {"exists": {"field": "keyword_groups"}}]
     body: dict[str, Any] = {
         "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "duplicate_of"}}]}},
-        "sort": [{"fetched_at": "asc"}, {"canonical_url": "asc"}], "size": size, "track_total_hits": False,
+        "sort": RULE_SORT, "size": size, "track_total_hits": False,
         "_source": {"excludes": ["title_seg", "content_seg"]},
     }
     if search_after is not None:
@@ -109,22 +114,25 @@ def keyword_groups_body(since: datetime, until: datetime, groups: Sequence[str],
 
 def keyword_group_signals(client: Elasticsearch, posts_alias: str, *, since: datetime, until: datetime,
                           groups: Sequence[str] = (), limit: int = 1000,
-                          unit_of: Callable[[str], str | None] | None = None
-                          ) -> tuple[list[KeywordGroupSignal], datetime | None]:
-    """One signal per (post, 专题 group) for the posts fetched in ``[since, until]`` (oldest first), up to about
-    ``limit`` (a post's signals are kept together), and — when the limit cut the list — the ``fetched_at`` of
-    the last post taken (where the next run continues); ``unit_of``: topic → responsible unit, for routing."""
+                          unit_of: Callable[[str], str | None] | None = None,
+                          fetched_after: datetime | None = None, after: list[Any] | None = None
+                          ) -> tuple[list[KeywordGroupSignal], list[Any] | None]:
+    """One signal per (post, 专题 group) for the posts indexed in ``[since, until]`` (fetched after
+    ``fetched_after``; sorted after ``after``), first indexed first, up to about ``limit`` (a post's signals are
+    kept together), and — when the limit cut the list — the sort key of the last post taken (the ``after`` of the
+    run that continues); ``unit_of``: topic → responsible unit, for routing."""
     out: list[KeywordGroupSignal] = []
     wanted = set(groups)
-    last_fetched: datetime | None = None
+    last: list[Any] | None = None
     for page in _pages(client, posts_alias,
-                       lambda after: keyword_groups_body(since, until, groups, size=PAGE_SIZE, search_after=after)):
+                       lambda a: keyword_groups_body(since, until, groups, size=PAGE_SIZE,
+                                                     fetched_after=fetched_after, search_after=a), after):
         for hit in page:
             if len(out) >= limit:
-                return out, last_fetched
+                return out, last
             src = hit["_source"]
             post = post_from_source(src)
-            last_fetched = post.fetched_at
+            last = hit["sort"]
             topic = post.analysis.topic if post.analysis is not None else None
             for group in src.get("keyword_groups") or ():
                 if wanted and group not in wanted:

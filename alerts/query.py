@@ -12,12 +12,33 @@ from typing import Any
 from alerts.rules import AlertRule
 from index.search import PostQuery, filter_clauses, text_clauses
 
-# Oldest first, so a backlog is worked through in order; canonical_url is unique per post (the id is its
-# hash) and breaks ties for search_after paging (sorting on _id is disabled in Elasticsearch 8).
+# First indexed, first taken, so a backlog is worked through in order (posts written before ``indexed_at`` existed
+# first, by fetched_at); canonical_url is unique per post (the id is its hash) and breaks ties for search_after
+# paging, within a run and from a run cut by ``alerts.max_per_run`` to the next (sorting on _id is disabled in
+# Elasticsearch 8).
 RULE_SORT: list[dict[str, Any]] = [
+    {"indexed_at": {"order": "asc", "missing": "_first"}},
     {"fetched_at": {"order": "asc"}},
     {"canonical_url": {"order": "asc"}},
 ]
+
+
+def window_clauses(since: datetime, until: datetime, *, fetched_after: datetime | None = None
+                   ) -> list[dict[str, Any]]:
+    """Posts indexed in ``[since, until]`` (a post written before ``indexed_at`` existed: fetched then), and —
+    with ``fetched_after`` — fetched after it.
+
+    The window is on the time of indexing, not of fetching: a post fetched while Elasticsearch was down is
+    spooled and indexed later with its original ``fetched_at``, and must still be evaluated then.
+    """
+    def within(field: str) -> dict[str, Any]:
+        return {"range": {field: {"gte": since.isoformat(), "lte": until.isoformat()}}}
+
+    legacy = {"bool": {"must_not": [{"exists": {"field": "indexed_at"}}], "filter": [within("fetched_at")]}}
+    clauses: list[dict[str, Any]] = [{"bool": {"should": [within("indexed_at"), legacy], "minimum_should_match": 1}}]
+    if fetched_after is not None:
+        clauses.append({"range": {"fetched_at": {"gte": fetched_after.isoformat()}}})
+    return clauses
 
 
 def keyword_clause(keyword: str) -> dict[str, Any]:
@@ -28,10 +49,12 @@ def keyword_clause(keyword: str) -> dict[str, Any]:
     return must[0]
 
 
-def build_rule_query(rule: AlertRule, since: datetime, until: datetime) -> dict[str, Any]:
-    """Posts fetched in ``[since, until]`` that satisfy the rule's keyword lists and filters."""
+def build_rule_query(rule: AlertRule, since: datetime, until: datetime, *,
+                     fetched_after: datetime | None = None) -> dict[str, Any]:
+    """Posts indexed in ``[since, until]`` (and fetched after ``fetched_after``, :func:`window_clauses`) that
+    satisfy the rule's keyword lists and filters."""
     filters: list[dict[str, Any]] = [
-        {"range": {"fetched_at": {"gte": since.isoformat(), "lte": until.isoformat()}}},
+        *window_clauses(since, until, fetched_after=fetched_after),
         *filter_clauses(PostQuery(sources=rule.sources, kinds=rule.kinds, sentiments=rule.sentiments,
                                   topics=rule.topics, relevant_only=rule.relevant_only)),
         *(keyword_clause(k) for k in rule.all_of),
@@ -50,12 +73,13 @@ def build_rule_search(
     since: datetime,
     until: datetime,
     *,
+    fetched_after: datetime | None = None,
     size: int = 200,
     search_after: list[Any] | None = None,
 ) -> dict[str, Any]:
     """One page of the rule's matching posts, oldest first; pass the last hit's ``sort`` to get the next."""
     body: dict[str, Any] = {
-        "query": build_rule_query(rule, since, until),
+        "query": build_rule_query(rule, since, until, fetched_after=fetched_after),
         "sort": RULE_SORT,
         "size": size,
         "track_total_hits": False,

@@ -4,10 +4,11 @@
 ``schedule.alert_interval_s`` passed without one) it reads the rules file, collects the signals
 (:mod:`alerts.producers`: posts matching the post rules, 专题 hits, negative surges, silent sources, events,
 ticket and 依申请公开 deadlines) and decides them into the outbox (:meth:`alerts.outbox.Outbox.decide`): each
-decision is one outbox entry, created once whatever the number of runs, restarts or processes. Post rules look
-at the posts fetched since the previous run (the first run of a process: within ``alerts.lookback_hours``; an
-overlap of ``schedule.crawl_timeout_s`` covers posts a long crawl indexed late); at most ``alerts.max_per_run``
-matches per rule and run, the rest in the next run.
+decision is one outbox entry, created once whatever the number of runs, restarts or processes. Post rules (and
+专题 hits) look at the posts *indexed* since the previous run (``indexed_at``, stamped by the writer: a post
+fetched during an Elasticsearch outage and replayed from the spool later is evaluated then), fetched within
+``alerts.lookback_hours``; at most ``alerts.max_per_run`` matches per rule and run, the rest in the next run. Where
+the next run starts moves on only once a run's decisions are in the outbox: a failed run is read again.
 
 **Sending** (:class:`SenderThread`): a thread of the scheduler process runs :func:`alerts.outbox.serve` — release
 the digests and quiet-hour summaries whose time has come, deliver what is due, retry with backoff while the mail
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -100,6 +102,16 @@ class DecideReport:
                 f"before, {self.skipped} skipped{cut}")
 
 
+@dataclass(frozen=True)
+class PostWindow:
+    """Where a post-reading rule's next run starts: posts indexed from ``start`` on, and — when
+    ``alerts.max_per_run`` cut the previous run — only those sorted after ``after`` (the sort key of the last post
+    it took, :data:`alerts.query.RULE_SORT`)."""
+
+    start: datetime
+    after: list[Any] | None = None
+
+
 class AlertDecider:
     """Signals → outbox decisions; remembers, per post rule, where the previous run of this process stopped."""
 
@@ -109,47 +121,58 @@ class AlertDecider:
         self.sources = tuple(sources)  # (name, kind) of the enabled sources, for the silent-source rule
         self.producers = tuple(producers)
         self.font = font
-        self.since: dict[str, datetime] = {}
+        # Per post rule (and the 专题 and events keys): where the next run starts. Changed only once a run's
+        # decisions are in the outbox (run()), so a failed run leaves nothing behind.
+        self.windows: dict[str, PostWindow] = {}
 
-    def _post_window_start(self, rule: str, now: datetime) -> datetime:
+    def _window(self, key: str, now: datetime) -> PostWindow:
         earliest = now - timedelta(hours=self.settings.alerts.lookback_hours)
-        last = self.since.get(rule)
+        last = self.windows.get(key)
         if last is None:
-            return earliest
-        return max(earliest, last - timedelta(seconds=self.settings.schedule.crawl_timeout_s + 60))
+            return PostWindow(earliest)
+        return PostWindow(max(earliest, last.start), last.after)
+
+    def _next_window(self, window: PostWindow, now: datetime, cut_after: list[Any] | None) -> PostWindow:
+        """The window of the run after one that read ``window`` at ``now``: on from the last post taken when the
+        run was cut; otherwise from ``now`` less an overlap for posts stamped (``indexed_at``) before ``now`` but
+        searchable only after this run's search (a bulk request in flight)."""
+        if cut_after is not None:
+            return PostWindow(window.start, cut_after)
+        return PostWindow(now - timedelta(seconds=self.settings.schedule.crawl_timeout_s + 60))
 
     def collect(self, client: Elasticsearch, config: AlertConfig, now: datetime,
-                report: DecideReport) -> list[Signal]:
-        """Every signal the enabled rules could fire on at ``now``."""
+                report: DecideReport) -> tuple[list[Signal], dict[str, PostWindow]]:
+        """Every signal the enabled rules could fire on at ``now``, and the windows the next run starts from
+        (for :attr:`windows` once the signals are decided)."""
         s = self.settings
         posts_alias = POSTS.alias(s.elasticsearch.index_prefix)
         client.indices.refresh(index=posts_alias)  # the crawl that just finished is searchable
+        fetched_after = now - timedelta(hours=s.alerts.lookback_hours)  # older posts are not news any more
         signals: list[Signal] = []
+        windows: dict[str, PostWindow] = {}
         for rule in config.post_rules:
-            since = self._post_window_start(rule.name, now)
-            found, cut_at = post_signals(client, posts_alias, rule, since=since, until=now,
-                                         limit=s.alerts.max_per_run)
+            window = self._window(rule.name, now)
+            found, cut_after = post_signals(client, posts_alias, rule, since=window.start, until=now,
+                                            limit=s.alerts.max_per_run, fetched_after=fetched_after,
+                                            after=window.after)
             signals += found
-            if cut_at is not None:
+            if cut_after is not None:
                 report.deferred.append(rule.name)
-                self.since[rule.name] = cut_at + timedelta(seconds=s.schedule.crawl_timeout_s + 60)
-            else:
-                self.since[rule.name] = now
+            windows[rule.name] = self._next_window(window, now, cut_after)
         rules = config.signal_rules.rules
         taxonomy = load_taxonomy(s.config_file("taxonomy.yaml"))  # topic → 责任单位, for signal_unit routing
         group_rules = [r for r in rules if isinstance(r, KeywordGroupRule)]
         if group_rules:
             groups = () if any(not r.groups for r in group_rules) else tuple({g for r in group_rules for g in r.groups})
             key = "\x00keyword_groups"
-            since = self._post_window_start(key, now)
-            found_groups, cut_at = keyword_group_signals(client, posts_alias, since=since, until=now, groups=groups,
-                                                         limit=s.alerts.max_per_run, unit_of=taxonomy.unit_of)
+            window = self._window(key, now)
+            found_groups, cut_after = keyword_group_signals(
+                client, posts_alias, since=window.start, until=now, groups=groups, limit=s.alerts.max_per_run,
+                unit_of=taxonomy.unit_of, fetched_after=fetched_after, after=window.after)
             signals += found_groups
-            if cut_at is not None:
+            if cut_after is not None:
                 report.deferred.append("专题 (" + ", ".join(r.name for r in group_rules) + ")")
-                self.since[key] = cut_at + timedelta(seconds=s.schedule.crawl_timeout_s + 60)
-            else:
-                self.since[key] = now
+            windows[key] = self._next_window(window, now, cut_after)
         units = {c.name: c.unit for c in taxonomy.categories}
         for minutes in sorted({r.window_minutes for r in rules if isinstance(r, NegativeSurgeRule)}):
             signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes, units=units)
@@ -160,13 +183,13 @@ class AlertDecider:
         event_rules = [r for r in rules if isinstance(r, NewEventRule | LevelRaisedRule)]
         if event_rules:
             loosest = max(level_rank(r.min_level) for r in event_rules)
-            since = self._post_window_start("\x00events", now)
-            signals += event_signals(client, EVENTS.alias(s.elasticsearch.index_prefix), posts_alias, since=since,
-                                     levels=LEVELS[:loosest + 1])
-            self.since["\x00events"] = now
+            window = self._window("\x00events", now)
+            signals += event_signals(client, EVENTS.alias(s.elasticsearch.index_prefix), posts_alias,
+                                     since=window.start, levels=LEVELS[:loosest + 1])
+            windows["\x00events"] = self._next_window(window, now, None)
         for produce in self.producers:
             signals += produce(s, client, config, now)
-        return signals
+        return signals, windows
 
     def _response_signals(self, client: Elasticsearch, rules: Sequence[object], now: datetime) -> list[Signal]:
         """处置单 deadlines and 依申请公开 clocks (response/reminders.py), when a rule asks for them."""
@@ -196,7 +219,7 @@ class AlertDecider:
         report = DecideReport()
         prefix = self.settings.elasticsearch.index_prefix
         try:
-            signals = self.collect(client, config, now, report)
+            signals, windows = self.collect(client, config, now, report)
         except (ApiError, TransportError) as exc:
             raise AlertRunError(f"alert decide: reading the signals ({POSTS.alias(prefix)}, …) failed: {exc}; "
                                 "nothing was decided, the next run tries again") from exc
@@ -210,6 +233,7 @@ class AlertDecider:
                                     "written is decided again by the next run") from exc
             report.created, report.existing = len(submitted.created), len(submitted.existing)
             report.skipped = len(evaluation.skipped)
+        self.windows.update(windows)  # decided: the next run starts after what this one read
         log.log(logging.INFO if report.created or report.deferred else logging.DEBUG, report.summary())
         return report
 

@@ -50,6 +50,10 @@ POSTS_MAPPING: dict[str, Any] = {
         "author": _KW,
         "published_at": _DATE,
         "fetched_at": _DATE,
+        # When the post was last written to the index (index.writer): the window the post alert rules read, so a
+        # post indexed late (replayed from the spool after an outage) is still evaluated. Added to existing indices
+        # by setup; a post written before it existed has none (the rules fall back to fetched_at).
+        "indexed_at": _DATE,
         "engagement": {
             "properties": {k: {"type": "long"} for k in ("reposts", "comments", "likes", "views")}
         },

@@ -67,6 +67,8 @@ class PostRecord(Post, Record):
     # Set after indexing by the events job (index.events.set_post_events, partial updates), not by ingest: the
     # event the post belongs to. (``keyword_groups``, the 专题 groups it matches, is a field of the post.)
     event_id: str | None = None
+    # Set by the writer (index.writer.index_posts) each time the post is written, not a field of the post.
+    indexed_at: datetime | None = None
 
     @classmethod
     def from_post(cls, post: Post) -> PostRecord:
@@ -98,7 +100,7 @@ class PostRecord(Post, Record):
 
     def to_post(self) -> Post:
         fields = dict(self)
-        for name in ("fingerprint_bands", "event_id"):
+        for name in ("fingerprint_bands", "event_id", "indexed_at"):
             fields.pop(name)
         if self.analysis is not None:
             fields["analysis"] = self.analysis.to_analysis()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
@@ -56,6 +57,9 @@ def _actions(alias: str, posts: Iterable[Post], urls: dict[str, str]) -> Iterato
     for post in posts:
         urls[post.doc_id] = post.url
         source = PostRecord.source_of(post)
+        # Stamped as the chunk is sent (the generator is consumed chunk by chunk): what the alert rules' window
+        # reads (alerts.query), so a post fetched long ago but indexed only now is still evaluated.
+        source["indexed_at"] = datetime.now(UTC).isoformat()
         yield {"_op_type": "index", "_index": alias, "_id": post.doc_id, "_source": source}
 
 
@@ -68,8 +72,9 @@ def index_posts(
     raise_on_error: bool = True,
     refresh: bool = False,
 ) -> BulkReport:
-    """Index ``posts`` (id = hash of the canonical URL, so a re-crawl replaces the earlier version). Each must
-    have been segmented (an ingest stage): one that was not raises ValueError naming it.
+    """Index ``posts`` (id = hash of the canonical URL, so a re-crawl replaces the earlier version), each stamped
+    with ``indexed_at`` (now). Each must have been segmented (an ingest stage): one that was not raises ValueError
+    naming it.
 
     Failures are logged with the document's URL and collected; with ``raise_on_error`` a
     :class:`BulkIndexError` is raised after the whole stream was sent, so good documents are never lost

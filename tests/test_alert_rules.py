@@ -15,7 +15,7 @@ import pytest
 from alerts.compose import Envelope, compose
 from alerts.message import keyword_excerpt
 from alerts.producers import post_link
-from alerts.query import build_rule_query, build_rule_search, keyword_clause
+from alerts.query import build_rule_query, build_rule_search, keyword_clause, window_clauses
 from alerts.rules import AlertRule, load_rules, rules_path
 from alerts.signals import PostSignal
 from yuqing.errors import ConfigError
@@ -169,7 +169,7 @@ def test_rule_query_any_all_exclude_filters() -> None:
     since = NOW - timedelta(days=2)
     q = build_rule_query(rule, since, NOW)["bool"]
     filters = q["filter"]
-    assert {"range": {"fetched_at": {"gte": since.isoformat(), "lte": NOW.isoformat()}}} in filters
+    assert filters[:1] == window_clauses(since, NOW)  # the time window, on indexed_at (alerts test the search)
     assert {"terms": {"source": ["市民留言板"]}} in filters
     assert {"terms": {"kind": ["message"]}} in filters
     # the 'all' keyword is a filter of its own
@@ -189,13 +189,13 @@ def test_rule_query_without_optional_parts() -> None:
     q = build_rule_query(rule, NOW - timedelta(hours=1), NOW)["bool"]
     assert q["must_not"] == []
     assert not any("terms" in f for f in q["filter"])
-    assert len(q["filter"]) == 2  # time range + the 'any' clause
+    assert len(q["filter"]) == 2  # time window + the 'any' clause
 
 
 def test_rule_search_pages_oldest_first() -> None:
     rule = AlertRule(name="r", any_of=("非遗",), recipients=("a@b.cn",))
     body = build_rule_search(rule, NOW - timedelta(days=1), NOW, size=10)
-    assert body["sort"][0] == {"fetched_at": {"order": "asc"}}
+    assert body["sort"][0] == {"indexed_at": {"order": "asc", "missing": "_first"}}
     assert body["size"] == 10 and "search_after" not in body
     nxt = build_rule_search(rule, NOW - timedelta(days=1), NOW, size=10, search_after=[1, "u"])
     assert nxt["search_after"] == [1, "u"]

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 
 from alerts import cli
 from alerts.outbox import Sender
@@ -34,8 +34,10 @@ from index.events import (
 )
 from index.layout import POSTS, setup
 from index.outbox import OUTBOX, OutboxEntry
-from index.records import SourceRun
+from index.records import PostRecord, SourceRun
 from index.source_health import write_runs
+from ingest.batch import Batch
+from ingest.stages import Segment
 from response.config import ResponseConfig
 from response.foia import register
 from response.service import FoiaService, TicketService, ensure_indices
@@ -297,6 +299,93 @@ def test_max_per_run_continues_with_the_rest_next_run(
     assert (second.created, second.deferred) == (1, [])
     keys = [e.subject_key for e in entries(es_client, s)]  # decided oldest first: the newest post in the second run
     assert set(keys[:2]) == {f"post:{p.doc_id}" for p in posts[:2]} and keys[2] == f"post:{posts[2].doc_id}"
+
+
+def test_posts_indexed_before_indexed_at_existed_are_read_by_fetch_time_also_past_max_per_run(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    s = configure(settings, es_client, tmp_path, smtp.port, alerts={"max_per_run": 2})
+    alias = POSTS.alias(s.elasticsearch.index_prefix)
+    legacy = [post(i, f"图书馆第{i}帖", age=timedelta(hours=10 - i)) for i in range(3)]
+    old = post(9, "图书馆老帖", age=timedelta(days=3))  # fetched before the look-back window
+    # as the previous version wrote them: no indexed_at
+    helpers.bulk(es_client, ({"_index": alias, "_id": p.doc_id, "_source": PostRecord.source_of(p)}
+                             for p in Segment().run(Batch([*legacy, old])).posts), refresh=True)
+    current = post(5, "图书馆新帖", age=timedelta(hours=20))
+    add_posts(es_client, s, current)
+    decider = AlertDecider(s)
+    runs = [decider.run(es_client) for _ in range(3)]
+    assert [(r.created, r.deferred) for r in runs] == [(2, ["图书馆舆情"]), (2, []), (0, [])]
+    keys = [e.subject_key for e in entries(es_client, s)]  # the legacy posts first, by fetch time
+    assert set(keys[:2]) == {f"post:{p.doc_id}" for p in legacy[:2]}
+    assert set(keys[2:]) == {f"post:{p.doc_id}" for p in (legacy[2], current)}
+
+
+def _short_overlap(s: Settings) -> Settings:
+    """Settings whose post-rule window overlaps the previous run by 61 s only (crawl_timeout_s + 60)."""
+    return s.model_copy(update={"schedule": s.schedule.model_copy(update={"crawl_timeout_s": 1})})
+
+
+def test_a_post_indexed_after_later_runs_is_decided_whatever_its_fetch_time(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    """Elasticsearch was down: the crawl spooled the post with its fetch time; alert runs went on; the spool is
+    replayed by a later crawl, long after the post was fetched. It is evaluated then."""
+    s = _short_overlap(configure(settings, es_client, tmp_path, smtp.port))
+    t0 = datetime.now(UTC) - timedelta(seconds=600)  # the post below is indexed at about t0 + 600 s
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=t0).signals == 0
+    assert decider.run(es_client, now=t0 + timedelta(seconds=600)).signals == 0  # before the replay
+    late = post(1, "市图书馆闭馆无人通知", fetched_at=t0 + timedelta(seconds=10))
+    add_posts(es_client, s, late)  # the replay (the writer, as IngestService.replay_spool does)
+    report = decider.run(es_client, now=t0 + timedelta(seconds=660))
+    assert (report.signals, report.created) == (1, 1)
+    assert [e.subject_key for e in entries(es_client, s)] == [f"post:{late.doc_id}"]
+
+
+def test_a_failed_outbox_write_leaves_the_window_where_it_was(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    """The posts can be read but the outbox not written: the next run reads the same posts again."""
+    s = _short_overlap(configure(settings, es_client, tmp_path, smtp.port))
+    outbox = OUTBOX.alias(s.elasticsearch.index_prefix)
+    t0 = datetime.now(UTC) - timedelta(seconds=600)
+    decider = AlertDecider(s)
+    assert decider.run(es_client, now=t0).signals == 0
+    match = post(1, "市图书馆闭馆无人通知", fetched_at=t0 + timedelta(seconds=10))
+    add_posts(es_client, s, match)  # indexed at about t0 + 600 s
+    es_client.indices.put_settings(index=outbox, settings={"index.blocks.write": True})
+    try:
+        with pytest.raises(AlertRunError, match="next run"):
+            decider.run(es_client, now=t0 + timedelta(hours=1))
+    finally:
+        es_client.indices.put_settings(index=outbox, settings={"index.blocks.write": None})
+    assert entries(es_client, s) == []
+    report = decider.run(es_client, now=t0 + timedelta(hours=2))  # an hour after the failed run's window
+    assert (report.signals, report.created) == (1, 1)
+    assert [e.subject_key for e in entries(es_client, s)] == [f"post:{match.doc_id}"]
+
+
+def test_keyword_group_hit_indexed_late_is_decided(
+    settings: Settings, es_client: Elasticsearch, smtp: SMTPServer, tmp_path: Path
+) -> None:
+    rules = f"""
+people:
+  - {{name: 宣传科, email: {PRESS}, unit: 宣传科}}
+event_rules:
+  - {{name: 图书馆专题, kind: keyword_group, groups: [图书馆闭馆], recipients: {{units: [宣传科]}}}}
+"""
+    s = _short_overlap(configure(settings, es_client, tmp_path, smtp.port, rules))
+    t0 = datetime.now(UTC) - timedelta(seconds=600)
+    decider = AlertDecider(s)
+    decider.run(es_client, now=t0)
+    decider.run(es_client, now=t0 + timedelta(seconds=600))
+    hit = post(1, "图书馆又闭馆了", fetched_at=t0 + timedelta(seconds=10), keyword_groups=["图书馆闭馆"])
+    add_posts(es_client, s, hit)
+    report = decider.run(es_client, now=t0 + timedelta(seconds=660))
+    assert (report.signals, report.created) == (1, 1)
+    (entry,) = entries(es_client, s)
+    assert entry.rule == "图书馆专题" and entry.subject == "【专题·图书馆闭馆】图书馆又闭馆了"
 
 
 # ---- other producers through the service path --------------------------------------------------------------
