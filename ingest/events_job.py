@@ -23,7 +23,8 @@ After the queue is empty, open events not rewritten in this run are scored again
 level can fall) and their records rewritten when the level changed or the heat moved by ``RESCORE_DELTA``.
 
 The engine stays in memory between runs of one process; it is reloaded from Elasticsearch when another process
-saved the state since (``saved_at`` of the global state document differs).
+saved the state since (``saved_at`` of the global state document differs), and after a run that failed (its
+changes may be half saved: the saved state is the truth).
 
 Segmentation: the posts' stored jieba tokens (``title_seg`` / ``content_seg``, lower-cased) are used instead of
 segmenting again; ``yuqing events assign`` segments the raw text, so Latin words may differ in case.
@@ -250,7 +251,18 @@ class EventsUpdater:
     # ---- one run ----------------------------------------------------------------------------------------
     def run_once(self, *, max_batches: int | None = None) -> UpdateReport:
         """Work the queue (at most ``max_batches`` batches), then rescore the open events (only when the queue
-        was emptied)."""
+        was emptied).
+
+        A run that fails part-way (Elasticsearch timing out while records, state or labels are written) leaves
+        the in-memory engine ahead of what was saved — posts assigned, dirty flags cleared, records "shown" that
+        were never written — so it is dropped: the next run reloads the saved state and redoes the batch."""
+        try:
+            return self._run(max_batches)
+        except BaseException:
+            self.engine, self._saved_at, self._shown = None, None, {}
+            raise
+
+    def _run(self, max_batches: int | None) -> UpdateReport:
         t0 = time.monotonic()
         report = UpdateReport()
         engine = self._load()

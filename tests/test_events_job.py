@@ -179,6 +179,21 @@ class Crash(Exception):
     pass
 
 
+def fail_second_call(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """``ingest.events_job.<where>`` raises :class:`Crash` on its second call (inside the second batch) and works
+    before and after (Elasticsearch itself stays real)."""
+    real = getattr(job, where)
+    calls = {"n": 0}
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Crash(where)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, where, failing)
+
+
 CRASH_POSTS = library_posts(T0, 8) + other_posts(T0 + timedelta(minutes=5))
 CRASH_AT = T0 + timedelta(hours=2)
 
@@ -204,19 +219,9 @@ def test_a_crash_loses_and_doubles_nothing(where: str, ev_settings: Settings, es
     if where == "between":  # killed after the second batch was completely done
         updater(ev_settings, es_client, at, batch_size=3).run_once(max_batches=2)
     else:  # killed inside the second batch, before the state was saved / after it, before the posts were labelled
-        real = getattr(job, where)
-        calls = {"n": 0}
-
-        def failing(*args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise Crash(where)
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(job, where, failing)
+        fail_second_call(monkeypatch, where)
         with pytest.raises(Crash):
             updater(ev_settings, es_client, at, batch_size=3).run_once()
-        monkeypatch.setattr(job, where, real)
     restarted = updater(ev_settings, es_client, at, batch_size=3).run_once()
     assert restarted.posts > 0
     by_post, events = stored(es_client, ev_settings)
@@ -227,6 +232,36 @@ def test_a_crash_loses_and_doubles_nothing(where: str, ev_settings: Settings, es
     states = [EVENT_STATE.alias(s.elasticsearch.index_prefix) for s in (ev_settings, ref)]
     es_client.indices.refresh(index=states)
     assert len({es_client.count(index=alias)["count"] for alias in states}) == 1
+
+
+@pytest.mark.parametrize("where", ["upsert_events", "save_state"])
+def test_a_failed_run_of_the_same_updater_loses_and_doubles_nothing(
+        where: str, ev_settings: Settings, es_client: Elasticsearch, reference: tuple[Settings, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service keeps one updater for its lifetime: after a run that failed inside a batch (Elasticsearch timed
+    out writing the records / the state), the next run of the same updater must not go on from the half-applied
+    engine it holds in memory."""
+    ref, expected = reference
+    seed_posts(es_client, ev_settings, CRASH_POSTS)
+    fail_second_call(monkeypatch, where)
+    same = updater(ev_settings, es_client, CRASH_AT, batch_size=3)
+    with pytest.raises(Crash):
+        same.run_once()
+    assert same.run_once().posts > 0
+    by_post, events = stored(es_client, ev_settings)
+    assert membership(by_post, events) == membership(*expected)
+    strip = {"level_history", "updated_at"}
+    assert ({eid: r.model_dump(exclude=strip) for eid, r in events.items()}
+            == {eid: r.model_dump(exclude=strip) for eid, r in expected[1].items()})
+    assert saved_state(es_client, ev_settings) == saved_state(es_client, ref)  # what a restart would load
+
+
+def saved_state(client: Elasticsearch, settings: Settings) -> dict[str, Any]:
+    """The events state as saved: document id → its data (without when it was saved)."""
+    alias = EVENT_STATE.alias(settings.elasticsearch.index_prefix)
+    client.indices.refresh(index=alias)
+    return {h["_id"]: h["_source"]["data"] for h in helpers.scan(client, index=alias,
+                                                                  query={"query": {"match_all": {}}})}
 
 
 def test_the_demo_reset_forgets_the_events_of_the_posts_it_removes(ev_settings: Settings,
