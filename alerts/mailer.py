@@ -2,8 +2,9 @@
 
 Two kinds of failure are told apart, because the alert run treats them differently:
 
-* :class:`SMTPUnavailableError` — the server cannot be reached, TLS or login fails, or the connection
-  drops. Nothing can be sent now; the run stops and every pending alert waits for the next run.
+* :class:`SMTPUnavailableError` — the server cannot be reached, TLS or login fails, the connection drops, or
+  the server closes the session (``421``, also in answer to MAIL, RCPT or DATA). Nothing can be sent now; the
+  run stops and every pending alert waits for the next run.
 * :class:`MessageRejectedError` — the server refused one message (e.g. a recipient). That alert is recorded
   as failed and retried on a later run; the others go on.
 """
@@ -99,6 +100,15 @@ class Mailer:
         try:
             refused = self._conn.send_message(msg)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            if self._conn.sock is None or getattr(exc, "smtp_code", None) == 421:
+                # 421: the server is closing the session (smtplib has closed it; for a refused recipient the
+                # code is per recipient): not this message's fault, and nothing more can be sent on it.
+                self._conn.close()
+                self._conn = None
+                raise SMTPUnavailableError(
+                    f"SMTP server {self.address} closed the session while sending {what}: {type(exc).__name__}: "
+                    f"{exc}"
+                ) from exc
             raise MessageRejectedError(
                 f"SMTP server {self.address} refused {what}: {type(exc).__name__}: {exc}"
             ) from exc

@@ -41,6 +41,7 @@ from index.outbox import OUTBOX, OutboxEntry
 from tests.alert_fixtures import DASHBOARD, LEADER, PRESS, SENDER, TITLE, leader_rules, library_signal
 from tests.smtp_server import (
     LOGIN,
+    Collector,
     StallingCollector,
     StartSMTP,
     authenticator,
@@ -167,6 +168,50 @@ def test_rejected_and_unreachable_give_up_after_max_attempts_and_stay_visible(
     assert store.counts_by_status(env.client, env.alias)["failed"] == 1
     server.collector.refuse = set()
     assert sender.deliver_due(T0 + timedelta(days=1)).sent == 0  # given up: not tried again
+    assert server.collector.received == []
+
+
+@dataclass
+class ClosingCollector(Collector):
+    """Answers ``421`` (the server is closing the session) at ``step``: MAIL, RCPT or DATA."""
+
+    step: str = "MAIL"
+    mail_commands: int = 0
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.mail_commands += 1
+        if self.step == "MAIL":
+            return "421 4.7.0 try later"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.step == "RCPT":
+            return "421 4.7.0 try later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.step == "DATA":
+            return "421 4.7.0 try later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("step", ["MAIL", "RCPT", "DATA"])
+def test_a_server_closing_the_session_leaves_every_due_mail_pending_with_its_answer(
+    step: str, env: Env, start_smtp: StartSMTP
+) -> None:
+    """421 at MAIL, RCPT or DATA: the server is unavailable (smtplib closed the session), not refusing the
+    message; the next entry is not sent on the dead session."""
+    server = start_smtp(collector=ClosingCollector(step=step))
+    ids = decide(env, "E1", "E2")
+    report = env.sender(server.port, backoff_base_s=60).deliver_due(T0)
+    assert (report.sent, report.retried, report.failed) == (0, 2, 0)
+    assert isinstance(server.collector, ClosingCollector) and server.collector.mail_commands == 1  # no second try now
+    for entry_id in ids:
+        e = env.get(entry_id)
+        assert e.status == "pending" and e.attempts == 1 and e.next_attempt_at == T0 + timedelta(seconds=60)
+        assert e.last_error is not None and "421" in e.last_error and "try later" in e.last_error
+        assert "connect() first" not in e.last_error and "closed the session" in e.last_error
     assert server.collector.received == []
 
 
