@@ -334,7 +334,7 @@ class PostSignal:
     author: str | None = None
     topic: str | None = None
     unit: str | None = None
-    fetched_at: datetime | None = None  # where a run cut short by alerts.max_per_run continues
+    fetched_at: datetime | None = None  # when the post was fetched (part of the stored payload)
 
     @property
     def subject_key(self) -> str:
