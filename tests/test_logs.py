@@ -122,3 +122,32 @@ def test_progress_is_a_bar_on_a_terminal_and_periodic_lines_otherwise(caplog: py
         "indexing: 40/100 posts (40%), 4.0 posts/s",
         "indexing: 80/100 posts (80%), 4.0 posts/s",
     ]
+
+
+def test_an_unwritable_log_file_is_said_once_not_a_traceback_per_record(
+    settings: Settings, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    full = tmp_path / "yuqing.log"
+    full.symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk (the lock file stays in tmp_path)
+    cfg = settings.logging.model_copy(update={"file": full, "level": "INFO", "file_level": "DEBUG"})
+    setup_logging(settings.model_copy(update={"logging": cfg}), "full", stream=io.StringIO())
+    log = logging.getLogger("yuqing.probe")
+    for i in range(3):
+        log.info("info %d", i)
+        log.debug("debug %d", i)
+    err = capfd.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err, err
+    naming = [line for line in err.splitlines() if str(full) in line]
+    assert naming == [f"cannot write the log file {full} (No space left on device); "
+                      "file logging paused until it can write again"], err
+
+    # Space again (the file replaced, as a rotation by another process would): said once, the records go in.
+    full.unlink()
+    full.write_text("", encoding="utf-8")
+    log.info("back")
+    log.debug("back in detail")
+    err = capfd.readouterr().err
+    assert err.splitlines() == [f"the log file {full} can be written again; file logging resumed "
+                                "(records logged while it was paused may be missing from it)"], err
+    text = full.read_text(encoding="utf-8")
+    assert "yuqing.probe: back" in text and "yuqing.probe: back in detail" in text

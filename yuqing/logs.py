@@ -16,6 +16,7 @@ Calling :func:`setup_logging` again replaces what an earlier call installed (not
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import logging.handlers
@@ -92,11 +93,17 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     Rotation happens under an exclusive lock on ``<file>.lock``; a process whose file was rotated by another
     reopens the current one before writing, so no process keeps writing into a rotated file.
+
+    A file that cannot be written (a full disk) is said once on stderr, not with logging's "--- Logging error
+    ---" traceback per record; the records are dropped from the file until a write succeeds again, which is
+    said once too.
     """
 
     def __init__(self, filename: Path, max_bytes: int, backup_count: int) -> None:
         filename.parent.mkdir(parents=True, exist_ok=True)
         self._lock_path = f"{filename}.lock"
+        self._paused = False  # the last write failed with an OSError (said on stderr)
+        self._emit_failed = False
         super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
 
     def _reopen_if_rotated(self) -> None:
@@ -109,10 +116,12 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             current = None
             mine = None
         if current is None or mine is None or (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
-            self.stream.close()
+            with contextlib.suppress(OSError):  # what it buffered cannot be written (a full disk): lost, said
+                self.stream.close()
             self.stream = self._open()
 
     def emit(self, record: logging.LogRecord) -> None:
+        self._emit_failed = False
         try:
             with open(self._lock_path, "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
@@ -123,6 +132,40 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception:
             self.handleError(record)
+        if self._paused and not self._emit_failed:
+            self._paused = False
+            self._say(f"the log file {self.baseFilename} can be written again; file logging resumed "
+                      "(records logged while it was paused may be missing from it)")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Called (under the handler's lock) by :meth:`emit` and by the base class's emit on an exception."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self._emit_failed = True
+        if not self._paused:
+            self._paused = True
+            self._say(f"cannot write the log file {self.baseFilename} ({exc.strerror or exc}); "
+                      "file logging paused until it can write again")
+
+    def close(self) -> None:
+        """Close the file; records still buffered that cannot be written are lost, said once (not raised: a
+        full disk must not break :func:`reset_logging` / a new :func:`setup_logging`)."""
+        try:
+            super().close()  # the base class closes the file and unregisters the handler even when flush fails
+        except OSError as exc:
+            if not self._paused:
+                self._say(f"cannot write the log file {self.baseFilename} ({exc.strerror or exc}); "
+                          "its last records are lost")
+
+    @staticmethod
+    def _say(line: str) -> None:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed or unwritable too: nowhere left to say it
+            pass
 
 
 def _level(name: str) -> int:
