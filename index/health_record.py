@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from index.client import WriteBlocked, describe, es_client
 from index.records import SourceRun
 from index.source_health import SourceHealthNotWritten, write_runs
+from yuqing.config_write import atomic_write_bytes
 from yuqing.settings import ElasticsearchSettings
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,11 @@ class HealthSpool:
         self.directory = directory
 
     def write(self, runs: Sequence[SourceRun]) -> Path:
-        """Keep ``runs`` in a new file (fsynced, renamed into place); returns its path."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Keep ``runs`` in a new file (fsynced, renamed into place); returns its path. An OSError (a full disk)
+        leaves no file behind, not even a partial one."""
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         path = self.directory / f"runs-{stamp}-{os.getpid()}.jsonl"
-        tmp = path.with_suffix(".partial")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for run in runs:
-                fh.write(run.model_dump_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.rename(path)
+        atomic_write_bytes(path, "".join(run.model_dump_json() + "\n" for run in runs).encode("utf-8"))
         return path
 
     def claim(self) -> list[tuple[Path, list[SourceRun]]]:

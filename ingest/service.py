@@ -5,8 +5,10 @@ Failures are told apart (``index.client``):
   replayed by the next session; nothing is lost.
 - Elasticsearch refused (4xx, e.g. a mapping error or a missing index): logged as such with the posts' URLs
   and counted as index errors; not spooled (the same request would be refused again). The crawl state does
-  not remember these pages, so the next crawl tries them again.
+  not remember these pages (their HTTP validators are forgotten), so the next crawl fetches them again.
 - Anything else (a bug): logged with its traceback; the batch is spooled, nothing is lost.
+- A spool that cannot be written (a full disk): said in one line; the posts count as index errors (the next
+  crawl fetches them again); a spool file being replayed stays as it is for the next replay.
 Per-document refusals inside a bulk request are reported by the index stage, each with its URL.
 """
 
@@ -54,63 +56,107 @@ def _urls(posts: Sequence[Post]) -> str:
     return shown + (f" (+{len(posts) - _URLS_IN_A_LINE} more)" if len(posts) > _URLS_IN_A_LINE else "")
 
 
-class IngestService:
-    """Runs ``stages`` in order on each batch; ``spool`` keeps what could not be indexed (under ``tag``)."""
+class _NotSpooled(Exception):
+    """The posts could be neither indexed nor spooled (said where it happened)."""
 
-    def __init__(self, stages: Sequence[Stage], spool: Spool, *, tag: str) -> None:
+
+class IngestService:
+    """Runs ``stages`` in order on each batch; ``spool`` keeps what could not be indexed (under ``tag``).
+    ``state``: the crawl state of the source, whose HTTP validators of a page that was neither indexed nor
+    spooled are forgotten, so the next crawl fetches it in full again (not a 304)."""
+
+    def __init__(self, stages: Sequence[Stage], spool: Spool, *, tag: str, state: CrawlState | None = None) -> None:
         self.stages = list(stages)
         self.spool = spool
         self.tag = tag.replace(":", "_").replace("/", "_")
+        self.state = state
 
     def run(self, posts: list[Post]) -> IngestReport:
         """Ingest one batch; never raises for a failing stage (see the module docstring)."""
+        return self._run(posts, replaying=None)[0]
+
+    def _run(self, posts: list[Post], *, replaying: Path | None) -> tuple[IngestReport, bool]:
+        """The batch's report, and False when some of its posts could be neither indexed nor spooled (when
+        ``replaying`` that spool file, they are still in it)."""
         batch = Batch(list(posts))
         batch.report.received += len(posts)
         for stage in self.stages:
             try:
                 batch = stage.run(batch)
             except Exception as exc:
-                self._failed(stage, batch, exc)
+                try:
+                    self._failed(stage, batch, exc, replaying)
+                except _NotSpooled:
+                    return batch.report, False
                 break
-        return batch.report
+        return batch.report, True
 
-    def _failed(self, stage: Stage, batch: Batch, exc: Exception) -> None:
+    def _failed(self, stage: Stage, batch: Batch, exc: Exception, replaying: Path | None) -> None:
         posts = batch.posts
         if isinstance(exc, WriteBlocked) and exc.unwritten:  # the others were written
             refused = set(exc.unwritten)
-            path = self._spool(batch.with_posts([p for p in posts if p.doc_id in refused]))
+            kept = batch.with_posts([p for p in posts if p.doc_id in refused])
+            path = self._spool(kept, replaying, f"elasticsearch blocks writes (stage {stage.name}): {exc}")
             log.error("elasticsearch blocks writes (stage %s); %d posts spooled to %s, indexed by the next crawl "
                       "once writes are allowed again: %s", stage.name, len(refused), path, exc)
         elif unavailable(exc):
-            path = self._spool(batch)
+            path = self._spool(batch, replaying, f"elasticsearch unavailable (stage {stage.name}): {describe(exc)}")
             log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s, indexed by the next crawl: "
                       "%s", stage.name, len(posts), path, describe(exc))
         elif rejected(exc):
-            batch.report.index_errors += len(posts)
+            self._not_indexed(batch, posts)
             log.error("elasticsearch refused the %s stage's request for %d posts (not spooled; a new crawl "
                       "retries them): %s; posts: %s", stage.name, len(posts), exc, _urls(posts))
         else:
-            path = self._spool(batch)
+            path = self._spool(batch, replaying, f"stage {stage.name} failed on a batch of {len(posts)} posts",
+                               trace=exc)
             log.exception("stage %s failed on a batch of %d posts; spooled to %s", stage.name, len(posts), path)
 
-    def _spool(self, batch: Batch) -> Path | None:
+    def _spool(self, batch: Batch, replaying: Path | None, why: str, *,
+               trace: BaseException | None = None) -> Path | None:
+        """Spool the batch (None: nothing to spool). A spool that cannot be written (a full disk) is said in one
+        line, after ``why``, with ``trace``'s traceback, and raises :class:`_NotSpooled`: the posts count as
+        index errors and the crawl state forgets their pages, so the next crawl fetches them again (when
+        ``replaying`` a spool file they stay in it instead)."""
         if not batch.posts:
             return None
+        try:
+            path = self.spool.write(batch.posts, tag=self.tag)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if replaying is not None:
+                log.error("%s; could not spool %d posts to %s again (%s); they stay in %s for the next replay",
+                          why, len(batch.posts), self.spool.directory, reason, replaying, exc_info=trace)
+            else:
+                self._not_indexed(batch, batch.posts)
+                log.error("%s; could not spool %d posts to %s (%s); not indexed — the next crawl fetches them "
+                          "again: %s", why, len(batch.posts), self.spool.directory, reason, _urls(batch.posts),
+                          exc_info=trace)
+            raise _NotSpooled from exc
         batch.report.spooled += len(batch.posts)
-        return self.spool.write(batch.posts, tag=self.tag)
+        return path
+
+    def _not_indexed(self, batch: Batch, posts: Sequence[Post]) -> None:
+        """Posts neither indexed nor spooled: index errors, and pages the next crawl fetches again."""
+        batch.report.index_errors += len(posts)
+        if self.state is not None:
+            for post in posts:
+                self.state.forget_http(post.url)
 
     def replay_spool(self) -> IngestReport:
         """Ingest what earlier sessions spooled, through the same stages (what a post already has, such as its
-        analysis, is not computed again); posts that fail again for want of Elasticsearch are spooled anew.
+        analysis, is not computed again); posts that fail again for want of Elasticsearch are spooled anew (a file
+        whose posts cannot be spooled anew stays for the next replay).
         A file with unreadable lines, or with posts Elasticsearch refused, is kept as ``*.rejected`` for a person."""
         total = IngestReport()
         for path in self.spool.files():
             posts, bad_lines = self.spool.read(path)
             log.info("replaying %d spooled posts from %s", len(posts), path)
-            report = self.run(posts)
+            report, kept = self._run(posts, replaying=path)
             report.replayed += len(posts)
             total.add(report)
-            self.spool.done(path, bad_lines=bad_lines, refused=report.index_errors)
+            if kept:
+                self.spool.done(path, bad_lines=bad_lines, refused=report.index_errors)
         return total
 
 

@@ -81,7 +81,7 @@ class IngestSession:
         self._service = IngestService(
             standard_stages(settings, client, state=self.state, analyzer=self._analyzer, segmenter=segmenter,
                             redactor=self._redactor, groups=self._groups),
-            Spool(settings.paths.data_dir / "spool"), tag=self.tag)
+            Spool(settings.paths.data_dir / "spool"), tag=self.tag, state=self.state)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-ingest")
         self._stack.callback(self._worker.shutdown, wait=True)
         if ready:

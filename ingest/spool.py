@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from yuqing.config_write import atomic_write_bytes
 from yuqing.models import Post
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,11 @@ class Spool:
         self.directory = directory
 
     def write(self, posts: Iterable[Post], *, tag: str) -> Path:
-        """Append ``posts`` to a new spool file (fsynced); returns its path."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write ``posts`` to a new spool file (fsynced, renamed into place); returns its path. An OSError (a full
+        disk) leaves no file behind, not even a partial one."""
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         path = self.directory / f"{tag}-{stamp}-{os.getpid()}.jsonl"
-        tmp = path.with_suffix(".partial")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for post in posts:
-                fh.write(post.model_dump_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.rename(path)
+        atomic_write_bytes(path, "".join(post.model_dump_json() + "\n" for post in posts).encode("utf-8"))
         return path
 
     def files(self) -> list[Path]:

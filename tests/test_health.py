@@ -123,3 +123,21 @@ def test_health_runs_kept_on_disk_are_claimed_once_and_given_back_when_not_writt
     orphan = orphan.rename(orphan.with_name(f"{orphan.name}.claimed-{int(gone.stdout)}"))
     assert [runs for _, runs in HealthSpool(tmp_path / "health").claim()] == [[later]]
     assert not orphan.exists()
+
+
+def test_health_runs_that_cannot_be_kept_on_disk_leave_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from index.health_record import HealthSpool
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    (tmp_path / "health").mkdir()
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space left"):
+        HealthSpool(tmp_path / "health").write([run(0, found=1)])
+    assert list((tmp_path / "health").iterdir()) == []  # not even a partial file

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +18,7 @@ from index.client import es_client as client_for
 from index.crawl_state import CrawlState
 from index.layout import CRAWL_STATE, POSTS
 from ingest.service import IngestService, standard_stages
+from ingest.session import IngestSession
 from ingest.spool import Spool
 from yuqing.cli import main
 from yuqing.models import Analysis, Post
@@ -117,6 +120,57 @@ def test_a_refused_request_is_reported_not_spooled_as_elasticsearch_down(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "ingest.service"]
     assert "refused" in line and "404" in line and post(1).url in line and "unavailable" not in line
     assert Spool(missing.paths.data_dir / "spool").files() == []
+
+
+def no_space(fd: int) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_spool_that_cannot_be_written_counts_the_posts_as_errors_and_raises_nothing(
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elasticsearch down and the disk full: the batch can go nowhere. Said once; the session goes on."""
+    down = no_nlp(settings).model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(update={"hosts": ["http://127.0.0.1:9"],
+                                                                    "request_timeout_s": 1}),
+        "crawl": settings.crawl.model_copy(update={"ingest_batch_size": 2, "segment_workers": 0})})
+    monkeypatch.setattr(os, "fsync", no_space)
+    session = IngestSession(down, source="s", tag="crawl:s")
+    with caplog.at_level(logging.ERROR):
+        session.open()
+        for n in range(3):
+            session.add(post(n))
+        report = session.close()
+    assert (report.received, report.indexed, report.spooled, report.index_errors) == (3, 0, 0, 3)
+    spool_dir = down.paths.data_dir / "spool"
+    assert [p.name for p in spool_dir.iterdir()] == []  # no spool file, no partial one either
+    lines = [r.getMessage() for r in caplog.records if "could not spool" in r.getMessage()]
+    assert len(lines) == 2  # one per batch (2 posts, then 1)
+    assert f"could not spool 2 posts to {spool_dir} (No space left on device)" in lines[0]
+    assert "not indexed — the next crawl fetches them again" in lines[0] and post(0).url in lines[0]
+
+
+def test_posts_neither_indexed_nor_spooled_are_fetched_in_full_next_time(
+    settings: Settings, es_client: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = no_nlp(settings)
+    state = CrawlState(es_client, CRAWL_STATE.alias(settings.elasticsearch.index_prefix), "s")
+    now = datetime.now(TZ)
+    state.record_http(post(1).url, etag='"v1"', last_modified=None, now=now)  # as the crawl did on its 200
+    spool = Spool(settings.paths.data_dir / "spool")
+    earlier = spool.write([post(2)], tag="crawl_s")
+    down = settings.elasticsearch.model_copy(update={"hosts": ["http://127.0.0.1:9"], "request_timeout_s": 1})
+    monkeypatch.setattr(os, "fsync", no_space)
+    with client_for(down) as dead:
+        service = IngestService(standard_stages(settings, dead), spool, tag="crawl_s", state=state)
+        report = service.run([post(1)])
+        replayed = service.replay_spool()
+    assert report.index_errors == 1
+    page = state.get(post(1).url)
+    assert page is not None and page.etag is None  # no If-None-Match next time: no 304, the page comes again
+    # A spool file being replayed is the only copy of its posts: it stays for the next replay.
+    assert (replayed.replayed, replayed.index_errors, replayed.spooled) == (1, 0, 0)
+    assert spool.files() == [earlier] and [p.url for p in spool.read(earlier)[0]] == [post(2).url]
 
 
 def test_yuqing_ingest_reads_good_lines_and_names_the_bad_ones(
