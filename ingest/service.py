@@ -2,7 +2,8 @@
 
 Failures are told apart (``index.client``):
 - Elasticsearch unavailable (connection error, timeout, 5xx): the batch, as far as it got, is spooled and
-  replayed by the next session; nothing is lost.
+  replayed by the next session; nothing is lost. So are the documents of a bulk request it could not take now
+  (a write block, a per-document 5xx or 429), the others being written.
 - Elasticsearch refused (4xx, e.g. a mapping error or a missing index): logged as such with the posts' URLs
   and counted as index errors; not spooled (the same request would be refused again). The crawl state does
   not remember these pages (their HTTP validators are forgotten), so the next crawl fetches them again.
@@ -26,6 +27,7 @@ from index.crawl_state import CrawlState
 from index.hotwords import load_hot_words
 from index.judgements import judgements_of
 from index.layout import POSTS
+from index.writer import NotWrittenNow
 from ingest.batch import Batch, IngestReport, Stage
 from ingest.dedupe import Deduper
 from ingest.privacy import Redactor
@@ -99,6 +101,12 @@ class IngestService:
             path = self._spool(kept, replaying, f"elasticsearch blocks writes (stage {stage.name}): {exc}")
             log.error("elasticsearch blocks writes (stage %s); %d posts spooled to %s, indexed by the next crawl "
                       "once writes are allowed again: %s", stage.name, len(refused), path, exc)
+        elif isinstance(exc, NotWrittenNow):  # the others were written
+            refused = set(exc.unwritten)
+            kept = batch.with_posts([p for p in posts if p.doc_id in refused])
+            path = self._spool(kept, replaying, f"elasticsearch could not take posts now (stage {stage.name}): {exc}")
+            log.error("elasticsearch could not take posts now (stage %s); %d posts spooled to %s, indexed by the "
+                      "next crawl: %s", stage.name, len(refused), path, exc)
         elif unavailable(exc):
             path = self._spool(batch, replaying, f"elasticsearch unavailable (stage {stage.name}): {describe(exc)}")
             log.error("elasticsearch unavailable (stage %s); %d posts spooled to %s, indexed by the next crawl: "
@@ -206,7 +214,9 @@ def standard_stages(
     stages.append(MatchGroups(groups if groups is not None else load_groups(settings)))
     prefix = settings.elasticsearch.index_prefix
     stages.append(ApplyJudgements(lambda ids: judgements_of(client, prefix, ids)))
-    stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size))
+    # Elasticsearch answers a document whose shard is not active before the client's request times out.
+    stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size,
+                             timeout_s=settings.elasticsearch.request_timeout_s / 2))
     if state is not None:
         stages.append(RememberIndexed(state, version))
     return stages

@@ -16,7 +16,8 @@ from elasticsearch import Elasticsearch
 
 from index.client import es_client as client_for
 from index.crawl_state import CrawlState
-from index.layout import CRAWL_STATE, POSTS
+from index.layout import CRAWL_STATE, POSTS, current_index
+from index.writer import BulkFailure
 from ingest.service import IngestService, standard_stages
 from ingest.session import IngestSession
 from ingest.spool import Spool
@@ -120,6 +121,65 @@ def test_a_refused_request_is_reported_not_spooled_as_elasticsearch_down(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "ingest.service"]
     assert "refused" in line and "404" in line and post(1).url in line and "unavailable" not in line
     assert Spool(missing.paths.data_dir / "spool").files() == []
+
+
+def test_what_elasticsearch_cannot_take_now_is_told_from_a_bad_document() -> None:
+    def failure(status: int, kind: str, error: str = "x") -> BulkFailure:
+        return BulkFailure(doc_id="1", url="http://e.cn/1", status=status, error=error, error_type=kind)
+
+    assert failure(503, "unavailable_shards_exception").for_now
+    assert failure(429, "es_rejected_execution_exception").for_now  # still full after streaming_bulk's retries
+    assert failure(429, "cluster_block_exception").for_now and failure(403, "cluster_block_exception").for_now
+    assert not failure(400, "mapper_parsing_exception").for_now
+    assert not failure(400, "document_parsing_exception").for_now
+    # Elasticsearch quotes a one-document shard request with its source: the post's text stays out of the log.
+    quoted = ("[t-posts-v1][1] primary shard is not active Timeout: [1s], request: [BulkShardRequest "
+              '[[t-posts-v1][1]] containing [index {[t-posts-v1][1], source[{"content":"市图书馆讲座"}]}]]')
+    assert failure(503, "unavailable_shards_exception", quoted).reason == (
+        "[t-posts-v1][1] primary shard is not active Timeout: [1s]")
+
+
+def test_documents_elasticsearch_cannot_take_now_are_spooled_the_others_written(
+    settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A primary shard of the posts index not active (a node lost, a disk full): its documents are answered 503
+    each; they are spooled and indexed by the next replay, the others are written now."""
+    settings = no_nlp(settings)
+    alias = POSTS.alias(settings.elasticsearch.index_prefix)
+    index = current_index(es_client, alias)
+    assert index is not None
+    es_client.indices.delete(index=index)
+    # Two shards, at most one per node: on this one-node cluster shard 1's primary stays unassigned.
+    es_client.indices.create(index=index, aliases={alias: {"is_write_index": True}}, wait_for_active_shards="0",
+                             settings={"number_of_shards": 2, "index.routing.allocation.total_shards_per_node": 1})
+    es_client.cluster.health(index=index, wait_for_active_shards="1", timeout="30s")
+    quick = settings.model_copy(update={  # each document answered 503 after 1 s
+        "elasticsearch": settings.elasticsearch.model_copy(update={"request_timeout_s": 2})})
+    spool = Spool(settings.paths.data_dir / "spool")
+    posts = [post(n) for n in range(8)]
+    with client_for(quick.elasticsearch) as client:
+        service = IngestService(standard_stages(quick, client), spool, tag="t")
+        with caplog.at_level(logging.ERROR):
+            report = service.run(posts)
+        found = {d["_id"] for d in es_client.mget(index=alias, ids=[p.doc_id for p in posts])["docs"]
+                 if d.get("found")}
+        assert 0 < len(found) < 8  # the documents of shard 0 are written now
+        assert (report.indexed, report.spooled, report.index_errors) == (len(found), 8 - len(found), 0)
+        (path,) = spool.files()
+        assert {p.doc_id for p in spool.read(path)[0]} == {p.doc_id for p in posts} - found  # exactly the others
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "ingest.service"]
+        assert "could not take posts now" in line and "503 unavailable_shards_exception" in line
+        assert str(path) in line and "primary shard is not active" in line
+        assert "source[" not in line and "图书馆" not in line  # Elasticsearch's quote of a document: not logged
+        assert not [r for r in caplog.records if r.name == "index.writer"]  # not a line per document
+
+        es_client.indices.put_settings(index=index, settings={"index.routing.allocation.total_shards_per_node": None})
+        es_client.cluster.health(index=index, wait_for_status="green", timeout="30s")
+        replayed = service.replay_spool()
+    assert (replayed.replayed, replayed.indexed, replayed.spooled) == (8 - len(found), 8 - len(found), 0)
+    assert spool.files() == []
+    es_client.indices.refresh(index=alias)
+    assert es_client.count(index=alias)["count"] == 8
 
 
 def no_space(fd: int) -> None:

@@ -1,5 +1,6 @@
 """Writing the batch to the posts index; what Elasticsearch refuses is reported with its URL and left out of
-the batch the later stages see."""
+the batch the later stages see; what it could not take now (a write block, a 5xx, a 429) is raised for the
+service to spool."""
 
 from __future__ import annotations
 
@@ -8,28 +9,36 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from index.client import WriteBlocked
-from index.writer import index_posts
+from index.writer import NotWrittenNow, index_posts
 from ingest.batch import Batch
 
 
 @dataclass
 class IndexPosts:
+    """``timeout_s``: how long Elasticsearch may wait for a shard before answering a document 503 (see
+    :func:`index.writer.index_posts`)."""
+
     client: Elasticsearch
     alias: str
     chunk_size: int = 500
+    timeout_s: float | None = None
     name: str = "index"
 
     def run(self, batch: Batch) -> Batch:
         if not batch.posts:
             return batch
         report = index_posts(self.client, self.alias, batch.posts, raise_on_error=False, refresh=True,
-                             chunk_size=self.chunk_size)
+                             chunk_size=self.chunk_size, timeout_s=self.timeout_s)
         batch.report.indexed += report.ok
         batch.report.new += report.created
-        blocked = report.blocked
-        batch.report.index_errors += len(report.failures) - len(blocked)
-        if blocked:  # read-only indices: the service spools the posts refused (the others are written)
-            raise WriteBlocked(f"{len(blocked)} of {len(batch.posts)} posts refused by {self.alias}",
-                               tuple(f.doc_id for f in blocked))
+        later = report.for_now
+        batch.report.index_errors += len(report.failures) - len(later)
+        if later:  # the service spools the posts not taken now (the others are written)
+            unwritten = tuple(f.doc_id for f in later)
+            what = f"{len(later)} of {len(batch.posts)} posts refused by {self.alias}"
+            if len(report.blocked) == len(later):  # read-only indices
+                raise WriteBlocked(what, unwritten)
+            first = next(f for f in later if f not in report.blocked)
+            raise NotWrittenNow(f"{what} for now ({first.status} {first.error_type}: {first.reason})", unwritten)
         failed = {f.doc_id for f in report.failures}
         return batch.with_posts([p for p in batch.posts if p.doc_id not in failed])
