@@ -52,6 +52,19 @@ class AccountError(YuqingError):
     """A user-management request that cannot be done (unknown or duplicate user, last admin, ...)."""
 
 
+class LedgerWriteError(YuqingError, OSError):
+    """The failed-login ledger cannot be written (a full disk, a read-only folder); logged where it happened.
+    An OSError (``errno``/``strerror`` of the cause), so :func:`dashboard.auth.attempt_login`, which does not
+    import this module, can tell it from a bug."""
+
+    def __init__(self, path: Path, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"the login failure ledger {self.path} cannot be written ({self.strerror})"
+
+
 def users_path(settings: Settings) -> Path:
     return settings.config_file(USERS_FILE)
 
@@ -195,15 +208,26 @@ class AttemptStore:
         return self._read().get(normalize_username(username), AttemptRecord())
 
     def update(self, username: str, change: Callable[[AttemptRecord], AttemptRecord]) -> AttemptRecord:
+        """Apply ``change`` to the user's record; the file is written only when the record changed (clearing a
+        user who has no failures, or a refused login of a locked one, writes nothing). A file that cannot be
+        written raises :class:`LedgerWriteError` (logged here, one line; the file stays as it was)."""
         name = normalize_username(username)
-        with locked(self.path):
-            records = self._read()
-            record = change(records.get(name, AttemptRecord()))
-            records[name] = record
-            now = self._now()
-            kept = {n: r for n, r in records.items() if not is_stale(r, now, self.policy)}
-            data = json.dumps({n: _dump(r) for n, r in kept.items()}, ensure_ascii=False, sort_keys=True)
-            atomic_write_bytes(self.path, data.encode("utf-8"), mode=0o600)
+        try:
+            with locked(self.path):
+                records = self._read()
+                old = records.get(name, AttemptRecord())
+                record = change(old)
+                if record == old:
+                    return record
+                records[name] = record
+                now = self._now()
+                kept = {n: r for n, r in records.items() if not is_stale(r, now, self.policy)}
+                data = json.dumps({n: _dump(r) for n, r in kept.items()}, ensure_ascii=False, sort_keys=True)
+                atomic_write_bytes(self.path, data.encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            error = LedgerWriteError(self.path, exc)
+            log.error("%s", error)
+            raise error from exc
         return record
 
     def _read(self) -> dict[str, AttemptRecord]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,6 +159,30 @@ def test_corrupt_ledger_is_kept_aside_not_fatal(ledger: accounts.AttemptStore,
     ledger.path.write_text("{not json", encoding="utf-8")
     assert _login(ledger, "press", "wrong-password") is LoginStatus.WRONG
     assert ledger.path.with_suffix(".corrupt").exists() and "unreadable" in caplog.text
+
+
+def test_a_ledger_that_cannot_be_written_writes_only_changes_and_says_why(
+        ledger: accounts.AttemptStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for _ in range(3):
+        _login(ledger, "analyst", "wrong-password")  # locked, on disk
+    before = ledger.path.read_bytes()
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)  # the disk under data_dir is full
+    # What changes nothing writes nothing: clearing a user without failures, refusing a locked one.
+    assert ledger.update("press", lambda _: AttemptRecord()) == AttemptRecord()
+    assert _login(ledger, "analyst", PASSWORDS["analyst"], T0 + timedelta(minutes=1)) is LoginStatus.LOCKED
+    # A change: a clear error (an OSError, with the cause's reason), one line in the log, the file as it was.
+    with caplog.at_level(logging.ERROR), pytest.raises(accounts.LedgerWriteError) as raised:
+        ledger.update("press", lambda r: register_failure(r, T0, POLICY))
+    assert isinstance(raised.value, OSError) and raised.value.strerror == "No space left on device"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the login failure ledger {ledger.path} cannot be written (No space left on device)"]
+    assert ledger.path.read_bytes() == before
+    assert sorted(p.name for p in ledger.path.parent.iterdir()) == [".login_failures.json.lock",
+                                                                    "login_failures.json"]
 
 
 def test_sessions_expire_and_end_when_the_account_changes() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -211,6 +213,31 @@ def test_admin_adds_an_account_through_the_validated_writer(app_env: Settings) -
     assert [s.value for s in at.success] == ["已添加账号 xin（分析人员）。"]
     user = load_users(users_path(load_settings())).get("xin")
     assert user is not None and user.role == "analyst"
+
+
+def test_a_change_the_full_disk_cannot_take_is_refused_in_chinese(app_env: Settings,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(signed_in(username="admin"))
+    at.switch_page("views/settings.py")
+    _run(at)
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    at.text_input(key="new_username").input("xin")
+    at.text_input(key="new_display_name").input("新同事")
+    at.text_input(key="new_password").input("Analyst-pass-2")
+    next(b for b in at.button if b.label == "添加").click()
+    _run(at)  # no exception reached the page
+    assert _errors(at) == ["未保存：磁盘已满或无法写入（No space left on device）"]
+    assert load_users(users_path(load_settings())).get("xin") is None
+    # Clearing the failed logins of a user who has none writes nothing: done, full disk or not.
+    at.selectbox(key="edit_user").select("analyst")
+    _run(at)
+    next(b for b in at.button if b.label == "解除登录锁定").click()
+    _run(at)
+    assert not _errors(at) and [s.value for s in at.success] == ["已清除 analyst 的登录失败记录。"]
 
 
 def test_unreadable_document_is_skipped_with_a_count(

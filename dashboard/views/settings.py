@@ -4,6 +4,7 @@ refused with the field named, and an edit someone else saved meanwhile is never 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from yuqing.errors import YuqingError
 components.require_page("settings")
 backend = components.backend_or_stop()
 settings = backend.settings
+log = logging.getLogger("dashboard.settings")
 NEW = "＋ 新增"
 NOTICE = "settings_notice"
 SELECT = "settings_select"  # (selectbox key, value) to show after a save: the entry just added or renamed
@@ -42,6 +44,10 @@ def attempt(action: Callable[[], object], done: str, select: tuple[str, str] | N
         st.error(str(exc))
     except ConfigConflictError:
         st.error("该配置文件刚被他人修改，本次修改未保存。请刷新页面后重新编辑。")
+    except OSError as exc:  # a full disk, a read-only folder: the file is as it was (the writers are atomic)
+        if not isinstance(exc, accounts.LedgerWriteError):  # that one is logged by the ledger
+            log.error("settings: a change could not be saved: %s", exc)
+        st.error(f"未保存：磁盘已满或无法写入（{exc.strerror or exc}）")
     except YuqingError as exc:  # ConfigError: the file and the field named, what is wrong said in Chinese
         st.error(f"未保存：{fmt.error_text(exc)}")
     else:
