@@ -29,6 +29,7 @@ from typing import Any
 
 from index.es_security import ADMIN_USER, APP_USER, ClusterSecurity, Credentials
 from index.es_server import Distribution, Health, LocalESError, log_tail, read_pid
+from yuqing.config_write import atomic_write_bytes
 from yuqing.settings import LocalElasticsearchSettings
 
 log = logging.getLogger(__name__)
@@ -217,8 +218,10 @@ class LocalCluster:
                                "`yuqing es stop --cluster --wipe`") from exc
 
     def _write_state(self, state: ClusterState) -> None:
-        self.state_file.write_text(json.dumps({"nodes": state.nodes, "secure": state.secure,
-                                               "formed": state.formed}) + "\n")
+        """Replace the state file atomically: a write that fails (a full disk) leaves the previous one whole, not a
+        truncated file that :meth:`read_state` could only answer with ``--wipe``."""
+        data = json.dumps({"nodes": state.nodes, "secure": state.secure, "formed": state.formed}) + "\n"
+        atomic_write_bytes(self.state_file, data.encode("utf-8"))
 
     # -- health ---------------------------------------------------------------------------------------
     def _request(self, url: str, timeout: float, *, method: str = "GET", body: dict[str, Any] | None = None

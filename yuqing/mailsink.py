@@ -18,6 +18,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from yuqing.config_write import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 
@@ -27,9 +29,16 @@ class SaveToDir:
         directory.mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Save the mail whole (a temporary file renamed into place) or not at all: a full disk is answered 452,
+        a temporary failure, so the sender keeps the mail and tries again."""
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         path = self.directory / f"{stamp}.eml"
-        path.write_bytes(envelope.content)
+        try:
+            atomic_write_bytes(path, envelope.content)
+        except OSError as exc:
+            log.error("cannot save a mail to %s in %s (%s); answered 452, the sender tries again later",
+                      ",".join(envelope.rcpt_tos), self.directory, exc.strerror or exc)
+            return "452 4.3.1 Insufficient system storage"
         msg = message_from_bytes(envelope.content, policy=policy.default)
         log.info("mail to %s saved to %s: %s", ",".join(envelope.rcpt_tos), path, msg["Subject"])
         return "250 Message accepted for delivery"
