@@ -216,7 +216,7 @@ def standard_stages(
     stages.append(ApplyJudgements(lambda ids: judgements_of(client, prefix, ids)))
     # Elasticsearch answers a document whose shard is not active before the client's request times out.
     stages.append(IndexPosts(client, alias, settings.elasticsearch.bulk_chunk_size,
-                             timeout_s=settings.elasticsearch.request_timeout_s / 2))
+                             timeout_s=settings.elasticsearch.request_timeout_s / 2, state=state))
     if state is not None:
         stages.append(RememberIndexed(state, version))
     return stages

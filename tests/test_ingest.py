@@ -92,6 +92,23 @@ def test_a_refused_document_is_reported_with_its_url_not_spooled(
     assert Spool(settings.paths.data_dir / "spool").files() == []
 
 
+def test_the_page_of_a_refused_document_is_fetched_in_full_next_time(
+    settings: Settings, es_client: Elasticsearch
+) -> None:
+    settings = no_nlp(settings)
+    state = CrawlState(es_client, CRAWL_STATE.alias(settings.elasticsearch.index_prefix), "s")
+    bad = post(2, author="x" * 40000)  # refused (400)
+    now = datetime.now(TZ)
+    for p in (post(1), bad):  # as the crawl did on their 200 answers
+        state.record_http(p.url, etag='"v1"', last_modified=None, now=now)
+    stages = standard_stages(settings, es_client, state=state)
+    report = IngestService(stages, Spool(settings.paths.data_dir / "spool"), tag="t", state=state).run([post(1), bad])
+    assert (report.indexed, report.index_errors) == (1, 1)
+    kept, refused = state.get(post(1).url), state.get(bad.url)
+    assert kept is not None and kept.etag == '"v1"'  # indexed: a 304 next time is right
+    assert refused is not None and refused.etag is None  # not indexed: no If-None-Match, the page comes again
+
+
 def test_a_replayed_spool_file_with_a_refused_post_is_kept_for_a_person(
     settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from index.client import WriteBlocked
+from index.crawl_state import CrawlState
 from index.writer import NotWrittenNow, index_posts
 from ingest.batch import Batch
 
@@ -16,12 +17,14 @@ from ingest.batch import Batch
 @dataclass
 class IndexPosts:
     """``timeout_s``: how long Elasticsearch may wait for a shard before answering a document 503 (see
-    :func:`index.writer.index_posts`)."""
+    :func:`index.writer.index_posts`). ``state``: the crawl state, which forgets the HTTP validators of a page
+    whose post was refused, so the next crawl fetches it again (not a 304)."""
 
     client: Elasticsearch
     alias: str
     chunk_size: int = 500
     timeout_s: float | None = None
+    state: CrawlState | None = None
     name: str = "index"
 
     def run(self, batch: Batch) -> Batch:
@@ -33,6 +36,10 @@ class IndexPosts:
         batch.report.new += report.created
         later = report.for_now
         batch.report.index_errors += len(report.failures) - len(later)
+        if self.state is not None:
+            for failure in report.failures:
+                if not failure.for_now:
+                    self.state.forget_http(failure.url)
         if later:  # the service spools the posts not taken now (the others are written)
             unwritten = tuple(f.doc_id for f in later)
             what = f"{len(later)} of {len(batch.posts)} posts refused by {self.alias}"
