@@ -25,6 +25,7 @@ removed user, a changed password or a changed role takes effect at the next clic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -308,7 +309,9 @@ def attempt_login(
 
     The attempt is counted as a failure *before* the password is checked (and forgiven when it is right):
     logins that overlap in time, one per browser session, each see the failures of the others, so no more than
-    ``max_failures`` passwords are ever checked per lock-out period."""
+    ``max_failures`` passwords are ever checked per lock-out period. When the ledger cannot be written (a full
+    disk) the office can still sign in: a lock-out on file holds, a right password opens, a wrong one is refused
+    without being counted (bcrypt alone slows guessing until the disk has room)."""
     if not users.users:
         return LoginOutcome(LoginStatus.NO_USERS)
     name = normalize_username(username)
@@ -321,14 +324,18 @@ def attempt_login(
             return record
         return register_failure(record, now, policy)
 
-    record = ledger.update(name, reserve)
+    try:
+        record = ledger.update(name, reserve)
+    except OSError:  # the ledger cannot be written (a full disk; it logged why): a lock-out on file still holds,
+        record = reserve(ledger.get(name))  # and this attempt is checked without being counted
     if locked_before:
         return LoginOutcome(LoginStatus.LOCKED, locked_until=locked_before[0])
     user = users.get(name)
     stored = user.password_hash if user is not None else _decoy_hash(
         max(_rounds_of(u.password_hash) for u in users.users))
     if verify_password(password, stored) and user is not None:
-        ledger.update(name, lambda _: AttemptRecord())
+        with contextlib.suppress(OSError):  # not written (logged by the ledger): the sign-in goes on
+            ledger.update(name, lambda _: AttemptRecord())
         return LoginOutcome(LoginStatus.OK, session=start_session(user, now, policy.session_ttl))
     until = locked_until(record, now)
     if until is not None:

@@ -185,6 +185,21 @@ def test_a_ledger_that_cannot_be_written_writes_only_changes_and_says_why(
                                                                     "login_failures.json"]
 
 
+def test_the_office_signs_in_while_the_ledger_cannot_be_written(
+        ledger: accounts.AttemptStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(3):
+        _login(ledger, "analyst", "wrong-password")  # locked, on disk
+    _login(ledger, "press", "wrong-password")  # one failure on file
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    assert _login(ledger, "press", PASSWORDS["press"]) is LoginStatus.OK
+    assert _login(ledger, "leader", "wrong-password") is LoginStatus.WRONG
+    assert _login(ledger, "analyst", PASSWORDS["analyst"], T0 + timedelta(minutes=1)) is LoginStatus.LOCKED
+
+
 def test_sessions_expire_and_end_when_the_account_changes() -> None:
     session = session_for("leader", ttl=timedelta(hours=8), now=T0)
     state, viewer = check_session(session, TEST_USERS, T0 + timedelta(hours=7))
