@@ -21,7 +21,8 @@ SearchKeywords = Callable[[Settings], list[str]]
 
 
 def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: SearchKeywords | None = None) -> int:
-    from crawlers.runner import run_crawl
+    """Exit code 2 (:data:`~crawlers.runner.EXIT_NOT_STARTED`) when a source's crawl could not start."""
+    from crawlers.runner import EXIT_NOT_STARTED, NOT_STARTED, run_crawl
     from index.client import ClusterUnavailable, check_connection
     from yuqing.sources import load_sources
 
@@ -38,13 +39,14 @@ def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: Sea
     keywords = partial(search_keywords, settings) if search_keywords is not None else None
     report = run_crawl(settings, sources, search_keywords=keywords)
     _record_health(settings, report)
+    code = EXIT_NOT_STARTED if any(r.finish_reason == NOT_STARTED for r in report.sources) else 0
     if args.report_json:
         Path(args.report_json).write_text(report.to_json(), encoding="utf-8")
-        _exit_child()
-    return 0
+        _exit_child(code)
+    return code
 
 
-def _exit_child() -> NoReturn:
+def _exit_child(code: int) -> NoReturn:
     """The scheduler's child (``--report-json``) is done once its report is written: exit now, without the
     interpreter's teardown of torch, Scrapy and the rest (3 s of CPU, ~10 s on a loaded machine, while the
     scheduler waited to run the post-crawl jobs). Everything was written and closed before: the report, the
@@ -55,7 +57,7 @@ def _exit_child() -> NoReturn:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 def _wait_for_sources(settings: Settings) -> list[str] | None:

@@ -27,6 +27,7 @@ from yuqing.sources import Source
 
 if TYPE_CHECKING:
     from scrapy.crawler import CrawlerProcess
+    from twisted.python.failure import Failure
 
     from crawlers.spiders.search import KeywordSource
 
@@ -50,6 +51,13 @@ class CrawlReport(BaseModel):
 
 class CrawlFailed(YuqingError):
     pass
+
+
+# The finish reason of a source whose crawl could not start (its spider or the ingest pipeline failed to build or
+# open: a malformed config file, a classifier that does not load): the run is a failure, its error says why.
+NOT_STARTED = "failed to start"
+# The exit code of a child crawl that wrote its report but some source could not start (the report says which).
+EXIT_NOT_STARTED = 2
 
 
 def summary_line(run: SourceRun) -> str:
@@ -85,18 +93,24 @@ def run_crawl(settings: Settings, sources: list[Source], *, search_keywords: Key
     started = datetime.now().astimezone()
     process = crawler_process(scrapy_settings(settings))
     crawlers = []
+    not_started: dict[str, str] = {}  # source -> why its crawl could not start
     for source in sources:
         spider_cls = SPIDERS.get(source.kind)
         if spider_cls is None:
             raise CrawlFailed(f"source {source.name!r}: kind {source.kind!r} has no spider yet")
         crawler = process.create_crawler(spider_cls)
         extra = {"keywords": search_keywords} if source.kind == "search" else {}
-        process.crawl(crawler, source=source, **extra)
+        process.crawl(crawler, source=source, **extra).addErrback(_could_not_start, source.name, not_started)
         crawlers.append((source, crawler))
     process.start()
     finished = datetime.now().astimezone()
     report = CrawlReport(started_at=started, finished_at=finished)
     for source, crawler in crawlers:
+        if source.name in not_started:  # logged when it failed
+            report.sources.append(SourceRun(source=source.name, kind=source.kind, started_at=started,
+                                            finished_at=finished, ok=False, error=not_started[source.name],
+                                            finish_reason=NOT_STARTED))
+            continue
         stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
         found, indexed = int(stats.get("yuqing/found", 0)), int(stats.get("yuqing/indexed", 0))
         errors = int(stats.get("yuqing/errors", 0)) + int(stats.get("yuqing/index_errors", 0))
@@ -118,6 +132,15 @@ def run_crawl(settings: Settings, sources: list[Source], *, search_keywords: Key
         log.info(summary_line(run))
         report.sources.append(run)
     return report
+
+
+def _could_not_start(failure: Failure, name: str, not_started: dict[str, str]) -> None:
+    """The errback of a source's crawl: Scrapy could not build or open its spider or pipeline. One line (a
+    ConfigError names the file); an unexpected exception (a bug) has its traceback."""
+    exc = failure.value
+    known = isinstance(exc, YuqingError)
+    not_started[name] = str(exc) if known else f"{type(exc).__name__}: {exc}"
+    log.error("crawl of %s could not start: %s", name, not_started[name], exc_info=None if known else exc)
 
 
 def crawl_command(config: str | None, source_names: list[str], report_path: Path) -> list[str]:
@@ -175,12 +198,14 @@ def start_crawl_subprocess(
 
 
 def collect_crawl(proc: subprocess.Popen[bytes], report_path: Path) -> CrawlReport:
-    """The report of a finished child crawl; a child that failed raises CrawlFailed with its exit code."""
+    """The report of a finished child crawl; a child that failed raises CrawlFailed with its exit code. A child
+    some of whose sources could not start (:data:`EXIT_NOT_STARTED`) gives its report: it says which, and the
+    child logged why and recorded their health."""
     try:
         text = report_path.read_text(encoding="utf-8") if report_path.exists() else ""
     finally:
         report_path.unlink(missing_ok=True)
-    if proc.returncode != 0 or not text:
+    if proc.returncode not in (0, EXIT_NOT_STARTED) or not text:
         raise CrawlFailed(f"crawl process exited with code {proc.returncode} and {'a' if text else 'no'} report")
     return CrawlReport.from_json(text)
 

@@ -192,3 +192,22 @@ def test_yuqing_run_indexes_and_stops_on_sigterm(
     assert proc.returncode == 0, out[-3000:]
     assert "received SIGTERM; stopping" in out and "scheduler stopped" in out
     assert "after each crawl: no jobs" in out  # not even the events update: it has one writer, elsewhere
+
+
+@pytest.mark.parametrize("name", ["privacy.yaml", "hotwords.yaml", "extraction.yaml", "keyword_groups.yaml"])
+def test_yuqing_run_refuses_to_start_with_a_malformed_crawl_config(
+    settings: Settings, config_dir: Path, name: str
+) -> None:
+    # Every crawl child reads these files: a malformed one would fail each crawl; the scheduler refuses to start
+    # (even --crawl-only, which runs no job reading them), naming the file.
+    (config_dir / name).write_text("patterns: [unclosed\n", encoding="utf-8")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false")
+    proc = subprocess.Popen([sys.executable, "-m", "yuqing.cli", "run", "--crawl-only"], cwd=PROJECT_ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2 and str(config_dir / name) in err, err[-3000:]

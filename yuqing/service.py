@@ -144,12 +144,29 @@ def _migrate_local(settings: Settings, client: Elasticsearch) -> None:
         log.info("migrated %s: %s -> %s (%d documents; %s kept)", m.alias, m.old, m.new, m.documents, m.old)
 
 
+def _check_crawl_config(settings: Settings) -> None:
+    """Read the files every crawl child reads (privacy.yaml, hotwords.yaml, extraction.yaml,
+    keyword_groups.yaml): a malformed one refuses the start now, naming the file, instead of failing every
+    crawl."""
+    from crawlers.extract import load_extraction_rules
+    from crawlers.extract.rules import EXTRACTION_CONFIG_NAME
+    from index.hotwords import load_hot_words
+    from ingest.privacy import Redactor
+    from ingest.service import load_groups
+
+    Redactor.from_file(settings.config_file("privacy.yaml"))
+    load_hot_words(settings.config_file("hotwords.yaml"))
+    load_extraction_rules(settings.config_file(EXTRACTION_CONFIG_NAME))
+    load_groups(settings)
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import check_connection
     from yuqing.scheduler import Scheduler
     from yuqing.sources import load_sources
 
     sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    _check_crawl_config(settings)
     sender: SenderThread | None = None
     decider: AlertDecider | None = None
     alerts = not (args.no_alerts or args.crawl_only)
