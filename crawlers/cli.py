@@ -24,8 +24,11 @@ def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: Sea
     """Exit code 2 (:data:`~crawlers.runner.EXIT_NOT_STARTED`) when a source's crawl could not start."""
     from crawlers.runner import EXIT_NOT_STARTED, NOT_STARTED, run_crawl
     from index.client import ClusterUnavailable, check_connection
+    from yuqing.processes import die_with_parent
     from yuqing.sources import load_sources
 
+    if args.parent is not None:  # a child of the scheduler, in a session of its own: it ends with the scheduler
+        die_with_parent(args.parent)
     if args.warm:
         names = _wait_for_sources(settings)
         if names is None:
@@ -37,7 +40,12 @@ def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: Sea
     except ClusterUnavailable as exc:  # down: crawl anyway, what is found is spooled
         log.warning("%s; the crawl goes on and spools what it finds", exc)
     keywords = partial(search_keywords, settings) if search_keywords is not None else None
-    report = run_crawl(settings, sources, search_keywords=keywords)
+    try:
+        report = run_crawl(settings, sources, search_keywords=keywords)
+    finally:  # a pool an ingest session left open (it failed to open, say): its workers end with the crawl
+        from ingest.stages.segment import close_segmenters
+
+        close_segmenters()
     _record_health(settings, report)
     code = EXIT_NOT_STARTED if any(r.finish_reason == NOT_STARTED for r in report.sources) else 0
     if args.report_json:
@@ -92,6 +100,8 @@ def add_subcommand(sub: argparse._SubParsersAction, *, search_keywords: SearchKe
     p = sub.add_parser("crawl", help="crawl the configured sources once")
     p.add_argument("--source", action="append", default=[], help="source name (repeatable; default: all)")
     p.add_argument("--report-json", help="write the crawl report as JSON to this path")
+    p.add_argument("--parent", type=int, metavar="PID",
+                   help="end when process PID (the scheduler that started this crawl) ends")
     p.add_argument("--warm", action="store_true",
                    help="load everything first, then read the sources to crawl from stdin (the scheduler's warm child)")
     p.set_defaults(func=partial(_crawl, search_keywords=search_keywords))

@@ -6,9 +6,11 @@ scheduler down; the child reports what it did as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -144,11 +146,11 @@ def _could_not_start(failure: Failure, name: str, not_started: dict[str, str]) -
 
 
 def crawl_command(config: str | None, source_names: list[str], report_path: Path) -> list[str]:
-    """The command line of a child crawl."""
+    """The command line of a child crawl of this process (it ends when this process does)."""
     cmd = [sys.executable, "-m", "yuqing.cli"]
     if config:
         cmd += ["-c", config]
-    cmd += ["crawl", "--report-json", str(report_path)]
+    cmd += ["crawl", "--report-json", str(report_path), "--parent", str(os.getpid())]
     for name in source_names:
         cmd += ["--source", name]
     return cmd
@@ -165,7 +167,7 @@ def start_warm_crawl(config: str | None, *, env: dict[str, str] | None = None
     os.close(fd)
     report_path = Path(name)
     cmd = [*crawl_command(config, [], report_path), "--warm"]
-    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE), report_path
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, start_new_session=True), report_path
 
 
 def dispatch_warm_crawl(proc: subprocess.Popen[bytes], source_names: list[str]) -> bool:
@@ -187,14 +189,27 @@ def start_crawl_subprocess(
     env: dict[str, str] | None = None,
     command_for: CommandFor | None = None,
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start a child crawl; ``command_for(sources, report_path)`` may replace the default command line."""
+    """Start a child crawl; ``command_for(sources, report_path)`` may replace the default command line.
+
+    A child runs in a session (process group) of its own: Ctrl-C at the terminal reaches the scheduler only,
+    which ends the child with one SIGTERM (Scrapy's graceful stop) or, when that is not enough,
+    :func:`kill_crawl`."""
     fd, name = tempfile.mkstemp(prefix="yuqing-crawl-", suffix=".json")
     os.close(fd)
     report_path = Path(name)
     cmd = (command_for(source_names, report_path) if command_for is not None
            else crawl_command(config, source_names, report_path))
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     return proc, report_path
+
+
+def kill_crawl(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child crawl that is still running, with all its session started (segmentation workers, the
+    resource tracker), and reap it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def collect_crawl(proc: subprocess.Popen[bytes], report_path: Path) -> CrawlReport:
@@ -217,8 +232,7 @@ def crawl_in_subprocess(
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        kill_crawl(proc)
         report_path.unlink(missing_ok=True)
         raise CrawlFailed(f"crawl did not finish within {timeout_s:.0f}s and was killed") from None
     return collect_crawl(proc, report_path)

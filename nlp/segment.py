@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import threading
 
 import jieba
+
+from yuqing.processes import die_with_parent
 
 _lock = threading.Lock()
 _loaded: list[jieba.Tokenizer] = []  # the process's one tokenizer, once loaded
@@ -50,3 +53,12 @@ def segment_joined(text: str) -> str:
     sees exactly jieba's tokens.
     """
     return " ".join(_SPACE.sub("", t) for t in segment(text))
+
+
+def init_worker(parent: int) -> None:
+    """The initializer of a segmentation worker process started by process ``parent``: Ctrl-C is the parent's
+    to handle (here it would print a KeyboardInterrupt traceback and break the pool), and the worker ends with
+    the parent's thread that started it (:func:`~yuqing.processes.die_with_parent`): a killed crawl leaves no
+    worker behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)

@@ -11,7 +11,8 @@ import pytest
 from yuqing.settings import PROJECT_ROOT
 
 FOUNDATION = {"yuqing.models", "yuqing.settings", "yuqing.config_files", "yuqing.config_write", "yuqing.errors",
-              "yuqing.logs", "yuqing.progress", "yuqing.text", "yuqing.sources", "yuqing.jsonpath"}
+              "yuqing.logs", "yuqing.progress", "yuqing.text", "yuqing.sources", "yuqing.jsonpath",
+              "yuqing.processes"}
 HIGHER_THAN_FOUNDATION = ("index", "nlp", "events", "response", "ingest", "crawlers", "alerts", "dashboard")
 # package -> the top-level packages it must not import (besides the yuqing entry points, forbidden to all).
 FORBIDDEN: dict[str, tuple[str, ...]] = {

@@ -5,6 +5,7 @@ SIGTERM."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -211,3 +212,35 @@ def test_yuqing_run_refuses_to_start_with_a_malformed_crawl_config(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 2 and str(config_dir / name) in err, err[-3000:]
+
+
+def test_ctrl_c_mid_crawl_stops_a_crawl_child_without_tracebacks(
+    settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path, tmp_path: Path
+) -> None:
+    # Ctrl-C reaching a crawl child's whole process group while it crawls (its segmentation workers started):
+    # the child stops gracefully, its workers ignore the signal; no traceback, no leaked semaphore.
+    pages = ["tests/sina/1.html", "tests/qq/qq.html", "slow/8/tests/ifeng/2.html"]
+    entries = [FeedEntry(link=f"{mockserver.url}/{'' if p.startswith('slow') else 'pages/'}{p}", title=p)
+               for p in pages]
+    feed = mockserver.write("feed.xml", rss_document("t", mockserver.url, entries,
+                                                     built=datetime.now(ZoneInfo("Asia/Shanghai"))))
+    (config_dir / "sources.yaml").write_text(f"sources:\n  - {{name: ok, kind: feed, start_urls: ['{feed}']}}\n",
+                                             encoding="utf-8")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_CRAWL__INGEST_BATCH_SIZE="1",
+                    YUQING_CRAWL__SEGMENT_WORKERS="2")
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(crawl_command(None, ["ok"], report), cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        alias = POSTS.alias(settings.elasticsearch.index_prefix)
+        wait_for(lambda: es_client.indices.exists_alias(name=alias) and count_posts(es_client, alias) >= 1, 120,
+                 "a post segmented and indexed while the slow page is still loading")
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "leaked semaphore" not in err, err[-3000:]
+    assert "segmentation worker process died" not in err

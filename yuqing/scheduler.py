@@ -21,8 +21,10 @@ crawl). Each job is isolated: a failure is logged with the job's name and what t
 runs. The service (`yuqing.service`) creates the list with the alert run first; later jobs (events update as the
 single writer of event records, the 失声 check, alert decide + outbox send, reports) are appended there.
 
-SIGINT/SIGTERM stop the loop, terminate a running child and return. A crawl child logs its own one-line summary
-per source (as ``crawl:NAMES``); the scheduler adds a line only when a child fails.
+SIGINT/SIGTERM stop the loop, terminate a running child and return. A child runs in a session of its own: Ctrl-C
+at the terminal reaches the scheduler only, which stops the child with one SIGTERM (Scrapy's graceful stop). A
+crawl child logs its own one-line summary per source (as ``crawl:NAMES``); the scheduler adds a line only when a
+child fails.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from crawlers.runner import (
     CrawlReport,
     collect_crawl,
     dispatch_warm_crawl,
+    kill_crawl,
     start_crawl_subprocess,
     start_warm_crawl,
 )
@@ -147,7 +150,7 @@ class Scheduler:
             if warm is not None:
                 log.warning("the warm crawl child (pid %d) had exited with code %s; starting a new one",
                             warm.proc.pid, warm.proc.returncode)
-                self._end(warm.proc, warm.report_path)
+                self._end((warm.proc, warm.report_path))
             proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env,
                                                        command_for=self.command_for)
             log.debug("crawl of %s started (pid %d)", ", ".join(batch), proc.pid)
@@ -172,8 +175,7 @@ class Scheduler:
             if time.monotonic() - child.started <= self.settings.schedule.crawl_timeout_s:
                 return None
             log.error("crawl of %s exceeded %ss; killing it", names, self.settings.schedule.crawl_timeout_s)
-            child.proc.kill()
-            child.proc.wait()
+            kill_crawl(child.proc)
         self.child = None
         try:
             outcome = CrawlOutcome(child.sources, collect_crawl(child.proc, child.report_path))
@@ -244,24 +246,24 @@ class Scheduler:
         signal.signal(signal.SIGINT, self.stop)
 
     @staticmethod
-    def _end(proc: subprocess.Popen[bytes], report_path: Path) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        report_path.unlink(missing_ok=True)
+    def _end(*children: tuple[subprocess.Popen[bytes], Path]) -> None:
+        """One SIGTERM to each child (Scrapy's graceful stop: the spiders and their ingest sessions close), then
+        SIGKILL to the whole session of any still running 20 s later (:func:`~crawlers.runner.kill_crawl`)."""
+        for proc, _ in children:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 20
+        for proc, report_path in children:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                kill_crawl(proc)
+            if proc.stdin is not None:
+                proc.stdin.close()
+            report_path.unlink(missing_ok=True)
 
     def _terminate_child(self) -> None:
+        """End the warm child and the running one together (within `yuqing up`'s wait for the scheduler)."""
         warm, self.warm = self.warm, None
-        if warm is not None:
-            self._end(warm.proc, warm.report_path)
-        child = self.child
-        if child is None:
-            return
-        self._end(child.proc, child.report_path)
-        self.child = None
+        child, self.child = self.child, None
+        self._end(*[(c.proc, c.report_path) for c in (warm, child) if c is not None])

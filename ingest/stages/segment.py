@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from index.hotwords import HotWords, hot_terms_of
 from ingest.batch import Batch
-from nlp.segment import segment_many
+from nlp.segment import init_worker, segment_many
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,22 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 class PooledSegmenter:
     """``segment_many`` in ``workers`` spawned processes; close it when done.
 
+    The workers start at once, in the thread that makes the segmenter; they ignore Ctrl-C (the crawl process
+    stops them) and, on Linux, are killed when that thread ends, so a crawl process killed (or ended with
+    ``os._exit``) leaves none behind: make it in a thread that outlives its use (the crawl's reactor thread).
+
     A worker that dies (killed, out of memory, failed start-up) breaks the pool for good: that is logged once
     with the cause and segmentation goes on in this process, so the crawl neither stops nor spools every
     later batch."""
 
     def __init__(self, workers: int, chunk: int = 16) -> None:
         self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"))
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+            initargs=(os.getpid(),))
+        for _ in range(workers):  # a task per worker: each is started now, by this thread (see above)
+            self.pool.submit(int)
         self.chunk = chunk
+        _open.add(self)
 
     def __call__(self, texts: list[str]) -> list[str]:
         if self.pool is not None:
@@ -51,9 +61,20 @@ class PooledSegmenter:
         return segment_many(texts)
 
     def close(self) -> None:
+        _open.discard(self)
         if self.pool is not None:
             self.pool.shutdown(wait=True)
             self.pool = None
+
+
+_open: weakref.WeakSet[PooledSegmenter] = weakref.WeakSet()
+
+
+def close_segmenters() -> None:
+    """Close every segmenter of this process still open (one of an ingest session that failed to open, say):
+    before a process ends with ``os._exit``, which runs no clean-up."""
+    for segmenter in list(_open):
+        segmenter.close()
 
 
 @dataclass
