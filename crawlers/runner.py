@@ -167,7 +167,7 @@ def start_warm_crawl(config: str | None, *, env: dict[str, str] | None = None
     os.close(fd)
     report_path = Path(name)
     cmd = [*crawl_command(config, [], report_path), "--warm"]
-    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, start_new_session=True), report_path
+    return _popen(cmd, env, report_path, stdin=subprocess.PIPE), report_path
 
 
 def dispatch_warm_crawl(proc: subprocess.Popen[bytes], source_names: list[str]) -> bool:
@@ -199,8 +199,17 @@ def start_crawl_subprocess(
     report_path = Path(name)
     cmd = (command_for(source_names, report_path) if command_for is not None
            else crawl_command(config, source_names, report_path))
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    return proc, report_path
+    return _popen(cmd, env, report_path), report_path
+
+
+def _popen(cmd: list[str], env: dict[str, str] | None, report_path: Path, *, stdin: int | None = None
+           ) -> subprocess.Popen[bytes]:
+    """Start a child crawl in a session of its own; when it cannot start (OSError) its report file is removed."""
+    try:
+        return subprocess.Popen(cmd, env=env, stdin=stdin, start_new_session=True)
+    except OSError:
+        report_path.unlink(missing_ok=True)
+        raise
 
 
 def kill_crawl(proc: subprocess.Popen[bytes]) -> None:

@@ -135,6 +135,73 @@ def test_due_sources_share_one_child_and_the_jobs_follow_every_crawl(
     assert seen[-1] is None
 
 
+def test_a_child_that_cannot_start_is_retried_and_the_loop_goes_on(
+    base_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Popen failing (as with EAGAIN/ENOMEM: here the program is missing) once: logged in one line, the source stays
+    # due and is crawled on a later tick; tick() never raises.
+    sources = [Source(name="a", kind="feed", start_urls=["http://127.0.0.1:9/feed.xml"], interval_s=3600)]
+    missing = tmp_path / "no-such-program"
+    commands: list[list[str]] = []
+
+    def command_for(names: list[str], report: Path) -> list[str]:
+        commands.append([str(missing)] if not commands else fake_child(names, report))
+        return commands[-1]
+
+    crawled: list[CrawlOutcome] = []
+    scheduler = Scheduler(settings=base_settings, sources=sources, command_for=command_for,
+                          on_crawl_done=crawled.append)
+    caplog.set_level(logging.DEBUG, logger="yuqing.scheduler")
+    scheduler.jobs.run_all()
+    scheduler.tick()
+    assert scheduler.child is None and scheduler.due == ["a"]
+    wait_for(lambda: ticked(scheduler) and bool(crawled), 30, "the crawl started again")
+    assert len(commands) == 2 and crawled[0].sources == ("a",) and crawled[0].ok
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(missing) in errors[0].getMessage() and errors[0].exc_info is None
+    assert "could not start the crawl of a" in errors[0].getMessage()
+
+
+def test_a_report_that_cannot_be_read_is_a_failed_crawl(base_settings: Settings,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    sources = [Source(name="a", kind="feed", start_urls=["http://127.0.0.1:9/feed.xml"], interval_s=3600)]
+
+    def command_for(names: list[str], report: Path) -> list[str]:
+        return [sys.executable, "-c", f"open({str(report)!r}, 'w').write('{{not json')"]
+
+    crawled: list[CrawlOutcome] = []
+    scheduler = Scheduler(settings=base_settings, sources=sources, command_for=command_for,
+                          on_crawl_done=crawled.append)
+    caplog.set_level(logging.ERROR, logger="yuqing.scheduler")
+    scheduler.jobs.run_all()
+    wait_for(lambda: ticked(scheduler) and bool(crawled), 30, "the crawl to end")
+    assert not crawled[0].ok and crawled[0].error == "its report could not be read: ValidationError"
+    assert "a" in scheduler.suspects
+    [record] = [r for r in caplog.records if "crawl of a failed" in r.getMessage()]
+    assert record.exc_info is not None  # not a known failure: its traceback, in the log file
+
+
+def test_the_children_are_ended_whatever_ends_the_loop(base_settings: Settings) -> None:
+    sources = [Source(name="a", kind="feed", start_urls=["http://127.0.0.1:9/feed.xml"], interval_s=3600)]
+    started: list[int] = []
+
+    def command_for(names: list[str], report: Path) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+    def interrupted(_outcome: CrawlOutcome | None) -> None:
+        assert scheduler.child is not None
+        started.append(scheduler.child.proc.pid)
+        raise KeyboardInterrupt  # Ctrl-C where no handler is installed: it ends run()
+
+    scheduler = Scheduler(settings=base_settings, sources=sources, command_for=command_for,
+                          post_crawl_jobs=[PostCrawlJob("interrupted", interrupted)])
+    with pytest.raises(KeyboardInterrupt):
+        scheduler.run()
+    assert started and scheduler.child is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(started[0], 0)  # ended and reaped
+
+
 def test_a_crashing_source_does_not_stop_the_scheduler_or_the_other_sources(
     settings: Settings, es_client: Elasticsearch, mockserver: MockServer, config_dir: Path
 ) -> None:

@@ -123,6 +123,8 @@ class Scheduler:
     warm: _Warm | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     _jobs_ran_at: float | None = None
+    _start_failures: int = 0  # child starts failed in a row (the system out of processes, memory, files)
+    _retry_at: float = 0.0  # no child start before this (time.monotonic)
 
     def __post_init__(self) -> None:
         for source in self.sources:
@@ -138,7 +140,7 @@ class Scheduler:
         self.due.append(name)
 
     def _start_next(self) -> None:
-        if self.child is not None or not self.due:
+        if self.child is not None or not self.due or time.monotonic() < self._retry_at:
             return
         batch = next_batch(self.due, self.suspects)
         self.due = [name for name in self.due if name not in batch]
@@ -151,17 +153,34 @@ class Scheduler:
                 log.warning("the warm crawl child (pid %d) had exited with code %s; starting a new one",
                             warm.proc.pid, warm.proc.returncode)
                 self._end((warm.proc, warm.report_path))
-            proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env,
-                                                       command_for=self.command_for)
+            try:
+                proc, report_path = start_crawl_subprocess(self.config, batch, env=self.env,
+                                                           command_for=self.command_for)
+            except OSError as exc:  # no process, memory or file to spare now: the batch waits its turn again
+                self.due = batch + self.due
+                self._start_failed(f"the crawl of {', '.join(batch)}", exc)
+                return
             log.debug("crawl of %s started (pid %d)", ", ".join(batch), proc.pid)
+        self._start_failures = 0
         self.child = _Child(tuple(batch), proc, report_path, time.monotonic())
+
+    def _start_failed(self, what: str, exc: OSError) -> None:
+        """One line per failed child start; the next start waits 1, 2, 4 … 60 s."""
+        self._start_failures += 1
+        delay = min(60, 2 ** (self._start_failures - 1))
+        self._retry_at = time.monotonic() + delay
+        log.error("could not start %s: %s; trying again in %ds", what, exc, delay)
 
     def _start_warm(self) -> None:
         """Start the next crawl child now (``schedule.warm_crawl_child``; not with a test's ``command_for``)."""
         if (self.warm is not None or self.command_for is not None or self.stop_event.is_set()
-                or not self.settings.schedule.warm_crawl_child):
+                or not self.settings.schedule.warm_crawl_child or time.monotonic() < self._retry_at):
             return
-        proc, report_path = start_warm_crawl(self.config, env=self.env)
+        try:
+            proc, report_path = start_warm_crawl(self.config, env=self.env)
+        except OSError as exc:  # the next crawl starts cold (or waits, when the system is still short)
+            self._start_failed("the warm crawl child", exc)
+            return
         log.debug("warm crawl child started (pid %d)", proc.pid)
         self.warm = _Warm(proc, report_path)
 
@@ -181,10 +200,12 @@ class Scheduler:
             outcome = CrawlOutcome(child.sources, collect_crawl(child.proc, child.report_path))
             log.debug("crawl of %s done", names)
             self.suspects.difference_update(child.sources)
-        except CrawlFailed as exc:
-            outcome = CrawlOutcome(child.sources, None, str(exc))
+        except Exception as exc:  # CrawlFailed; anything else (a report that does not parse) is a bug: its traceback
+            known = isinstance(exc, CrawlFailed)
+            error = str(exc) if known else f"its report could not be read: {type(exc).__name__}"
+            outcome = CrawlOutcome(child.sources, None, error)
             alone = " (each will be crawled alone until it succeeds)" if len(child.sources) > 1 else ""
-            log.error("crawl of %s failed: %s%s", names, exc, alone)
+            log.error("crawl of %s failed: %s%s", names, error, alone, exc_info=not known)
             self.suspects.update(child.sources)
         if self.on_crawl_done is not None:
             try:
@@ -226,13 +247,15 @@ class Scheduler:
     def run(self) -> None:
         """Queue every source and run the post-crawl jobs once now, then run on schedule until stop() or a
         signal."""
-        self.jobs.run_all()
-        self._start_next()
-        self.run_post_crawl_jobs(None)
-        while not self.stop_event.is_set():
-            self.tick()
-            self.stop_event.wait(0.5)
-        self._terminate_child()
+        try:
+            self.jobs.run_all()
+            self._start_next()
+            self.run_post_crawl_jobs(None)
+            while not self.stop_event.is_set():
+                self.tick()
+                self.stop_event.wait(0.5)
+        finally:  # whatever ended the loop, no child is left running
+            self._terminate_child()
         log.info("scheduler stopped")
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
