@@ -53,6 +53,7 @@ from alerts.event_rules import Decision, Evaluation, EventRules, decision_id, ev
 from alerts.mailer import Mailer, MessageRejectedError, SMTPUnavailableError
 from alerts.signals import Signal
 from index import outbox as store
+from index.job_log import JobLog
 from index.outbox import OutboxEntry, cooldown_key
 from yuqing.settings import DeliverySettings, SMTPSettings
 
@@ -359,19 +360,21 @@ class Sender:
 
 def serve(outbox: Outbox, sender: Sender, stop: threading.Event, wake: threading.Event | None = None) -> None:
     """Release held entries and deliver due ones every ``poll_interval_s`` (or at once when ``wake`` is set:
-    something was just decided) until ``stop`` is set. Elasticsearch being unavailable is logged and tried again
-    at the next pass; so is any other error (logged with its traceback: the loop must not die)."""
+    something was just decided) until ``stop`` is set. An Elasticsearch error is logged in one line when it begins
+    (and when the sender recovers) and tried again at the next pass; so is any other error (logged with its
+    traceback: the loop must not die)."""
     interval = sender.delivery.poll_interval_s
+    job_log = JobLog(log, "outbox: sender pass", expected=(ApiError, TransportError))
     while not stop.is_set():
         if wake is not None:
             wake.clear()
         try:
             outbox.release_held(sender.clock())
             sender.deliver_due()
-        except (ApiError, TransportError) as exc:
-            log.error("outbox: elasticsearch error, trying again in %.0f s: %s", interval, exc)
-        except Exception:
-            log.exception("outbox: sender pass failed, trying again in %.0f s", interval)
+        except Exception as exc:
+            job_log.failed(exc, f", trying again every {interval:g} s")
+        else:
+            job_log.succeeded()
         if wake is not None:
             wake.wait(interval)
         else:

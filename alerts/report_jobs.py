@@ -43,6 +43,7 @@ from alerts.reports import (
 from alerts.rules import load_alert_config, rules_path
 from index import outbox as store
 from index.events import EVENTS
+from index.job_log import JobLog
 from index.layout import POSTS, SOURCE_HEALTH
 from index.outbox import OUTBOX, OutboxEntry, cooldown_key
 from index.search import post_from_source
@@ -244,12 +245,15 @@ class ReportJob:
         ``.at(time, tz)``: the configured time is in ``timezone`` (schedule needs pytz for that), and a report
         missed while the service was down still goes out."""
 
+        job_log = JobLog(log, "scheduled reports")  # Elasticsearch down: one line, not one a minute
+
         def run() -> None:
             try:
                 made = self.run()
-            except Exception:
-                log.exception("scheduled reports failed; the next check tries again")
+            except Exception as exc:
+                job_log.failed(exc)  # the next check tries again
                 return
+            job_log.succeeded()
             if made and on_made is not None:
                 on_made()
 

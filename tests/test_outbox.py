@@ -3,6 +3,7 @@ with backoff, STARTTLS and login, two senders, digests and quiet hours, and SIGK
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import ssl
@@ -446,3 +447,40 @@ def test_every_rule_kind_reaches_its_recipients_by_mail(env: Env, start_smtp: St
     }
     assert {k: (r.rcpt_tos, r.message["Subject"]) for k, r in got.items()} == expected
     assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in body(got["level_raised"].message, "plain")
+
+
+def test_the_sender_loop_logs_elasticsearch_down_once_and_its_recovery(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alerts.outbox import serve
+    from index.client import make_client
+    from tests.faultproxy import FaultProxy
+
+    port = int(env.settings.elasticsearch.hosts[0].rsplit(":", 1)[1].strip("/"))
+    proxy = FaultProxy(port)
+    client = make_client(env.settings.elasticsearch.model_copy(update={"hosts": [proxy.url]}))
+    outbox = Outbox(client, env.alias, sender=SENDER, dashboard_url=DASHBOARD, tz=TZ)
+    sender = env.sender(free_port(), client=client, poll_interval_s=0.05)  # nothing is due: no mail server needed
+    stop = threading.Event()
+    caplog.set_level(logging.DEBUG, logger="alerts.outbox")
+
+    def said(text: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "alerts.outbox" and text in r.getMessage()]
+
+    proxy.down()
+    loop = threading.Thread(target=serve, args=(outbox, sender, stop))
+    loop.start()
+    try:
+        _poll("three failed passes", lambda: len(said("outbox: sender pass failed again")) >= 2)
+        proxy.up()
+        _poll("the sender to recover", lambda: bool(said("recovered")))
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+        client.close()
+        proxy.close()
+    failed = said("outbox: sender pass failed")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == failed[:1] and errors[0].exc_info is None and "no node answered" in errors[0].getMessage()
+    assert all(r.levelno == logging.DEBUG for r in failed[1:])  # the repeats: in the log file only
+    assert [r.levelno for r in said("recovered")] == [logging.INFO]

@@ -291,3 +291,45 @@ reports:
 
     assert Document(io.BytesIO(attachment.get_content())).paragraphs[0].text.startswith("舆情周报")
     assert due_reports(wednesday, daily_at=None, weekly_day=1, weekly_at="08:00") == []
+
+
+def test_the_report_check_logs_elasticsearch_down_once_and_its_recovery(
+    settings: Settings, es_client: Elasticsearch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import schedule
+
+    from index.layout import ALL_SPECS
+    from tests.faultproxy import FaultProxy
+
+    setup(es_client, settings.elasticsearch, ALL_SPECS)
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(f"people:\n  - {{name: 局长, email: {LEADER}, unit: 局领导}}\n"
+                     "reports:\n  daily: {names: [局长]}\n", encoding="utf-8")
+    port = int(settings.elasticsearch.hosts[0].rsplit(":", 1)[1].strip("/"))
+    proxy = FaultProxy(port)
+    s = settings.model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(update={"hosts": [proxy.url]}),
+        "smtp": SMTPSettings(host="127.0.0.1", port=25, sender=SENDER),
+        "alerts": settings.alerts.model_copy(update={"rules_file": rules, "daily_report_at": "00:00"}),
+    })
+    jobs = schedule.Scheduler()
+    ReportJob(s).register(jobs)
+    caplog.set_level(logging.DEBUG, logger="alerts.report_jobs")
+    try:
+        proxy.down()
+        jobs.run_all()
+        jobs.run_all()  # still down: the repeat is in the log file only
+        proxy.up()
+        jobs.run_all()
+    finally:
+        proxy.close()
+    ours = [r for r in caplog.records if r.name == "alerts.report_jobs"]
+    lines = [(r.levelno, r.getMessage()) for r in ours if r.levelno >= logging.INFO]
+    assert len(lines) == 3, lines
+    assert lines[0][0] == logging.ERROR and "scheduled reports failed" in lines[0][1]
+    assert "no node answered" in lines[0][1]
+    assert lines[1][0] == logging.INFO and "report: " in lines[1][1]  # made once it could
+    assert lines[2] == (logging.INFO, "scheduled reports recovered")
+    assert all(r.exc_info is None for r in ours if r.levelno >= logging.INFO)  # the tracebacks: at DEBUG

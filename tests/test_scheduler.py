@@ -4,6 +4,7 @@ SIGTERM."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from crawlers.feeds import FeedEntry, rss_document
 from crawlers.runner import crawl_command
 from index.layout import POSTS
 from tests.conftest import MockServer, crawl_env
+from yuqing.logs import log_file, setup_logging
 from yuqing.scheduler import CrawlOutcome, PostCrawlJob, Scheduler, next_batch
 from yuqing.settings import PROJECT_ROOT, Settings
 from yuqing.sources import Source, load_sources
@@ -200,6 +202,33 @@ def test_the_children_are_ended_whatever_ends_the_loop(base_settings: Settings) 
     assert started and scheduler.child is None
     with pytest.raises(ProcessLookupError):
         os.kill(started[0], 0)  # ended and reaped
+
+
+def test_a_job_failing_while_elasticsearch_is_down_logs_one_line_until_it_recovers(settings: Settings) -> None:
+    from elastic_transport import ConnectionError as NoConnection
+
+    down = [True]
+
+    def events(_outcome: CrawlOutcome | None) -> None:
+        if down[0]:
+            raise NoConnection("Connection refused")
+
+    scheduler = Scheduler(settings=settings, sources=[], post_crawl_jobs=[PostCrawlJob("events", events)])
+    console = io.StringIO()
+    setup_logging(settings, "scheduler", stream=console)
+    scheduler.run_post_crawl_jobs(None)
+    scheduler.run_post_crawl_jobs(None)  # still down: nothing more on the console
+    lines = console.getvalue().splitlines()
+    assert len(lines) == 1 and " ERROR scheduler yuqing.scheduler: post-crawl job events failed after " in lines[0]
+    assert lines[0].endswith("no node answered (Connection refused)")
+    down[0] = False
+    scheduler.run_post_crawl_jobs(None)
+    scheduler.run_post_crawl_jobs(None)
+    lines = console.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].endswith(" INFO scheduler yuqing.scheduler: post-crawl job events recovered")
+    # the detail is in the log file: the traceback once, then the repeat
+    text = log_file(settings).read_text(encoding="utf-8")
+    assert text.count("Traceback") == 2 and "post-crawl job events failed again after" in text
 
 
 def test_a_crashing_source_does_not_stop_the_scheduler_or_the_other_sources(

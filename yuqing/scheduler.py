@@ -17,9 +17,10 @@ terminated with the scheduler. A child exits as soon as its report is written (n
 Post-crawl jobs. An ordered list of named callables run here, in the scheduler's own process, after every crawl
 child finished (told what it did: :class:`CrawlOutcome`), once at start-up, and when
 ``schedule.alert_interval_s`` passed without them running (mail retries and timed digests do not wait for a
-crawl). Each job is isolated: a failure is logged with the job's name and what triggered it, and the next job
-runs. The service (`yuqing.service`) creates the list with the alert run first; later jobs (events update as the
-single writer of event records, the 失声 check, alert decide + outbox send, reports) are appended there.
+crawl). Each job is isolated: a failure is logged with the job's name and what triggered it (Elasticsearch down:
+one line, and one when the job recovers), and the next job runs. The service (`yuqing.service`) creates the list
+with the alert run first; later jobs (events update as the single writer of event records, the 失声 check, alert
+decide + outbox send, reports) are appended there.
 
 SIGINT/SIGTERM stop the loop, terminate a running child and return. A child runs in a session of its own: Ctrl-C
 at the terminal reaches the scheduler only, which stops the child with one SIGTERM (Scrapy's graceful stop). A
@@ -51,6 +52,7 @@ from crawlers.runner import (
     start_crawl_subprocess,
     start_warm_crawl,
 )
+from index.job_log import JobLog
 from yuqing.settings import Settings
 from yuqing.sources import Source
 
@@ -123,6 +125,7 @@ class Scheduler:
     warm: _Warm | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     _jobs_ran_at: float | None = None
+    _job_logs: dict[str, JobLog] = field(default_factory=dict)
     _start_failures: int = 0  # child starts failed in a row (the system out of processes, memory, files)
     _retry_at: float = 0.0  # no child start before this (time.monotonic)
 
@@ -216,17 +219,21 @@ class Scheduler:
 
     # -- post-crawl jobs ------------------------------------------------------------------------------
     def run_post_crawl_jobs(self, outcome: CrawlOutcome | None) -> None:
-        """Every post-crawl job in order; a failing job is logged with its context and the next one runs."""
+        """Every post-crawl job in order; a failing job is logged with its context (while Elasticsearch is down:
+        once, then when it recovers; :class:`~index.job_log.JobLog`) and the next one runs."""
         self._jobs_ran_at = time.monotonic()
         for job in self.post_crawl_jobs:
+            job_log = self._job_logs.setdefault(job.name, JobLog(log, f"post-crawl job {job.name}"))
             try:
                 job.run(outcome)
-            except Exception:
+            except Exception as exc:
                 if outcome is None:
                     after = "a run without a crawl (start-up or alert_interval_s)"
                 else:
                     after = f"the crawl of {', '.join(outcome.sources)}" + ("" if outcome.ok else " (failed)")
-                log.exception("post-crawl job %s failed after %s; the next job runs", job.name, after)
+                job_log.failed(exc, f" after {after}")
+            else:
+                job_log.succeeded()
 
     def _jobs_overdue(self) -> bool:
         return (bool(self.post_crawl_jobs) and self._jobs_ran_at is not None
