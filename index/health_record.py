@@ -108,7 +108,13 @@ def record_runs(settings: ElasticsearchSettings, data_dir: Path, runs: Sequence[
         for path, _ in claimed:
             spool.release(path)
         if runs:
-            spool.write(runs)
+            try:
+                spool.write(runs)
+            except OSError as disk:  # a full disk as well: said, not raised (the crawl itself is done)
+                log.error("could not record source health (%s) nor keep %d runs in %s (%s); those runs are lost, "
+                          "%d earlier ones stay kept", describe(exc), len(runs), directory, disk.strerror or disk,
+                          len(pending))
+                return False
         log.error("could not record source health (%s); %d runs kept in %s, recorded by the next crawl",
                   describe(exc), len(runs) + len(pending), directory)
         return False

@@ -141,3 +141,26 @@ def test_health_runs_that_cannot_be_kept_on_disk_leave_no_partial_file(
     with pytest.raises(OSError, match="No space left"):
         HealthSpool(tmp_path / "health").write([run(0, found=1)])
     assert list((tmp_path / "health").iterdir()) == []  # not even a partial file
+
+
+def test_health_that_neither_elasticsearch_nor_the_disk_can_take_is_said_not_raised(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import os
+    import socket
+
+    from index.health_record import record_runs
+
+    with socket.socket() as s:  # a port nobody listens on: Elasticsearch is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    es = settings.elasticsearch.model_copy(update={"hosts": [f"http://127.0.0.1:{port}"]})
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)  # and the disk is full
+    assert record_runs(es, tmp_path, [run(0, found=1)]) is False
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "nor keep 1 runs" in errors[0] and "No space left on device" in errors[0]
