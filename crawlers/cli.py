@@ -34,7 +34,21 @@ def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: Sea
         if names is None:
             return 0
         args.source = names
-    sources = load_sources(settings.config_file("sources.yaml")).by_name(args.source)
+    configured = load_sources(settings.config_file("sources.yaml"))
+    if args.parent is not None and args.source:  # the scheduler's child: the file may have changed since
+        known = {s.name for s in configured.enabled()}
+        gone = [n for n in args.source if n not in known]
+        if gone:
+            log.warning("not crawled, no longer enabled in sources.yaml: %s", ", ".join(gone))
+            args.source = [n for n in args.source if n in known]
+            if not args.source:  # nothing left: an empty report, not a crash of those sources
+                from datetime import UTC, datetime
+
+                from crawlers.runner import CrawlReport
+
+                now = datetime.now(UTC)
+                return _finish(args, CrawlReport(started_at=now, finished_at=now), 0)
+    sources = configured.by_name(args.source)
     try:  # wrong credentials or CA: refuse now, naming the setting (ConfigError, exit 2)
         check_connection(settings.elasticsearch)
     except ClusterUnavailable as exc:  # down: crawl anyway, what is found is spooled
@@ -47,7 +61,12 @@ def _crawl(args: argparse.Namespace, settings: Settings, *, search_keywords: Sea
 
         close_segmenters()
     _record_health(settings, report)
-    code = EXIT_NOT_STARTED if any(r.finish_reason == NOT_STARTED for r in report.sources) else 0
+    return _finish(args, report, EXIT_NOT_STARTED if any(r.finish_reason == NOT_STARTED for r in report.sources)
+                   else 0)
+
+
+def _finish(args: argparse.Namespace, report: CrawlReport, code: int) -> int:
+    """Hand ``report`` to the scheduler (``--report-json``: written, then the child exits) and return ``code``."""
     if args.report_json:
         Path(args.report_json).write_text(report.to_json(), encoding="utf-8")
         _exit_child(code)

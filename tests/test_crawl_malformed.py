@@ -78,3 +78,28 @@ def test_a_crawl_that_cannot_start_fails_naming_the_file(
     health = es_client.search(index=f"{settings.elasticsearch.index_prefix}-source-health",
                               query={"term": {"source": "broken"}})["hits"]["hits"][0]["_source"]
     assert health["ok"] is False and str(groups) in health["error"]
+
+
+def test_a_source_removed_after_the_scheduler_chose_it_is_left_out_not_the_batch(
+    settings: Settings, mockserver: MockServer, config_dir: Path, tmp_path: Path
+) -> None:
+    # 设置 removed (or switched off) a source between the scheduler's choice and the child reading the file: the
+    # others of the batch are crawled, the gone one is named once, and the child reports as usual.
+    feed = mockserver.write("feed.xml", rss_document("t", mockserver.url, [],
+                                                     built=datetime.now(ZoneInfo("Asia/Shanghai"))))
+    (config_dir / "sources.yaml").write_text(
+        f"sources:\n  - {{name: kept, kind: feed, start_urls: ['{feed}']}}\n"
+        f"  - {{name: paused, kind: feed, start_urls: ['{feed}'], enabled: false}}\n", encoding="utf-8")
+    env = crawl_env(settings, config_dir, YUQING_NLP__ENABLED="false", YUQING_LOGGING__LEVEL="INFO")
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(crawl_command(None, ["kept", "gone", "paused"], report_path), cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r.source for r in CrawlReport.from_json(report_path.read_text(encoding="utf-8")).sources] == ["kept"]
+    named = [line for line in proc.stderr.splitlines() if "not crawled" in line]
+    assert len(named) == 1 and named[0].endswith("no longer enabled in sources.yaml: gone, paused"), proc.stderr
+
+    report_path.unlink()
+    proc = subprocess.run(crawl_command(None, ["gone"], report_path), cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and CrawlReport.from_json(report_path.read_text(encoding="utf-8")).sources == []

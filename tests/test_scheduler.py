@@ -137,6 +137,47 @@ def test_due_sources_share_one_child_and_the_jobs_follow_every_crawl(
     assert seen[-1] is None
 
 
+def test_a_changed_sources_file_is_taken_up_while_running(base_settings: Settings, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    import yuqing.scheduler as scheduler_module
+
+    path = tmp_path / "sources.yaml"
+
+    def write(*entries: str) -> None:
+        path.write_text("sources:\n" + "".join(entries), encoding="utf-8")
+
+    def feed(name: str, interval: int, enabled: bool = True) -> str:
+        return (f"  - {{name: {name}, kind: feed, start_urls: ['http://127.0.0.1:9/{name}.xml'], "
+                f"interval_s: {interval}, enabled: {str(enabled).lower()}}}\n")
+
+    def crawl_jobs() -> dict[str, int]:
+        return {str(next(iter(j.tags - {"crawl"}))): int(j.interval) for j in scheduler.jobs.get_jobs("crawl")}
+
+    write(feed("a", 3600), feed("b", 3600))
+    scheduler = Scheduler(settings=base_settings, sources=load_sources(path).enabled(), sources_file=path)
+    monkeypatch.setattr(scheduler_module, "SOURCES_CHECK_S", 0.0)
+    scheduler.due = ["b"]  # b's time had come
+    caplog.set_level(logging.INFO, logger="yuqing.scheduler")
+
+    write(feed("a", 60), feed("c", 3600))  # 设置: a's interval changed, b removed, c added
+    scheduler.reload_sources()
+    assert [s.name for s in scheduler.sources] == ["a", "c"] and crawl_jobs() == {"a": 60, "c": 3600}
+    assert scheduler.due == ["c"]  # b no longer crawled, not even from the queue; c at once
+    assert caplog.messages[-1] == "sources.yaml changed: 2 sources (added: c; removed: b; interval changed: a)"
+
+    path.write_text("sources: [{name: a, kind: nonsense}]\n", encoding="utf-8")  # a bad edit by hand
+    scheduler.reload_sources()
+    scheduler.reload_sources()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "the 2 sources are crawled as before" in errors[0]
+    assert [s.name for s in scheduler.sources] == ["a", "c"] and crawl_jobs() == {"a": 60, "c": 3600}
+
+    write(feed("a", 60), feed("c", 3600, enabled=False))  # switched off
+    scheduler.reload_sources()
+    assert [s.name for s in scheduler.sources] == ["a"] and crawl_jobs() == {"a": 60} and scheduler.due == []
+
+
 def test_a_child_that_cannot_start_is_retried_and_the_loop_goes_on(
     base_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,6 +22,12 @@ one line, and one when the job recovers), and the next job runs. The service (`y
 with the alert run first; later jobs (events update as the single writer of event records, the 失声 check, alert
 decide + outbox send, reports) are appended there.
 
+Sources. ``sources.yaml`` (edited on the dashboard's 设置 page, or by hand) is read again when it changes (checked
+every few seconds): a new source is crawled at once and then at its interval, a removed or disabled one is no
+longer crawled (also not from the queue), a changed interval applies from now; other changes reach the next
+crawl child, which reads the file itself. A file that no longer loads is logged once and the sources stay as
+they were.
+
 SIGINT/SIGTERM stop the loop, terminate a running child and return. A child runs in a session of its own: Ctrl-C
 at the terminal reaches the scheduler only, which stops the child with one SIGTERM (Scrapy's graceful stop). A
 crawl child logs its own one-line summary per source (as ``crawl:NAMES``); the scheduler adds a line only when a
@@ -53,10 +59,14 @@ from crawlers.runner import (
     start_warm_crawl,
 )
 from index.job_log import JobLog
+from yuqing.config_write import file_digest
+from yuqing.errors import ConfigError
 from yuqing.settings import Settings
-from yuqing.sources import Source
+from yuqing.sources import Source, load_sources
 
 log = logging.getLogger(__name__)
+
+SOURCES_CHECK_S = 5.0  # how often sources.yaml is looked at for a change
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,57 @@ class Scheduler:
     _job_logs: dict[str, JobLog] = field(default_factory=dict)
     _start_failures: int = 0  # child starts failed in a row (the system out of processes, memory, files)
     _retry_at: float = 0.0  # no child start before this (time.monotonic)
+    sources_file: Path | None = None  # read again when it changes (None: the sources stay as given)
+    _sources_digest: str | None = None
+    _sources_checked_at: float = 0.0
 
     def __post_init__(self) -> None:
         for source in self.sources:
-            interval = source.interval_s or self.settings.schedule.crawl_interval_s
-            self.jobs.every(interval).seconds.do(self._enqueue, source.name).tag("crawl", source.name)
+            self._schedule(source)
+        if self.sources_file is not None:
+            self._sources_digest = file_digest(self.sources_file)
+            self._sources_checked_at = time.monotonic()
+
+    def _interval(self, source: Source) -> int:
+        return source.interval_s or self.settings.schedule.crawl_interval_s
+
+    def _schedule(self, source: Source) -> None:
+        self.jobs.every(self._interval(source)).seconds.do(self._enqueue, source.name).tag("crawl", source.name)
+
+    # -- sources --------------------------------------------------------------------------------------
+    def reload_sources(self) -> None:
+        """Take up a changed ``sources_file`` (see the module docstring); at most every ``SOURCES_CHECK_S``."""
+        if self.sources_file is None or time.monotonic() - self._sources_checked_at < SOURCES_CHECK_S:
+            return
+        self._sources_checked_at = time.monotonic()
+        digest = file_digest(self.sources_file)
+        if digest == self._sources_digest:
+            return
+        self._sources_digest = digest
+        try:
+            new = load_sources(self.sources_file).enabled()
+        except ConfigError as exc:
+            log.error("%s changed but cannot be used (%s); the %d sources are crawled as before",
+                      self.sources_file, exc, len(self.sources))
+            return
+        old = {s.name: s for s in self.sources}
+        names = {s.name: s for s in new}
+        added = [n for n in names if n not in old]
+        removed = [n for n in old if n not in names]
+        retimed = [n for n in names if n in old and self._interval(names[n]) != self._interval(old[n])]
+        edited = [n for n in names if n in old and n not in retimed and names[n] != old[n]]
+        for name in (*removed, *retimed):
+            self.jobs.clear(name)
+        for name in (*added, *retimed):
+            self._schedule(names[name])
+        self.sources = new
+        self.due = [n for n in self.due if n in names]
+        self.suspects &= set(names)
+        for name in added:
+            self._enqueue(name)  # a new source is crawled now, then at its interval
+        parts = [f"{what}: {', '.join(which)}" for what, which in (
+            ("added", added), ("removed", removed), ("interval changed", retimed), ("edited", edited)) if which]
+        log.info("%s changed: %d sources (%s)", self.sources_file.name, len(new), "; ".join(parts) or "no change")
 
     # -- crawls ---------------------------------------------------------------------------------------
     def _enqueue(self, name: str) -> None:
@@ -241,6 +297,7 @@ class Scheduler:
 
     # -- loop -----------------------------------------------------------------------------------------
     def tick(self) -> None:
+        self.reload_sources()
         self.jobs.run_pending()
         outcome = self._check_child()
         if outcome is not None:

@@ -189,8 +189,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         sources=sources,
         config=args.config,
         post_crawl_jobs=jobs,
-        on_crawl_done=partial(_record_crawl, settings, {s.name: s.kind for s in sources}),
+        sources_file=settings.config_file("sources.yaml"),
     )
+    # the kinds of the sources as they are when a crawl ends (sources.yaml is read again when it changes)
+    scheduler.on_crawl_done = lambda outcome: _record_crawl(settings, {s.name: s.kind for s in scheduler.sources},
+                                                            outcome)
     scheduler.install_signal_handlers()
     log.info("scheduler: %d sources (due ones crawled together in one child), default interval %ss; after each "
              "crawl: %s", len(sources), settings.schedule.crawl_interval_s,
