@@ -126,6 +126,7 @@ with tab_users:
 
 # ---- sources -----------------------------------------------------------------------------------------------
 with tab_sources:
+    st.caption("保存后数秒内，运行中的采集服务即按新配置采集：新增信源立即采集一次，删除或停用的信源不再采集，间隔修改即时生效。")
     sources = snapshot(settings.config_file("sources.yaml"))
     items = sources.data.get("sources") or []
     st.dataframe(pd.DataFrame({
