@@ -24,12 +24,12 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     """Exit status: 0 when nothing failed, 1 when some mail failed (retried later, or given up: see the dashboard)."""
-    from alerts.rules import load_alert_config, rules_path
+    from alerts.rules import alert_config, rules_path
 
     if not args.check:
         settings.require_smtp()  # refuse before anything else
     path = rules_path(settings)
-    config = load_alert_config(path)
+    config = alert_config(settings)
     if args.check:
         n = len(config.post_rules) + len(config.signal_rules.rules)
         print(f"{path}: {n} enabled rules, {len(config.signal_rules.directory.people)} people")

@@ -40,7 +40,7 @@ from alerts.reports import (
     Trend,
     build_report,
 )
-from alerts.rules import load_alert_config, rules_path
+from alerts.rules import alert_config
 from index import outbox as store
 from index.events import EVENTS
 from index.job_log import JobLog
@@ -189,7 +189,7 @@ class ReportJob:
         """The report of ``kind`` ending on ``day`` as a pending outbox entry; None when it was made before or no
         one is to receive it."""
         s = self.settings
-        config = load_alert_config(rules_path(s))
+        config = alert_config(s)
         people = config.daily_recipients if kind == "daily" else config.weekly_recipients
         recipients = tuple(dict.fromkeys(p.email for p in people))
         if not recipients:

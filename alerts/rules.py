@@ -12,6 +12,7 @@ the file without reading code. Post rules and signal rules decide into one outbo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,9 +277,28 @@ class AlertConfig:
         return lines
 
 
-def load_alert_config(path: Path) -> AlertConfig:
-    """Read and check the whole rules file at ``path`` (ConfigError naming the file and field otherwise)."""
+def _check_topics(spec: AlertRulesFile, path: Path, topics: Collection[str]) -> None:
+    """Every topic the file names (a person's, a post rule's, an event rule's) is one of ``topics``: a misspelt
+    one would match nothing, silently (a person who never hears of the topic they follow)."""
+    places: list[tuple[str, Sequence[str]]] = [
+        *((f"people[{i}].topics", p.topics) for i, p in enumerate(spec.people)),
+        *((f"rules[{i}].topics", r.topics) for i, r in enumerate(spec.rules)),
+        *((f"event_rules[{i}].topics", getattr(r, "topics", ())) for i, r in enumerate(spec.event_rules)),
+        *((f"event_rules[{i}].recipients.topics", r.recipients.topics) for i, r in enumerate(spec.event_rules)),
+    ]
+    for field, named in places:
+        for j, topic in enumerate(named):
+            if topic not in topics:
+                raise ConfigError(f"“{topic}”不是主题分类（taxonomy.yaml）中的主题；可选：{'、'.join(topics)}",
+                                  file=path, field=f"{field}[{j}]")
+
+
+def load_alert_config(path: Path, topics: Collection[str] | None = None) -> AlertConfig:
+    """Read and check the whole rules file at ``path`` (ConfigError naming the file and field otherwise);
+    with ``topics`` (the taxonomy's), every topic it names must be one of them."""
     spec = load_model(path, AlertRulesFile)
+    if topics is not None:
+        _check_topics(spec, path, topics)
     post_rules = resolve_rules(spec, path)
     signal_rules = check_rules(EventRulesFile(people=spec.people, event_rules=spec.event_rules), path)
     names = {r.name for r in spec.rules}
@@ -304,6 +324,14 @@ def load_alert_config(path: Path) -> AlertConfig:
         chosen[which] = directory.resolve(r, unit=None, topic=None)
     return AlertConfig(path=path, post_rules=post_rules, signal_rules=signal_rules,
                        daily_recipients=chosen["daily"], weekly_recipients=chosen["weekly"])
+
+
+def alert_config(settings: Settings) -> AlertConfig:
+    """The rules file of ``settings``, its topics checked against the taxonomy (:func:`load_alert_config`)."""
+    from nlp.taxonomy import load_taxonomy
+
+    topics = load_taxonomy(settings.config_file("taxonomy.yaml")).names
+    return load_alert_config(rules_path(settings), topics)
 
 
 def rules_path(settings: Settings) -> Path:

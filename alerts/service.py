@@ -52,7 +52,7 @@ from alerts.producers import (
     surge_signals,
     ticket_signals,
 )
-from alerts.rules import AlertConfig, load_alert_config, rules_path
+from alerts.rules import AlertConfig, alert_config
 from alerts.signals import Signal
 from index.events import EVENTS
 from index.foia import FOIA
@@ -215,7 +215,7 @@ class AlertDecider:
     def run(self, client: Elasticsearch, *, now: datetime | None = None) -> DecideReport:
         """One decide run at ``now`` (default: the current time); ConfigError for a bad rules file."""
         now = now or datetime.now(UTC)
-        config = load_alert_config(rules_path(self.settings))
+        config = alert_config(self.settings)
         report = DecideReport()
         prefix = self.settings.elasticsearch.index_prefix
         try:

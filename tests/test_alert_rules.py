@@ -16,8 +16,9 @@ from alerts.compose import Envelope, compose
 from alerts.message import keyword_excerpt
 from alerts.producers import post_link
 from alerts.query import build_rule_query, build_rule_search, keyword_clause, window_clauses
-from alerts.rules import AlertRule, load_rules, rules_path
+from alerts.rules import AlertRule, load_alert_config, load_rules, rules_path
 from alerts.signals import PostSignal
+from nlp.taxonomy import load_taxonomy
 from yuqing.errors import ConfigError
 from yuqing.models import Analysis, Post
 from yuqing.settings import PROJECT_ROOT, Settings
@@ -138,6 +139,22 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "absent.yaml")
+
+
+def test_every_topic_the_rules_name_is_a_taxonomy_topic(tmp_path: Path) -> None:
+    topics = load_taxonomy(PROJECT_ROOT / "config" / "taxonomy.yaml").names
+    shipped = load_alert_config(PROJECT_ROOT / "config" / "alerts.yaml", topics)  # the example file passes
+    assert any("文化遗产保护" in p.topics for p in shipped.signal_rules.directory.people)
+    # a person following a misspelt topic would never hear of it: refused, naming the file, field and choices
+    path = tmp_path / "alerts.yaml"
+    path.write_text("people:\n  - {name: 宣传科, email: p@example.cn, topics: [文化遗产保护, 文物保护与非遗]}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_alert_config(path, topics)
+    message = str(info.value)
+    assert str(path) in message and "people[0].topics[1]" in message and "“文物保护与非遗”不是主题分类" in message
+    assert "文化遗产保护" in message  # among the choices
+    load_alert_config(path)  # without the taxonomy nothing is checked
 
 
 # ---- queries ---------------------------------------------------------------------------------------------

@@ -172,11 +172,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     alerts = not (args.no_alerts or args.crawl_only)
     if alerts:
         from alerts.chart import cjk_font
-        from alerts.rules import load_alert_config, rules_path
+        from alerts.rules import alert_config
         from alerts.service import AlertDecider, SenderThread
 
         settings.require_smtp()
-        load_alert_config(rules_path(settings))  # a bad rules file: refuse now, naming the file and the field
+        alert_config(settings)  # a bad rules file: refuse now, naming the file and the field
         font = cjk_font(settings.alerts.cjk_font)  # no Chinese font: refuse now, not at the first chart
         decider = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources], font=font)
         sender = SenderThread(settings, font=font)
