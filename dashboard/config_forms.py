@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -226,14 +227,17 @@ def person_item(snap: Snapshot, name: str) -> dict[str, Any]:
     return next((dict(p) for p in snap.data.get("people") or [] if p.get("name") == name), {})
 
 
-def put_person(snap: Snapshot, replacing: str | None, name: str, email: str, unit: str, topics: str) -> None:
-    """Add or change a person of the directory (their other settings kept)."""
+def put_person(snap: Snapshot, replacing: str | None, name: str, email: str, unit: str, topics: Sequence[str],
+               known_topics: Collection[str] | None = None) -> None:
+    """Add or change a person of the directory (their other settings kept); with ``known_topics`` (the
+    taxonomy's) the topics they follow must be among them."""
     item = person_item(snap, replacing) if replacing else {}
     item["name"] = name.strip()
     _set_or_drop(item, "email", email)
     _set_or_drop(item, "unit", unit)
-    _set_or_drop(item, "topics", split_list(topics) or None)
-    _write(snap, _put_item(snap, "people", item, replacing), AlertRulesFile, load_alert_config)
+    _set_or_drop(item, "topics", [t.strip() for t in topics if t.strip()] or None)
+    _write(snap, _put_item(snap, "people", item, replacing), AlertRulesFile,
+           partial(load_alert_config, topics=known_topics))
 
 
 def remove_person(snap: Snapshot, name: str) -> None:

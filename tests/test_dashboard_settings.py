@@ -11,10 +11,11 @@ from alerts.rules import load_rules
 from dashboard import config_forms as forms
 from dashboard.accounts import load_users, users_path
 from events.keyword_groups import load_keyword_groups
+from nlp.taxonomy import load_taxonomy
 from tests.test_dashboard_app import _run, app_env, signed_in
 from yuqing.config_write import ConfigConflictError
 from yuqing.errors import ConfigError
-from yuqing.settings import Settings, load_settings
+from yuqing.settings import PROJECT_ROOT, Settings, load_settings
 from yuqing.sources import load_sources
 
 __all__ = ["app_env"]  # fixture
@@ -123,7 +124,11 @@ def test_people_checked_against_the_rules_that_name_them(config_dir: Path) -> No
         forms.put_person(snap, None, "值班员", "duty", "办公室", "")
     with pytest.raises(ConfigError, match="王局长"):  # an event rule sends to him by name
         forms.remove_person(snap, "王局长")
-    topics = "公益性文化服务活动、文化市场执法"
-    forms.put_person(snap, "李主任", "李主任", "li@culture.example.gov.cn", "办公室", topics)
+    topics = ["公益性文化服务活动", "文化市场执法"]
+    known = load_taxonomy(PROJECT_ROOT / "config" / "taxonomy.yaml").names
+    with pytest.raises(ConfigError, match=r"people\[1\]\.topics\[1\].*“文物执法”不是主题分类"):
+        forms.put_person(snap, "李主任", "李主任", "li@culture.example.gov.cn", "办公室", [topics[0], "文物执法"],
+                         known)
+    forms.put_person(snap, "李主任", "李主任", "li@culture.example.gov.cn", "办公室", topics, known)
     person = forms.person_item(forms.read_snapshot(path), "李主任")
-    assert person["email"] == "li@culture.example.gov.cn" and person["topics"] == ["公益性文化服务活动", "文化市场执法"]
+    assert person["email"] == "li@culture.example.gov.cn" and person["topics"] == topics

@@ -16,6 +16,7 @@ from dashboard import accounts, components
 from dashboard import config_forms as forms
 from dashboard import format as fmt
 from dashboard.auth import ROLE_LABELS, ROLES, PasswordPolicyError
+from nlp.taxonomy import load_taxonomy
 from yuqing.config_write import ConfigConflictError
 from yuqing.errors import YuqingError
 
@@ -221,6 +222,7 @@ with tab_recipients:
 
     if forms.has_people():
         st.markdown("**人员（按姓名、单位或关注主题接收事件预警）**")
+        known_topics = load_taxonomy(settings.config_file("taxonomy.yaml")).names
         people = rules.data.get("people") or []
         st.dataframe(pd.DataFrame({"姓名": [p.get("name", "") for p in people],
                                    "邮箱": [p.get("email", "") for p in people],
@@ -232,11 +234,12 @@ with tab_recipients:
             name = st.text_input("姓名", value=person.get("name", ""), key=f"person_name_{choice}")
             email = st.text_input("邮箱", value=person.get("email", ""), key=f"person_email_{choice}")
             unit = st.text_input("单位", value=person.get("unit", ""), key=f"person_unit_{choice}")
-            topics = st.text_input("关注主题（用顿号分隔）", value="、".join(person.get("topics") or []),
-                                   key=f"person_topics_{choice}")
+            followed = list(person.get("topics") or [])
+            topics = st.multiselect("关注主题", [*known_topics, *(t for t in followed if t not in known_topics)],
+                                    default=followed, key=f"person_topics_{choice}", placeholder="不按主题接收")
             if st.form_submit_button("保存人员"):
                 replacing = None if choice == NEW else choice
-                attempt(lambda: forms.put_person(rules, replacing, name, email, unit, topics),
+                attempt(lambda: forms.put_person(rules, replacing, name, email, unit, topics, known_topics),
                         f"已保存人员 {name.strip()}。", select=("edit_person", name.strip()))
         if choice != NEW:
             confirm = st.checkbox(f"确认删除 {choice}", key="confirm_remove_person")
