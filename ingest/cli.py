@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from yuqing.config_files import field_path
 from yuqing.errors import YuqingError
-from yuqing.models import Post
+from yuqing.models import Engagement, Post, Reply
 from yuqing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,26 @@ class BadLine(ValueError):
         self.line = line
 
 
+# What an import line gives (README: Importing posts); the other fields of a post are derived by the ingest stages
+IMPORT_FIELDS = ("url", "title", "content", "source", "site", "kind", "author", "published_at", "fetched_at",
+                 "engagement", "category", "reply", "repost_of")
+
+
+def _no_unknown_keys(data: dict[str, Any], line: int) -> None:
+    """A key that is no post field (``text`` for ``content``, ``publish_time``) would be dropped silently by the
+    model, and the post imported without it: refused instead, naming the key and the fields to use."""
+    for where, model, value, fields in (
+            ("", Post, data, IMPORT_FIELDS),
+            ("engagement.", Engagement, data.get("engagement"), tuple(Engagement.model_fields)),
+            ("reply.", Reply, data.get("reply"), tuple(Reply.model_fields))):
+        if not isinstance(value, dict):
+            continue
+        unknown = [k for k in value if k not in model.model_fields]
+        if unknown:
+            raise BadLine(line, f"field '{where}{unknown[0]}': not a field of a post here; the fields are "
+                                f"{', '.join(where + k for k in fields)}")
+
+
 def parse_line(text: str, line: int, *, source: str | None, fetched_at: datetime) -> Post:
     """The post on one line; raises :class:`BadLine` naming the line and the field."""
     try:
@@ -42,6 +62,7 @@ def parse_line(text: str, line: int, *, source: str | None, fetched_at: datetime
         raise BadLine(line, f"not JSON: {exc.msg} (column {exc.colno})") from exc
     if not isinstance(data, dict):
         raise BadLine(line, f"expected a JSON object, got {type(data).__name__}")
+    _no_unknown_keys(data, line)
     if source is not None:
         data.setdefault("source", source)
     data.setdefault("fetched_at", fetched_at.isoformat())

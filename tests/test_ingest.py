@@ -7,7 +7,7 @@ import errno
 import json
 import logging
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -248,6 +248,23 @@ def test_posts_neither_indexed_nor_spooled_are_fetched_in_full_next_time(
     # A spool file being replayed is the only copy of its posts: it stays for the next replay.
     assert (replayed.replayed, replayed.index_errors, replayed.spooled) == (1, 0, 0)
     assert spool.files() == [earlier] and [p.url for p in spool.read(earlier)[0]] == [post(2).url]
+
+
+def test_an_import_line_with_a_key_that_is_no_post_field_is_refused_naming_it() -> None:
+    from ingest.cli import BadLine, parse_line
+
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    good = {"url": "http://e.cn/a", "title": "t", "content": "正文", "engagement": {"likes": 3},
+            "reply": {"text": "已收悉", "unit": "市文化广电旅游局"}}
+    assert parse_line(json.dumps(good), 1, source="import", fetched_at=now).engagement.likes == 3
+    for extra, field in (({"text": "正文"}, "'text'"), ({"publish_time": "2026-11-20"}, "'publish_time'"),
+                         ({"engagement": {"shares": 3}}, "'engagement.shares'"),
+                         ({"reply": {"body": "已收悉"}}, "'reply.body'")):
+        with pytest.raises(BadLine) as info:
+            parse_line(json.dumps({**good, **extra}), 7, source="import", fetched_at=now)
+        assert str(info.value).startswith(f"line 7: field {field}: not a field of a post")
+    with pytest.raises(BadLine, match="the fields are url, title, content"):  # what the importer meant
+        parse_line(json.dumps({"url": "http://e.cn/a", "text": "正文"}), 1, source=None, fetched_at=now)
 
 
 def test_yuqing_ingest_reads_good_lines_and_names_the_bad_ones(
