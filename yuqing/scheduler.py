@@ -18,9 +18,9 @@ Post-crawl jobs. An ordered list of named callables run here, in the scheduler's
 child finished (told what it did: :class:`CrawlOutcome`), once at start-up, and when
 ``schedule.alert_interval_s`` passed without them running (mail retries and timed digests do not wait for a
 crawl). Each job is isolated: a failure is logged with the job's name and what triggered it (Elasticsearch down:
-one line, and one when the job recovers), and the next job runs. The service (`yuqing.service`) creates the list
-with the alert run first; later jobs (events update as the single writer of event records, the 失声 check, alert
-decide + outbox send, reports) are appended there.
+one line, and one when the job recovers), and the next job runs. The service (`yuqing.service.post_crawl_jobs`)
+creates the list: 人工研判 reconcile, the events update (the single writer of event records), the 处置单 and 失声
+checks, alert decide last.
 
 Sources. ``sources.yaml`` (edited on the dashboard's 设置 page, or by hand) is read again when it changes (checked
 every few seconds): a new source is crawled at once and then at its interval, a removed or disabled one is no
