@@ -16,7 +16,11 @@ import ingest.events_job as job
 from events.config import load_events_config
 from index.events import EVENT_SPECS, EVENT_STATE, EVENTS, EventRecord, count_unassigned, load_state
 from index.layout import POSTS, setup
+from index.outbox import OUTBOX
 from ingest.events_job import EventsUpdater
+from response.config import ResponseConfig
+from response.service import TicketService, ensure_indices
+from response.tickets import Subject, open_ticket
 from tests.conftest import seed_posts
 from yuqing.models import Analysis, Engagement, Post
 from yuqing.settings import Settings
@@ -278,11 +282,31 @@ def test_the_demo_reset_forgets_the_events_of_the_posts_it_removes(ev_settings: 
     by_post, events = stored(es_client, ev_settings)
     old = by_post[replay[0].doc_id]
     assert by_post[outsider.doc_id] == old and events[old].count == 6
+    # a 处置单 on the replay's event (and its deadline alert, and the event's alert), and one on another event
+    ensure_indices(es_client, ev_settings.elasticsearch)
+    setup(es_client, ev_settings.elasticsearch, [OUTBOX])
+    tickets = TicketService(es_client, prefix)
+    kept_event = next(e for e in events if e != old)
+    opened = [open_ticket(Subject(kind="event", id=eid, title="t", started_at=T0), unit="公共服务科", by="张三",
+                          now=T0 + timedelta(hours=1), config=ResponseConfig(), risk_level="II")
+              for eid in (old, kept_event)]
+    for t in opened:
+        tickets.create(t)
+    for key in (f"event:{old}", f"ticket:{opened[0].id}", f"event:{kept_event}", f"ticket:{opened[1].id}"):
+        es_client.index(index=OUTBOX.alias(prefix), id=key.replace(":", "-"),
+                        document={"rule": "r", "subject_key": key, "status": "sent"}, refresh=True)
 
     text_cfg = load_events_config(ev_settings.config_file("events.yaml")).text
     assert forget_earlier_replay(es_client, prefix, "https://weibo.example.cn/", text_cfg) == 5
     by_post, events = stored(es_client, ev_settings)
     assert old not in events and by_post[outsider.doc_id] is None and len(by_post) == 5
+    # the replay's 处置单 went with its event (its deadlines counted from the replay's times), and their alerts
+    es_client.indices.refresh(index=f"{prefix}-tickets")
+    left = [t.subject.id for t in tickets.list(size=10)[1]]
+    assert left == [kept_event]
+    alerts = es_client.search(index=OUTBOX.alias(prefix), query={"match_all": {}})["hits"]["hits"]
+    assert sorted(h["_source"]["subject_key"] for h in alerts) == sorted(
+        [f"event:{kept_event}", f"ticket:{opened[1].id}"])
     # the engine's document frequencies are those of the posts left, as if the replay had never been counted:
     # the same as those of an engine that only ever saw those posts
     ref = _settings(ev_settings, "-ref")

@@ -3,9 +3,10 @@
 A replay publishes the same pages (same URLs) with times shifted to its own start. Without this, a second
 `up` would find every page already indexed with unchanged text, skip it, and keep the first run's times: no
 story would rise. Only what was crawled from the demo site's address is removed — the posts, the crawl state
-(validators and content hashes) of those pages, the alerts decided on those posts (outbox entries), the
-人工研判 judgements of those posts and the events they belong to (records and clustering state, and the posts'
-share of the engine's document frequencies; other members of those events are clustered again); nothing else.
+(validators and content hashes) of those pages, the 人工研判 judgements of those posts, the events they belong to
+(records and clustering state, and the posts' share of the engine's document frequencies; other members of those
+events are clustered again), the 处置单 opened on those events or posts, and the alerts decided on any of them
+(outbox entries); nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from index.events import EVENT_STATE, forget_events_of, load_state, save_state
 from index.judgements import JUDGEMENTS
 from index.layout import CRAWL_STATE, POSTS
 from index.outbox import OUTBOX
+from index.tickets import TICKETS
 from ingest.events_job import StoredTokens
 from yuqing.models import canonicalize_url
 
@@ -72,6 +74,22 @@ def forget_vocabulary(client: Elasticsearch, index_prefix: str, sources: Iterabl
     return n
 
 
+def _forget_tickets(client: Elasticsearch, index_prefix: str, events: list[str], posts: list[str]) -> list[str]:
+    """Remove the 处置单 opened on ``events`` or ``posts`` (an earlier replay's: their deadlines count from that
+    replay's times, and the same event ids come back with the story); returns their ids."""
+    alias = TICKETS.alias(index_prefix)
+    if not (events or posts) or not client.indices.exists_alias(name=alias):
+        return []
+    query = {"bool": {"should": [
+        {"bool": {"filter": [{"term": {"subject.kind": kind}}, {"terms": {"subject.id": ids}}]}}
+        for kind, ids in (("event", events), ("post", posts)) if ids], "minimum_should_match": 1}}
+    found = [h["_id"] for h in helpers.scan(client, index=alias, query={"query": query}, _source=False)]
+    if found:
+        _delete(client, alias, {"ids": {"values": found}})
+        log.info("demo: removed %d 处置单 of an earlier replay", len(found))
+    return found
+
+
 def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: str, text_cfg: TextConfig) -> int:
     """Remove the posts crawled from ``base_url`` (the demo site), their events and their place in the events
     engine's vocabulary, their crawl state, the alerts decided on them and their judgements; returns the number
@@ -88,10 +106,13 @@ def forget_earlier_replay(client: Elasticsearch, index_prefix: str, base_url: st
             if hit["_source"].get("event_id"):
                 clustered.append(hit["_source"])
     forget_vocabulary(client, index_prefix, clustered, text_cfg)
-    forget_events_of(client, index_prefix, ids)  # else the events state still holds these posts
+    dropped = forget_events_of(client, index_prefix, ids)  # else the events state still holds these posts
+    tickets = _forget_tickets(client, index_prefix, dropped, ids)
+    # the alerts decided on them (alerts.signals: PostSignal, EventSignal and TicketDueSignal.subject_key)
+    keys = [*(f"post:{pid}" for pid in ids), *(f"event:{e}" for e in dropped), *(f"ticket:{t}" for t in tickets)]
+    for start in range(0, len(keys), 1000):
+        _delete(client, OUTBOX.alias(index_prefix), {"terms": {"subject_key": keys[start:start + 1000]}})
     for start in range(0, len(ids), 1000):
-        keys = [f"post:{pid}" for pid in ids[start:start + 1000]]  # alerts.signals.PostSignal.subject_key
-        _delete(client, OUTBOX.alias(index_prefix), {"terms": {"subject_key": keys}})
         _delete(client, JUDGEMENTS.alias(index_prefix), {"terms": {"post_id": ids[start:start + 1000]}})
     _delete(client, CRAWL_STATE.alias(index_prefix), {"prefix": {"url": prefix}})
     removed = _delete(client, posts_alias, {"prefix": {"canonical_url": prefix}})
