@@ -330,7 +330,7 @@ class Clusterer:
             ranked = heapq.nsmallest(cfg.max_candidates, scores.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
             ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        tags = self._linking_tags(terms)
+        tags = self._tags(terms) if cfg.hashtag_bonus else []
         tagged = {eid for tag in tags for eid in self.tag_postings.get(tag, ())}
         candidates = [eid for eid, _ in ranked] + sorted(tagged.difference(eid for eid, _ in ranked))
         window = cfg.window_hours.of(post.kind) * HOUR
@@ -347,11 +347,10 @@ class Clusterer:
         out.sort(key=lambda se: (-se[0], se[1].started, se[1].id))
         return out
 
-    def _linking_tags(self, terms: PostTerms) -> list[str]:
-        """The post's 话题 that link it to events (none when ``hashtag_bonus`` is 0)."""
+    def _tags(self, terms: PostTerms) -> list[str]:
+        """The post's 话题 that count: an event keeps them (its record names them), and with ``hashtag_bonus``
+        they link the post to the events that carry them too."""
         cfg = self.cfg
-        if not cfg.hashtag_bonus:
-            return []
         return [tag for tag in terms.hashtags if len(tag) >= cfg.hashtag_min_chars and tag not in cfg.hashtag_ignore]
 
     @staticmethod
@@ -385,7 +384,7 @@ class Clusterer:
             ev.county[p] = ev.county.get(p, 0) + 1
         for p in terms.city:
             ev.city[p] = ev.city.get(p, 0) + 1
-        for tag in self._linking_tags(terms):
+        for tag in self._tags(terms):
             ev.tags[tag] = ev.tags.get(tag, 0) + 1
         if ev.status == "open":
             self._reindex(ev)

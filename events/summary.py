@@ -100,6 +100,7 @@ class EventSummary:
     members: tuple[str, ...]
     merged_into: str | None = None
     merged_from: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()  # the 话题 its posts carry, the commonest first
 
 
 def representative_title(agg: EventAggregate, centroid: Mapping[str, float]) -> str:
@@ -200,4 +201,5 @@ def build_summary(
         members=tuple(agg.members),
         merged_into=ev.merged_into,
         merged_from=tuple(ev.merged_from),
+        hashtags=tuple(k for k, _ in _ranked(ev.tags, 5)),
     )

@@ -80,6 +80,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "risk_reasons": {"type": "text", "index": False},
         "level_history": {"properties": {"level": _KW, "at": _DATE}},
         "sensitive_words": _KW,
+        "hashtags": _KW,
         "keyword_groups": _KW,
         "members": _KW,
         "merged_into": _KW,
@@ -191,6 +192,7 @@ class EventRecord(_Model):
     # the history it had). Alert rules read the previous level from it.
     level_history: list[LevelChangeRecord] = Field(default_factory=list)
     sensitive_words: list[str] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)  # the 话题 (#…#) its posts carry, the commonest first
     keyword_groups: list[str] = Field(default_factory=list)
     members: list[str] = Field(default_factory=list)
     merged_into: str | None = None

@@ -24,7 +24,9 @@ def clustered(app_env: Settings, es_client: Elasticsearch) -> dict[str, str]:
     the event id of each post's title."""
     setup(es_client, app_env.elasticsearch, EVENT_SPECS)
     now = datetime.now(UTC)
-    posts = library_posts(now - timedelta(hours=3), 8) + other_posts(now - timedelta(hours=5))
+    tagged = [p.model_copy(update={"content": f"{p.content} #青川市图书馆闭馆#"})  # Weibo's 话题
+              for p in library_posts(now - timedelta(hours=3), 8)]
+    posts = tagged + other_posts(now - timedelta(hours=5))
     seed_posts(es_client, app_env, posts)
     EventsUpdater(app_env, es_client, clock=lambda: now).run_once()
     es_client.indices.refresh(index=f"{app_env.elasticsearch.index_prefix}-*")
@@ -63,6 +65,7 @@ def test_event_detail_shows_reasons_forecast_posts_and_the_ticket_link(clustered
     assert at.subheader[0].value in {t for t, _ in LIBRARY}
     metrics = {m.label: m.value for m in at.metric}
     assert set(metrics) == {"当前热度", "6小时预测", "24小时预测", "负面占比"} and metrics["负面占比"] == "100%"
+    assert [c.value for c in at.caption if c.value.startswith("话题：")] == ["话题：\\#青川市图书馆闭馆\\#"]
     markdown = "\n".join(md.value for md in at.markdown)
     assert "预警等级依据" in markdown and "热度高" in markdown  # the reasons that fired, in Chinese
     assert "共 8 条" in markdown

@@ -172,6 +172,7 @@ def test_a_shared_hashtag_links_short_posts_that_share_few_words() -> None:
     # the 话题 survive a restart from the saved state, and leave the index when their event closes
     restored = EventEngine.from_state(cfg, engine.to_state(), segment=no_tags)
     assert restored.clusterer.events[first.event_id].tags == {"青川图书馆闭馆": 2}
+    assert restored.summary(first.event_id).hashtags == ("青川图书馆闭馆",)  # the record names its 话题
     assert restored.clusterer.tag_postings["青川图书馆闭馆"] == {first.event_id, engine.clusterer.event_of("w4")}
     window = cfg.clustering.window_hours.of("social")
     late = restored.process(post("w7", "", "zz yy", 5 + window, kind="social"))

@@ -72,6 +72,8 @@ st.markdown(f"**首发**：{fmt.md_escape(first.source)} · {fmt.format_time(fir
             + fmt.title_link(mask(first.title), first.url or ""))
 if record.keywords:
     st.caption("关键词：" + "、".join(record.keywords))
+if record.hashtags:
+    st.caption(fmt.md_escape("话题：" + "、".join(f"#{t}#" for t in record.hashtags)))
 
 st.markdown("**传播走势（按情感）**")
 frame = ev.timeline_frame(record, tz)
