@@ -66,7 +66,7 @@ class IngestSession:
         segmenter = None
         if settings.crawl.segment_workers > 0:
             segmenter = PooledSegmenter(settings.crawl.segment_workers)
-            self._stack.callback(segmenter.close)
+            self._stack.callback(segmenter.close)  # if open() fails before the ingest thread exists
         ready = False
         try:
             setup(client, settings.elasticsearch)
@@ -84,6 +84,9 @@ class IngestSession:
             Spool(settings.paths.data_dir / "spool"), tag=self.tag, state=self.state)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-ingest")
         self._stack.callback(self._worker.shutdown, wait=True)
+        if segmenter is not None:  # its workers start in the ingest thread: ended there, after the last batch
+            worker = self._worker
+            self._stack.callback(lambda: worker.submit(segmenter.close).result())
         if ready:
             self._collect(self._service.replay_spool())
         return self.state

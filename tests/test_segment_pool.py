@@ -95,7 +95,9 @@ def _wait(condition: Callable[[], bool], timeout: float) -> bool:
 HOLDER = """
 import sys
 from ingest.stages import PooledSegmenter
-segmenter = PooledSegmenter(2)
+segmenter = PooledSegmenter(2, chunk=1)
+assert segmenter.pool is not None and not segmenter.pool._processes  # none started before there is work
+segmenter(["市图书馆闭馆"] * 8)
 print(" ".join(str(pid) for pid in segmenter.pool._processes), flush=True)
 sys.stdin.read()
 """
@@ -109,7 +111,7 @@ def test_the_workers_ignore_ctrl_c_and_die_with_a_killed_process() -> None:
     try:
         assert proc.stdout is not None
         workers = [int(pid) for pid in proc.stdout.readline().split()]
-        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+        assert 1 <= len(workers) <= 2 and all(_alive(pid) for pid in workers)
         # Ctrl-C is the crawl process's to handle (its shutdown ends the pool): once started, a worker ignores it.
         assert _wait(lambda: all(_ignores_sigint(pid) for pid in workers), 20), "a worker does not ignore SIGINT"
     finally:

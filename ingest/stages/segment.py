@@ -33,9 +33,11 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 class PooledSegmenter:
     """``segment_many`` in ``workers`` spawned processes; close it when done.
 
-    The workers start at once, in the thread that makes the segmenter; they ignore Ctrl-C (the crawl process
-    stops them) and, on Linux, are killed when that thread ends, so a crawl process killed (or ended with
-    ``os._exit``) leaves none behind: make it in a thread that outlives its use (the crawl's reactor thread).
+    The workers start with the first texts to segment (a crawl that finds nothing new starts none: each costs
+    about a second of CPU), in the thread that asks; they ignore Ctrl-C (the crawl process stops them) and, on
+    Linux, are killed when that thread ends, so a crawl process killed (or ended with ``os._exit``) leaves none
+    behind: close the segmenter before that thread ends (an ingest session closes it as its ingest thread's last
+    task).
 
     A worker that dies (killed, out of memory, failed start-up) breaks the pool for good: that is logged once
     with the cause and segmentation goes on in this process, so the crawl neither stops nor spools every
@@ -45,8 +47,6 @@ class PooledSegmenter:
         self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
             initargs=(os.getpid(),))
-        for _ in range(workers):  # a task per worker: each is started now, by this thread (see above)
-            self.pool.submit(int)
         self.chunk = chunk
         _open.add(self)
 
