@@ -103,6 +103,20 @@ class EventSummary:
     hashtags: tuple[str, ...] = ()  # the 话题 its posts carry, the commonest first
 
 
+# A 话题 carried by at least this share of an event's posts, and by this many, names the event: Weibo users chose
+# it to name the matter (#青川市图书馆突然闭馆#), which reads better in a list or a mail subject than one post.
+TAG_TITLE_SHARE = 0.5
+TAG_TITLE_MIN_POSTS = 3
+
+
+def event_title(ev: ClusterEvent, agg: EventAggregate) -> str:
+    """The event's 话题 when most of its posts carry it (see above), else :func:`representative_title`."""
+    ranked = _ranked(ev.tags, 1)
+    if ranked and ranked[0][1] >= max(TAG_TITLE_MIN_POSTS, TAG_TITLE_SHARE * agg.count):
+        return f"#{ranked[0][0]}#"
+    return representative_title(agg, ev.centroid)
+
+
 def representative_title(agg: EventAggregate, centroid: Mapping[str, float]) -> str:
     """The title of the kept member whose terms are closest to the centroid (ties: the earliest member)."""
     best: tuple[float, float, str] | None = None
@@ -164,7 +178,7 @@ def build_summary(
     return EventSummary(
         event_id=ev.id,
         status=ev.status,
-        title=representative_title(agg, ev.centroid),
+        title=event_title(ev, agg),
         keywords=keywords_of(ev.centroid),
         first_post=FirstPost(
             id=first.id, title=first.title, source=first.source, kind=first.kind, published_at=_dt(first.at),

@@ -179,6 +179,21 @@ def test_a_shared_hashtag_links_short_posts_that_share_few_words() -> None:
     assert late.event_id not in (first.event_id, short.event_id) and restored.clusterer.tag_postings == {}
 
 
+def test_a_hashtag_most_posts_carry_names_the_event(cfg: EventsConfig) -> None:
+    engine = EventEngine(cfg)
+    texts = ["市图书馆今天突然闭馆，门口贴了告示", "图书馆闭馆，借的书怎么还", "闭馆了，自习室也没了",
+             "市图书馆闭馆没有提前通知"]
+    tagged = [engine.process(post(f"t{i}", "", f"{t} #青川市图书馆突然闭馆#", i * 0.1, kind="social"))
+              for i, t in enumerate(texts[:3])]
+    (event_id,) = {r.event_id for r in tagged}
+    assert engine.summary(event_id).title == "#青川市图书馆突然闭馆#"
+    # carried by fewer than three posts, or by less than half of them: a post's own title names the event
+    few = EventEngine(cfg)
+    first = few.process(post("f0", "市图书馆今天突然闭馆", f"{texts[0]} #青川市图书馆突然闭馆#", 0, kind="social"))
+    few.process(post("f1", "", f"{texts[1]} #青川市图书馆突然闭馆#", 0.1, kind="social"))
+    assert not few.summary(first.event_id).title.startswith("#")
+
+
 def test_merge_of_two_events_is_recorded_and_their_members_move() -> None:
     cfg = EventsConfig.model_validate(
         {"text": {"title_weight": 1, "stopwords": []}, "clustering": {"threshold": 0.3, "merge_threshold": 0.3}}
