@@ -11,6 +11,7 @@ from index.events import (
     EVENTS,
     EventFilter,
     EventRecord,
+    HotEvents,
     event_facets,
     event_posts_query,
     get_events,
@@ -31,7 +32,7 @@ def _alias(backend: Backend) -> str:
     return EVENTS.alias(backend.settings.elasticsearch.index_prefix)
 
 
-def _events(backend: Backend, f: EventFilter) -> tuple[int, list[EventRecord]] | None:
+def _events(backend: Backend, f: EventFilter) -> HotEvents | None:
     return data._optional_index(backend, lambda: hot_events(backend.client, _alias(backend), f))
 
 
@@ -57,8 +58,8 @@ _event_cached = data._ttl_cached(_event)
 _posts_cached = data._ttl_cached(_posts)
 
 
-def events(backend: Backend, f: EventFilter) -> tuple[int, list[EventRecord]] | None:
-    """(matching count, the hottest events of ``f``); None when there is no events index yet."""
+def events(backend: Backend, f: EventFilter) -> HotEvents | None:
+    """The hottest events of ``f`` and how many match; None when there is no events index yet."""
     return _events_cached(data._ttl(backend))(backend, f)
 
 

@@ -43,8 +43,9 @@ def add_subcommands(sub: argparse._SubParsersAction,
     g.set_defaults(func=cmd_groups)
 
 
-def build_assigner(settings: Settings) -> Any:
-    """The engine and enrichment `events assign` uses, from the project's config files."""
+def build_assigner(settings: Settings, adjust: Any = None) -> Any:
+    """The engine and enrichment `events assign` uses, from the project's config files; ``adjust`` (an
+    ``EventsConfig -> EventsConfig``) changes the events config first (benchmarks)."""
     from events.assign import Assigner
     from events.config import load_events_config
     from events.engine import EventEngine
@@ -53,6 +54,8 @@ def build_assigner(settings: Settings) -> Any:
     from nlp.taxonomy import load_taxonomy
 
     cfg = load_events_config(settings.config_file("events.yaml"))
+    if adjust is not None:
+        cfg = adjust(cfg)
     taxonomy = load_taxonomy(settings.config_file("taxonomy.yaml"))
     groups = load_keyword_groups(settings.config_file("keyword_groups.yaml"))
     engine = EventEngine(cfg, unit_of=taxonomy.unit_of, segment=segment)

@@ -176,6 +176,11 @@ class RiskConfig(_Section):
     board_kinds: list[str] = Field(default_factory=lambda: ["message"], description="message-board post kinds")
     board_hours: float = Field(2160.0, gt=0, description="window of board_reports (信访 handling: 60+30 days)")
     official_sources: list[str] = Field(default_factory=list)
+    # 与本局业务无关: an event fewer than this share of whose posts concern the bureau's work (relevance known for
+    # at least one) stays at level IV whatever its heat: it is not the bureau's to answer, so it must not raise
+    # an alert, a 处置单 or a place among the hot events. 0 turns the cap off.
+    min_relevance_share: float = Field(0.3, ge=0, le=1, description="below it an event is 与本局业务无关 (level IV)")
+    unrelated_reason: str = Field("与本局业务无关，常规关注", min_length=1)
 
 
 class TimelineConfig(_Section):

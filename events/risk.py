@@ -5,6 +5,10 @@ Each rule names a level, a reason (Chinese, for the user) and lower bounds on me
 level among the rules that fired (I is the most severe), IV when none fired. The reasons returned are those
 of the rules at the chosen level, each followed by the values that made it fire, e.g.
 ``负面情绪集中且热度高（热度 82 ≥ 80；负面占比 64% ≥ 50%）``.
+
+An event 与本局业务无关 — fewer than ``risk.min_relevance_share`` of its posts concern the bureau's work — stays at
+IV whatever fired, with ``risk.unrelated_reason``: a viral story about water cuts or a marathon is not the culture
+bureau's to answer, and must not page its leaders or open a 处置单.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ _PERCENT = frozenset({"negative_share", "relevance_share"})
 class Risk:
     level: RiskLevel
     reasons: tuple[str, ...]
+    related: bool = True  # False: 与本局业务无关 (held at IV by ``risk.min_relevance_share``)
 
     @property
     def colour(self) -> str:
@@ -75,8 +80,20 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.1f}" if metric != "heat" else f"{value:.0f}"
 
 
-def assess(metrics: Mapping[str, float], cfg: EventsConfig, sensitive_words: list[str] | None = None) -> Risk:
-    """The level and reasons for ``metrics`` under ``cfg.risk.rules``."""
+def assess(
+    metrics: Mapping[str, float],
+    cfg: EventsConfig,
+    sensitive_words: list[str] | None = None,
+    *,
+    relevance_known: bool = False,
+) -> Risk:
+    """The level and reasons for ``metrics`` under ``cfg.risk.rules``; ``relevance_known``: some member's
+    relevance is known, so a low ``relevance_share`` means unrelated rather than unknown."""
+    floor = cfg.risk.min_relevance_share
+    share = metrics.get("relevance_share", 0.0)
+    if relevance_known and share < floor:
+        return Risk("IV", (f"{cfg.risk.unrelated_reason}（{METRIC_LABELS['relevance_share']} "
+                           f"{_fmt('relevance_share', share)} < {_fmt('relevance_share', floor)}）",), related=False)
     fired: list[tuple[RiskLevel, str]] = []
     for rule in cfg.risk.rules:
         if all(metrics.get(m, 0.0) >= bound for m, bound in rule.when.items()):

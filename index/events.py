@@ -69,6 +69,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "places": _KW,
         "orgs": _KW,
         "relevance_share": _FLOAT,
+        "related": {"type": "boolean"},
         "topic": _KW,
         "unit": _KW,
         "heat": _FLOAT,
@@ -178,6 +179,9 @@ class EventRecord(_Model):
     places: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)
     relevance_share: float = Field(0.0, ge=0, le=1)
+    # False: 与本局业务无关 (too few of its posts concern the bureau's work; held at IV). Records written before the
+    # field existed lack it and read as related until the events job rewrites them.
+    related: bool = True
     topic: str | None = None
     unit: str | None = None
     heat: float = Field(ge=0, le=100)
@@ -477,33 +481,52 @@ def sync_group(client: Elasticsearch, posts_alias: str, name: str, query: Mappin
 @dataclass(frozen=True)
 class EventFilter:
     """What the 热点事件 page asks for: levels, topics, units (any of each; empty: all), a post since ``since``
-    (``last_post_at``), closed events too or only open ones; merged events never (they live on in the survivor)."""
+    (``last_post_at``), closed events too or only open ones, only the events on the bureau's work
+    (``related_only``: not 与本局业务无关) or all; merged events never (they live on in the survivor)."""
 
     levels: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     since: datetime | None = None
     include_closed: bool = False
+    related_only: bool = False
     size: int = 100
 
 
+# The events 与本局业务无关 (``EventRecord.related``); a record without the field (older) counts as related.
+UNRELATED_QUERY: dict[str, Any] = {"term": {"related": False}}
+
+
+@dataclass(frozen=True)
+class HotEvents:
+    total: int  # how many events match
+    records: list[EventRecord]  # the hottest of them
+    unrelated: int = 0  # matching events left out as 与本局业务无关 (``related_only``)
+
+
 def hot_events_query(f: EventFilter) -> dict[str, Any]:
-    """The events of ``f``, the hottest first, without the long fields (pure)."""
+    """The events of ``f``, the hottest first, without the long fields (pure). With ``related_only`` the
+    unrelated events are left out after counting them (``aggs.unrelated``)."""
     filters: list[dict[str, Any]] = [{"terms": {"status": ["open", "closed"] if f.include_closed else ["open"]}}]
     for field_name, values in (("risk_level", f.levels), ("topic", f.topics), ("unit", f.units)):
         if values:
             filters.append({"terms": {field_name: list(values)}})
     if f.since is not None:
         filters.append({"range": {"last_post_at": {"gte": f.since.isoformat()}}})
-    return {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
-            "size": f.size, "track_total_hits": True, "_source": {"excludes": ["members"]}}
+    body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
+                            "size": f.size, "track_total_hits": True, "_source": {"excludes": ["members"]}}
+    if f.related_only:
+        body["post_filter"] = {"bool": {"must_not": [UNRELATED_QUERY]}}
+        body["aggs"] = {"unrelated": {"filter": UNRELATED_QUERY}}
+    return body
 
 
-def hot_events(client: Elasticsearch, alias: str, f: EventFilter) -> tuple[int, list[EventRecord]]:
-    """(how many events match, the first ``f.size`` of them) — see :func:`hot_events_query`."""
+def hot_events(client: Elasticsearch, alias: str, f: EventFilter) -> HotEvents:
+    """The events of ``f`` — see :func:`hot_events_query`."""
     resp = client.search(index=alias, **hot_events_query(f))
-    return (int(resp["hits"]["total"]["value"]),
-            [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]])
+    unrelated = resp.get("aggregations", {}).get("unrelated", {}).get("doc_count", 0)
+    return HotEvents(int(resp["hits"]["total"]["value"]),
+                     [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]], int(unrelated))
 
 
 def event_facets_query() -> dict[str, Any]:

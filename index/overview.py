@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, TypeVar
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ValidationError
 
-from index.events import EventRecord
+from index.events import UNRELATED_QUERY, EventRecord
 from index.outbox import STATUSES as OUTBOX_STATUSES
 from index.outbox import OutboxEntry
 from index.search import PostQuery, build_query
@@ -225,14 +225,15 @@ def _read(resp: Any, model: type[M]) -> Records[M]:
 
 
 def build_top_events(since: datetime | None, size: int, risk_levels: Sequence[str] = ()) -> dict[str, Any]:
-    """Open events with a post since ``since``, the hottest first (pure)."""
+    """Open events with a post since ``since``, the hottest first, not those 与本局业务无关 (pure)."""
     filters: list[dict[str, Any]] = [{"term": {"status": "open"}}]
     if since is not None:
         filters.append({"range": {"last_post_at": {"gte": since.isoformat()}}})
     if risk_levels:
         filters.append({"terms": {"risk_level": list(risk_levels)}})
-    return {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
-            "size": size, "track_total_hits": True, "_source": {"excludes": ["members", "timeline"]}}
+    return {"query": {"bool": {"filter": filters, "must_not": [UNRELATED_QUERY]}},
+            "sort": [{"heat": "desc"}, {"event_id": "asc"}], "size": size, "track_total_hits": True,
+            "_source": {"excludes": ["members", "timeline"]}}
 
 
 def top_events(client: Elasticsearch, alias: str, since: datetime | None, size: int = 10) -> Records[EventRecord]:

@@ -333,6 +333,36 @@ def test_risk_level_is_the_most_severe_rule_that_fired_with_its_reasons(cfg: Eve
     assert "敏感词：闭馆、投诉无门" in assess({"sensitive": 2.0}, c2, ["闭馆", "投诉无门"]).reasons[0]
 
 
+def test_an_event_unrelated_to_the_bureaus_work_stays_at_level_iv(cfg: EventsConfig) -> None:
+    hot = {"heat": 90.0, "negative_share": 0.8, "relevance_share": 0.1}
+    assert cfg.risk.min_relevance_share == 0.3  # shipped config/events.yaml
+    capped = assess(hot, cfg, relevance_known=True)
+    assert capped.level == "IV" and not capped.related and not capped.flagged
+    assert capped.reasons == (f"{cfg.risk.unrelated_reason}（业务相关占比 10% < 30%）",)
+    assert assess({**hot, "relevance_share": 0.3}, cfg, relevance_known=True).level == "I"  # at the floor: related
+    # relevance unknown for every member: a low share says nothing, the rules decide
+    assert assess(hot, cfg).level == "I" and assess(hot, cfg).related
+    off = cfg.model_copy(update={"risk": cfg.risk.model_copy(update={"min_relevance_share": 0.0})})
+    assert assess({**hot, "relevance_share": 0.0}, off, relevance_known=True).level == "I"
+
+
+def test_the_engine_holds_a_viral_unrelated_story_at_iv_and_marks_its_summary(cfg: EventsConfig) -> None:
+    def story(relevant: bool) -> list[EventPost]:
+        return [post(f"w{relevant}-{i}", f"青川城区大面积停水第{i}天", "青川城区停水，居民投诉无人管，群体聚集维权。",
+                     i * 0.1, kind="social", sentiment="negative", relevant=relevant and i % 2 == 0)
+                for i in range(40)]
+
+    unrelated, related = EventEngine(cfg), EventEngine(cfg)
+    last_u = unrelated.process_many(story(False))[-1]
+    last_r = related.process_many(story(True))[-1]
+    assert last_r.score.risk.level in ("I", "II") and last_r.score.risk.related  # half relevant: the rules decide
+    assert last_u.score.heat == pytest.approx(last_r.score.heat)  # as hot ...
+    assert last_u.score.risk.level == "IV" and not last_u.score.risk.related  # ... but not the bureau's
+    summary = unrelated.summary(last_u.event_id)
+    assert not summary.related and summary.risk_reasons[0].startswith(cfg.risk.unrelated_reason)
+    assert related.summary(last_r.event_id).related
+
+
 def test_board_reports_count_messages_on_the_matter_within_the_window(cfg: EventsConfig) -> None:
     engine = EventEngine(cfg)
     first = engine.process(post("b1", "K7县五一桥拆除改建廊桥", "反对拆除五一桥改建商业廊桥。", 0))

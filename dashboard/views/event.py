@@ -25,11 +25,12 @@ now = datetime.now(UTC).replace(second=0, microsecond=0)
 st.title("事件详情")
 wanted = st.query_params.get("id")
 if not wanted:
-    found = call(event_data.events, backend, EventFilter(size=50))
-    if not found or not found[1]:
+    found = call(event_data.events, backend, EventFilter(size=50, related_only=True))
+    if not found or not found.records:
         st.info("暂无事件。事件由采集后的聚类任务生成（`yuqing run` / `yuqing events update`）。")
         st.stop()
-    options = {r.event_id: f"{ev.LEVEL_DOTS.get(r.risk_level, '')} {r.title}（热度 {r.heat:.0f}）" for r in found[1]}
+    options = {r.event_id: f"{ev.LEVEL_DOTS.get(r.risk_level, '')} {r.title}（热度 {r.heat:.0f}）"
+               for r in found.records}
     wanted = st.selectbox("选择事件", options=list(options), format_func=options.__getitem__, key="event_pick")
     st.query_params["id"] = wanted
 
