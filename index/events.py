@@ -234,12 +234,14 @@ def upsert_events(
 
 
 def get_events(client: Elasticsearch, alias: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
-    """The records of ``event_ids`` that exist (real-time ``mget``)."""
+    """The records of ``event_ids`` that exist (real-time ``mget``); none when the index does not exist yet."""
     if not event_ids:
         return {}
     resp = client.mget(index=alias, ids=list(event_ids))
     out: dict[str, EventRecord] = {}
     for doc in resp["docs"]:
+        if doc.get("error", {}).get("type") == "index_not_found_exception":  # mget reports it per document
+            continue
         if "error" in doc:
             raise RuntimeError(f"reading event {doc.get('_id')} from {alias}: {doc['error']}")
         if doc.get("found"):

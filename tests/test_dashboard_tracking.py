@@ -153,6 +153,20 @@ def test_press_opens_from_event_records_response_after_secrecy_review(
     assert list(at.dataframe[-1].value["操作"]) == [e.action for e in stored.audit]
 
 
+def test_the_ticket_names_its_event_as_it_is_now(
+        app_env: Settings, es_client: Elasticsearch, stores: tuple[TicketService, FoiaService]) -> None:
+    tickets, _ = stores
+    ticket = _ticket("ev-lib", 3, "公共服务科", "III")  # opened when the event was called "ev-lib：市图书馆闭馆"
+    tickets.create(ticket)
+    setup(es_client, app_env.elasticsearch, [EVENTS])
+    renamed = _event("ev-lib").model_copy(update={"title": "#青川市图书馆突然闭馆#"})  # a 话题 took over since
+    upsert_events(es_client, EVENTS.alias(app_env.elasticsearch.index_prefix), [renamed], refresh=True)
+    at = _page("press", TICKETS_PAGE, id=ticket.id)
+    assert at.header[0].value == "ev\\-lib：市图书馆闭馆"  # the ticket keeps its own title (Markdown-escaped)
+    line = next(m for m in _md(at) if "**对象**" in m)
+    assert "**对象**：事件 \\#青川市图书馆突然闭馆\\#（II级" in line and line.endswith("热度 71，12 条）")
+
+
 def test_concurrent_edit_is_reported_not_overwritten(stores: tuple[TicketService, FoiaService]) -> None:
     tickets, _ = stores
     t = _ticket("并发", 1, "公共服务科", "III")

@@ -101,6 +101,7 @@ def test_records_state_and_post_fields_across_a_restart(event_settings: Settings
     upsert_events(es_client, events_alias, records, refresh=True)
     back = get_events(es_client, events_alias, [r.event_id for r in records] + ["ev-missing"])
     assert set(back) == {r.event_id for r in records} and back[records[0].event_id] == records[0]
+    assert get_events(es_client, f"{events_alias}-never-created", [records[0].event_id]) == {}  # no index: none
     open_ = load_open_events(es_client, events_alias)
     assert [r.event_id for r in open_] == [r.event_id for r in sorted(records, key=lambda r: (-r.heat, r.event_id))]
     closed = records[0].model_copy(update={"status": "closed"})

@@ -206,6 +206,13 @@ st.divider()
 st.header(fmt.md_escape(mask(ticket.title)))
 subject = ticket.subject
 about = f"{'事件' if subject.kind == 'event' else '信息'} {fmt.md_escape(subject.id)}"
+# The event as it is now: its title may have changed since the ticket was opened (a 话题 took over as more
+# posts came), and its level and heat are what the handling is measured against.
+current = (es(lambda: tracking.event_by_id(backend.client, settings.elasticsearch.index_prefix, subject.id))
+           if subject.kind == "event" else None)
+if current is not None:
+    merged = "（已并入其他事件）" if current.status == "merged" else ""
+    about = f"事件 {fmt.md_escape(mask(tracking.event_label(current)))}{merged}"
 st.markdown(
     f"**状态**：{ticket.status} · **责任单位**：{fmt.md_escape(ticket.unit)}"
     + (f" · **承办人**：{fmt.md_escape(ticket.handler)}" if ticket.handler else "")
