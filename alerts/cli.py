@@ -41,7 +41,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     from index.client import check_connection, es_client
     from yuqing.sources import load_sources
 
-    sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    sources = load_sources(settings.config_file("sources.yaml")).sources
     check_connection(settings.elasticsearch)  # wrong credentials or CA: refuse now, naming the setting
     with es_client(settings.elasticsearch) as client:
         if args.retry_failed:
@@ -51,7 +51,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
 
             again = requeue_failed(client, OUTBOX.alias(settings.elasticsearch.index_prefix), datetime.now(UTC))
             print(f"{len(again)} failed mails queued again")
-        decided = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources]).run(client)
+        decided = AlertDecider.for_sources(settings, sources).run(client)
         delivered = deliver_once(settings, client)
     print(decided.summary())
     print(delivered.summary())

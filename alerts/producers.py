@@ -24,7 +24,7 @@ from elasticsearch import Elasticsearch
 
 from alerts.content import LEVELS, SENTIMENT_LABELS, EventAlert, PostLink, RiskLevel, TimelinePoint
 from alerts.message import keyword_excerpt
-from alerts.query import RULE_SORT, build_rule_search, window_clauses
+from alerts.query import RULE_SORT, build_rule_search, own_sources_clause, window_clauses
 from alerts.rules import AlertRule
 from alerts.signal_queries import surge_signals
 from alerts.signals import (
@@ -68,16 +68,17 @@ def _pages(client: Elasticsearch, alias: str, body_for: Callable[[list[Any] | No
 
 
 def post_signals(client: Elasticsearch, posts_alias: str, rule: AlertRule, *, since: datetime, until: datetime,
-                 limit: int, fetched_after: datetime | None = None, after: list[Any] | None = None
-                 ) -> tuple[list[PostSignal], list[Any] | None]:
+                 limit: int, fetched_after: datetime | None = None, after: list[Any] | None = None,
+                 own_sources: Sequence[str] = ()) -> tuple[list[PostSignal], list[Any] | None]:
     """Up to ``limit`` posts indexed in ``[since, until]`` (fetched after ``fetched_after``; sorted after ``after``)
-    matching ``rule``, first indexed first, and — when the limit cut the list — the sort key of the last one taken
+    matching ``rule``, not from the bureau's own channels (``own_sources``) unless the rule names them, first
+    indexed first, and — when the limit cut the list — the sort key of the last one taken
     (the ``after`` of the run that continues)."""
     out: list[PostSignal] = []
     last: list[Any] | None = None
     for page in _pages(client, posts_alias,
                        lambda a: build_rule_search(rule, since, until, fetched_after=fetched_after, size=PAGE_SIZE,
-                                                   search_after=a), after):
+                                                   search_after=a, own_sources=own_sources), after):
         for hit in page:
             if len(out) >= limit:
                 return out, last
@@ -95,15 +96,20 @@ def post_signals(client: Elasticsearch, posts_alias: str, rule: AlertRule, *, si
 
 
 def keyword_groups_body(since: datetime, until: datetime, groups: Sequence[str], *, size: int,
-                        fetched_after: datetime | None = None, search_after: list[Any] | None = None
-                        ) -> dict[str, Any]:
+                        fetched_after: datetime | None = None, search_after: list[Any] | None = None,
+                        own_sources: Sequence[str] = ()) -> dict[str, Any]:
     """Posts indexed in ``[since, until]`` (fetched after ``fetched_after``, :func:`alerts.query.window_clauses`)
-    that match a 专题 (any of ``groups``; empty: any), first indexed first, reposts left out (pure)."""
+    that match a 专题 (any of ``groups``; empty: any), first indexed first, reposts and the bureau's own posts
+    (``own_sources``) left out (pure)."""
     filters: list[dict[str, Any]] = [*window_clauses(since, until, fetched_after=fetched_after),
                                      {"terms": {"keyword_groups": list(groups)}} if groups
                                      else {"exists": {"field": "keyword_groups"}}]
+    must_not: list[dict[str, Any]] = [{"exists": {"field": "duplicate_of"}}]
+    own = own_sources_clause((), own_sources)
+    if own is not None:
+        must_not.append(own)
     body: dict[str, Any] = {
-        "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "duplicate_of"}}]}},
+        "query": {"bool": {"filter": filters, "must_not": must_not}},
         "sort": RULE_SORT, "size": size, "track_total_hits": False,
         "_source": {"excludes": ["title_seg", "content_seg"]},
     }
@@ -115,18 +121,20 @@ def keyword_groups_body(since: datetime, until: datetime, groups: Sequence[str],
 def keyword_group_signals(client: Elasticsearch, posts_alias: str, *, since: datetime, until: datetime,
                           groups: Sequence[str] = (), limit: int = 1000,
                           unit_of: Callable[[str], str | None] | None = None,
-                          fetched_after: datetime | None = None, after: list[Any] | None = None
-                          ) -> tuple[list[KeywordGroupSignal], list[Any] | None]:
+                          fetched_after: datetime | None = None, after: list[Any] | None = None,
+                          own_sources: Sequence[str] = ()) -> tuple[list[KeywordGroupSignal], list[Any] | None]:
     """One signal per (post, 专题 group) for the posts indexed in ``[since, until]`` (fetched after
     ``fetched_after``; sorted after ``after``), first indexed first, up to about ``limit`` (a post's signals are
     kept together), and — when the limit cut the list — the sort key of the last post taken (the ``after`` of the
-    run that continues); ``unit_of``: topic → responsible unit, for routing."""
+    run that continues); ``unit_of``: topic → responsible unit, for routing; ``own_sources``: the bureau's own
+    channels, whose posts are its own words, not 专题 news."""
     out: list[KeywordGroupSignal] = []
     wanted = set(groups)
     last: list[Any] | None = None
     for page in _pages(client, posts_alias,
                        lambda a: keyword_groups_body(since, until, groups, size=PAGE_SIZE,
-                                                     fetched_after=fetched_after, search_after=a), after):
+                                                     fetched_after=fetched_after, search_after=a,
+                                                     own_sources=own_sources), after):
         for hit in page:
             if len(out) >= limit:
                 return out, last

@@ -6,6 +6,7 @@ for it would: as an exact substring (``match_phrase``) of the title or the body.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,14 @@ def window_clauses(since: datetime, until: datetime, *, fetched_after: datetime 
     return clauses
 
 
+def own_sources_clause(rule_sources: Sequence[str], own_sources: Sequence[str]) -> dict[str, Any] | None:
+    """The ``must_not`` clause that leaves out posts of the bureau's own channels (本局发布: its notices and
+    情况说明 are its response, not public opinion to alert on), except those a rule names in its ``sources``
+    (a rule written to watch the bureau's own website gets them); None when there is nothing to leave out."""
+    left_out = sorted(set(own_sources) - set(rule_sources))
+    return {"terms": {"source": left_out}} if left_out else None
+
+
 def keyword_clause(keyword: str) -> dict[str, Any]:
     """The clause that holds when ``keyword`` occurs verbatim in the title or the body."""
     must, _ = text_clauses(keyword)
@@ -50,9 +59,10 @@ def keyword_clause(keyword: str) -> dict[str, Any]:
 
 
 def build_rule_query(rule: AlertRule, since: datetime, until: datetime, *,
-                     fetched_after: datetime | None = None) -> dict[str, Any]:
+                     fetched_after: datetime | None = None, own_sources: Sequence[str] = ()) -> dict[str, Any]:
     """Posts indexed in ``[since, until]`` (and fetched after ``fetched_after``, :func:`window_clauses`) that
-    satisfy the rule's keyword lists and filters."""
+    satisfy the rule's keyword lists and filters, not from the bureau's own channels (``own_sources``,
+    :func:`own_sources_clause`)."""
     filters: list[dict[str, Any]] = [
         *window_clauses(since, until, fetched_after=fetched_after),
         *filter_clauses(PostQuery(sources=rule.sources, kinds=rule.kinds, sentiments=rule.sentiments,
@@ -65,6 +75,9 @@ def build_rule_query(rule: AlertRule, since: datetime, until: datetime, *,
     must_not: list[dict[str, Any]] = [keyword_clause(k) for k in rule.exclude]
     if not rule.include_duplicates:
         must_not.append({"exists": {"field": "duplicate_of"}})
+    own = own_sources_clause(rule.sources, own_sources)
+    if own is not None:
+        must_not.append(own)
     return {"bool": {"filter": filters, "must_not": must_not}}
 
 
@@ -74,12 +87,13 @@ def build_rule_search(
     until: datetime,
     *,
     fetched_after: datetime | None = None,
+    own_sources: Sequence[str] = (),
     size: int = 200,
     search_after: list[Any] | None = None,
 ) -> dict[str, Any]:
     """One page of the rule's matching posts, oldest first; pass the last hit's ``sort`` to get the next."""
     body: dict[str, Any] = {
-        "query": build_rule_query(rule, since, until, fetched_after=fetched_after),
+        "query": build_rule_query(rule, since, until, fetched_after=fetched_after, own_sources=own_sources),
         "sort": RULE_SORT,
         "size": size,
         "track_total_hits": False,

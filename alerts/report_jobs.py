@@ -42,7 +42,7 @@ from alerts.reports import (
 )
 from alerts.rules import alert_config
 from index import outbox as store
-from index.events import EVENTS, UNRELATED_QUERY
+from index.events import EVENTS, OUT_OF_SCOPE_QUERY
 from index.job_log import JobLog
 from index.layout import POSTS, SOURCE_HEALTH
 from index.outbox import OUTBOX, OutboxEntry, cooldown_key
@@ -77,13 +77,13 @@ class StoreEvents:
     posts_alias: str
 
     def top_events(self, start: datetime, end: datetime, limit: int) -> Sequence[ReportEvent]:
-        """The hottest events with posts in ``[start, end)`` (not merged ones, not those 与本局业务无关), with their
-        first posts."""
+        """The hottest events with posts in ``[start, end)`` (not merged ones, not those out of scope: 与本局业务无关
+        or 本局发布 only), with their first posts."""
         if not self.client.indices.exists_alias(name=self.events_alias):
             return []
         query = {"bool": {"filter": [{"range": {"last_post_at": {"gte": start.isoformat()}}},
                                      {"range": {"started_at": {"lt": end.isoformat()}}}],
-                          "must_not": [{"term": {"status": "merged"}}, UNRELATED_QUERY]}}
+                          "must_not": [{"term": {"status": "merged"}}, OUT_OF_SCOPE_QUERY]}}
         hits = self.client.search(index=self.events_alias, query=query, size=limit,
                                   sort=[{"heat": "desc"}, {"event_id": "asc"}],
                                   source_excludes=["members"])["hits"]["hits"]

@@ -62,6 +62,7 @@ from index.tickets import TICKETS
 from nlp.taxonomy import load_taxonomy
 from yuqing.errors import YuqingError
 from yuqing.settings import Settings
+from yuqing.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +117,26 @@ class AlertDecider:
     """Signals → outbox decisions; remembers, per post rule, where the previous run of this process stopped."""
 
     def __init__(self, settings: Settings, *, sources: Sequence[tuple[str, str]] = (),
-                 producers: Sequence[Producer] = (), font: Path | None = None) -> None:
+                 own_sources: Sequence[str] = (), producers: Sequence[Producer] = (), font: Path | None = None
+                 ) -> None:
         self.settings = settings
         self.sources = tuple(sources)  # (name, kind) of the enabled sources, for the silent-source rule
+        # the bureau's own channels (sources.yaml ``own: true``): their posts are its own words (本局发布), not
+        # opinion to alert on — left out of the post rules (unless a rule names the source), 专题 and surges
+        self.own_sources = tuple(own_sources)
         self.producers = tuple(producers)
         self.font = font
         # Per post rule (and the 专题 and events keys): where the next run starts. Changed only once a run's
         # decisions are in the outbox (run()), so a failed run leaves nothing behind.
         self.windows: dict[str, PostWindow] = {}
+
+    @classmethod
+    def for_sources(cls, settings: Settings, sources: Sequence[Source], *, font: Path | None = None
+                    ) -> AlertDecider:
+        """The decider for the sources of sources.yaml (all of them): the enabled ones watched by the
+        silent-source rule, the bureau's own ones (enabled or not) left out of post alerts."""
+        return cls(settings, sources=[(s.name, s.kind) for s in sources if s.enabled],
+                   own_sources=[s.name for s in sources if s.own], font=font)
 
     def _window(self, key: str, now: datetime) -> PostWindow:
         earliest = now - timedelta(hours=self.settings.alerts.lookback_hours)
@@ -154,7 +167,7 @@ class AlertDecider:
             window = self._window(rule.name, now)
             found, cut_after = post_signals(client, posts_alias, rule, since=window.start, until=now,
                                             limit=s.alerts.max_per_run, fetched_after=fetched_after,
-                                            after=window.after)
+                                            after=window.after, own_sources=self.own_sources)
             signals += found
             if cut_after is not None:
                 report.deferred.append(rule.name)
@@ -168,14 +181,16 @@ class AlertDecider:
             window = self._window(key, now)
             found_groups, cut_after = keyword_group_signals(
                 client, posts_alias, since=window.start, until=now, groups=groups, limit=s.alerts.max_per_run,
-                unit_of=taxonomy.unit_of, fetched_after=fetched_after, after=window.after)
+                unit_of=taxonomy.unit_of, fetched_after=fetched_after, after=window.after,
+                own_sources=self.own_sources)
             signals += found_groups
             if cut_after is not None:
                 report.deferred.append("专题 (" + ", ".join(r.name for r in group_rules) + ")")
             windows[key] = self._next_window(window, now, cut_after)
         units = {c.name: c.unit for c in taxonomy.categories}
         for minutes in sorted({r.window_minutes for r in rules if isinstance(r, NegativeSurgeRule)}):
-            signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes, units=units)
+            signals += surge_signals(client, posts_alias, window_end=now, minutes=minutes, units=units,
+                                     own_sources=self.own_sources)
         if self.sources and any(isinstance(r, SourceSilentRule) for r in rules):
             signals += source_signals(client, s.elasticsearch.index_prefix, self.sources,
                                       silent_after=s.crawl.silent_after_runs)

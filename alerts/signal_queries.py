@@ -13,6 +13,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from alerts.query import own_sources_clause
 from alerts.reports import NEGATIVE, examples_agg, report_post
 from alerts.signals import SurgeSignal
 
@@ -22,16 +23,21 @@ def _window(field: str, start: datetime, end: datetime) -> dict[str, Any]:
 
 
 def surge_body(window_end: datetime, minutes: int, *, topics: Sequence[str] = (), field: str = "fetched_at",
-               examples: int = 3) -> dict[str, Any]:
-    """Per topic: posts and negative posts in the window ending at ``window_end`` and in the one before (pure)."""
+               examples: int = 3, own_sources: Sequence[str] = ()) -> dict[str, Any]:
+    """Per topic: posts and negative posts in the window ending at ``window_end`` and in the one before, not
+    counting the bureau's own posts (``own_sources``: a 情况说明 is not a surge of complaint) (pure)."""
     cur_start = window_end - timedelta(minutes=minutes)
     prev_start = cur_start - timedelta(minutes=minutes)
     filters: list[dict[str, Any]] = [_window(field, prev_start, window_end), {"exists": {"field": "analysis.topic"}}]
     if topics:
         filters.append({"terms": {"analysis.topic": list(topics)}})
+    must_not: list[dict[str, Any]] = [{"exists": {"field": "duplicate_of"}}]
+    own = own_sources_clause((), own_sources)
+    if own is not None:
+        must_not.append(own)
     return {
         "size": 0,
-        "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "duplicate_of"}}]}},
+        "query": {"bool": {"filter": filters, "must_not": must_not}},
         "aggs": {
             "topic": {
                 "terms": {"field": "analysis.topic", "size": 200},
@@ -63,8 +69,10 @@ def parse_surges(resp: Mapping[str, Any], window_end: datetime, minutes: int,
 
 
 def surge_signals(client: Elasticsearch, posts_alias: str, *, window_end: datetime, minutes: int,
-                  topics: Sequence[str] = (), units: Mapping[str, str] | None = None) -> list[SurgeSignal]:
+                  topics: Sequence[str] = (), units: Mapping[str, str] | None = None,
+                  own_sources: Sequence[str] = ()) -> list[SurgeSignal]:
     """The surge signals of every topic for the window of ``minutes`` ending at ``window_end``; ``units``:
     topic → responsible unit (from ``config/taxonomy.yaml``) for routing."""
-    resp = client.search(index=posts_alias, **surge_body(window_end, minutes, topics=topics)).body
+    resp = client.search(index=posts_alias, **surge_body(window_end, minutes, topics=topics,
+                                                         own_sources=own_sources)).body
     return parse_surges(resp, window_end, minutes, units)

@@ -113,6 +113,7 @@ class EventAggregate:
     engagement: dict[str, int] = field(default_factory=lambda: {"likes": 0, "dislikes": 0, "comments": 0, "reposts": 0})
     relevant: int = 0
     relevance_known: int = 0
+    own: int = 0  # members from the bureau's own channels (本局发布)
     topics: dict[str, int] = field(default_factory=dict)
     places: dict[str, int] = field(default_factory=dict)
     orgs: dict[str, int] = field(default_factory=dict)
@@ -165,6 +166,7 @@ class EventAggregate:
         self.engagement["reposts"] += post.reposts
         if e:
             self.engaged_by[post.id] = _counts_of(post)
+        self.own += int(post.own)
         rel = post.is_relevant
         if rel is not None:
             self.relevance_known += 1
@@ -258,6 +260,7 @@ class EventAggregate:
             _add_counts(getattr(self, name), getattr(other, name))
         self.relevant += other.relevant
         self.relevance_known += other.relevance_known
+        self.own += other.own
         self.media += other.media
         self.official += other.official
         self.volume.merge(other.volume, half_life)
@@ -317,6 +320,11 @@ class EventAggregate:
     def relevance_share(self) -> float:
         return self.relevant / self.relevance_known if self.relevance_known else 0.0
 
+    @property
+    def own_only(self) -> bool:
+        """Every member came from the bureau's own channels (本局发布): the bureau speaking, not public opinion."""
+        return self.count > 0 and self.own >= self.count
+
     # ---- state ------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -330,6 +338,7 @@ class EventAggregate:
             "engagement": self.engagement,
             "relevant": self.relevant,
             "relevance_known": self.relevance_known,
+            "own": self.own,
             "topics": self.topics,
             "places": self.places,
             "orgs": self.orgs,
@@ -364,6 +373,7 @@ class EventAggregate:
             engagement=counts(d["engagement"]),
             relevant=int(d["relevant"]),
             relevance_known=int(d["relevance_known"]),
+            own=int(d.get("own", 0)),  # states saved before the field: no member counted as own
             topics=counts(d["topics"]),
             places=counts(d["places"]),
             orgs=counts(d["orgs"]),

@@ -2,7 +2,8 @@
 
 Each input line is a JSON object with ``id``, ``title``, ``text``, ``published_at`` (ISO 8601; without an
 offset it is taken in the configured time zone) and optionally ``likes``, ``dislikes``, ``comments``,
-``reposts``, ``source``, ``kind``, ``url``, ``sentiment``, ``relevant``, ``topic``, ``duplicate_of``.
+``reposts``, ``source``, ``kind``, ``url``, ``sentiment``, ``relevant``, ``topic``, ``duplicate_of``, ``own``
+(true: published on one of the bureau's own channels, 本局发布).
 Posts are expected in time order; the clock is the latest ``published_at`` seen. Where a line gives no
 relevance or topic, the taxonomy's keyword rules supply them (as the classifier would, more roughly); the
 专题 keyword groups are matched on every post. The engine is the one the service uses.
@@ -75,6 +76,9 @@ def parse_line(line: str, lineno: int, tz: tzinfo) -> EventPost | None:
     relevant = obj.get("relevant")
     if relevant is not None and not isinstance(relevant, bool):
         raise InputError(f"line {lineno}: 'relevant' must be true or false")
+    own = obj.get("own", False)
+    if not isinstance(own, bool):
+        raise InputError(f"line {lineno}: 'own' must be true or false")
     post_id = obj["id"]
     if not isinstance(post_id, str | int) or isinstance(post_id, bool):
         raise InputError(f"line {lineno}: 'id' must be a string or an integer")
@@ -89,6 +93,7 @@ def parse_line(line: str, lineno: int, tz: tzinfo) -> EventPost | None:
             url=_str(obj, "url", lineno) or None,
             sentiment=sentiment,
             relevant=relevant,
+            own=own,
             topic=_str(obj, "topic", lineno) or None,
             duplicate_of=_str(obj, "duplicate_of", lineno) or None,
             likes=counts["likes"],

@@ -1,4 +1,6 @@
-"""``yuqing events assign``: cluster and score posts given as JSON lines (no Elasticsearch needed)."""
+"""``yuqing events …``: ``assign`` clusters and scores posts given as JSON lines (no Elasticsearch needed);
+``list`` and ``show`` read the events index as the 热点事件 and 事件详情 pages do (:mod:`events.browse`);
+``groups`` evaluates the 专题 keyword groups."""
 
 from __future__ import annotations
 
@@ -41,6 +43,25 @@ def add_subcommands(sub: argparse._SubParsersAction,
     g.add_argument("--show", type=int, default=10, help="newest matching titles shown per group (default 10)")
     g.add_argument("--apply", action="store_true", help="update the posts' stored keyword_groups to match")
     g.set_defaults(func=cmd_groups)
+    ls = evsub.add_parser(
+        "list", help="热点事件: the events, hottest first (as the dashboard lists them)",
+        description="The open events, hottest first, with level, heat, size, last post and responsible unit. By "
+        "default only the events in scope: those 与本局业务无关 or with only the bureau's own posts are counted "
+        "but not listed (--all lists them).")
+    ls.add_argument("--level", action="append", choices=["I", "II", "III", "IV"], help="risk level (repeatable)")
+    ls.add_argument("--topic", action="append", help="topic (repeatable)")
+    ls.add_argument("--unit", action="append", help="responsible unit (repeatable)")
+    ls.add_argument("--hours", type=float, help="only events with a post in the last N hours")
+    ls.add_argument("--closed", action="store_true", help="closed events too")
+    ls.add_argument("--all", action="store_true", help="events out of scope too")
+    ls.add_argument("--limit", type=int, default=30, help="events listed (default 30)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per event")
+    ls.set_defaults(func=cmd_list)
+    sh = evsub.add_parser("show", help="事件详情: one event's level and reasons, forecast, sources and posts")
+    sh.add_argument("id", help="event id (the first column of `yuqing events list`)")
+    sh.add_argument("--posts", type=int, default=0, metavar="N", help="also its first N posts in time order")
+    sh.add_argument("--json", action="store_true", help="the record as JSON")
+    sh.set_defaults(func=cmd_show)
 
 
 def build_assigner(settings: Settings, adjust: Any = None) -> Any:
@@ -120,4 +141,86 @@ def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
             if args.apply:
                 added, removed = sync_group(client, alias, name, query)
                 print(f"  已更新：新增 {added} 条，移除 {removed} 条")
+    return 0
+
+
+def _events_index(settings: Settings) -> str:
+    """A connected client and the events alias; refuses clearly when Elasticsearch is unreachable."""
+    from index.client import check_connection
+    from index.events import EVENTS
+
+    check_connection(settings.elasticsearch)
+    return EVENTS.alias(settings.elasticsearch.index_prefix)
+
+
+_NO_EVENTS = "尚未建立事件数据：事件聚类任务（`yuqing run` 每次采集后运行，或 `yuqing events update`）还没有运行。"
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from elasticsearch import NotFoundError
+
+    from events.browse import event_line, list_footer, record_json
+    from index.client import es_client
+    from index.events import EventFilter, hot_events
+    from yuqing.errors import YuqingError
+
+    if args.limit < 1:
+        raise YuqingError("--limit must be at least 1")
+    since = datetime.now(UTC) - timedelta(hours=args.hours) if args.hours is not None else None
+    f = EventFilter(levels=tuple(args.level or ()), topics=tuple(args.topic or ()), units=tuple(args.unit or ()),
+                    since=since, include_closed=args.closed, in_scope_only=not args.all, size=args.limit)
+    alias = _events_index(settings)
+    with es_client(settings.elasticsearch) as client:
+        try:
+            found = hot_events(client, alias, f)
+        except NotFoundError as exc:
+            raise YuqingError(_NO_EVENTS) from exc
+    if args.json:
+        for r in found.records:
+            print(record_json(r))
+        return 0
+    tz = ZoneInfo(settings.timezone)
+    for r in found.records:
+        print(event_line(r, tz))
+    print(list_footer(found, f.in_scope_only))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from elasticsearch import NotFoundError
+
+    from events.browse import event_detail, post_lines, record_json
+    from index.client import es_client
+    from index.events import event_posts_query, get_events
+    from index.hits import read_hits
+    from index.layout import POSTS
+    from yuqing.errors import YuqingError
+
+    alias = _events_index(settings)
+    with es_client(settings.elasticsearch) as client:
+        try:
+            record = get_events(client, alias, [args.id]).get(args.id)
+        except NotFoundError as exc:
+            raise YuqingError(_NO_EVENTS) from exc
+        if record is None:
+            raise YuqingError(f"没有事件 {args.id}（yuqing events list 列出事件及其编号）")
+        posts = None
+        if args.posts > 0:
+            resp = client.search(index=POSTS.alias(settings.elasticsearch.index_prefix),
+                                 **event_posts_query(args.id, args.posts))
+            posts = (int(resp["hits"]["total"]["value"]), read_hits(resp["hits"]["hits"]).hits)
+    if args.json:
+        print(record_json(record))
+        return 0
+    tz = ZoneInfo(settings.timezone)
+    for line in event_detail(record, tz):
+        print(line)
+    if posts is not None:
+        for line in post_lines(*posts, tz):
+            print(line)
     return 0

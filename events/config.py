@@ -181,6 +181,10 @@ class RiskConfig(_Section):
     # an alert, a 处置单 or a place among the hot events. 0 turns the cap off.
     min_relevance_share: float = Field(0.3, ge=0, le=1, description="below it an event is 与本局业务无关 (level IV)")
     unrelated_reason: str = Field("与本局业务无关，常规关注", min_length=1)
+    # 本局发布: an event all of whose posts came from the bureau's own channels (sources.yaml ``own: true``) is
+    # the bureau speaking — a notice, its 情况说明 — not public opinion about it: it too stays at IV, out of
+    # scope, so the bureau's own statement never pages its leaders or opens a 处置单 against itself.
+    own_reason: str = Field("仅有本局渠道发布的信息，不是外部舆情", min_length=1)
 
 
 class TimelineConfig(_Section):

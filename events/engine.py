@@ -179,7 +179,7 @@ class EventEngine:
         heat_6h, heat_24h = forecast_heat(agg, now, cfg, (6, 24))
         metrics = event_metrics(agg, now, cfg, heat=heat, inputs=inputs, heat_6h=heat_6h, heat_24h=heat_24h)
         sensitive = sorted(agg.sensitive, key=lambda w: (-agg.sensitive[w], w))
-        risk = assess(metrics, cfg, sensitive, relevance_known=agg.relevance_known > 0)
+        risk = assess(metrics, cfg, sensitive, relevance_known=agg.relevance_known > 0, own_only=agg.own_only)
         return Score(eid, now, heat, heat_6h, heat_24h, inputs.growth_ratio, risk, metrics)
 
     def summary(self, event_id: str, now: float | None = None) -> EventSummary:
@@ -194,7 +194,7 @@ class EventEngine:
         return build_summary(
             ev, agg, now=at, heat=s.heat, heat_6h=s.heat_6h, heat_24h=s.heat_24h, growth=s.growth,
             risk_level=s.risk.level, risk_colour=LEVEL_COLOURS[s.risk.level], risk_reasons=s.risk.reasons,
-            related=s.risk.related, unit_of=self.unit_of,
+            in_scope=s.risk.in_scope, unit_of=self.unit_of,
         )
 
     def event_ids(self, *, status: str | None = None) -> list[str]:

@@ -8,7 +8,10 @@ of the rules at the chosen level, each followed by the values that made it fire,
 
 An event 与本局业务无关 — fewer than ``risk.min_relevance_share`` of its posts concern the bureau's work — stays at
 IV whatever fired, with ``risk.unrelated_reason``: a viral story about water cuts or a marathon is not the culture
-bureau's to answer, and must not page its leaders or open a 处置单.
+bureau's to answer, and must not page its leaders or open a 处置单. So does an event whose every post came from the
+bureau's own channels (本局发布, ``risk.own_reason``): the bureau's own notice or 情况说明 is not public opinion
+about it. Both are "out of scope" (``Risk.in_scope`` False): no alert, no 处置单, left out of 热点事件 and the
+reports unless asked for.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ _PERCENT = frozenset({"negative_share", "relevance_share"})
 class Risk:
     level: RiskLevel
     reasons: tuple[str, ...]
-    related: bool = True  # False: 与本局业务无关 (held at IV by ``risk.min_relevance_share``)
+    # False: 与本局业务无关 (held at IV by ``risk.min_relevance_share``) or 本局发布 only (``risk.own_reason``)
+    in_scope: bool = True
 
     @property
     def colour(self) -> str:
@@ -86,14 +90,18 @@ def assess(
     sensitive_words: list[str] | None = None,
     *,
     relevance_known: bool = False,
+    own_only: bool = False,
 ) -> Risk:
     """The level and reasons for ``metrics`` under ``cfg.risk.rules``; ``relevance_known``: some member's
-    relevance is known, so a low ``relevance_share`` means unrelated rather than unknown."""
+    relevance is known, so a low ``relevance_share`` means unrelated rather than unknown; ``own_only``: every
+    member came from the bureau's own channels."""
+    if own_only:
+        return Risk("IV", (cfg.risk.own_reason,), in_scope=False)
     floor = cfg.risk.min_relevance_share
     share = metrics.get("relevance_share", 0.0)
     if relevance_known and share < floor:
         return Risk("IV", (f"{cfg.risk.unrelated_reason}（{METRIC_LABELS['relevance_share']} "
-                           f"{_fmt('relevance_share', share)} < {_fmt('relevance_share', floor)}）",), related=False)
+                           f"{_fmt('relevance_share', share)} < {_fmt('relevance_share', floor)}）",), in_scope=False)
     fired: list[tuple[RiskLevel, str]] = []
     for rule in cfg.risk.rules:
         if all(metrics.get(m, 0.0) >= bound for m, bound in rule.when.items()):

@@ -101,7 +101,8 @@ class EventSummary:
     merged_into: str | None = None
     merged_from: tuple[str, ...] = ()
     hashtags: tuple[str, ...] = ()  # the 话题 its posts carry, the commonest first
-    related: bool = True  # False: 与本局业务无关 (events.risk), left out of 热点事件 and the reports by default
+    # False: 与本局业务无关 or 本局发布 only (events.risk): left out of 热点事件 and the reports by default
+    in_scope: bool = True
 
 
 # A 话题 carried by at least this share of an event's posts, and by this many, names the event: Weibo users chose
@@ -167,7 +168,7 @@ def build_summary(
     risk_level: str,
     risk_colour: str,
     risk_reasons: tuple[str, ...],
-    related: bool = True,
+    in_scope: bool = True,
     unit_of: Any = None,
 ) -> EventSummary:
     """The summary of one event at ``now``; ``unit_of`` maps a topic to its responsible unit (taxonomy)."""
@@ -218,5 +219,5 @@ def build_summary(
         merged_into=ev.merged_into,
         merged_from=tuple(ev.merged_from),
         hashtags=tuple(k for k, _ in _ranked(ev.tags, 5)),
-        related=related,
+        in_scope=in_scope,
     )

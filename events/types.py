@@ -42,6 +42,8 @@ class EventPost:
     judged: bool = False
     model_relevant: bool | None = None
     model_topic: str | None = None
+    # 本局发布: the post came from one of the bureau's own channels (``own: true`` in sources.yaml)
+    own: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:

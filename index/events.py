@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from index.records import Record
 from index.spec import IndexSpec
@@ -69,7 +69,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "places": _KW,
         "orgs": _KW,
         "relevance_share": _FLOAT,
-        "related": {"type": "boolean"},
+        "in_scope": {"type": "boolean"},
         "topic": _KW,
         "unit": _KW,
         "heat": _FLOAT,
@@ -179,9 +179,11 @@ class EventRecord(_Model):
     places: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)
     relevance_share: float = Field(0.0, ge=0, le=1)
-    # False: 与本局业务无关 (too few of its posts concern the bureau's work; held at IV). Records written before the
-    # field existed lack it and read as related until the events job rewrites them.
-    related: bool = True
+    # False: out of the press office's watch (held at IV): 与本局业务无关 (too few of its posts concern the bureau's
+    # work) or 本局发布 only (all its posts came from the bureau's own channels). Records written before the field
+    # existed lack it and read as in scope until the events job rewrites them; those that called it ``related``
+    # are read by that name.
+    in_scope: bool = Field(True, validation_alias=AliasChoices("in_scope", "related"))
     topic: str | None = None
     unit: str | None = None
     heat: float = Field(ge=0, le=100)
@@ -484,31 +486,34 @@ def sync_group(client: Elasticsearch, posts_alias: str, name: str, query: Mappin
 class EventFilter:
     """What the 热点事件 page asks for: levels, topics, units (any of each; empty: all), a post since ``since``
     (``last_post_at``), closed events too or only open ones, only the events on the bureau's work
-    (``related_only``: not 与本局业务无关) or all; merged events never (they live on in the survivor)."""
+    (``in_scope_only``: not out of scope) or all; merged events never (they live on in the survivor)."""
 
     levels: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     since: datetime | None = None
     include_closed: bool = False
-    related_only: bool = False
+    in_scope_only: bool = False
     size: int = 100
 
 
-# The events 与本局业务无关 (``EventRecord.related``); a record without the field (older) counts as related.
-UNRELATED_QUERY: dict[str, Any] = {"term": {"related": False}}
+# The events out of scope (``EventRecord.in_scope``: 与本局业务无关 or 本局发布 only); a record without the field
+# (older) counts as in scope, one written when the field was called ``related`` by that name (an unmapped field
+# matches nothing).
+OUT_OF_SCOPE_QUERY: dict[str, Any] = {"bool": {"should": [{"term": {"in_scope": False}}, {"term": {"related": False}}],
+                                               "minimum_should_match": 1}}
 
 
 @dataclass(frozen=True)
 class HotEvents:
     total: int  # how many events match
     records: list[EventRecord]  # the hottest of them
-    unrelated: int = 0  # matching events left out as 与本局业务无关 (``related_only``)
+    out_of_scope: int = 0  # matching events left out as out of scope (``in_scope_only``)
 
 
 def hot_events_query(f: EventFilter) -> dict[str, Any]:
-    """The events of ``f``, the hottest first, without the long fields (pure). With ``related_only`` the
-    unrelated events are left out after counting them (``aggs.unrelated``)."""
+    """The events of ``f``, the hottest first, without the long fields (pure). With ``in_scope_only`` the
+    events out of scope are left out after counting them (``aggs.out_of_scope``)."""
     filters: list[dict[str, Any]] = [{"terms": {"status": ["open", "closed"] if f.include_closed else ["open"]}}]
     for field_name, values in (("risk_level", f.levels), ("topic", f.topics), ("unit", f.units)):
         if values:
@@ -517,18 +522,18 @@ def hot_events_query(f: EventFilter) -> dict[str, Any]:
         filters.append({"range": {"last_post_at": {"gte": f.since.isoformat()}}})
     body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "sort": [{"heat": "desc"}, {"event_id": "asc"}],
                             "size": f.size, "track_total_hits": True, "_source": {"excludes": ["members"]}}
-    if f.related_only:
-        body["post_filter"] = {"bool": {"must_not": [UNRELATED_QUERY]}}
-        body["aggs"] = {"unrelated": {"filter": UNRELATED_QUERY}}
+    if f.in_scope_only:
+        body["post_filter"] = {"bool": {"must_not": [OUT_OF_SCOPE_QUERY]}}
+        body["aggs"] = {"out_of_scope": {"filter": OUT_OF_SCOPE_QUERY}}
     return body
 
 
 def hot_events(client: Elasticsearch, alias: str, f: EventFilter) -> HotEvents:
     """The events of ``f`` — see :func:`hot_events_query`."""
     resp = client.search(index=alias, **hot_events_query(f))
-    unrelated = resp.get("aggregations", {}).get("unrelated", {}).get("doc_count", 0)
+    hidden = resp.get("aggregations", {}).get("out_of_scope", {}).get("doc_count", 0)
     return HotEvents(int(resp["hits"]["total"]["value"]),
-                     [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]], int(unrelated))
+                     [EventRecord.model_validate(h["_source"]) for h in resp["hits"]["hits"]], int(hidden))
 
 
 def event_facets_query() -> dict[str, Any]:

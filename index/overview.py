@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, TypeVar
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ValidationError
 
-from index.events import UNRELATED_QUERY, EventRecord
+from index.events import OUT_OF_SCOPE_QUERY, EventRecord
 from index.outbox import STATUSES as OUTBOX_STATUSES
 from index.outbox import OutboxEntry
 from index.search import PostQuery, build_query
@@ -225,13 +225,14 @@ def _read(resp: Any, model: type[M]) -> Records[M]:
 
 
 def build_top_events(since: datetime | None, size: int, risk_levels: Sequence[str] = ()) -> dict[str, Any]:
-    """Open events with a post since ``since``, the hottest first, not those 与本局业务无关 (pure)."""
+    """Open events with a post since ``since``, the hottest first, not those out of scope (与本局业务无关, 本局发布
+    only) (pure)."""
     filters: list[dict[str, Any]] = [{"term": {"status": "open"}}]
     if since is not None:
         filters.append({"range": {"last_post_at": {"gte": since.isoformat()}}})
     if risk_levels:
         filters.append({"terms": {"risk_level": list(risk_levels)}})
-    return {"query": {"bool": {"filter": filters, "must_not": [UNRELATED_QUERY]}},
+    return {"query": {"bool": {"filter": filters, "must_not": [OUT_OF_SCOPE_QUERY]}},
             "sort": [{"heat": "desc"}, {"event_id": "asc"}], "size": size, "track_total_hits": True,
             "_source": {"excludes": ["members", "timeline"]}}
 

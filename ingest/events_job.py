@@ -64,6 +64,7 @@ from index.layout import POSTS
 from nlp.segment import segment as jieba_segment
 from nlp.taxonomy import Taxonomy, load_taxonomy
 from yuqing.settings import Settings
+from yuqing.sources import load_sources
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,10 @@ class StoredTokens:
         return tokens if tokens is not None else jieba_segment(text)
 
 
-def event_post(post_id: str, src: Mapping[str, Any], groups: GroupMatcher) -> EventPost:
-    """The events engine's view of a stored post (``src``: its ``_source``)."""
+def event_post(post_id: str, src: Mapping[str, Any], groups: GroupMatcher,
+               own_sources: frozenset[str] = frozenset()) -> EventPost:
+    """The events engine's view of a stored post (``src``: its ``_source``); ``own_sources``: the names of the
+    bureau's own channels (sources.yaml ``own: true``), whose posts are 本局发布."""
     a = src.get("analysis") or {}
     judgement = src.get("judgement")  # 人工研判: analysis holds the person's values, this the classifier's
     eng = src.get("engagement") or {}
@@ -150,6 +153,7 @@ def event_post(post_id: str, src: Mapping[str, Any], groups: GroupMatcher) -> Ev
         text=content,
         published_at=_time(src.get("published_at") or src["fetched_at"]),
         source=src.get("source") or "",
+        own=(src.get("source") or "") in own_sources,
         kind=src.get("kind") or "article",
         url=src.get("url"),
         likes=int(eng.get("likes") or 0),
@@ -180,18 +184,23 @@ class _Shown:
 
 @dataclass(frozen=True)
 class EventsConfigFiles:
-    """The configuration the job reads (``events.yaml``, ``taxonomy.yaml``, ``keyword_groups.yaml``); loading
-    it raises a ``ConfigError`` naming the file and the field (or 专题 group)."""
+    """The configuration the job reads (``events.yaml``, ``taxonomy.yaml``, ``keyword_groups.yaml``, and from
+    ``sources.yaml`` the bureau's own channels); loading it raises a ``ConfigError`` naming the file and the
+    field (or 专题 group)."""
 
     events: EventsConfig
     taxonomy: Taxonomy
     groups: GroupMatcher
+    # sources marked ``own: true``, disabled ones too (their posts already indexed are still the bureau's)
+    own_sources: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, settings: Settings) -> EventsConfigFiles:
+        sources = load_sources(settings.config_file("sources.yaml")).sources
         return cls(load_events_config(settings.config_file("events.yaml")),
                    load_taxonomy(settings.config_file("taxonomy.yaml")),
-                   GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups))
+                   GroupMatcher(load_keyword_groups(settings.config_file("keyword_groups.yaml")).groups),
+                   frozenset(s.name for s in sources if s.own))
 
 
 class EventsUpdater:
@@ -209,6 +218,7 @@ class EventsUpdater:
         # configuration is read now, so that a mistake shows at start-up (naming the file and the field)
         config = config or EventsConfigFiles.load(settings)
         self.cfg, self.taxonomy, self.groups = config.events, config.taxonomy, config.groups
+        self.own_sources = config.own_sources
         self.tokens = StoredTokens(self.cfg.text.max_chars)
         self.engine: EventEngine | None = None
         self._saved_at: str | None = None
@@ -293,7 +303,7 @@ class EventsUpdater:
         self.tokens.clear()
         for pid, src, _sort in page:
             try:
-                post = assigner.enrich(event_post(pid, src, self.groups))
+                post = assigner.enrich(event_post(pid, src, self.groups, self.own_sources))
             except (KeyError, ValueError) as exc:  # a document the engine cannot read: say which (once), go on
                 (log.debug if pid in self._unreadable else log.error)(
                     "events update: post %s (%s) skipped: %s", pid, src.get("url"), exc)

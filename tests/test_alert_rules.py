@@ -15,7 +15,7 @@ import pytest
 from alerts.compose import Envelope, compose
 from alerts.message import keyword_excerpt
 from alerts.producers import post_link
-from alerts.query import build_rule_query, build_rule_search, keyword_clause, window_clauses
+from alerts.query import build_rule_query, build_rule_search, keyword_clause, own_sources_clause, window_clauses
 from alerts.rules import AlertRule, load_alert_config, load_rules, rules_path
 from alerts.signals import PostSignal
 from nlp.taxonomy import load_taxonomy
@@ -207,6 +207,18 @@ def test_rule_query_without_optional_parts() -> None:
     assert q["must_not"] == []
     assert not any("terms" in f for f in q["filter"])
     assert len(q["filter"]) == 2  # time window + the 'any' clause
+
+
+def test_rule_query_leaves_out_the_bureaus_own_channels_unless_the_rule_names_them() -> None:
+    own = ("官网", "公众号")
+    rule = AlertRule(name="r", any_of=("图书馆",), recipients=("a@b.cn",))
+    q = build_rule_query(rule, NOW - timedelta(hours=1), NOW, own_sources=own)["bool"]
+    assert {"terms": {"source": ["公众号", "官网"]}} in q["must_not"]
+    assert build_rule_search(rule, NOW - timedelta(hours=1), NOW, own_sources=own)["query"]["bool"] == q
+    watching = AlertRule(name="官网监看", any_of=("图书馆",), sources=("官网", "市民留言板"), recipients=("a@b.cn",))
+    q = build_rule_query(watching, NOW - timedelta(hours=1), NOW, own_sources=own)["bool"]
+    assert {"terms": {"source": ["公众号"]}} in q["must_not"]  # the source it names is watched
+    assert own_sources_clause(("官网", "公众号"), own) is None and own_sources_clause((), ()) is None
 
 
 def test_rule_search_pages_oldest_first() -> None:

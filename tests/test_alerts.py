@@ -213,10 +213,13 @@ rules:
         post(4, "投诉图书馆噪音", "投诉图书馆噪音。", kind="article"),  # other kind
         post(5, "文化馆转载", "文化馆活动取消（转载）", duplicate_of="x"),  # a duplicate
     )
-    assert AlertDecider(s).run(es_client).created == 2
+    own = post(6, "关于文化馆活动取消的情况说明", "文化馆活动因场地检修取消，改期另行通知。", source="局官网")
+    add_posts(es_client, s, own)  # 本局发布: the bureau's own statement is no alert
+    assert AlertDecider(s, own_sources=["局官网"]).run(es_client).created == 2
     assert deliver_once(s, es_client).sent == 2
     got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}
     assert got["图书馆投诉"].rcpt_tos == [LEADER]
+    assert own.url not in text_of(got["全部文化馆"].message)[0]
     assert got["全部文化馆"].rcpt_tos == [PRESS]
     assert all(both.url in text_of(r.message)[0] for r in got.values())
 
@@ -402,16 +405,17 @@ event_rules:
 """
     s = configure(settings, es_client, tmp_path, smtp.port, rules)
     hit, other = post(1, "图书馆又闭馆了"), post(2, "剧院演出取消")
-    add_posts(es_client, s, hit, other)
+    own = post(3, "图书馆闭馆情况说明", source="局官网")  # 本局发布 on the same 专题: not news to alert on
+    add_posts(es_client, s, hit, other, own)
     set_post_events(es_client, POSTS.alias(s.elasticsearch.index_prefix), {},
-                    {hit.doc_id: ["图书馆闭馆"], other.doc_id: ["演出市场"]}, refresh=True)
+                    {hit.doc_id: ["图书馆闭馆"], other.doc_id: ["演出市场"], own.doc_id: ["图书馆闭馆"]}, refresh=True)
     now = datetime.now(UTC)
     runs = [SourceRun(source="市民留言板", kind="message", started_at=now - timedelta(minutes=m),
                       finished_at=now - timedelta(minutes=m), ok=True) for m in (30, 20, 10)]
     runs.append(SourceRun(source="文化新闻", kind="article", started_at=now, finished_at=now, ok=True, found=3,
                           new=1))
     write_runs(es_client, s.elasticsearch.index_prefix, runs)
-    decider = AlertDecider(s, sources=[("市民留言板", "message"), ("文化新闻", "article")])
+    decider = AlertDecider(s, sources=[("市民留言板", "message"), ("文化新闻", "article")], own_sources=["局官网"])
     assert decider.run(es_client).created == 2
     assert deliver_once(s, es_client).sent == 2
     got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(2)}

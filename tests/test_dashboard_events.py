@@ -8,13 +8,14 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from alerts.report_jobs import StoreEvents
-from index.events import EVENT_SPECS, EVENTS, EventFilter, get_events, hot_events
+from index.events import EVENT_SPECS, EVENTS, EventFilter, EventRecord, get_events, hot_events
 from index.layout import POSTS, setup
 from index.overview import top_events
 from ingest.events_job import EventsUpdater
 from tests.conftest import seed_posts
 from tests.test_dashboard_app import _run, app_env, frame_with, shown_titles, signed_in
 from tests.test_events_job import LIBRARY, library_posts, other_posts
+from yuqing.cli import main
 from yuqing.models import Analysis, Post
 from yuqing.settings import Settings
 
@@ -36,6 +37,17 @@ def water_posts(start: datetime) -> list[Post]:
             for i, (t, c) in enumerate(WATER)]
 
 
+def bureau_notice(at: datetime) -> Post:
+    """本局发布: the bureau's own statement on its website (``demo-bureau-site`` is ``own: true`` in sources.yaml),
+    on a matter nobody outside has written about: an event out of scope, whatever the classifier says."""
+    relevant = Analysis.model_validate({"sentiment": "neutral", "relevant": True, "relevance_prob": 0.97,
+                                        "model_version": "test"})
+    return Post(url="http://127.0.0.1:8601/gov/tzgg/notice-99.html", title="青川市非遗展示中心开放时间调整的通知",
+                content="青川市非遗展示中心自下周起周一闭馆，周二至周日开放，节假日照常开放。",
+                source="demo-bureau-site", kind="article", published_at=at, fetched_at=at + timedelta(minutes=1),
+                analysis=relevant)
+
+
 @pytest.fixture()
 def clustered(app_env: Settings, es_client: Elasticsearch) -> dict[str, str]:
     """The library story (8 posts over the last 3 hours) and four other news, through the events job; returns
@@ -44,7 +56,8 @@ def clustered(app_env: Settings, es_client: Elasticsearch) -> dict[str, str]:
     now = datetime.now(UTC)
     tagged = [p.model_copy(update={"content": f"{p.content} #青川市图书馆闭馆#"})  # Weibo's 话题
               for p in library_posts(now - timedelta(hours=3), 8)]
-    posts = tagged + other_posts(now - timedelta(hours=5)) + water_posts(now - timedelta(hours=2))
+    posts = tagged + other_posts(now - timedelta(hours=5)) + water_posts(now - timedelta(hours=2)) \
+        + [bureau_notice(now - timedelta(hours=1))]
     seed_posts(es_client, app_env, posts)
     EventsUpdater(app_env, es_client, clock=lambda: now).run_once()
     es_client.indices.refresh(index=f"{app_env.elasticsearch.index_prefix}-*")
@@ -58,8 +71,8 @@ def test_hot_events_lists_the_story_first_and_filters(clustered: dict[str, str])
     at.switch_page("views/events.py")
     _run(at)
     table = frame_with(at, "事件")
-    assert len(table) == 5  # the water story is not the bureau's: left out, and said so
-    assert "另有 1 个与本局业务无关的事件未列出" in at.caption[0].value
+    assert len(table) == 5  # the water story is not the bureau's, the notice is the bureau's own: left out, said so
+    assert "另有 2 个与本局业务无关或只有本局发布信息的事件未列出" in at.caption[0].value
     top = table.iloc[0]
     assert top["事件"] == "#青川市图书馆闭馆#" and top["条数"] == 8  # named by the 话题 its posts carry
     assert top["风险等级"].split()[0] in ("🔴", "🟠", "🟡") and top["首发"].startswith("微博（")
@@ -67,13 +80,15 @@ def test_hot_events_lists_the_story_first_and_filters(clustered: dict[str, str])
     assert top["详情"] == f"event?id={clustered[LIBRARY[0][0]]}"
     assert list(table["热度"]) == sorted(table["热度"], reverse=True)
 
-    at.sidebar.checkbox(key="events_related").uncheck()
+    at.sidebar.checkbox(key="events_in_scope").uncheck()
     _run(at)
     everything = frame_with(at, "事件")
     water = everything[everything["事件"].isin([t for t, _ in WATER])]
-    assert len(everything) == 6 and len(water) == 1 and water.iloc[0]["风险等级"].endswith("IV级（蓝）")
+    notice = everything[everything["事件"] == bureau_notice(datetime.now(UTC)).title]
+    assert len(everything) == 7 and len(water) == 1 and water.iloc[0]["风险等级"].endswith("IV级（蓝）")
+    assert len(notice) == 1 and notice.iloc[0]["风险等级"].endswith("IV级（蓝）")
     assert "与本局业务无关" not in at.caption[0].value
-    at.sidebar.checkbox(key="events_related").check()
+    at.sidebar.checkbox(key="events_in_scope").check()
 
     at.sidebar.multiselect(key="events_levels").set_value(["IV"])
     _run(at)
@@ -83,24 +98,30 @@ def test_hot_events_lists_the_story_first_and_filters(clustered: dict[str, str])
     assert at.info[0].value.startswith("没有符合条件的事件")
 
 
-def test_unrelated_events_stay_out_of_the_overview_and_the_reports(
+def test_events_out_of_scope_stay_out_of_the_overview_and_the_reports(
     clustered: dict[str, str], app_env: Settings, es_client: Elasticsearch
 ) -> None:
     prefix = app_env.elasticsearch.index_prefix
     alias = EVENTS.alias(prefix)
     water = clustered[WATER[0][0]]
-    stored = get_events(es_client, alias, [water, clustered[LIBRARY[0][0]]])
-    assert not stored[water].related and stored[water].risk_level == "IV"
-    assert stored[clustered[LIBRARY[0][0]]].related
+    notice = clustered[bureau_notice(datetime.now(UTC)).title]
+    stored = get_events(es_client, alias, [water, notice, clustered[LIBRARY[0][0]]])
+    assert not stored[water].in_scope and stored[water].risk_level == "IV"
+    assert not stored[notice].in_scope and stored[notice].risk_reasons == ["仅有本局渠道发布的信息，不是外部舆情"]
+    assert stored[clustered[LIBRARY[0][0]]].in_scope
     assert all(clustered[t] == water for t, _ in WATER)  # one event
     everything = hot_events(es_client, alias, EventFilter())
-    ours = hot_events(es_client, alias, EventFilter(related_only=True))
-    assert water in {r.event_id for r in everything.records} and everything.unrelated == 0
-    assert water not in {r.event_id for r in ours.records} and ours.unrelated == 1 and ours.total == 5
-    assert water not in {r.event_id for r in top_events(es_client, alias, None).items}  # 总览
+    ours = hot_events(es_client, alias, EventFilter(in_scope_only=True))
+    assert {water, notice} <= {r.event_id for r in everything.records} and everything.out_of_scope == 0
+    assert not {water, notice} & {r.event_id for r in ours.records} and ours.out_of_scope == 2 and ours.total == 5
+    assert not {water, notice} & {r.event_id for r in top_events(es_client, alias, None).items}  # 总览
     now = datetime.now(UTC)
     report = StoreEvents(es_client, alias, POSTS.alias(prefix)).top_events(now - timedelta(days=1), now, 10)
-    assert len(report) == 5 and water not in {e.event_id for e in report}  # 日报 / 周报
+    assert len(report) == 5 and not {water, notice} & {e.event_id for e in report}  # 日报 / 周报
+    # a record written when the field was called ``related`` reads by that name
+    legacy = {**stored[clustered[LIBRARY[0][0]]].model_dump(mode="json"), "related": False}
+    del legacy["in_scope"]
+    assert not EventRecord.model_validate(legacy).in_scope
 
 
 def test_event_detail_shows_reasons_forecast_posts_and_the_ticket_link(clustered: dict[str, str]) -> None:
@@ -129,3 +150,31 @@ def test_event_detail_of_an_unknown_event_says_so(clustered: dict[str, str]) -> 
     at.switch_page("views/event.py")
     _run(at)
     assert at.error[0].value.startswith("未找到事件 \\[请点此核实\\]\\(http")
+
+
+def test_cli_lists_and_shows_events_as_the_pages_do(clustered: dict[str, str], app_env: Settings,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    library = clustered[LIBRARY[0][0]]
+    water = clustered[WATER[0][0]]
+    assert main(["events", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows, footer = out[:-1], out[-1]
+    assert len(rows) == 5 and rows[0].startswith(library) and "#青川市图书馆闭馆#" in rows[0] and "8条" in rows[0]
+    assert not any(water in r for r in rows)  # out of scope: counted, not listed
+    assert footer == "共 5 个事件；另有 2 个与本局业务无关或只有本局发布信息的事件未列出（--all 可查看）。"
+    assert main(["events", "list", "--all", "--limit", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[-1] == "共 7 个事件，显示热度最高的 3 个。"
+    assert main(["events", "list", "--all", "--level", "IV", "--json"]) == 0
+    records = [EventRecord.model_validate_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert water in {r.event_id for r in records} and {r.risk_level for r in records} == {"IV"}
+    assert library not in {r.event_id for r in records}
+
+    assert main(["events", "show", library, "--posts", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"事件 {library}  #青川市图书馆闭馆#") and "研判依据：" in shown
+    assert "信息（共 8 条，显示前 3 条）" in shown and shown.count("weibo.example.cn") >= 3
+    assert main(["events", "show", water]) == 0
+    assert "不需关注：不预警、不开处置单、不列入日报" in capsys.readouterr().out
+    assert main(["events", "show", "no-such-event"]) == 2
+    assert "没有事件 no-such-event" in capsys.readouterr().err

@@ -337,11 +337,11 @@ def test_an_event_unrelated_to_the_bureaus_work_stays_at_level_iv(cfg: EventsCon
     hot = {"heat": 90.0, "negative_share": 0.8, "relevance_share": 0.1}
     assert cfg.risk.min_relevance_share == 0.3  # shipped config/events.yaml
     capped = assess(hot, cfg, relevance_known=True)
-    assert capped.level == "IV" and not capped.related and not capped.flagged
+    assert capped.level == "IV" and not capped.in_scope and not capped.flagged
     assert capped.reasons == (f"{cfg.risk.unrelated_reason}（业务相关占比 10% < 30%）",)
     assert assess({**hot, "relevance_share": 0.3}, cfg, relevance_known=True).level == "I"  # at the floor: related
     # relevance unknown for every member: a low share says nothing, the rules decide
-    assert assess(hot, cfg).level == "I" and assess(hot, cfg).related
+    assert assess(hot, cfg).level == "I" and assess(hot, cfg).in_scope
     off = cfg.model_copy(update={"risk": cfg.risk.model_copy(update={"min_relevance_share": 0.0})})
     assert assess({**hot, "relevance_share": 0.0}, off, relevance_known=True).level == "I"
 
@@ -355,12 +355,44 @@ def test_the_engine_holds_a_viral_unrelated_story_at_iv_and_marks_its_summary(cf
     unrelated, related = EventEngine(cfg), EventEngine(cfg)
     last_u = unrelated.process_many(story(False))[-1]
     last_r = related.process_many(story(True))[-1]
-    assert last_r.score.risk.level in ("I", "II") and last_r.score.risk.related  # half relevant: the rules decide
+    assert last_r.score.risk.level in ("I", "II") and last_r.score.risk.in_scope  # half relevant: the rules decide
     assert last_u.score.heat == pytest.approx(last_r.score.heat)  # as hot ...
-    assert last_u.score.risk.level == "IV" and not last_u.score.risk.related  # ... but not the bureau's
+    assert last_u.score.risk.level == "IV" and not last_u.score.risk.in_scope  # ... but not the bureau's
     summary = unrelated.summary(last_u.event_id)
-    assert not summary.related and summary.risk_reasons[0].startswith(cfg.risk.unrelated_reason)
-    assert related.summary(last_r.event_id).related
+    assert not summary.in_scope and summary.risk_reasons[0].startswith(cfg.risk.unrelated_reason)
+    assert related.summary(last_r.event_id).in_scope
+
+
+def test_an_event_only_the_bureau_published_is_out_of_scope_until_the_public_joins(cfg: EventsConfig) -> None:
+    """本局发布: the bureau's own notice, reposted by its own channels, is not public opinion about it; the first
+    outside post makes it an event like any other (scored by the rules)."""
+    def notice(i: int, own: bool) -> EventPost:
+        return post(f"n{i}-{own}", "关于市图书馆闭馆装修的情况说明", "市图书馆闭馆装修三个月，闭馆期间开放临时借阅点。",
+                    i * 0.2, kind="article", source="官网" if own else "微博", own=own, relevant=True,
+                    sentiment="negative")
+
+    engine = EventEngine(cfg)
+    results = engine.process_many([notice(i, True) for i in range(30)])
+    eid = results[-1].event_id
+    assert {r.event_id for r in results} == {eid}
+    risk = results[-1].score.risk
+    assert risk.level == "IV" and not risk.in_scope and risk.reasons == (cfg.risk.own_reason,)
+    assert engine.aggregates[eid].own == 30 and engine.aggregates[eid].own_only
+    assert not engine.summary(eid).in_scope
+    # the same 30 posts from outside: the rules decide (hot, negative, relevant)
+    outside = EventEngine(cfg).process_many([notice(i, False) for i in range(30)])[-1]
+    assert outside.score.risk.in_scope and outside.score.risk.level != "IV"
+    joined = engine.process(notice(31, False))
+    assert joined.event_id == eid and joined.score.risk.in_scope
+    assert joined.score.risk.reasons != (cfg.risk.own_reason,)
+    # the count survives a save and a merge
+    again = EventAggregate.from_dict(engine.aggregates[eid].to_dict())
+    assert again.own == 30 and not again.own_only
+    legacy = {k: v for k, v in engine.aggregates[eid].to_dict().items() if k != "own"}
+    assert EventAggregate.from_dict(legacy).own == 0
+    merged = EventAggregate()
+    merged.merge(again, cfg)
+    assert merged.own == 30
 
 
 def test_board_reports_count_messages_on_the_matter_within_the_window(cfg: EventsConfig) -> None:

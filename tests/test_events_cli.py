@@ -70,6 +70,7 @@ def test_a_bad_line_is_refused_with_its_line_number() -> None:
         ({**LINES[1], "likes": -1}, "line 7: 'likes' must be a non-negative integer"),
         ({**LINES[1], "published_at": "yesterday"}, "line 7: 'published_at' is not an ISO 8601 time"),
         ({**LINES[1], "sentiment": "angry"}, "line 7: 'sentiment' must be one of"),
+        ({**LINES[1], "own": "yes"}, "line 7: 'own' must be true or false"),
         ({"id": "x", "published_at": "2024-05-06T08:00:00"}, "line 7: a post needs a title or a text"),
         ([1, 2], "line 7: expected a JSON object"),
     ]:
@@ -77,4 +78,6 @@ def test_a_bad_line_is_refused_with_its_line_number() -> None:
             parse_line(json.dumps(bad, ensure_ascii=False), 7, tz)
     assert parse_line("   ", 8, tz) is None
     naive = parse_line(json.dumps(LINES[2], ensure_ascii=False), 9, tz)
-    assert naive is not None and naive.published_at.utcoffset() == timedelta(hours=8)
+    assert naive is not None and naive.published_at.utcoffset() == timedelta(hours=8) and not naive.own
+    own = parse_line(json.dumps({**LINES[2], "own": True}, ensure_ascii=False), 10, tz)
+    assert own is not None and own.own

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from dashboard.summaries import apply_expression, default_window_label, volume_frame
 from events.keyword_groups import parse_expression
-from index.events import UNRELATED_QUERY
+from index.events import OUT_OF_SCOPE_QUERY
 from index.overview import DataSpan, VolumePoint, build_top_events, interval_for
 from index.search import PostQuery, build_query, build_sort, highlight_terms
 
@@ -69,4 +69,4 @@ def test_top_events_are_open_recent_and_hottest_first() -> None:
     assert body["sort"][0] == {"heat": "desc"} and body["size"] == 5
     assert {"term": {"status": "open"}} in body["query"]["bool"]["filter"]
     assert {"range": {"last_post_at": {"gte": since.isoformat()}}} in body["query"]["bool"]["filter"]
-    assert body["query"]["bool"]["must_not"] == [UNRELATED_QUERY]  # 与本局业务无关: not on 总览
+    assert body["query"]["bool"]["must_not"] == [OUT_OF_SCOPE_QUERY]  # 与本局业务无关: not on 总览

@@ -87,6 +87,13 @@ def _response_job(settings: Settings, jobs: ResponseJobs, which: str, _outcome: 
         return jobs.auto_open(client) if which == "tickets" else jobs.silence(client)
 
 
+def _decider(settings: Settings) -> AlertDecider:
+    from alerts.service import AlertDecider
+    from yuqing.sources import load_sources
+
+    return AlertDecider.for_sources(settings, load_sources(settings.config_file("sources.yaml")).sources)
+
+
 def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDecider | None = None,
                     sender: SenderThread | None = None) -> list[PostCrawlJob]:
     """What the scheduler runs, in order, after each crawl (and at start-up): one place to append a job.
@@ -94,7 +101,6 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
     Alert decide comes last: it reads what the jobs before it wrote (events and their levels, tickets). The
     outbox sender is not a job: a thread of the scheduler process (alerts.service.SenderThread).
     """
-    from alerts.service import AlertDecider
     from response.jobs import ResponseJobs
     from yuqing.scheduler import PostCrawlJob
 
@@ -107,7 +113,7 @@ def post_crawl_jobs(settings: Settings, *, alerts: bool = True, decider: AlertDe
     jobs.append(PostCrawlJob("tickets", partial(_response_job, settings, response, "tickets")))
     jobs.append(PostCrawlJob("silence", partial(_response_job, settings, response, "silence")))
     if alerts:  # last: it reads the tickets and levels the jobs above wrote
-        jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings, decider or AlertDecider(settings), sender)))
+        jobs.append(PostCrawlJob("alerts", partial(_alert_job, settings, decider or _decider(settings), sender)))
     return jobs
 
 
@@ -165,7 +171,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from yuqing.scheduler import Scheduler
     from yuqing.sources import load_sources
 
-    sources = load_sources(settings.config_file("sources.yaml")).enabled()
+    sources_file = load_sources(settings.config_file("sources.yaml"))
+    sources = sources_file.enabled()
     _check_crawl_config(settings)
     sender: SenderThread | None = None
     decider: AlertDecider | None = None
@@ -178,7 +185,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings.require_smtp()
         alert_config(settings)  # a bad rules file: refuse now, naming the file and the field
         font = cjk_font(settings.alerts.cjk_font)  # no Chinese font: refuse now, not at the first chart
-        decider = AlertDecider(settings, sources=[(s.name, s.kind) for s in sources], font=font)
+        decider = AlertDecider.for_sources(settings, sources_file.sources, font=font)
         sender = SenderThread(settings, font=font)
     # an extra crawling machine runs no post-crawl job: the events update and 处置跟踪 must have one writer
     jobs = [] if args.crawl_only else post_crawl_jobs(settings, alerts=alerts, decider=decider, sender=sender)

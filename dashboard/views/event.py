@@ -25,7 +25,7 @@ now = datetime.now(UTC).replace(second=0, microsecond=0)
 st.title("事件详情")
 wanted = st.query_params.get("id")
 if not wanted:
-    found = call(event_data.events, backend, EventFilter(size=50, related_only=True))
+    found = call(event_data.events, backend, EventFilter(size=50, in_scope_only=True))
     if not found or not found.records:
         st.info("暂无事件。事件由采集后的聚类任务生成（`yuqing run` / `yuqing events update`）。")
         st.stop()

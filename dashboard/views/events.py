@@ -29,20 +29,21 @@ with st.sidebar:
     units = st.multiselect("责任单位", options=facets["unit"], key="events_units", placeholder="全部单位")
     window_label = st.selectbox("最近发帖", options=list(data.OVERVIEW_WINDOWS), index=1, key="events_window")
     include_closed = st.checkbox("包括已结束的事件", key="events_closed")
-    related_only = st.checkbox("只看与本局业务相关的事件", value=True, key="events_related",
-                               help="与本局业务无关的事件（其中与本局文化工作相关的信息太少）不预警、不列入日报")
+    in_scope_only = st.checkbox("只看需要关注的事件", value=True, key="events_in_scope",
+                                help="不列出与本局业务无关的事件（其中与本局文化工作相关的信息太少）和只有本局渠道"
+                                     "发布信息的事件；这些事件不预警、不开处置单、不列入日报")
 
 window = data.OVERVIEW_WINDOWS[window_label]
 since = data.window_start(now, window) if window is not None else None
 found = call(event_data.events, backend, EventFilter(levels=tuple(levels), topics=tuple(topics), units=tuple(units),
                                                      since=since, include_closed=include_closed,
-                                                     related_only=related_only))
+                                                     in_scope_only=in_scope_only))
 if found is None:
     st.info("尚未建立事件数据：事件聚类任务（`yuqing run` 每次采集后运行，或 `yuqing events update`）还没有运行。")
     st.stop()
 total, records = found.total, found.records
-hidden = f"另有 {found.unrelated} 个与本局业务无关的事件未列出（取消勾选“只看与本局业务相关的事件”可查看）。" \
-    if found.unrelated else ""
+hidden = (f"另有 {found.out_of_scope} 个与本局业务无关或只有本局发布信息的事件未列出（取消勾选“只看需要关注的事件”"
+          "可查看）。") if found.out_of_scope else ""
 if not records:
     st.info("没有符合条件的事件。可放宽筛选条件或时间范围。" + hidden)
     st.stop()
