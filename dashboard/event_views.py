@@ -93,6 +93,13 @@ def history_frame(record: EventRecord, tz: str) -> pd.DataFrame:
                          "风险等级": [level_text(h.level) for h in rows]})
 
 
+def own_posts_text(record: EventRecord) -> str:
+    """Whether the bureau's own channels (官网, 公众号: sources with ``own: true``) have spoken on the matter."""
+    if record.own_posts:
+        return f"本局渠道已发布 {record.own_posts} 条"
+    return "本局渠道尚未就此发布信息"
+
+
 def forecast_delta(now_heat: float, later: float) -> str:
     """How the forecast compares with the current heat, e.g. ``+6.2``."""
     return f"{later - now_heat:+.1f}"

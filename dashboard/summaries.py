@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from dashboard import format as fmt
-from events.config import LEVEL_COLOURS, LEVELS
+from events.config import LEVEL_LABELS
 from events.keyword_groups import Expression
 from index.events import EventRecord
 from index.outbox import OutboxEntry
@@ -25,7 +25,7 @@ OUTBOX_STATUS_LABELS: dict[str, str] = {
     "digested": "已并入汇总",
 }
 REPORT_RULES: dict[str, str] = {"report-daily": "舆情日报", "report-weekly": "舆情周报"}  # alerts.report_jobs
-RISK_LABELS: dict[str, str] = {lv: f"{lv}级（{LEVEL_COLOURS[lv]}）" for lv in LEVELS}
+RISK_LABELS: dict[str, str] = LEVEL_LABELS
 RELEVANCE_CHOICES: dict[str, str] = {"all": "全部", "relevant": "仅相关", "irrelevant": "仅非相关"}
 SORT_LABELS: dict[str, str] = {"newest": "按时间（最新在前）", "relevance": "按相关度"}
 SORT_ORDERS: tuple[SortOrder, ...] = ("newest", "relevance")

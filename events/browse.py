@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from events.config import LEVEL_LABELS
 from index.events import EventRecord, HotEvents
 from index.search import PostHit
-
-RISK_LABELS: dict[str, str] = {"I": "I级（红）", "II": "II级（橙）", "III": "III级（黄）", "IV": "IV级（蓝）"}
-SENTIMENT_LABELS: dict[str, str] = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+from yuqing.models import SENTIMENT_LABELS
 
 
 def _t(value: datetime, tz: tzinfo) -> str:
@@ -48,7 +47,7 @@ def event_detail(r: EventRecord, tz: tzinfo) -> list[str]:
     lines = [
         f"事件 {r.event_id}  {r.title}",
         f"  状态：{ {'open': '进行中', 'closed': '已结束', 'merged': '已合并'}[r.status]}"
-        f"    风险等级：{RISK_LABELS[r.risk_level]}    热度：{r.heat:.1f}"
+        f"    风险等级：{LEVEL_LABELS[r.risk_level]}    热度：{r.heat:.1f}"
         f"（6小时后预计 {r.heat_6h:.1f}，24小时后 {r.heat_24h:.1f}）",
         f"  研判依据：{'；'.join(r.risk_reasons) or '—'}",
     ]
@@ -63,6 +62,7 @@ def event_detail(r: EventRecord, tz: tzinfo) -> list[str]:
         f"  情绪：负面 {s.negative}、中性 {s.neutral}、正面 {s.positive}" + (f"、未知 {s.unknown}" if s.unknown else "")
         + f"（负面占比 {r.negative_share * 100:.0f}%）",
         f"  首发：{first.source} {_t(first.published_at, tz)} {first.title}" + (f" {first.url}" if first.url else ""),
+        f"  本局发布：{f'{r.own_posts} 条' if r.own_posts else '尚无'}",
     ]
     if r.keywords:
         lines.append(f"  关键词：{'、'.join(r.keywords[:10])}")

@@ -17,6 +17,7 @@ Features = Literal["words", "bigrams", "words+bigrams"]
 RiskLevel = Literal["I", "II", "III", "IV"]
 LEVELS: tuple[RiskLevel, ...] = ("I", "II", "III", "IV")
 LEVEL_COLOURS: dict[str, str] = {"I": "红", "II": "橙", "III": "黄", "IV": "蓝"}
+LEVEL_LABELS: dict[str, str] = {lv: f"{lv}级（{LEVEL_COLOURS[lv]}）" for lv in LEVELS}  # I级（红）, shown to users
 
 # The metrics a risk rule may test (lower bounds), with their Chinese labels for the reasons shown to users.
 METRIC_LABELS: dict[str, str] = {

@@ -86,6 +86,7 @@ class EventSummary:
     places: tuple[str, ...]
     orgs: tuple[str, ...]
     relevance_share: float
+    own_posts: int  # members from the bureau's own channels (本局发布): has the bureau spoken on the matter?
     topic: str | None
     unit: str | None
     heat: float
@@ -204,6 +205,7 @@ def build_summary(
         places=tuple(k for k, _ in _ranked(agg.places or {**ev.city, **ev.county})),
         orgs=tuple(k for k, _ in _ranked(agg.orgs)),
         relevance_share=round(agg.relevance_share, 4),
+        own_posts=agg.own,
         topic=topic,
         unit=unit_of(topic) if (unit_of is not None and topic) else None,
         heat=round(heat, 2),

@@ -69,6 +69,7 @@ EVENTS_MAPPING: dict[str, Any] = {
         "places": _KW,
         "orgs": _KW,
         "relevance_share": _FLOAT,
+        "own_posts": _INT,
         "in_scope": {"type": "boolean"},
         "topic": _KW,
         "unit": _KW,
@@ -179,6 +180,7 @@ class EventRecord(_Model):
     places: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)
     relevance_share: float = Field(0.0, ge=0, le=1)
+    own_posts: int = Field(0, ge=0)  # posts of the bureau's own channels (本局发布) among its members
     # False: out of the press office's watch (held at IV): 与本局业务无关 (too few of its posts concern the bureau's
     # work) or 本局发布 only (all its posts came from the bureau's own channels). Records written before the field
     # existed lack it and read as in scope until the events job rewrites them; those that called it ``related``

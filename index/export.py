@@ -30,7 +30,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from index.hits import read_hits
 from index.search import PostQuery, build_query, build_sort
-from yuqing.models import KIND_LABELS, Post
+from yuqing.models import KIND_LABELS, SENTIMENT_LABELS, Post
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ MEDIA_TYPES: dict[str, str] = {
 }
 SHEET_TITLE = "舆情"
 
-SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -142,6 +142,12 @@ def test_event_detail_shows_reasons_forecast_posts_and_the_ticket_link(clustered
     assert len(frame_with(at, "风险等级")) == 1  # the level history
     links = [el for el in at.get("page_link")]
     assert any(f"event={event_id}" in str(el.proto) for el in links), "the 处置单 link carries the event id"
+    assert "**本局发布**：本局渠道尚未就此发布信息" in markdown  # the bureau has not spoken on it
+
+    at.query_params["id"] = clustered[bureau_notice(datetime.now(UTC)).title]
+    _run(at)
+    markdown = "\n".join(md.value for md in at.markdown)
+    assert "**本局发布**：本局渠道已发布 1 条" in markdown and "仅有本局渠道发布的信息，不是外部舆情" in markdown
 
 
 def test_event_detail_of_an_unknown_event_says_so(clustered: dict[str, str]) -> None:
@@ -174,7 +180,11 @@ def test_cli_lists_and_shows_events_as_the_pages_do(clustered: dict[str, str], a
     shown = capsys.readouterr().out
     assert shown.startswith(f"事件 {library}  #青川市图书馆闭馆#") and "研判依据：" in shown
     assert "信息（共 8 条，显示前 3 条）" in shown and shown.count("weibo.example.cn") >= 3
+    assert "本局发布：尚无" in shown
     assert main(["events", "show", water]) == 0
     assert "不需关注：不预警、不开处置单、不列入日报" in capsys.readouterr().out
+    assert main(["events", "show", clustered[bureau_notice(datetime.now(UTC)).title]]) == 0
+    shown = capsys.readouterr().out
+    assert "研判依据：仅有本局渠道发布的信息，不是外部舆情" in shown and "本局发布：1 条" in shown
     assert main(["events", "show", "no-such-event"]) == 2
     assert "没有事件 no-such-event" in capsys.readouterr().err

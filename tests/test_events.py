@@ -378,7 +378,7 @@ def test_an_event_only_the_bureau_published_is_out_of_scope_until_the_public_joi
     risk = results[-1].score.risk
     assert risk.level == "IV" and not risk.in_scope and risk.reasons == (cfg.risk.own_reason,)
     assert engine.aggregates[eid].own == 30 and engine.aggregates[eid].own_only
-    assert not engine.summary(eid).in_scope
+    assert not engine.summary(eid).in_scope and engine.summary(eid).own_posts == 30
     # the same 30 posts from outside: the rules decide (hot, negative, relevant)
     outside = EventEngine(cfg).process_many([notice(i, False) for i in range(30)])[-1]
     assert outside.score.risk.in_scope and outside.score.risk.level != "IV"

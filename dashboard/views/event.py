@@ -71,6 +71,7 @@ with right:
 first = record.first_post
 st.markdown(f"**首发**：{fmt.md_escape(first.source)} · {fmt.format_time(first.published_at, tz)} · "
             + fmt.title_link(mask(first.title), first.url or ""))
+st.markdown(f"**本局发布**：{ev.own_posts_text(record)}")
 if record.keywords:
     st.caption("关键词：" + "、".join(record.keywords))
 if record.hashtags:
