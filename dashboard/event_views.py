@@ -81,8 +81,10 @@ def kinds_text(record: EventRecord) -> str:
 
 
 def sentiment_text(record: EventRecord) -> str:
+    """The sentiment of the public's posts, and the bureau's own posts (counted apart: they are its response)."""
     s = record.sentiment
-    parts = [("负面", s.negative), ("中性", s.neutral), ("正面", s.positive), (fmt.UNANALYSED_LABEL, s.unknown)]
+    parts = [("负面", s.negative), ("中性", s.neutral), ("正面", s.positive), (fmt.UNANALYSED_LABEL, s.unknown),
+             ("本局发布", record.own_posts)]
     return "，".join(f"{name} {n}" for name, n in parts if n)
 
 

@@ -138,16 +138,11 @@ class EventAggregate:
 
     # ---- adding -----------------------------------------------------------------------------------------
     def add(self, post: EventPost, cfg: EventsConfig, terms: Mapping[str, float] | None = None) -> None:
+        """Count ``post`` as a member. A post of the bureau's own channels (``post.own``, 本局发布) is a member —
+        it counts in the size, the sources, 首发, the topic and relevance, and in ``own`` — but it is the bureau's
+        response, not public opinion: it adds nothing to the sentiment mix, the engagement, the sensitive words,
+        the heat accumulators or the timeline, so the bureau speaking on a matter never raises its heat or level."""
         t = post.published_at.timestamp()
-        heat = cfg.heat
-        half_life = heat.half_life_hours * HOUR
-        w = heat.authority.weight(post.source, post.kind)
-        ew = heat.engagement
-        e = (
-            ew.likes * post.likes + ew.dislikes * post.dislikes + ew.comments * post.comments
-            + ew.reposts * post.reposts
-        )
-        neg = 1.0 if post.sentiment == "negative" else 0.0
         self.count += 1
         brief = Brief(
             id=post.id, title=post.title or post.text[:40], source=post.source, kind=post.kind, at=t, url=post.url,
@@ -159,13 +154,6 @@ class EventAggregate:
         self.last = t if self.last is None else max(self.last, t)
         _inc(self.sources, post.source or "未知")
         _inc(self.kinds, post.kind)
-        _inc(self.sentiments, post.sentiment or "unknown")
-        self.engagement["likes"] += post.likes
-        self.engagement["dislikes"] += post.dislikes
-        self.engagement["comments"] += post.comments
-        self.engagement["reposts"] += post.reposts
-        if e:
-            self.engaged_by[post.id] = _counts_of(post)
         self.own += int(post.own)
         rel = post.is_relevant
         if rel is not None:
@@ -181,6 +169,32 @@ class EventAggregate:
             _inc(self.orgs, o)
         for g in dict.fromkeys(post.keyword_groups):
             _inc(self.groups, g)
+        if not post.own:
+            self._add_opinion(post, cfg, t)
+        if len(self.briefs) < cfg.clustering.briefs:
+            self.briefs.append(brief)
+        if len(self.members) < cfg.clustering.members_kept:
+            self.members.append(post.id)
+        self._fold(cfg.timeline.hourly_hours)
+
+    def _add_opinion(self, post: EventPost, cfg: EventsConfig, t: float) -> None:
+        """What a post from outside the bureau adds: sentiment, engagement, sensitive words, heat, timeline."""
+        heat = cfg.heat
+        half_life = heat.half_life_hours * HOUR
+        w = heat.authority.weight(post.source, post.kind)
+        ew = heat.engagement
+        e = (
+            ew.likes * post.likes + ew.dislikes * post.dislikes + ew.comments * post.comments
+            + ew.reposts * post.reposts
+        )
+        neg = 1.0 if post.sentiment == "negative" else 0.0
+        _inc(self.sentiments, post.sentiment or "unknown")
+        self.engagement["likes"] += post.likes
+        self.engagement["dislikes"] += post.dislikes
+        self.engagement["comments"] += post.comments
+        self.engagement["reposts"] += post.reposts
+        if e:
+            self.engaged_by[post.id] = _counts_of(post)
         text = f"{post.title}\n{post.text}"
         for word in cfg.risk.sensitive_words:
             if word and word in text:
@@ -199,11 +213,6 @@ class EventAggregate:
         bucket[1] += w
         bucket[2] += neg
         bucket[3] += 1.0 if post.kind in cfg.risk.board_kinds else 0.0
-        if len(self.briefs) < cfg.clustering.briefs:
-            self.briefs.append(brief)
-        if len(self.members) < cfg.clustering.members_kept:
-            self.members.append(post.id)
-        self._fold(cfg.timeline.hourly_hours)
 
     def update_judgement(self, post: EventPost) -> bool:
         """A member a person judged (人工研判) after it was counted: its relevance and topic are counted again
@@ -229,7 +238,9 @@ class EventAggregate:
     def update_engagement(self, post: EventPost, cfg: EventsConfig, at: float) -> bool:
         """A member seen again with other engagement counts (a Weibo post spreading): the totals take the new
         counts, and the growth joins the decayed engagement as of ``at`` (it happened since the last look).
-        Returns whether anything changed."""
+        Returns whether anything changed. The bureau's own posts count no engagement (see :meth:`add`)."""
+        if post.own:
+            return False
         new = _counts_of(post)
         old = self.engaged_by.get(post.id, [0, 0, 0, 0])
         if new == old:
@@ -313,12 +324,18 @@ class EventAggregate:
 
     @property
     def negative_share(self) -> float:
-        known = self.count - self.sentiments.get("unknown", 0)
+        """Of the posts from outside the bureau whose sentiment is known, the negative share."""
+        known = sum(self.sentiments.values()) - self.sentiments.get("unknown", 0)
         return self.sentiments.get("negative", 0) / known if known > 0 else 0.0
 
     @property
     def relevance_share(self) -> float:
         return self.relevant / self.relevance_known if self.relevance_known else 0.0
+
+    @property
+    def opinion_count(self) -> int:
+        """Members from outside the bureau's own channels: the public's posts and the media's."""
+        return self.count - self.own
 
     @property
     def own_only(self) -> bool:

@@ -60,7 +60,7 @@ def event_detail(r: EventRecord, tz: tzinfo) -> list[str]:
         f"  时间：{_t(r.started_at, tz)} 至 {_t(r.last_post_at, tz)}（更新于 {_t(r.updated_at, tz)}）",
         f"  规模：{r.count} 条；来源：" + "、".join(f"{n.name} {n.count}" for n in r.sources[:8]),
         f"  情绪：负面 {s.negative}、中性 {s.neutral}、正面 {s.positive}" + (f"、未知 {s.unknown}" if s.unknown else "")
-        + f"（负面占比 {r.negative_share * 100:.0f}%）",
+        + f"（负面占比 {r.negative_share * 100:.0f}%；不含本局发布）",
         f"  首发：{first.source} {_t(first.published_at, tz)} {first.title}" + (f" {first.url}" if first.url else ""),
         f"  本局发布：{f'{r.own_posts} 条' if r.own_posts else '尚无'}",
     ]

@@ -61,7 +61,7 @@ def forecast_heat(agg: EventAggregate, now: float, cfg: EventsConfig, hours: Seq
     horizon = max(hours)
     arrivals = expected_arrivals(agg, now, cfg.forecast, horizon)
     cur = int(now // HOUR)
-    count = max(agg.count, 1)
+    count = max(agg.opinion_count, 1)  # the engagement counted is the public's posts' (aggregate.add)
     ew = heat.engagement
     e = agg.engagement
     mean_eng = (

@@ -62,7 +62,7 @@ def event_metrics(
         "heat_6h": heat_6h,
         "heat_24h": heat_24h,
         "growth": inputs.growth_ratio,
-        "count": float(agg.count),
+        "count": float(agg.opinion_count),  # the bureau's own posts are its response, not opinion
         "recent_count": agg.in_hours(recent_first, cur, column=0),
         "board_reports": agg.since(now - cfg.risk.board_hours * HOUR, column=3),
         "negative_share": agg.negative_share,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -393,6 +394,32 @@ def test_an_event_only_the_bureau_published_is_out_of_scope_until_the_public_joi
     merged = EventAggregate()
     merged.merge(again, cfg)
     assert merged.own == 30
+
+
+def test_the_bureau_speaking_on_a_matter_never_raises_its_heat_or_level(cfg: EventsConfig) -> None:
+    """The bureau's own posts are members of the public's event (size, sources, 本局发布) but its response, not
+    opinion: with or without them the event has the same heat, level, sentiment mix and timeline."""
+    public = [post(f"p{i}", "市图书馆突然闭馆装修，读者不满", "市图书馆闭馆装修三个月，借阅证无法使用，读者投诉无人管。",
+                   i * 0.25, kind="social", sentiment="negative", relevant=True, likes=5 * i)
+              for i in range(16)]
+    own = [post(f"o{i}", "关于市图书馆闭馆装修的情况说明", "市图书馆闭馆装修三个月，读者借阅证押金可退还，投诉电话。",
+                1.1 + i, kind="article", source="官网", sentiment="negative", relevant=True, own=True, likes=500)
+           for i in range(3)]
+    alone, answered = EventEngine(cfg), EventEngine(cfg)
+    last_alone = alone.process_many(public)[-1]
+    results = answered.process_many(sorted(public + own, key=lambda p: p.published_at))
+    last = results[-1]
+    assert {r.event_id for r in results} == {last.event_id}  # the statement joined the public's event
+    agg = answered.aggregates[last.event_id]
+    assert agg.count == 19 and agg.own == 3 and agg.opinion_count == 16
+    assert last.score.heat == pytest.approx(last_alone.score.heat)
+    assert last.score.risk.level == last_alone.score.risk.level and last.score.risk.in_scope
+    assert last.score.metrics["count"] == 16 and last.score.metrics == pytest.approx(last_alone.score.metrics)
+    summary, before = answered.summary(last.event_id), alone.summary(last_alone.event_id)
+    assert summary.own_posts == 3 and summary.count == 19 and summary.sentiment == before.sentiment
+    assert summary.engagement == before.engagement and summary.timeline == before.timeline
+    # seen again with more engagement: still nothing counted for the bureau's post
+    assert not agg.update_engagement(dataclasses.replace(own[0], likes=9000), cfg, own[0].published_at.timestamp())
 
 
 def test_board_reports_count_messages_on_the_matter_within_the_window(cfg: EventsConfig) -> None:
