@@ -399,7 +399,7 @@ def test_an_event_only_the_bureau_published_is_out_of_scope_until_the_public_joi
 def test_the_bureau_speaking_on_a_matter_never_raises_its_heat_or_level(cfg: EventsConfig) -> None:
     """The bureau's own posts are members of the public's event (size, sources, 本局发布) but its response, not
     opinion: with or without them the event has the same heat, level, sentiment mix and timeline."""
-    public = [post(f"p{i}", "市图书馆突然闭馆装修，读者不满", "市图书馆闭馆装修三个月，借阅证无法使用，读者投诉无人管。",
+    public = [post(f"p{i}", "市图书馆突然闭馆装修，读者不满", "市图书馆闭馆装修三个月，借阅证无法使用，读者投诉。",
                    i * 0.25, kind="social", sentiment="negative", relevant=True, likes=5 * i)
               for i in range(16)]
     own = [post(f"o{i}", "关于市图书馆闭馆装修的情况说明", "市图书馆闭馆装修三个月，读者借阅证押金可退还，投诉电话。",
