@@ -156,6 +156,8 @@ def _event_rows(alert: EventAlert, env: Envelope, rule: str, reason: str) -> lis
         rows.append(("话题", alert.topic))
     if alert.unit:
         rows.append(("责任单位", alert.unit))
+    if alert.own_posts is not None:  # 不失声: has the bureau spoken on the matter on its own channels?
+        rows.append(("本局发布", f"已发布 {alert.own_posts} 条" if alert.own_posts else "本局渠道尚未就此发布信息"))
     if alert.keywords:
         rows.append(("关键词", "、".join(alert.keywords[:8])))
     if rule:

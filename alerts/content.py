@@ -121,6 +121,9 @@ class EventAlert(_Model):
     keywords: tuple[str, ...] = ()
     timeline: tuple[TimelinePoint, ...] = ()
     top_posts: tuple[PostLink, ...] = ()
+    # posts of the bureau's own channels in the event (本局发布); None: not known (an alert decided before the
+    # events carried the count)
+    own_posts: int | None = Field(None, ge=0)
 
     @field_validator("started_at")
     @classmethod

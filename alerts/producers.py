@@ -211,7 +211,7 @@ def event_alert(src: dict[str, Any], top_posts: Sequence[PostLink]) -> EventAler
         heat_6h=src.get("heat_6h"), heat_24h=src.get("heat_24h"), summary=summary, count=src.get("count", 0),
         negative_share=min(1.0, share), first_source=first.get("source"), started_at=_dt(src.get("started_at")),
         unit=src.get("unit"), topic=src.get("topic"), keywords=tuple(src.get("keywords") or ()),
-        timeline=timeline, top_posts=tuple(top_posts),
+        timeline=timeline, top_posts=tuple(top_posts), own_posts=int(src.get("own_posts") or 0),
     )
 
 

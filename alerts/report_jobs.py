@@ -96,6 +96,7 @@ class StoreEvents:
                 heat=float(src.get("heat") or 0.0), count=int(src.get("count") or 0),
                 negative_share=float(src.get("negative_share") or 0.0), trend=trend_of(hourly), hourly=hourly,
                 unit=src.get("unit"), posts=tuple(self._posts(src["event_id"])),
+                own_posts=int(src.get("own_posts") or 0),
             ))
         return out
 

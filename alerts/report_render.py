@@ -36,7 +36,7 @@ NOT_CONNECTED_EVENTS = "（事件数据尚未接入）"
 NOT_CONNECTED_TICKETS = "（处置跟踪数据尚未接入）"
 TREND_ARROWS = {"up": "↑ 上升", "down": "↓ 回落", "flat": "→ 平稳"}
 _SPARKS = "▁▂▃▄▅▆▇█"
-EVENT_HEADER = ("事件", "等级", "热度", "信息量", "负面占比", "走势", "责任单位")
+EVENT_HEADER = ("事件", "等级", "热度", "信息量", "负面占比", "走势", "责任单位", "本局发布")
 TICKET_HEADER = ("处置单", "事项", "责任单位", "状态", "截止时间")
 SOURCE_HEADER = ("信源", "类型", "运行次数", "失败次数", "本期信息", "最近成功", "状态")
 NEGATIVE_HEADER = ("标题", "来源", "发布时间", "话题")
@@ -77,7 +77,8 @@ def overview_sentences(report: Report) -> list[str]:
 
 def event_row(e: ReportEvent) -> tuple[str, ...]:
     return (one_line(e.title), level_label(e.level), f"{e.heat:.0f}", str(e.count), f"{e.negative_share:.0%}",
-            f"{TREND_ARROWS[e.trend]} {sparkline(e.hourly)}".strip(), e.unit or "—")
+            f"{TREND_ARROWS[e.trend]} {sparkline(e.hourly)}".strip(), e.unit or "—",
+            f"{e.own_posts} 条" if e.own_posts else "尚未发布")
 
 
 def ticket_row(t: ReportTicket, report: Report) -> tuple[str, ...]:

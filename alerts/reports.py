@@ -131,6 +131,7 @@ class ReportEvent:
     hourly: tuple[int, ...] = ()  # recent posts per hour (or per day), oldest first
     unit: str | None = None
     posts: tuple[PostLink, ...] = ()
+    own_posts: int = 0  # posts of the bureau's own channels in the event (本局发布): has it spoken on the matter?
 
 
 class EventsProvider(Protocol):

@@ -169,6 +169,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.limit < 1:
         raise YuqingError("--limit must be at least 1")
+    if args.hours is not None and args.hours <= 0:
+        raise YuqingError("--hours must be more than 0")
     since = datetime.now(UTC) - timedelta(hours=args.hours) if args.hours is not None else None
     f = EventFilter(levels=tuple(args.level or ()), topics=tuple(args.topic or ()), units=tuple(args.unit or ()),
                     since=since, include_closed=args.closed, in_scope_only=not args.all, size=args.limit)

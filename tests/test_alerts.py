@@ -663,6 +663,7 @@ event_rules:
     assert event_mail.message["Subject"] == "【舆情预警·Ⅱ级橙色】市图书馆突然闭馆引发读者不满"
     assert any(part.get_content_type() == "image/png" for part in event_mail.message.walk())  # the trend chart
     assert member.url in text_of(event_mail.message)[0] and "负面占比 62% ≥ 50%" in text_of(event_mail.message)[0]
+    assert "本局发布：本局渠道尚未就此发布信息" in text_of(event_mail.message)[0]  # 不失声: nothing said yet
     assert got["等级上升"].rcpt_tos == ["pub@culture.example.gov.cn"]  # the event's unit
     assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in text_of(got["等级上升"].message)[0]
     assert got["处置超期"].rcpt_tos == ["pub@culture.example.gov.cn"]

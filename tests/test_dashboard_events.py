@@ -8,7 +8,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from alerts.report_jobs import StoreEvents
-from index.events import EVENT_SPECS, EVENTS, EventFilter, EventRecord, get_events, hot_events
+from index.events import EVENT_SPECS, EVENTS, EventFilter, EventRecord, get_events, hot_events, upsert_events
 from index.layout import POSTS, setup
 from index.overview import top_events
 from ingest.events_job import EventsUpdater
@@ -118,6 +118,11 @@ def test_events_out_of_scope_stay_out_of_the_overview_and_the_reports(
     now = datetime.now(UTC)
     report = StoreEvents(es_client, alias, POSTS.alias(prefix)).top_events(now - timedelta(days=1), now, 10)
     assert len(report) == 5 and not {water, notice} & {e.event_id for e in report}  # 日报 / 周报
+    assert {e.own_posts for e in report} == {0}  # the bureau spoke on none of them ...
+    library = stored[clustered[LIBRARY[0][0]]]
+    upsert_events(es_client, alias, [library.model_copy(update={"own_posts": 2})], refresh=True)  # ... now on one
+    report = StoreEvents(es_client, alias, POSTS.alias(prefix)).top_events(now - timedelta(days=1), now, 10)
+    assert {e.event_id: e.own_posts for e in report}[library.event_id] == 2
     # a record written when the field was called ``related`` reads by that name
     legacy = {**stored[clustered[LIBRARY[0][0]]].model_dump(mode="json"), "related": False}
     del legacy["in_scope"]
@@ -186,5 +191,9 @@ def test_cli_lists_and_shows_events_as_the_pages_do(clustered: dict[str, str], a
     assert main(["events", "show", clustered[bureau_notice(datetime.now(UTC)).title]]) == 0
     shown = capsys.readouterr().out
     assert "研判依据：仅有本局渠道发布的信息，不是外部舆情" in shown and "本局发布：1 条" in shown
+    assert main(["events", "list", "--hours", "0"]) == 2
+    assert "--hours must be more than 0" in capsys.readouterr().err
+    assert main(["events", "list", "--hours", "1", "--all"]) == 0  # the water story (2 h ago) is left out
+    assert water not in capsys.readouterr().out
     assert main(["events", "show", "no-such-event"]) == 2
     assert "没有事件 no-such-event" in capsys.readouterr().err

@@ -98,7 +98,7 @@ class StaticTickets:
         )
 
 
-EVENTS = [ReportEvent("E1", "市图书馆突然闭馆引发读者不满", "II", 78, 23, 0.62, "up", (1, 2, 5, 9)),
+EVENTS = [ReportEvent("E1", "市图书馆突然闭馆引发读者不满", "II", 78, 23, 0.62, "up", (1, 2, 5, 9), own_posts=2),
           ReportEvent("E2", "博物馆新展受好评", "IV", 31, 8, 0.0, "flat", (2, 2, 2))]
 
 
@@ -201,7 +201,8 @@ def test_weekly_mail_with_docx_through_smtp(es_client: Elasticsearch, indexed: R
     assert headings[0] == report.title and all(s in headings for s in SECTIONS)
     assert "已超期（1 件）" in headings
     cells = [[c.text for c in row.cells] for t in doc.tables for row in t.rows]
-    assert ["市图书馆突然闭馆引发读者不满", "Ⅱ级橙色", "78", "23", "62%", "↑ 上升 ▁▂▄█", "—"] in cells
+    assert ["市图书馆突然闭馆引发读者不满", "Ⅱ级橙色", "78", "23", "62%", "↑ 上升 ▁▂▄█", "—", "2 条"] in cells
+    assert ["博物馆新展受好评", "Ⅳ级蓝色", "31", "8", "0%", "→ 平稳 ███", "—", "尚未发布"] in cells
     assert ["市民留言板", "message", "1", "1", "2", "—", "失败"] in cells
     assert any(row[0] == "CZ-late" and row[3] == "待研判" for row in cells)
     assert any(row[0] == "前一天的负面" for row in cells)  # the week's negative posts
