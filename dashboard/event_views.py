@@ -54,6 +54,7 @@ def events_frame(records: Sequence[EventRecord], tz: str, now: datetime,
         "条数": [r.count for r in records],
         "首发": [f"{r.first_post.source}（{fmt.format_time(r.first_post.published_at, tz)}）" for r in records],
         "责任单位": [r.unit or "—" for r in records],
+        "本局发布": [f"{r.own_posts} 条" if r.own_posts else "未发布" for r in records],  # 不失声 at a glance
         "主题": [r.topic or "—" for r in records],
         "最新发帖": [fmt.format_time(r.last_post_at, tz) for r in records],
         "详情": [event_link(r.event_id) for r in records],

@@ -76,7 +76,7 @@ def test_hot_events_lists_the_story_first_and_filters(clustered: dict[str, str])
     top = table.iloc[0]
     assert top["事件"] == "#青川市图书馆闭馆#" and top["条数"] == 8  # named by the 话题 its posts carry
     assert top["风险等级"].split()[0] in ("🔴", "🟠", "🟡") and top["首发"].startswith("微博（")
-    assert top["责任单位"] != "—" and sum(top["近24小时"]) == 8
+    assert top["责任单位"] != "—" and sum(top["近24小时"]) == 8 and top["本局发布"] == "未发布"
     assert top["详情"] == f"event?id={clustered[LIBRARY[0][0]]}"
     assert list(table["热度"]) == sorted(table["热度"], reverse=True)
 
@@ -87,6 +87,7 @@ def test_hot_events_lists_the_story_first_and_filters(clustered: dict[str, str])
     notice = everything[everything["事件"] == bureau_notice(datetime.now(UTC)).title]
     assert len(everything) == 7 and len(water) == 1 and water.iloc[0]["风险等级"].endswith("IV级（蓝）")
     assert len(notice) == 1 and notice.iloc[0]["风险等级"].endswith("IV级（蓝）")
+    assert notice.iloc[0]["本局发布"] == "1 条"
     assert "与本局业务无关" not in at.caption[0].value
     at.sidebar.checkbox(key="events_in_scope").check()
 
