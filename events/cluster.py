@@ -1,7 +1,10 @@
 """Incremental single-pass clustering of posts into events.
 
 Each post, in time order, is turned into a unit TF-IDF vector (:mod:`events.text`; the document frequencies
-are updated first, so the IDF grows with the stream). Then:
+are updated first, so the IDF grows with the stream). The vocabulary is bounded: when it holds more than
+``max_vocabulary`` terms, the rarest are dropped down to :data:`VOCAB_PRUNE_TO` of it (as gensim's
+``Dictionary(prune_at=…)`` does), so that the state saved after every batch stops growing with the years of
+posts behind it while the terms that tie posts into events, seen again and again, stay. Then:
 
 1. **Already assigned** (its id is in the state, or it carries an ``event_id`` from an earlier run): it keeps
    its event; nothing changes (idempotent re-runs). A carried ``event_id`` of an event the state holds but
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +48,10 @@ from typing import Any, Literal
 from events.config import ClusteringConfig
 from events.text import PostTerms, Vector, Vocabulary, cosine, dot, norm, top_terms
 from events.types import EventPost
+
+log = logging.getLogger(__name__)
+
+VOCAB_PRUNE_TO = 0.9  # a vocabulary past its bound keeps this share of it (not the bound: no prune per post)
 
 Status = Literal["open", "closed", "merged"]
 HOUR = 3600.0
@@ -181,9 +189,10 @@ class Assignment:
 class Clusterer:
     """Single-pass clustering state and algorithm (see the module docstring)."""
 
-    def __init__(self, cfg: ClusteringConfig, max_post_terms: int) -> None:
+    def __init__(self, cfg: ClusteringConfig, max_post_terms: int, max_vocabulary: int | None = None) -> None:
         self.cfg = cfg
         self.max_post_terms = max_post_terms
+        self.max_vocabulary = max_vocabulary  # None: unbounded
         self.vocab = Vocabulary()
         self.events: dict[str, ClusterEvent] = {}
         self.assigned: dict[str, str] = {}
@@ -307,7 +316,16 @@ class Clusterer:
     # ---- internals --------------------------------------------------------------------------------------
     def _vectorise(self, terms: PostTerms) -> Vector:
         self.vocab.add(terms.counts.keys())
+        if self.max_vocabulary is not None and len(self.vocab.df) > self.max_vocabulary:
+            self._prune_vocabulary()
         return self.vocab.vector(terms.counts, max_terms=self.max_post_terms)
+
+    def _prune_vocabulary(self) -> None:
+        assert self.max_vocabulary is not None
+        before = len(self.vocab.df)
+        dropped = self.vocab.prune(int(self.max_vocabulary * VOCAB_PRUNE_TO))
+        log.info("events vocabulary: %d terms, over its bound of %d (events.yaml text.max_vocabulary): the %d "
+                 "rarest dropped", before, self.max_vocabulary, dropped)
 
     def _advance(self, t: float) -> None:
         if self.clock is None or t > self.clock:
@@ -487,12 +505,15 @@ class Clusterer:
         return out
 
     @classmethod
-    def from_state(cls, cfg: ClusteringConfig, max_post_terms: int, state: Mapping[str, Any]) -> Clusterer:
+    def from_state(cls, cfg: ClusteringConfig, max_post_terms: int, state: Mapping[str, Any],
+                   max_vocabulary: int | None = None) -> Clusterer:
         if state.get("version") != 1:
             raise ValueError(f"unsupported clustering state version {state.get('version')!r}")
-        c = cls(cfg, max_post_terms)
+        c = cls(cfg, max_post_terms, max_vocabulary)
         c.clock = state.get("clock")
         c.vocab = Vocabulary.from_dict(state["vocab"])
+        if max_vocabulary is not None and len(c.vocab.df) > max_vocabulary:  # saved unbounded, or the bound lowered
+            c._prune_vocabulary()
         for eid, d in state["events"].items():
             ev = ClusterEvent.from_dict(d)
             if ev.id != eid:

@@ -70,6 +70,9 @@ class TextConfig(_Section):
     title_weight: int = Field(2, ge=0, description="the title's tokens count this many times")
     max_chars: int = Field(600, ge=1, description="only the head of the body is read")
     max_post_terms: int = Field(40, ge=1, description="a post vector keeps its highest-weighted terms")
+    max_vocabulary: int = Field(
+        200_000, ge=100,
+        description="document frequencies kept in the clustering state: past this many terms the rarest are dropped")
     stopwords: list[str] = Field(default_factory=list)
 
 

@@ -82,7 +82,7 @@ class EventEngine:
         self.cfg = cfg
         self.unit_of = unit_of
         self.segment = segment
-        self.clusterer = Clusterer(cfg.clustering, cfg.text.max_post_terms)
+        self.clusterer = Clusterer(cfg.clustering, cfg.text.max_post_terms, cfg.text.max_vocabulary)
         self.aggregates: dict[str, EventAggregate] = {}
 
     # ---- processing -------------------------------------------------------------------------------------
@@ -264,7 +264,8 @@ class EventEngine:
         events = state["events"]
         cluster_state = {**{k: v for k, v in g.items() if k != "version"}, "version": 1}
         cluster_state["events"] = {eid: events[eid]["cluster"] for eid in sorted(events, key=_event_order(events))}
-        engine.clusterer = Clusterer.from_state(cfg.clustering, cfg.text.max_post_terms, cluster_state)
+        engine.clusterer = Clusterer.from_state(cfg.clustering, cfg.text.max_post_terms, cluster_state,
+                                                cfg.text.max_vocabulary)
         engine.aggregates = {eid: EventAggregate.from_dict(events[eid]["aggregate"]) for eid in engine.clusterer.events}
         return engine
 

@@ -166,6 +166,18 @@ class Vocabulary:
             else:
                 df.pop(t, None)
 
+    def prune(self, keep: int) -> int:
+        """Keep the ``keep`` most frequent terms (ties: the term's order) and forget the rest; returns how many
+        were dropped. ``n_docs`` stays: a dropped term counts as unseen, so its next post weighs it as new (the
+        rarest terms, which hardly differ in weight from unseen ones)."""
+        df = self.df
+        if len(df) <= keep:
+            return 0
+        kept = sorted(df.items(), key=lambda td: (-td[1], td[0]))[:keep]
+        dropped = len(df) - len(kept)
+        self.df = dict(kept)
+        return dropped
+
     def idf(self, term: str) -> float:
         return math.log((1 + self.n_docs) / (1 + self.df.get(term, 0))) + 1.0
 

@@ -26,6 +26,7 @@ from events.keyword_groups import (
     parse_expression,
 )
 from events.risk import assess
+from events.text import Vocabulary
 from events.types import EventPost
 from nlp.taxonomy import load_taxonomy
 from yuqing.errors import ConfigError
@@ -106,6 +107,54 @@ def test_restored_state_continues_exactly_like_an_uninterrupted_run(cfg: EventsC
     assert [r.event_id for r in rest] == [r.event_id for r in expected[3:]]
     assert [round(r.score.heat, 9) for r in rest] == [round(r.score.heat, 9) for r in expected[3:]]
     assert json.dumps(restored.to_state(), sort_keys=True) == json.dumps(whole.to_state(), sort_keys=True)
+
+
+def test_vocabulary_prune_keeps_the_most_frequent_terms() -> None:
+    v = Vocabulary(n_docs=10, df={"图书馆": 6, "闭馆": 3, "甲": 1, "乙": 1, "丙": 2})
+    unseen = v.idf("从未出现")
+    assert v.prune(5) == 0 and len(v.df) == 5
+    assert v.prune(3) == 2
+    assert v.df == {"图书馆": 6, "闭馆": 3, "丙": 2} and v.n_docs == 10  # ties at the bound would go by the term
+    assert v.idf("甲") == unseen  # a dropped term weighs as an unseen one
+    assert Vocabulary(n_docs=2, df={"b": 1, "a": 1, "c": 1}).prune(2) == 1
+    w = Vocabulary(n_docs=2, df={"b": 1, "a": 1, "c": 1})
+    w.prune(2)
+    assert w.df == {"a": 1, "b": 1}
+
+
+def test_a_bounded_vocabulary_stays_bounded_across_restarts_and_still_joins_a_matter() -> None:
+    """Years of posts bring ever new words (names, numbers, one-off slang): past ``max_vocabulary`` the rarest
+    are dropped, so the state saved after every batch stops growing; the words of a matter that keeps coming
+    back stay, and its posts still join one event; a restart mid-stream continues exactly."""
+    cfg = EventsConfig.model_validate({"text": {"title_weight": 1, "stopwords": [], "max_vocabulary": 100}})
+    stream = []
+    for i in range(300):
+        if i % 10 == 0:
+            stream.append(post(f"lib-{i}", "", f"图书馆 闭馆 借阅 自习 读者 噪{i}", i * 0.05, kind="social"))
+        else:
+            stream.append(post(f"n-{i}", "", f"词{i}a 词{i}b 词{i}c 词{i}d 词{i}e", i * 0.05, kind="social"))
+    whole = EventEngine(cfg, segment=words)
+    sizes = []
+    for p_ in stream:
+        whole.process(p_)
+        sizes.append(len(whole.clusterer.vocab.df))
+    assert max(sizes) <= 100 and sizes[-1] >= 90  # bounded, and pruned to 90 % of the bound, not emptier
+    assert whole.clusterer.vocab.n_docs == 300
+    assert {"图书馆", "闭馆", "借阅"} <= set(whole.clusterer.vocab.df)
+    assert len({whole.clusterer.event_of(p_.id) for p_ in stream if p_.id.startswith("lib-")}) == 1
+    # a restart from the saved state in the middle continues as if uninterrupted
+    part = EventEngine(cfg, segment=words)
+    part.process_many(stream[:150])
+    restored = EventEngine.from_state(cfg, json.loads(json.dumps(part.to_state())), segment=words)
+    restored.process_many(stream[150:])
+    assert json.dumps(restored.to_state(), sort_keys=True) == json.dumps(whole.to_state(), sort_keys=True)
+    # a state saved without a bound (or under a higher one) is pruned when loaded
+    unbounded = EventsConfig.model_validate({"text": {"title_weight": 1, "stopwords": [], "max_vocabulary": 5000}})
+    big = EventEngine(unbounded, segment=words)
+    big.process_many(stream)
+    assert len(big.clusterer.vocab.df) > 1000
+    loaded = EventEngine.from_state(cfg, big.to_state(), segment=words)
+    assert len(loaded.clusterer.vocab.df) == 90 and "图书馆" in loaded.clusterer.vocab.df
 
 
 def test_state_delta_lists_changed_and_forgotten_events(cfg: EventsConfig) -> None:
