@@ -196,11 +196,27 @@ class Vocabulary:
         return {t: w / norm for t, w in weights}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_docs": self.n_docs, "df": dict(self.df)}
+        """``{"n_docs": N, "terms": "<df>\\t<term>\\n…"}``: the frequencies as one string, not a JSON object of
+        a key per term: Elasticsearch stores the state document twenty times faster so (200,000 terms: 0.05 s
+        against 1 s, every batch; ``bench/events_vocabulary.py``). A term never holds a line break (tokens come
+        from splitting text); one that did would be refused here rather than saved unreadable."""
+        lines = [f"{n}\t{t}" for t, n in self.df.items()]
+        text = "\n".join(lines)
+        if text.count("\n") != max(len(lines) - 1, 0):
+            bad = next(t for t in self.df if "\n" in t)
+            raise ValueError(f"events vocabulary: the term {bad!r} holds a line break")
+        return {"n_docs": self.n_docs, "terms": text}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
-        return cls(n_docs=int(data["n_docs"]), df={str(k): int(v) for k, v in data["df"].items()})
+        if "df" in data:  # saved before the frequencies were one string
+            return cls(n_docs=int(data["n_docs"]), df={str(k): int(v) for k, v in data["df"].items()})
+        df: dict[str, int] = {}
+        text = str(data["terms"])
+        for line in text.split("\n") if text else ():
+            n, term = line.split("\t", 1)
+            df[term] = int(n)
+        return cls(n_docs=int(data["n_docs"]), df=df)
 
 
 def top_terms(vec: Mapping[str, float], k: int) -> list[str]:

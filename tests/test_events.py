@@ -122,6 +122,18 @@ def test_vocabulary_prune_keeps_the_most_frequent_terms() -> None:
     assert w.df == {"a": 1, "b": 1}
 
 
+def test_vocabulary_is_saved_as_one_string_and_read_back_in_either_form() -> None:
+    v = Vocabulary(n_docs=7, df={"图书馆": 6, "A7县": 2, "tab\tin": 1})
+    saved = json.loads(json.dumps(v.to_dict()))
+    assert isinstance(saved["terms"], str) and "df" not in saved  # one string field, not a key per term
+    back = Vocabulary.from_dict(saved)
+    assert back.df == v.df and list(back.df) == list(v.df) and back.n_docs == 7
+    assert Vocabulary.from_dict({"n_docs": 7, "df": {"图书馆": 6}}).df == {"图书馆": 6}  # a state saved before
+    assert Vocabulary.from_dict(Vocabulary().to_dict()).df == {}
+    with pytest.raises(ValueError, match="line break"):
+        Vocabulary(n_docs=1, df={"两\n行": 1}).to_dict()
+
+
 def test_a_bounded_vocabulary_stays_bounded_across_restarts_and_still_joins_a_matter() -> None:
     """Years of posts bring ever new words (names, numbers, one-off slang): past ``max_vocabulary`` the rarest
     are dropped, so the state saved after every batch stops growing; the words of a matter that keeps coming
