@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.smtp_fixtures import smtp, start_smtp  # noqa: F401 (fixtures the alert test uses)
 from tests.test_alerts import (  # noqa: F401 (collected here)
     test_matching_post_decided_once_mailed_once_also_after_restart,
 )
@@ -22,3 +21,4 @@ from tests.test_index import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.cluster
+pytest_plugins = ("tests.smtp_fixtures",)  # smtp, start_smtp: fixtures the alert test uses
