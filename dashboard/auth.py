@@ -50,6 +50,8 @@ PAGE_ROLES: dict[str, frozenset[str]] = {"settings": frozenset({"admin"})}
 ROLES_SEEING_PERSONAL_DATA: frozenset[str] = frozenset({"press_officer", "admin"})
 # who acts (处置单, 依申请公开, resending mails, 人工研判); leaders and analysts read
 RESPONDER_ROLES: frozenset[str] = frozenset({"press_officer", "admin"})
+# who records 领导批示 on a 处置单: leaders their own, press officers and admins one given on paper or in the OA
+INSTRUCTING_ROLES: frozenset[str] = frozenset({"leader", "press_officer", "admin"})
 
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.\-]{1,31}$"
 BCRYPT_PATTERN = r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$"
@@ -189,6 +191,11 @@ class Viewer:
     def acts(self) -> bool:
         """Press officers and admins act (处置单, 依申请公开, resending mails, 人工研判); leaders and analysts read."""
         return self.role in RESPONDER_ROLES
+
+    @property
+    def instructs(self) -> bool:
+        """Leaders record their 领导批示 on a 处置单 (press officers and admins record one given elsewhere)."""
+        return self.role in INSTRUCTING_ROLES
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Plain logic behind the 处置跟踪 and 依申请公开 pages (no Streamlit here): who may act, list rows with
 countdowns, findings highlighted, the services on the page's backend.
 
-Role rules: press officers and admins act (open, assign, change status, record and publish responses,
-register and handle 依申请公开 requests); leaders and analysts read. Every action names the signed-in user in
+Role rules: press officers and admins act (open, assign, change status, record and publish responses, report
+back on 领导批示, register and handle 依申请公开 requests); leaders record their 领导批示 and otherwise read, as
+analysts do. Every action names the signed-in user in
 the audit trail. Records are saved against the version the user saw (compare-and-set), so a concurrent edit
 by someone else is reported, never overwritten (:class:`response.service.TicketConflict`).
 """
@@ -33,6 +34,11 @@ READ_ONLY_NOTE = "您的角色（{role}）可查看处置情况；登记、改�
 def can_act(viewer: Viewer | None) -> bool:
     """Press officers and admins act on tickets and 依申请公开 requests; leaders and analysts read."""
     return viewer is not None and viewer.acts
+
+
+def can_instruct(viewer: Viewer | None) -> bool:
+    """Leaders record their own 领导批示; press officers and admins one given on paper or in the OA."""
+    return viewer is not None and viewer.instructs
 
 
 def operator(viewer: Viewer) -> str:
@@ -68,11 +74,13 @@ def countdown(ticket: Ticket, now: datetime) -> tuple[str, bool]:
 
 
 def filter_tickets(tickets: Sequence[Ticket], *, statuses: Sequence[str] = (), unit: str | None = None,
-                   overdue_only: bool = False, now: datetime) -> list[Ticket]:
-    """The tickets the list shows (pure): any of ``statuses`` (none: all), of ``unit``, overdue only."""
+                   overdue_only: bool = False, now: datetime, instructions_pending: bool = False) -> list[Ticket]:
+    """The tickets the list shows (pure): any of ``statuses`` (none: all), of ``unit``, overdue only, with a
+    领导批示 not yet reported back on only."""
     return [t for t in tickets
             if (not statuses or t.status in statuses) and (unit is None or t.unit == unit)
-            and (not overdue_only or countdown(t, now)[1])]
+            and (not overdue_only or countdown(t, now)[1])
+            and (not instructions_pending or t.pending_instructions())]
 
 
 def level_label(level: str | None) -> str:
@@ -81,10 +89,14 @@ def level_label(level: str | None) -> str:
 
 def ticket_line(ticket: Ticket, now: datetime, mask: Callable[[str], str] = str) -> str:
     """One Markdown line of the list: title (through ``mask``: the viewer's privacy mask), unit, level, countdown
-    (red when overdue), 失声 flag."""
+    (red when overdue), 失声 flag, 领导批示 not yet reported back on (red once its 反馈时限 passed)."""
     text, overdue = countdown(ticket, now)
     left = f":red[**{md_escape(text)}**]" if overdue else md_escape(text)
     flags = " :red-badge[失声]" if ticket.silent else ""
+    pending = ticket.pending_instructions()
+    if pending:
+        late = any(i.state(now) == "逾期未反馈" for i in pending)
+        flags += f" :{'red' if late else 'orange'}-badge[批示{'逾期未反馈' if late else '待反馈'}]"
     handler = f" · 承办：{md_escape(ticket.handler)}" if ticket.handler else ""
     return (f"**{md_escape(mask(ticket.title))}**{flags} · {md_escape(ticket.unit)}{handler} · "
             f"{md_escape(level_label(ticket.risk_level))} · {left} · `{ticket.id}`")

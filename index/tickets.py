@@ -72,6 +72,14 @@ TICKETS_MAPPING: dict[str, Any] = {
                 "title": _STORED,
             }
         },
+        "instructions": {
+            "properties": {
+                "no": {"type": "integer"}, "leader": _KW, "text": _TEXT, "at": _DATE, "recorded_by": _KW,
+                "recorded_at": _DATE, "due_at": _DATE,
+                "feedback": {"properties": {"text": _TEXT, "by": _KW, "at": _DATE}},
+            }
+        },
+        "instructions_pending": {"type": "integer"},  # 领导批示 not yet reported back on (derived on write)
         "silent": {"type": "boolean"},
         "overdue": {"type": "boolean"},
         "audit": _AUDIT,
@@ -81,6 +89,8 @@ TICKETS_MAPPING: dict[str, Any] = {
     },
 }
 
+# ``instructions`` and ``instructions_pending`` came later without a new version: ``yuqing setup`` adds them to the
+# mapping of an existing index, and a document without them has none (0 pending).
 # v2: ``next_due_at`` (the earliest deadline not yet met), derived on write like ``first_due_at``; `yuqing migrate`
 # fills it into v1 documents (through the response layer's transform, which knows when a deadline is met)
 TICKETS = IndexSpec("tickets", TICKETS_MAPPING, version=2)
@@ -137,6 +147,23 @@ class ProposalRecord(_Record):
     title: str = ""
 
 
+class FeedbackRecord(_Record):
+    text: str
+    by: str
+    at: datetime
+
+
+class InstructionRecord(_Record):
+    no: int
+    leader: str
+    text: str
+    at: datetime
+    recorded_by: str
+    recorded_at: datetime
+    due_at: datetime | None = None
+    feedback: list[FeedbackRecord] = Field(default_factory=list)
+
+
 class AuditRecord(_Record):
     at: datetime
     by: str
@@ -162,6 +189,8 @@ class TicketRecord(_Record):
     deadlines: list[DeadlineRecord] = Field(default_factory=list)
     responses: list[ResponseRecordDoc] = Field(default_factory=list)
     proposals: list[ProposalRecord] = Field(default_factory=list)
+    instructions: list[InstructionRecord] = Field(default_factory=list)
+    instructions_pending: int = 0
     silent: bool = False
     overdue: bool = False
     audit: list[AuditRecord] = Field(default_factory=list)
@@ -177,10 +206,14 @@ def ticket_query(
     overdue_at: datetime | None = None,
     subject_id: str | None = None,
     text: str | None = None,
+    instructions_pending: bool = False,
 ) -> dict[str, Any]:
     """The query for a ticket list (pure). ``overdue_at``: tickets flagged overdue (by the 失声 check), or still
-    open (待研判 / 处置中) with a deadline not yet met that passed before that time."""
+    open (待研判 / 处置中) with a deadline not yet met that passed before that time. ``instructions_pending``:
+    tickets with a 领导批示 not yet reported back on."""
     filters: list[dict[str, Any]] = []
+    if instructions_pending:
+        filters.append({"range": {"instructions_pending": {"gt": 0}}})
     if statuses:
         filters.append({"terms": {"status": statuses}})
     if unit:

@@ -54,6 +54,8 @@ def _add_tickets(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unit")
     p.add_argument("--overdue", action="store_true", help="only overdue tickets")
     p.add_argument("--text", help="words in the title")
+    p.add_argument("--instructions-pending", action="store_true",
+                   help="only tickets with a 领导批示 not yet reported back on")
     p.add_argument("--limit", type=int, default=100)
     _json(p)
     p.set_defaults(func=cmd_tickets_list)
@@ -127,6 +129,25 @@ def _add_tickets(sub: argparse._SubParsersAction) -> None:
     _by(p)
     _json(p)
     p.set_defaults(func=cmd_tickets_publish)
+
+    p = ts.add_parser("instruct", help="record a 领导批示 on the ticket (a ticket cannot be closed until it is "
+                                       "reported back on)")
+    p.add_argument("id")
+    p.add_argument("--leader", required=True, help="批示领导, e.g. 王局长")
+    p.add_argument("--text", required=True, help="批示内容")
+    p.add_argument("--at", help="when the leader instructed (ISO time; default now)")
+    p.add_argument("--due", help="反馈时限: report back by then (ISO time)")
+    _by(p)
+    _json(p)
+    p.set_defaults(func=cmd_tickets_instruct)
+
+    p = ts.add_parser("feedback", help="report back (落实反馈) on a 领导批示")
+    p.add_argument("id")
+    p.add_argument("no", type=int, help="instruction number (#)")
+    p.add_argument("--text", required=True, help="落实情况")
+    _by(p)
+    _json(p)
+    p.set_defaults(func=cmd_tickets_feedback)
 
     p = ts.add_parser("review", help="保密审查 of a draft text (file or - for stdin); exit 1 when anything is found")
     p.add_argument("file", help="text file, or - for standard input")
@@ -309,6 +330,7 @@ def _ticket_json(ticket: Ticket, now: datetime) -> dict[str, Any]:
     data = ticket.model_dump(mode="json")
     data["overdue_now"] = is_overdue(ticket, now)
     data["deadline_lines"] = deadline_lines(ticket, now, _zone(now))
+    data["instruction_states"] = {str(i.no): i.state(now) for i in ticket.instructions}
     return data
 
 
@@ -322,7 +344,8 @@ def _ticket_line(ticket: Ticket, now: datetime) -> str:
         clock = f"超期{format_span(now - due)}"
     else:
         clock = f"剩{format_span(due - now)}"
-    flags = "".join(f"[{f}]" for f, on in (("失声", ticket.silent), ("超期", is_overdue(ticket, now))) if on)
+    flags = "".join(f"[{f}]" for f, on in (("失声", ticket.silent), ("超期", is_overdue(ticket, now)),
+                                           ("批示待反馈", bool(ticket.pending_instructions()))) if on)
     level = ticket.risk_level or "-"
     return f"{ticket.id}  {ticket.status:<4} {level:<3} {ticket.unit:<10} {clock:<12} {flags}{ticket.title}"
 
@@ -337,7 +360,7 @@ def _zone(now: datetime) -> tzinfo:
 def _print_ticket(ticket: Ticket, now: datetime) -> None:
     from response.audit import local
     from response.config import RISK_LABELS
-    from response.tickets import deadline_lines
+    from response.tickets import deadline_lines, instruction_lines
 
     tz = _zone(now)
 
@@ -365,6 +388,10 @@ def _print_ticket(ticket: Ticket, now: datetime) -> None:
             if r.text:
                 flat = " ".join(r.text.split())
                 print(f"       {flat[:100]}{'…' if len(flat) > 100 else ''}")
+    if ticket.instructions:
+        print("  领导批示：")
+        for line in instruction_lines(ticket, now, tz):
+            print(f"    {line}")
     if ticket.proposals:
         print("  建议确认的回应（本机关渠道发布）：")
         for p in ticket.proposals:
@@ -387,7 +414,7 @@ def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
         now = ctx.now()
         total, tickets = ctx.tickets().list(statuses=args.status, unit=args.unit,
                                             overdue_at=now if args.overdue else None, text=args.text,
-                                            size=args.limit)
+                                            size=args.limit, instructions_pending=args.instructions_pending)
         if args.json:
             for t in tickets:
                 print(json.dumps(_ticket_json(t, now), ensure_ascii=False))
@@ -462,6 +489,20 @@ def cmd_tickets_level(args: argparse.Namespace, settings: Settings) -> int:
     level = None if args.to == "none" else args.to
     return _change(settings, args, lambda ctx, t, now: change_level(t, level, config=ctx.config, by=args.by,
                                                                     now=now, reason=args.reason))
+
+
+def cmd_tickets_instruct(args: argparse.Namespace, settings: Settings) -> int:
+    from response.tickets import add_instruction
+
+    return _change(settings, args, lambda ctx, t, now: add_instruction(
+        t, leader=args.leader, text=args.text, at=ctx.when(args.at), by=args.by, now=now,
+        due_at=ctx.when(args.due) if args.due else None))
+
+
+def cmd_tickets_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from response.tickets import add_feedback
+
+    return _change(settings, args, lambda ctx, t, now: add_feedback(t, args.no, text=args.text, by=args.by, now=now))
 
 
 def _secrecy(settings: Settings) -> Any:

@@ -11,7 +11,8 @@ must not import) builds its signals field for field::
 What is reminded:
 
 - a 处置单 that is not closed (待研判 / 处置中 / 已回应): each deadline not yet met by a published response,
-  once it is due within ``reminders.ticket_before_hours`` (config/response.yaml) or already passed;
+  once it is due within ``reminders.ticket_before_hours`` (config/response.yaml) or already passed; likewise the
+  反馈时限 of each 领导批示 not yet reported back on (deadline kind ``批示#N反馈``, basis ``<leader>批示``);
 - a 依申请公开 request still running (办理中 / 征求意见中): its reply deadline within
   ``foia.remind_within_working_days`` working days (条例 第三十三条 clock, :func:`response.foia.foia_clock`),
   or passed. A request waiting for its 补正 has no running clock and is not reminded here (the 依申请公开 page
@@ -101,6 +102,14 @@ def tickets_due(tickets: Iterable[Ticket], now: datetime, before: timedelta) -> 
             out.append(TicketDue(
                 ticket_id=t.id, title=t.title, unit=t.unit, deadline_kind=d.kind, deadline_basis=d.basis,
                 due_at=d.due_at, status=t.status, level=t.risk_level, topic=t.subject.topic, handler=t.handler,
+            ))
+        for ins in t.pending_instructions():
+            if ins.due_at is None or ins.due_at > horizon:
+                continue
+            out.append(TicketDue(
+                ticket_id=t.id, title=t.title, unit=t.unit, deadline_kind=f"批示#{ins.no}反馈",
+                deadline_basis=f"{ins.leader}批示", due_at=ins.due_at, status=t.status, level=t.risk_level,
+                topic=t.subject.topic, handler=t.handler,
             ))
     out.sort(key=lambda x: (x.due_at, x.ticket_id, x.deadline_kind))
     return out

@@ -14,6 +14,11 @@ Status machine::
 
 Deadlines are clock hours from the moment the 舆情 surfaced (the event's first post, else the opening time):
 舆情 does not wait for working days.
+
+领导批示: a leader's instruction on the matter (who, what, when, optionally by when to report back), recorded by
+the leader on the dashboard or by an officer from the paper or OA instruction; the responsible unit reports back
+how it was carried out (落实反馈, one or more entries). A ticket cannot be closed (已办结) while an instruction has
+no report back: the loop 专报 → 批示 → 落实 → 反馈 is closed before the matter is.
 """
 
 from __future__ import annotations
@@ -127,6 +132,35 @@ class Proposal(_Model):
     title: str = ""
 
 
+class Feedback(_Model):
+    """落实反馈: how an instruction was carried out, as the unit reported it."""
+
+    text: str = Field(min_length=1)
+    by: str
+    at: datetime
+
+
+InstructionState = Literal["已反馈", "待反馈", "逾期未反馈"]
+
+
+class Instruction(_Model):
+    """领导批示 on the ticket's matter, and the reports back on it."""
+
+    no: int = Field(ge=1)
+    leader: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    at: datetime  # when the leader instructed
+    recorded_by: str
+    recorded_at: datetime
+    due_at: datetime | None = None  # 反馈时限: report back by then
+    feedback: tuple[Feedback, ...] = ()
+
+    def state(self, now: datetime) -> InstructionState:
+        if self.feedback:
+            return "已反馈"
+        return "逾期未反馈" if self.due_at is not None and now > self.due_at else "待反馈"
+
+
 class Ticket(_Model):
     id: str
     subject: Subject
@@ -142,6 +176,7 @@ class Ticket(_Model):
     deadlines: tuple[Deadline, ...] = ()
     responses: tuple[ResponseRecord, ...] = ()
     proposals: tuple[Proposal, ...] = ()
+    instructions: tuple[Instruction, ...] = ()
     # Set by the 失声 check: no response by the (first) deadline.
     silent: bool = False
     # Set by the 失声 check: a deadline passed unmet.
@@ -170,6 +205,10 @@ class Ticket(_Model):
 
     def published(self) -> list[ResponseRecord]:
         return [r for r in self.responses if r.state == "已发布"]
+
+    def pending_instructions(self) -> list[Instruction]:
+        """领导批示 not yet reported back on."""
+        return [i for i in self.instructions if not i.feedback]
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -259,6 +298,10 @@ def change_status(ticket: Ticket, to: TicketStatus, *, by: str, now: datetime, n
         note = _required(note, f"“{ticket.status} → {to}”的理由")
     if to == "已回应" and not ticket.published():
         raise TicketError(f"处置单 {ticket.id} 尚无已发布的回应，不能标记为“已回应”；请先记录回应")
+    pending = ticket.pending_instructions()
+    if to == "已办结" and pending:
+        names = "、".join(f"#{i.no} {i.leader}" for i in pending)
+        raise TicketError(f"处置单 {ticket.id} 有领导批示尚未反馈落实情况（{names}），反馈后才能办结")
     return _append(ticket, AuditEntry(at=now, by=by, action="状态变更", from_value=ticket.status, to_value=to,
                                       note=note or None), status=to)
 
@@ -400,6 +443,65 @@ def publish_response(
     entries = _publish_entries(no, draft.channel, review, by, now, findings)
     status, steps = _advance_to_answered(ticket, by, now)
     return _append(ticket, *entries, *steps, responses=responses, status=status)
+
+
+def add_instruction(
+    ticket: Ticket,
+    *,
+    leader: str,
+    text: str,
+    at: datetime,
+    by: str,
+    now: datetime,
+    due_at: datetime | None = None,
+) -> Ticket:
+    """Record 领导批示 ``text`` of ``leader`` given at ``at`` (``by``: who records it, the leader or an officer);
+    ``due_at``: the time by which the unit reports back. Not on a closed (已办结) ticket."""
+    by = _required(by, "操作人")
+    leader = _required(leader, "批示领导")
+    text = _required(text, "批示内容")
+    _require_aware(at, "批示时间")
+    if ticket.status == "已办结":
+        raise TicketError(f"处置单 {ticket.id} 已办结，不能再记录批示；如需继续处置，请新建处置单")
+    if at > now + timedelta(minutes=5):
+        raise TicketError(f"批示时间 {at:%Y-%m-%d %H:%M} 晚于当前时间")
+    if due_at is not None:
+        _require_aware(due_at, "反馈时限")
+        if due_at <= at:
+            raise TicketError("反馈时限须晚于批示时间")
+    no = len(ticket.instructions) + 1
+    record = Instruction(no=no, leader=leader, text=text, at=at, recorded_by=by, recorded_at=now, due_at=due_at)
+    due = f"，反馈时限 {due_at:%Y-%m-%d %H:%M}" if due_at is not None else ""
+    return _append(ticket, AuditEntry(at=now, by=by, action="记录批示", to_value=leader,
+                                      note=f"批示#{no}{due}：{text}"),
+                   instructions=(*ticket.instructions, record))
+
+
+def add_feedback(ticket: Ticket, no: int, *, text: str, by: str, now: datetime) -> Ticket:
+    """Report back (落实反馈) on instruction ``no``; more reports may follow (进展, then 办结)."""
+    by = _required(by, "操作人")
+    text = _required(text, "落实情况")
+    match = next((i for i in ticket.instructions if i.no == no), None)
+    if match is None:
+        raise TicketError(f"处置单 {ticket.id} 没有批示#{no}")
+    updated = match.model_copy(update={"feedback": (*match.feedback, Feedback(text=text, by=by, at=now))})
+    instructions = tuple(updated if i.no == no else i for i in ticket.instructions)
+    late = ""
+    if match.due_at is not None and now > match.due_at and not match.feedback:
+        late = f"（超过反馈时限 {format_span(now - match.due_at)}）"
+    return _append(ticket, AuditEntry(at=now, by=by, action="反馈落实情况", to_value=match.leader,
+                                      note=f"批示#{no}{late}：{text}"),
+                   instructions=instructions)
+
+
+def instruction_lines(ticket: Ticket, now: datetime, tz: tzinfo) -> list[str]:
+    """One line per 领导批示 for a person in ``tz``: who, when, what, its state; then its reports back."""
+    out = []
+    for i in ticket.instructions:
+        due = f"，反馈时限 {local(i.due_at, tz):%m-%d %H:%M}" if i.due_at is not None else ""
+        out.append(f"#{i.no} {i.leader} {local(i.at, tz):%Y-%m-%d %H:%M} 批示（{i.state(now)}{due}）：{i.text}")
+        out.extend(f"    {local(f.at, tz):%Y-%m-%d %H:%M} {f.by} 反馈：{f.text}" for f in i.feedback)
+    return out
 
 
 def check_append_only(before: Ticket | None, after: Ticket) -> None:

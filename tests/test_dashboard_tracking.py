@@ -20,7 +20,7 @@ from response.config import ResponseConfig, RiskLevel
 from response.foia import register, reply, reply_template
 from response.service import FoiaService, TicketService, ensure_indices
 from response.silence import ChannelPost, apply_silence, check_silence
-from response.tickets import Subject, Ticket, assign, open_ticket
+from response.tickets import Subject, Ticket, add_response, assign, open_ticket
 from tests.test_dashboard_app import _run, app_env, signed_in
 from yuqing.settings import Settings
 
@@ -82,9 +82,11 @@ def test_list_by_status_overdue_in_red_unit_filter_leader_reads_only(
 
     at = _page("leader", TICKETS_PAGE)
     assert at.title[0].value == "处置跟踪"
-    assert "可查看处置情况" in at.info[0].value and [b.label for b in at.button] == ["退出登录"]  # read only
+    assert "可查看处置情况" in at.info[0].value and "记录领导批示" in at.info[0].value
+    assert [b.label for b in at.button] == ["记录批示", "退出登录"]  # reads; records only their own 批示
     assert [m.label for m in at.metric][:2] == ["待研判", "处置中"] and at.metric[0].value == "2"
-    assert at.metric[-1].label == "超期" and at.metric[-1].value == "1"
+    assert at.metric[-2].label == "超期" and at.metric[-2].value == "1"
+    assert at.metric[-1].label == "批示待反馈" and at.metric[-1].value == "0"
     lines = [m for m in _md(at) if "`CZ-" in m]
     assert len(lines) == 2
     red = next(m for m in lines if "迟" in m)
@@ -151,6 +153,60 @@ def test_press_opens_from_event_records_response_after_secrecy_review(
     assert [e.action for e in stored.audit] == ["创建", "记录回应", "保密审查放行", "发布回应", "状态变更", "状态变更"]
     assert {e.by for e in stored.audit} == {"宣传小王（press）"}
     assert list(at.dataframe[-1].value["操作"]) == [e.action for e in stored.audit]
+
+
+def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
+        stores: tuple[TicketService, FoiaService]) -> None:
+    """专报 → 领导批示 → 落实 → 反馈 on the page: the leader records their 批示 (their name filled in), the list
+    flags it, the office cannot close the ticket before reporting back, reports back, closes; analysts read."""
+    tickets, _ = stores
+    t = _ticket("批示", 2, "公共服务科", "III")
+    tickets.create(t)
+    tickets.update(t.id, lambda x: add_response(x, channel="官网", text="情况说明：已开放临时阅览室。", by="张三",
+                                                at=datetime.now(TZ) - timedelta(hours=1), now=datetime.now(TZ)))
+
+    leader = _page("leader", TICKETS_PAGE, id=t.id)
+    assert leader.text_input(key="instruct_leader").value == "李局长"
+    assert not any(f.key == "feedback_form" for f in leader.get("form"))  # reporting back is the office's
+    next(b for b in leader.button if b.label == "记录批示").click()
+    _run(leader)
+    assert leader.error[0].value == "须填写批示内容" and tickets.load(t.id).ticket.instructions == ()
+    leader.text_area(key="instruct_text").input("请公共服务科尽快恢复开放，做好读者解释，结果报我。")
+    leader.selectbox(key="instruct_due").select("24 小时内反馈")
+    next(b for b in leader.button if b.label == "记录批示").click()
+    _run(leader)
+    assert leader.success[0].value == "已记录领导批示。"
+    (ins,) = tickets.load(t.id).ticket.instructions
+    assert (ins.leader, ins.recorded_by, ins.due_at is not None) == ("李局长", "李局长（leader）", True)
+    assert ins.due_at is not None and ins.due_at - ins.at == timedelta(hours=24)
+    assert any("**#1 李局长**" in m and ":orange-badge[待反馈]" in m for m in _md(leader))
+    assert leader.metric[-1].value == "1"
+    assert any(":orange-badge[批示待反馈]" in m for m in _md(leader) if "`CZ-" in m)
+
+    press = _page("press", TICKETS_PAGE, id=t.id)
+    press.sidebar.checkbox(key="tickets_instructed").check()
+    _run(press)
+    assert [m for m in _md(press) if "`CZ-" in m and "批示" in m]  # the filter keeps it
+    press.selectbox(key="status_to").select("已办结")
+    next(b for b in press.button if b.label == "变更状态").click()
+    _run(press)
+    assert "尚未反馈落实情况（#1 李局长）" in press.error[0].value
+    press.text_area(key="feedback_text").input("已于今日恢复开放，押金全部退还。")
+    next(b for b in press.button if b.label == "提交反馈").click()
+    _run(press)
+    assert press.success[0].value == "已反馈批示#1 的落实情况。"
+    assert any(":green-badge[已反馈]" in m for m in _md(press))
+    assert any("宣传小王（press） 反馈：已于今日恢复开放" in m for m in _md(press))
+    press.selectbox(key="status_to").select("已办结")
+    next(b for b in press.button if b.label == "变更状态").click()
+    _run(press)
+    stored = tickets.load(t.id).ticket
+    assert stored.status == "已办结" and stored.instructions[0].feedback[0].by == "宣传小王（press）"
+    assert [e.action for e in stored.audit][-3:] == ["记录批示", "反馈落实情况", "状态变更"]
+
+    analyst = _page("analyst", TICKETS_PAGE, id=t.id)
+    assert [b.label for b in analyst.button] == ["退出登录"]  # reads only
+    assert any("李局长" in m and "已反馈" in m for m in _md(analyst))
 
 
 def test_the_ticket_names_its_event_as_it_is_now(

@@ -371,3 +371,58 @@ def test_up_registers_demo_foia_requests_once(settings: Settings, es_client: Ela
     assert clocks["吴敏"].remaining == cfg.answer_working_days  # received today
     near = [m.kind for r in requests for m in reminders(r, now.date(), cal, cfg)]
     assert near == ["答复期限临近"]  # 林晓's, 3 working days left: the page's reminder has something to say
+
+
+
+def test_up_opens_the_demo_ticket_with_leaders_instructions_once_its_event_exists(
+        settings: Settings, es_client: Elasticsearch, caplog: pytest.LogCaptureFixture) -> None:
+    """`up` polls until the 魁星阁 story's first board message is in an event, then opens the 处置单 with its 领导批示
+    on that event (once); without an event by the deadline it says so and stops looking."""
+    from index.events import set_post_events
+    from index.layout import POSTS, setup
+    from index.writer import index_posts
+    from response.config import ResponseConfig
+    from response.service import TicketService, ensure_indices
+    from response.tickets import TicketError, change_status
+    from yuqing.demo.tickets import RELIC_FOUNDER, DemoTicketSeeder, relic_post_id
+    from yuqing.models import Post
+
+    setup(es_client, settings.elasticsearch, [POSTS])
+    ensure_indices(es_client, settings.elasticsearch)
+    prefix = settings.elasticsearch.index_prefix
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=ZONE)
+    url = "http://127.0.0.1:8601/"
+    tickets = TicketService(es_client, prefix)
+    seeder = DemoTicketSeeder(es_client, prefix, url, ResponseConfig(), start)
+    assert seeder.poll(start) is False  # not crawled yet
+    founder = Post(url=f"{url}board/msg/{RELIC_FOUNDER}.html", title="魁星阁修缮“修旧如新”，请求公开修缮方案",
+                   content="临溪区魁星阁是市级文物保护单位……", source="demo-board", kind="message",
+                   published_at=start - timedelta(days=2), fetched_at=start, title_seg="魁星阁 修缮",
+                   content_seg="魁星阁 文物")
+    assert founder.doc_id == relic_post_id(url)
+    index_posts(es_client, POSTS.alias(prefix), [founder], refresh=True)
+    assert seeder.poll(start + timedelta(seconds=5)) is False  # crawled, not clustered yet
+    set_post_events(es_client, POSTS.alias(prefix), {founder.doc_id: "ev-relic"}, refresh=True)
+    assert seeder.poll(start + timedelta(seconds=6)) is False  # looks only every 5 s
+    assert tickets.list()[0] == 0
+    assert seeder.poll(start + timedelta(seconds=10)) is True
+    (ticket,) = tickets.list()[1]
+    assert (ticket.subject.kind, ticket.subject.id, ticket.status) == ("event", "ev-relic", "已回应")
+    assert [(i.leader, i.state(start)) for i in ticket.instructions] == [("周副局长", "已反馈"), ("李局长", "待反馈")]
+    assert all(e.at <= start for e in ticket.audit) and ticket.subject.started_at is not None
+    assert ticket.subject.started_at < start - timedelta(days=2)  # the story's first message, two days before
+    assert ticket.instructions[1].due_at is not None and ticket.instructions[1].due_at > start
+    with pytest.raises(TicketError, match="尚未反馈落实情况（#2 李局长）"):
+        change_status(ticket, "已办结", by="张三", now=start)  # the page has a loop left to close
+    assert tickets.list(instructions_pending=True)[0] == 1
+    # a second `up` that kept the replay finds the ticket there and adds nothing
+    again = DemoTicketSeeder(es_client, prefix, url, ResponseConfig(), start + timedelta(hours=1))
+    assert again.poll(start + timedelta(hours=1)) is True and tickets.list()[1] == [ticket]
+    # no event by the deadline: said once, and no more looking
+    lost = DemoTicketSeeder(es_client, prefix, "http://127.0.0.1:9999/", ResponseConfig(), start,
+                            patience=timedelta(minutes=1))
+    with caplog.at_level("WARNING", logger="yuqing.demo.tickets"):
+        assert lost.poll(start) is False and lost.poll(start + timedelta(minutes=1)) is True
+    assert [r.getMessage() for r in caplog.records if "魁星阁" in r.getMessage()] == [
+        "demo: the 魁星阁 posts were not in an event after 0:01:00; its 处置单 with 领导批示 was not opened "
+        "(is the events job running?)"]

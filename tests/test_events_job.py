@@ -314,10 +314,11 @@ def test_the_demo_reset_forgets_the_events_of_the_posts_it_removes(ev_settings: 
     setup(es_client, ref.elasticsearch, (POSTS, *EVENT_SPECS))
     seed_posts(es_client, ref, [outsider, *other_posts(T0)])
     updater(ref, es_client, T0 + timedelta(hours=1)).run_once()
-    vocabs = [load_state(es_client, EVENT_STATE.alias(s.elasticsearch.index_prefix)) for s in (ev_settings, ref)]
-    assert vocabs[0] is not None and vocabs[1] is not None
-    assert vocabs[0]["global"]["vocab"]["n_docs"] == 1 + len(OTHER)
-    ours, theirs = (Vocabulary.from_dict(v["global"]["vocab"]) for v in vocabs)
+    mine, reference = (load_state(es_client, EVENT_STATE.alias(s.elasticsearch.index_prefix))
+                       for s in (ev_settings, ref))
+    assert mine is not None and reference is not None
+    assert mine["global"]["vocab"]["n_docs"] == 1 + len(OTHER)
+    ours, theirs = Vocabulary.from_dict(mine["global"]["vocab"]), Vocabulary.from_dict(reference["global"]["vocab"])
     assert ours.df == theirs.df and ours.n_docs == theirs.n_docs
     # the next replay publishes the same pages at new times: the story is told again, from its beginning
     later = T0 + timedelta(days=1)

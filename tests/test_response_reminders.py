@@ -18,7 +18,15 @@ from response.config import ResponseConfig, RiskLevel
 from response.foia import register, reply, reply_template, request_correction
 from response.reminders import due_foia_reminders, due_ticket_reminders, foia_due, tickets_due
 from response.service import FoiaService, TicketService, ensure_indices
-from response.tickets import Subject, Ticket, add_response, change_status, open_ticket
+from response.tickets import (
+    Subject,
+    Ticket,
+    add_feedback,
+    add_instruction,
+    add_response,
+    change_status,
+    open_ticket,
+)
 from yuqing.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -53,6 +61,24 @@ def test_ticket_deadlines_due_soon_or_passed_and_unmet() -> None:
     assert sorted((d.ticket_id, d.deadline_kind) for d in later) == sorted([
         (soon.id, "权威信息发布"), (soon.id, "新闻发布会"), (late.id, "权威信息发布"), (late.id, "新闻发布会"),
         (answered.id, "新闻发布会")])
+
+
+def test_a_leaders_instruction_is_reminded_by_its_feedback_time_until_reported_back_on() -> None:
+    base = add_response(_ticket("ins", 6), channel="新闻发布会", text="已召开发布会", by="张三",
+                        at=NOW - timedelta(hours=3), now=NOW - timedelta(hours=3))  # every deadline met
+    t = add_instruction(base, leader="王局长", text="请核实并报我", at=NOW - timedelta(hours=2), by="李秘书",
+                        now=NOW - timedelta(hours=2), due_at=NOW + timedelta(hours=1))
+    assert tickets_due([base], NOW, timedelta(hours=2)) == []
+    (due,) = tickets_due([t], NOW, timedelta(hours=2))
+    assert (due.deadline_kind, due.deadline_basis, due.due_at, due.overdue(NOW)) == (
+        "批示#1反馈", "王局长批示", NOW + timedelta(hours=1), False)
+    alert = TicketDueSignal(**dataclasses.asdict(due)).payload(NOW + timedelta(hours=2), TZ)
+    assert alert.headline == f"批示#1反馈已超期：{t.title}" and ("时限", "批示#1反馈（王局长批示）") in alert.rows
+    assert tickets_due([t], NOW - timedelta(hours=2), timedelta(hours=2)) == []  # not due soon yet
+    reported = add_feedback(t, 1, text="已核实", by="赵科长", now=NOW)
+    assert tickets_due([reported], NOW + timedelta(hours=2), timedelta(hours=2)) == []
+    no_time = add_instruction(base, leader="王局长", text="阅", at=NOW, by="李秘书", now=NOW)
+    assert tickets_due([no_time], NOW + timedelta(days=30), timedelta(hours=2)) == []
 
 
 def test_reminders_build_the_alert_signals_field_for_field() -> None:

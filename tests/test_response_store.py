@@ -146,6 +146,23 @@ def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.Captur
     assert "状态：已回应" in out and "保密审查放行" in out and "强制放行：该文号已公开" in out
     assert main(["tickets", "list", "--status", "已回应", "--text", "空调"]) == 0
     assert "读者投诉图书馆空调故障" in capsys.readouterr().out
+    # 领导批示 and its 落实反馈; the ticket closes only after the report back
+    assert main(["tickets", "instruct", t["id"], "--leader", "王局长", "--text", "请核实空调维修进度并报我",
+                 "--due", "2099-01-01T12:00", "--by", "李秘书"]) == 0
+    out = capsys.readouterr().out
+    assert "领导批示：" in out and "#1 王局长" in out and "待反馈" in out
+    assert main(["tickets", "list", "--instructions-pending"]) == 0
+    pending = capsys.readouterr().out
+    assert t["id"] in pending and "[批示待反馈]" in pending
+    assert main(["tickets", "status", t["id"], "已办结", "--by", "张三"]) == 2
+    assert "尚未反馈落实情况（#1 王局长）" in capsys.readouterr().err
+    assert main(["tickets", "feedback", t["id"], "1", "--text", "空调已于周三修复", "--by", "赵科长", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["instruction_states"] == {"1": "已反馈"} and shown["instructions"][0]["feedback"][0]["by"] == "赵科长"
+    assert main(["tickets", "list", "--instructions-pending"]) == 0
+    assert t["id"] not in capsys.readouterr().out
+    assert main(["tickets", "status", t["id"], "已办结", "--by", "张三"]) == 0
+    capsys.readouterr()
 
     assert main(["foia", "register", "--applicant", "张某", "--content", "图书馆空调维修合同", "--channel", "网上申请",
                  "--received", "2026-09-28", "--by", "李明", "--json"]) == 0

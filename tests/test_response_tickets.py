@@ -16,12 +16,15 @@ from response.tickets import (
     Subject,
     Ticket,
     TicketError,
+    add_feedback,
+    add_instruction,
     add_response,
     assign,
     auto_open_rule,
     change_level,
     change_status,
     check_append_only,
+    instruction_lines,
     is_overdue,
     open_ticket,
     publish_response,
@@ -109,6 +112,52 @@ def test_status_machine_refuses_illegal_moves_and_keeps_the_audit() -> None:
     assert all(e.by for e in t.audit) and t.audit[2].note == "涉及场馆安全执法检查（承办人：赵六）"
     declined = change_status(ticket(), "不予处置", by="张三", now=T0, note="与本局职责无关")
     assert declined.audit[-1].note == "与本局职责无关"
+
+
+def test_a_leaders_instruction_must_be_reported_back_on_before_the_ticket_closes() -> None:
+    """专报 → 领导批示 → 落实 → 反馈: the instruction and each report back are recorded with who and when; an
+    instruction without a report back keeps the ticket from 已办结; a missed 反馈时限 shows."""
+    t = ticket()
+    t = change_status(t, "处置中", by="张三", now=T0 + timedelta(hours=1, minutes=10))
+    t = add_response(t, channel="官网", text="情况说明：新馆因消防整改闭馆，已开放临时阅览室。", by="张三",
+                     at=T0 + timedelta(hours=2), now=T0 + timedelta(hours=2))
+    at = T0 + timedelta(hours=3)
+    t = add_instruction(t, leader="王局长", text="请公共服务科尽快恢复开放，妥善做好读者解释工作，结果报我。",
+                        at=at, by="李秘书", now=at + timedelta(minutes=20), due_at=at + timedelta(hours=24))
+    (ins,) = t.instructions
+    assert (ins.no, ins.leader, ins.recorded_by) == (1, "王局长", "李秘书")
+    assert ins.state(at + timedelta(hours=1)) == "待反馈"
+    assert ins.state(at + timedelta(hours=25)) == "逾期未反馈" and t.pending_instructions() == [ins]
+    assert (t.audit[-1].action, t.audit[-1].to_value) == ("记录批示", "王局长")
+    assert "反馈时限" in (t.audit[-1].note or "")
+    with pytest.raises(TicketError, match=r"领导批示尚未反馈落实情况（#1 王局长）"):
+        change_status(t, "已办结", by="张三", now=at + timedelta(hours=2))
+    late = at + timedelta(hours=26)
+    t = add_feedback(t, 1, text="已于今日恢复开放，押金退还完毕。", by="赵科长", now=late)
+    assert t.instructions[0].state(late) == "已反馈" and t.pending_instructions() == []
+    assert "超过反馈时限 2小时0分" in (t.audit[-1].note or "") and t.audit[-1].by == "赵科长"
+    t = add_feedback(t, 1, text="读者满意度回访已完成。", by="赵科长", now=late + timedelta(hours=1))
+    assert len(t.instructions[0].feedback) == 2
+    closed = change_status(t, "已办结", by="张三", now=late + timedelta(hours=2))
+    assert closed.status == "已办结"
+    lines = instruction_lines(closed, late, TZ)
+    assert lines[0].startswith("#1 王局长 2026-09-28 11:00 批示（已反馈，反馈时限 09-29 11:00）：请公共服务科")
+    assert lines[1].strip().startswith("2026-09-29 13:00 赵科长 反馈：已于今日恢复开放")
+    # what is refused, and why
+    with pytest.raises(TicketError, match="已办结，不能再记录批示"):
+        add_instruction(closed, leader="王局长", text="再核实", at=late, by="李秘书", now=late)
+    with pytest.raises(TicketError, match="须填写批示领导"):
+        add_instruction(t, leader=" ", text="x", at=at, by="李秘书", now=at)
+    with pytest.raises(TicketError, match="须填写批示内容"):
+        add_instruction(t, leader="王局长", text="", at=at, by="李秘书", now=at)
+    with pytest.raises(TicketError, match="晚于当前时间"):
+        add_instruction(t, leader="王局长", text="x", at=at + timedelta(hours=1), by="李秘书", now=at)
+    with pytest.raises(TicketError, match="反馈时限须晚于批示时间"):
+        add_instruction(t, leader="王局长", text="x", at=at, by="李秘书", now=at, due_at=at)
+    with pytest.raises(TicketError, match="没有批示#2"):
+        add_feedback(t, 2, text="x", by="赵科长", now=late)
+    with pytest.raises(TicketError, match="须填写落实情况"):
+        add_feedback(t, 1, text=" ", by="赵科长", now=late)
 
 
 def test_audit_entries_cannot_be_edited_or_dropped() -> None:

@@ -22,11 +22,16 @@ from elasticsearch import Elasticsearch
 from dashboard.accounts import load_users
 from dashboard.auth import verify_password
 from events.config import TextConfig
+from index.events import EVENTS, get_events
 from index.layout import CRAWL_STATE, POSTS, setup
 from index.outbox import OUTBOX
+from index.tickets import TICKETS
 from ingest.judgements import JudgementService
+from response.service import TicketService
+from response.tickets import Ticket
 from tests.conftest import seed_posts
 from yuqing.demo.reset import forget_earlier_replay
+from yuqing.demo.tickets import relic_post_id
 from yuqing.models import Post
 from yuqing.service import _shared_data_line
 from yuqing.settings import PROJECT_ROOT, Settings
@@ -67,9 +72,9 @@ def test_up_runs_everything_and_stops_on_sigterm(
         src = PROJECT_ROOT / "config" / name
         if src.exists():
             (config / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
-    # Two of the shipped demo sources (all of them take longer to crawl one after the other), on the test's port.
+    # Three of the shipped demo sources (all of them take longer to crawl one after the other), on the test's port.
     shipped = yaml.safe_load((PROJECT_ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
-    chosen = [s for s in shipped["sources"] if s["name"] in ("demo-weibo", "demo-bureau-wechat")]
+    chosen = [s for s in shipped["sources"] if s["name"] in ("demo-weibo", "demo-bureau-wechat", "demo-board")]
     for source in chosen:
         source["interval_s"] = 3
     (config / "sources.yaml").write_text(
@@ -85,11 +90,14 @@ def test_up_runs_everything_and_stops_on_sigterm(
     try:
         deadline = time.monotonic() + 150
         found: set[str] = set()
+        relic: list[Ticket] = []
         while time.monotonic() < deadline and proc.poll() is None:
             es_client.indices.refresh(index=alias)
             hits = es_client.search(index=alias, size=20, query={"terms": {"canonical_url": sorted(wanted)}})
             found = {h["_source"]["canonical_url"] for h in hits["hits"]["hits"]}
-            if found == wanted and get(f"http://127.0.0.1:{dash}/_stcore/health") == 200:
+            if es_client.indices.exists_alias(name=TICKETS.alias(settings.elasticsearch.index_prefix)):
+                relic = TicketService(es_client, settings.elasticsearch.index_prefix).list(text="魁星阁")[1]
+            if found == wanted and relic and get(f"http://127.0.0.1:{dash}/_stcore/health") == 200:
                 break
             time.sleep(0.5)
         feed_status = get(f"http://127.0.0.1:{demo}/news/feed.xml")
@@ -102,6 +110,11 @@ def test_up_runs_everything_and_stops_on_sigterm(
             raise
     out = log.read_text(encoding="utf-8")
     assert found == wanted, f"the demo site was not crawled: {out[-3000:]}"
+    # the demo's 处置单 with 领导批示, opened on the 魁星阁 event once the board was crawled and clustered
+    assert len(relic) == 1 and [i.leader for i in relic[0].instructions] == ["周副局长", "李局长"], out[-3000:]
+    member = es_client.get(index=alias, id=relic_post_id(f"http://127.0.0.1:{demo}/"))["_source"]
+    record = get_events(es_client, EVENTS.alias(settings.elasticsearch.index_prefix), [relic[0].subject.id])
+    assert member["event_id"] in (relic[0].subject.id, record[relic[0].subject.id].merged_into)  # (merged since)
     assert feed_status == 200
     assert proc.returncode == 0, out[-3000:]
     assert "yuqing is up" in out and "scheduler stopped" in out and "the story rises over the next 3 seconds" in out

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from alerts.service import AlertDecider, SenderThread
     from ingest.events_job import EventsUpdater
     from response.jobs import ResponseJobs
+    from yuqing.demo.tickets import DemoTicketSeeder
     from yuqing.scheduler import CrawlOutcome, PostCrawlJob
 
 log = logging.getLogger(__name__)
@@ -289,10 +290,36 @@ def _seed_demo_requests(settings: Settings, client: Elasticsearch) -> None:
                        datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)))
 
 
+def _demo_ticket_seeder(settings: Settings, client: Elasticsearch, demo_url: str) -> DemoTicketSeeder:
+    """The demo's 处置单 with 领导批示, opened by `up`'s loop once its event exists (see yuqing.demo.tickets)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from response.config import load_response_config
+    from yuqing.demo.tickets import DemoTicketSeeder
+
+    return DemoTicketSeeder(client, settings.elasticsearch.index_prefix, demo_url,
+                            load_response_config(settings.config_file("response.yaml")),
+                            datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)))
+
+
+def _poll_demo_ticket(seeder: DemoTicketSeeder, tz: str) -> None:
+    """One look of the demo's 处置单 seeder (yuqing.demo.tickets); Elasticsearch failing is said, and tried again."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from elasticsearch import ApiError, TransportError
+
+    try:
+        seeder.poll(datetime.now(UTC).astimezone(ZoneInfo(tz)))
+    except (ApiError, TransportError) as exc:
+        log.warning("demo: looking for the 魁星阁 event failed (%s); trying again", exc)
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.accounts import ensure_demo_admin
     from dashboard.cli import streamlit_command, streamlit_env
-    from index.client import es_client
+    from index.client import es_client, make_client
     from index.es_server import LocalElasticsearch
     from index.layout import setup
     from yuqing.demo.corpus import RISE_MINUTES
@@ -328,6 +355,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         ("dashboard", streamlit_command(settings.dashboard.host, settings.dashboard.port)),
     ]
     procs: list[_Proc] = []
+    seeder_client = make_client(settings.elasticsearch) if settings.demo.port else None
+    seeder = _demo_ticket_seeder(settings, seeder_client, demo_url) if seeder_client is not None else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -345,6 +374,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"dashboard login: admin / {admin_password}  (shown only now; change it with "
                   "`yuqing users passwd admin`)\n", flush=True)
         while not stop.wait(1.0):
+            if seeder is not None and not seeder.done:
+                _poll_demo_ticket(seeder, settings.timezone)
             dead = [p for p in procs if p.popen.poll() is not None]
             if dead:
                 for p in dead:
@@ -361,6 +392,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                 p.popen.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.popen.kill()
+        if seeder_client is not None:
+            seeder_client.close()
         if args.stop_es:
             server.stop()
 

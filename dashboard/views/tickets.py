@@ -1,6 +1,8 @@
 """处置跟踪: tickets by status with their deadline countdown (overdue in red), a unit filter; open a ticket from
 an event (``?event=<id>``, the 事件详情 page links here), assign with a reason, change status, record a response
-after its 保密审查, publish a draft (with an override reason when findings remain). ``?id=<ticket>`` opens one.
+after its 保密审查, publish a draft (with an override reason when findings remain); 领导批示 (a leader records
+their own, an officer one given elsewhere) and the 落实反馈 on it, which a ticket needs before it closes.
+``?id=<ticket>`` opens one.
 
 Thin: the rules are ``response.tickets`` / ``response.event_tickets``, the helpers ``dashboard.tracking``.
 Every change is saved against the version the user saw, so a concurrent edit is reported, never overwritten.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +35,8 @@ from response.tickets import (
     SecrecyBlocked,
     Ticket,
     TicketError,
+    add_feedback,
+    add_instruction,
     add_response,
     assign,
     change_status,
@@ -56,6 +60,7 @@ settings = backend.settings
 tz = ZoneInfo(settings.timezone)
 now = datetime.now(tz).replace(microsecond=0)
 acting = tracking.can_act(viewer)
+instructing = tracking.can_instruct(viewer)
 mask = components.viewer_mask()  # leaders and analysts: personal data in titles masked
 
 
@@ -78,7 +83,8 @@ flash = st.session_state.pop(FLASH, None)
 if flash:
     st.success(flash)
 if not acting and viewer is not None:
-    st.info(tracking.READ_ONLY_NOTE.format(role=viewer.role_label))
+    st.info(tracking.READ_ONLY_NOTE.format(role=viewer.role_label)
+            + ("您可在处置单下方记录领导批示。" if instructing else ""))
 
 
 def show_ticket(ticket_id: str) -> None:
@@ -159,13 +165,15 @@ with st.sidebar:
     statuses = st.multiselect("状态", list(STATUSES), key="tickets_status", placeholder="全部状态")
     unit_choice = st.selectbox("责任单位", ["全部", *units], key="tickets_unit")
     overdue_only = st.checkbox("仅看超期", key="tickets_overdue")
+    instructed_only = st.checkbox("仅看批示待反馈", key="tickets_instructed")
 shown = tracking.filter_tickets(tickets, statuses=statuses, unit=None if unit_choice == "全部" else unit_choice,
-                                overdue_only=overdue_only, now=now)
+                                overdue_only=overdue_only, now=now, instructions_pending=instructed_only)
 
-cols = st.columns(len(STATUSES) + 1)
+cols = st.columns(len(STATUSES) + 2)
 for col, status in zip(cols, STATUSES, strict=False):
     col.metric(status, by_status.get(status, 0))
-cols[-1].metric("超期", sum(1 for t in active if tracking.countdown(t, now)[1]))
+cols[-2].metric("超期", sum(1 for t in active if tracking.countdown(t, now)[1]))
+cols[-1].metric("批示待反馈", sum(1 for t in tickets if t.pending_instructions()))
 if active_total > len(active) or closed_total > len(closed):
     st.caption(f"显示期限最近的 {len(active)} 件（共 {active_total} 件未办结）和最近结束的 {len(closed)} 件"
                f"（共 {closed_total} 件）。")
@@ -237,6 +245,17 @@ if ticket.responses:
         link = f" · [链接]({fmt.safe_url(r.link)})" if r.link and fmt.safe_url(r.link) else ""
         st.markdown(f"**#{r.no} {r.channel}**（{r.state}，{fmt.format_time(r.at, settings.timezone)}）"
                     f"{review}{link}  \n{fmt.md_escape(r.text)}")
+STATE_COLOURS = {"已反馈": "green", "待反馈": "orange", "逾期未反馈": "red"}
+if ticket.instructions:
+    st.subheader("领导批示")
+    for ins in ticket.instructions:
+        state = ins.state(now)
+        due = f" · 反馈时限 {fmt.format_time(ins.due_at, settings.timezone)}" if ins.due_at is not None else ""
+        st.markdown(f"**#{ins.no} {fmt.md_escape(ins.leader)}**（{fmt.format_time(ins.at, settings.timezone)}）"
+                    f" :{STATE_COLOURS[state]}-badge[{state}]{due}  \n{fmt.md_escape(ins.text)}")
+        for fb in ins.feedback:
+            st.markdown(f"> {fmt.format_time(fb.at, settings.timezone)} {fmt.md_escape(fb.by)} 反馈："
+                        f"{fmt.md_escape(fb.text)}")
 
 
 def act(change: Callable[[Ticket], Ticket], done: str, text: str = "") -> None:
@@ -330,6 +349,38 @@ if acting and ticket.status not in ("已办结", "不予处置"):
             act(lambda t: publish_response(t, no, findings=rules.review(draft_text), by=by, now=now,
                                            override_reason=p_override or None),
                 f"回应#{no} 已发布。", draft_text)
+
+# 领导批示 after the actions: a leader records their own; an officer one given on paper or in the OA
+DUE_OPTIONS = {"不设反馈时限": None, "24 小时内反馈": 24, "3 天内反馈": 72, "7 天内反馈": 168}
+if instructing and ticket.status != "已办结":
+    with st.form("instruct_form", clear_on_submit=False):
+        st.markdown("**记录领导批示**")
+        is_leader = viewer is not None and viewer.role == "leader"
+        i1, i2, i3, i4 = st.columns(4)
+        leader = i1.text_input("批示领导", value=viewer.display_name if is_leader and viewer else "",
+                               key="instruct_leader")
+        i_day = i2.date_input("批示日期", value=now.date(), key="instruct_date")
+        i_clock = i3.time_input("批示时间", value=now.time(), key="instruct_time", step=60)
+        due_choice = i4.selectbox("反馈时限", list(DUE_OPTIONS), key="instruct_due")
+        instruction = st.text_area("批示内容", key="instruct_text")
+        instruct = st.form_submit_button("记录批示", type="primary" if is_leader else "secondary")
+    if instruct:
+        i_at = datetime.combine(i_day, i_clock, tzinfo=tz)
+        hours = DUE_OPTIONS[due_choice]
+        i_due = i_at + timedelta(hours=hours) if hours is not None else None
+        act(lambda t: add_instruction(t, leader=leader, text=instruction, at=i_at, by=by, now=now, due_at=i_due),
+            "已记录领导批示。")
+if acting and ticket.instructions:
+    with st.form("feedback_form", clear_on_submit=False):
+        st.markdown("**反馈落实情况**")
+        order = sorted(ticket.instructions, key=lambda i: (bool(i.feedback), i.no))  # not yet reported back first
+        fb_no = st.selectbox("批示", [i.no for i in order], key="feedback_no",
+                             format_func=lambda n: next(f"#{i.no} {i.leader}（{i.state(now)}）：{i.text[:30]}"
+                                                        for i in ticket.instructions if i.no == n))
+        fb_text = st.text_area("落实情况", key="feedback_text")
+        report = st.form_submit_button("提交反馈")
+    if report:
+        act(lambda t: add_feedback(t, fb_no, text=fb_text, by=by, now=now), f"已反馈批示#{fb_no} 的落实情况。")
 
 st.subheader("审计记录")
 st.dataframe(
