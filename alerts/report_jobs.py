@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch
@@ -33,6 +33,7 @@ from alerts.producers import post_link
 from alerts.report_render import compose_report
 from alerts.reports import (
     ReportEvent,
+    ReportInstruction,
     ReportKind,
     ReportSources,
     ReportTicket,
@@ -49,6 +50,9 @@ from index.outbox import OUTBOX, OutboxEntry, cooldown_key
 from index.search import post_from_source
 from index.tickets import TICKETS
 from yuqing.settings import Settings
+
+if TYPE_CHECKING:
+    from response.tickets import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,24 @@ class StoreEvents:
         return [post_link(h["_id"], post_from_source(h["_source"])) for h in hits]
 
 
+def report_instructions(tickets: Sequence[Ticket], start: datetime, end: datetime,
+                        now: datetime) -> list[ReportInstruction]:
+    """The 领导批示 a report lists (pure): every one not yet reported back on, and those reported back on within
+    ``start``–``end``; those waiting first (overdue ones before the rest), then by when they were given."""
+    out: list[ReportInstruction] = []
+    for t in tickets:
+        for i in t.instructions:
+            last = i.feedback[-1] if i.feedback else None
+            if last is not None and not start <= last.at < end:
+                continue
+            out.append(ReportInstruction(
+                ticket_id=t.id, ticket_title=t.title, unit=t.unit, no=i.no, leader=i.leader, text=i.text, at=i.at,
+                state=i.state(now), due_at=i.due_at, feedback=last.text if last else None,
+                feedback_at=last.at if last else None))
+    order = {"逾期未反馈": 0, "待反馈": 1, "已反馈": 2}
+    return sorted(out, key=lambda r: (order.get(r.state, 3), r.at, r.ticket_id, r.no))
+
+
 @dataclass
 class StoreTickets:
     client: Elasticsearch
@@ -117,7 +139,6 @@ class StoreTickets:
         and tickets closed within the period."""
         from response.reminders import tickets_due
         from response.service import TicketService
-        from response.tickets import Ticket
 
         if not self.client.indices.exists_alias(name=TICKETS.alias(self.prefix)):
             return TicketSummary()
@@ -147,7 +168,8 @@ class StoreTickets:
             if at is not None and start <= at < end:
                 closed.append(ReportTicket(ticket_id=t.id, title=t.title, unit=t.unit, status=t.status,
                                            due_at=t.first_due_at, level=t.risk_level, closed_at=at))
-        return TicketSummary(due=tuple(due), overdue=tuple(overdue), closed=tuple(closed))
+        return TicketSummary(due=tuple(due), overdue=tuple(overdue), closed=tuple(closed),
+                             instructions=tuple(report_instructions(tickets, start, end, now)))
 
 
 def report_sources(settings: Settings, client: Elasticsearch) -> ReportSources:

@@ -24,7 +24,15 @@ from alerts.content import (
     page_url,
     safe_href,
 )
-from alerts.reports import CountRow, Report, ReportEvent, ReportPost, ReportTicket, SourceHealthRow
+from alerts.reports import (
+    CountRow,
+    Report,
+    ReportEvent,
+    ReportInstruction,
+    ReportPost,
+    ReportTicket,
+    SourceHealthRow,
+)
 
 SECTION_OVERVIEW = "一、总体情况"
 SECTION_EVENTS = "二、重点事件"
@@ -38,6 +46,7 @@ TREND_ARROWS = {"up": "↑ 上升", "down": "↓ 回落", "flat": "→ 平稳"}
 _SPARKS = "▁▂▃▄▅▆▇█"
 EVENT_HEADER = ("事件", "等级", "热度", "信息量", "负面占比", "走势", "责任单位", "本局发布")
 TICKET_HEADER = ("处置单", "事项", "责任单位", "状态", "截止时间")
+INSTRUCTION_HEADER = ("处置单", "事项", "批示领导", "批示时间", "批示内容", "落实情况")
 SOURCE_HEADER = ("信源", "类型", "运行次数", "失败次数", "本期信息", "最近成功", "状态")
 NEGATIVE_HEADER = ("标题", "来源", "发布时间", "话题")
 
@@ -85,6 +94,21 @@ def ticket_row(t: ReportTicket, report: Report) -> tuple[str, ...]:
     return (t.ticket_id, one_line(t.title), t.unit, t.status, _time(t.due_at, report))
 
 
+def instruction_row(i: ReportInstruction, report: Report) -> tuple[str, ...]:
+    if i.state == "已反馈":
+        outcome = f"已反馈（{_time(i.feedback_at, report)}）：{one_line(i.feedback or '')}"
+    elif i.state == "逾期未反馈":
+        outcome = f"逾期未反馈（时限 {_time(i.due_at, report)}）"
+    else:
+        outcome = "待反馈" + (f"（时限 {_time(i.due_at, report)}）" if i.due_at else "")
+    return (i.ticket_id, one_line(i.ticket_title), i.leader, _time(i.at, report), one_line(i.text), outcome)
+
+
+def instructions_heading(instructions: Sequence[ReportInstruction]) -> str:
+    waiting = sum(1 for i in instructions if i.state != "已反馈")
+    return f"领导批示 {len(instructions)} 件（待反馈 {waiting} 件）"
+
+
 def negative_row(p: ReportPost, report: Report) -> tuple[str, ...]:
     return (one_line(p.title) or p.url, p.source, _time(p.published_at, report), p.topic or "—")
 
@@ -118,6 +142,8 @@ def render_text(report: Report) -> str:
                               ("已办结", report.tickets.closed)):
             out.append(f"{name} {len(tickets)} 件")
             out += ["  " + " | ".join(ticket_row(t, report)) for t in tickets]
+        out.append(instructions_heading(report.tickets.instructions))
+        out += ["  " + " | ".join(instruction_row(i, report)) for i in report.tickets.instructions]
     out += ["", SECTION_SOURCES]
     out += ["  " + " | ".join(source_row(s, report)) for s in report.sources]
     if not report.sources:
@@ -203,6 +229,15 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
                     cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=t.ticket_id), t.ticket_id)
                     rows.append(cells)
                 parts.append(_html_table(TICKET_HEADER, rows))
+        instructions = report.tickets.instructions
+        parts.append(f"<h3>{esc(instructions_heading(instructions))}</h3>")
+        if instructions:
+            rows = []
+            for i in instructions:
+                cells = [esc(c) for c in instruction_row(i, report)]
+                cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=i.ticket_id), i.ticket_id)
+                rows.append(cells)
+            parts.append(_html_table(INSTRUCTION_HEADER, rows))
     parts.append(f"<h2>{SECTION_SOURCES}</h2>")
     if report.sources:
         parts.append(_html_table(SOURCE_HEADER, [[esc(c) for c in source_row(s, report)] for s in report.sources]))
@@ -319,6 +354,11 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
             if tickets:
                 _docx_table(doc, TICKET_HEADER, [ticket_row(t, report) for t in tickets],
                             [page_url(report.dashboard_url, TICKET_PAGE, id=t.ticket_id) for t in tickets])
+        instructions = report.tickets.instructions
+        doc.add_heading(instructions_heading(instructions), level=2)
+        if instructions:
+            _docx_table(doc, INSTRUCTION_HEADER, [instruction_row(i, report) for i in instructions],
+                        [page_url(report.dashboard_url, TICKET_PAGE, id=i.ticket_id) for i in instructions])
 
     doc.add_heading(SECTION_SOURCES, level=1)
     if report.sources:

@@ -151,10 +151,29 @@ class ReportTicket:
 
 
 @dataclass(frozen=True)
+class ReportInstruction:
+    """A 领导批示 on a 处置单, for the leaders' own view of what became of their instructions."""
+
+    ticket_id: str
+    ticket_title: str
+    unit: str
+    no: int
+    leader: str
+    text: str
+    at: datetime
+    state: str  # 已反馈 / 待反馈 / 逾期未反馈
+    due_at: datetime | None = None
+    feedback: str | None = None  # the last report back
+    feedback_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TicketSummary:
     due: tuple[ReportTicket, ...] = ()  # open, due before the end of the next day
     overdue: tuple[ReportTicket, ...] = ()
     closed: tuple[ReportTicket, ...] = ()  # closed in the period
+    # 领导批示 not yet reported back on (whenever given), and those reported back on in the period
+    instructions: tuple[ReportInstruction, ...] = ()
 
 
 class TicketsProvider(Protocol):

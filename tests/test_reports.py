@@ -24,6 +24,7 @@ from alerts.reports import (
     Report,
     ReportError,
     ReportEvent,
+    ReportInstruction,
     ReportSources,
     ReportTicket,
     TicketSummary,
@@ -95,6 +96,13 @@ class StaticTickets:
             due=(ReportTicket("CZ-due", "图书馆闭馆回应", "市图书馆", "处置中", NOW + timedelta(hours=3), "II"),),
             overdue=(ReportTicket("CZ-late", "演出票务投诉", "执法支队", "待研判", NOW - timedelta(hours=5)),),
             closed=(ReportTicket("CZ-done", "博物馆预约难", "市博物馆", "已办结", None),),
+            instructions=(
+                ReportInstruction("CZ-late", "演出票务投诉", "执法支队", 1, "王局长", "请查处倒票并报我",
+                                  NOW - timedelta(days=2), "逾期未反馈", due_at=NOW - timedelta(days=1)),
+                ReportInstruction("CZ-done", "博物馆预约难", "市博物馆", 1, "李副局长", "请增加预约名额",
+                                  NOW - timedelta(days=3), "已反馈", feedback="已每日增加二百个名额",
+                                  feedback_at=NOW - timedelta(hours=20)),
+            ),
         )
 
 
@@ -169,6 +177,32 @@ def test_daily_report_counts_each_linked_to_its_posts(es_client: Elasticsearch, 
     assert "https://example.com/p/1" in text and f"{DASHBOARD}/event?id=E1" in text
 
 
+def test_a_report_lists_the_instructions_waiting_and_those_reported_back_on_in_its_period() -> None:
+    from alerts.report_jobs import report_instructions
+    from response.config import ResponseConfig
+    from response.tickets import Subject, add_feedback, add_instruction, open_ticket
+
+    def ticket(sid: str) -> Any:
+        subject = Subject(kind="event", id=sid, title=f"事项{sid}", started_at=NOW - timedelta(days=5))
+        return open_ticket(subject, unit="公共服务科", by="张三", now=NOW - timedelta(days=5), config=ResponseConfig())
+
+    start, end = NOW - timedelta(days=1), NOW
+    old = add_instruction(ticket("a"), leader="王局长", text="早已办好", at=NOW - timedelta(days=4), by="李秘书",
+                          now=NOW - timedelta(days=4))
+    old = add_feedback(old, 1, text="办好了", by="赵科长", now=NOW - timedelta(days=3))  # reported before the period
+    fresh = add_instruction(ticket("b"), leader="王局长", text="请报进展", at=NOW - timedelta(days=2), by="李秘书",
+                            now=NOW - timedelta(days=2), due_at=NOW - timedelta(hours=30))
+    fresh = add_feedback(fresh, 1, text="进展顺利", by="赵科长", now=NOW - timedelta(hours=2))
+    waiting = add_instruction(ticket("c"), leader="李副局长", text="请核实", at=NOW - timedelta(days=3), by="李秘书",
+                              now=NOW - timedelta(days=3))
+    late = add_instruction(ticket("d"), leader="王局长", text="尽快处理", at=NOW - timedelta(days=1), by="李秘书",
+                           now=NOW - timedelta(days=1), due_at=NOW - timedelta(hours=1))
+    rows = report_instructions([old, fresh, waiting, late], start, end, NOW)
+    assert [(r.ticket_id, r.state) for r in rows] == [
+        (late.id, "逾期未反馈"), (waiting.id, "待反馈"), (fresh.id, "已反馈")]
+    assert rows[2].feedback == "进展顺利" and rows[2].feedback_at == NOW - timedelta(hours=2)
+
+
 def test_sections_without_a_data_source_say_so(es_client: Elasticsearch, indexed: ReportSources) -> None:
     bare = ReportSources(indexed.posts_alias, indexed.health_alias)
     text = render_text(daily(es_client, bare))
@@ -205,6 +239,13 @@ def test_weekly_mail_with_docx_through_smtp(es_client: Elasticsearch, indexed: R
     assert ["博物馆新展受好评", "Ⅳ级蓝色", "31", "8", "0%", "→ 平稳 ███", "—", "尚未发布"] in cells
     assert ["市民留言板", "message", "1", "1", "2", "—", "失败"] in cells
     assert any(row[0] == "CZ-late" and row[3] == "待研判" for row in cells)
+    assert "领导批示 2 件（待反馈 1 件）" in headings  # what became of the leaders' instructions
+    assert ["CZ-late", "演出票务投诉", "王局长", "05-04 08:00", "请查处倒票并报我",
+            "逾期未反馈（时限 05-05 08:00）"] in cells
+    assert ["CZ-done", "博物馆预约难", "李副局长", "05-03 08:00", "请增加预约名额",
+            "已反馈（05-05 12:00）：已每日增加二百个名额"] in cells
+    html_text = html_part.get_content()
+    assert "领导批示 2 件（待反馈 1 件）" in html_text and "逾期未反馈（时限 05-05 08:00）" in html_text
     assert any(row[0] == "前一天的负面" for row in cells)  # the week's negative posts
     links = {r.target_ref for r in doc.part.rels.values() if r.is_external}
     assert "https://example.com/p/1" in links and f"{DASHBOARD}/event?id=E1" in links
