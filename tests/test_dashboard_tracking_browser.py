@@ -1,6 +1,6 @@
 """End to end in headless Chromium: a press officer follows a link to 处置跟踪 for an event, signs in, lands on the
-page with the event picked, opens a ticket for it and records a response; both land in Elasticsearch with the
-audit."""
+page with the event picked, opens a ticket for it and records a response; a leader signs in and records a 领导批示
+on it, and the press officer reports back on it; all of it lands in Elasticsearch with the audit."""
 
 from __future__ import annotations
 
@@ -64,4 +64,25 @@ def test_open_ticket_from_event_and_record_response(dashboard_url: str, browser:
     assert [(r.channel, r.state) for r in ticket.responses] == [("官网", "已发布")]
     assert [e.action for e in ticket.audit] == ["创建", "记录回应", "发布回应", "状态变更", "状态变更"]
     assert {e.by for e in ticket.audit} == {"宣传小王（press）"}
+
+    # The leader reads the ticket and instructs; the press officer reports back on the instruction.
+    leader = browser.new_page()
+    leader.set_default_timeout(UI_TIMEOUT_MS)
+    leader.goto(f"{dashboard_url}/tickets?id={ticket.id}")
+    sign_in(leader, "leader", PASSWORDS["leader"])
+    expect(leader.get_by_label("批示领导")).to_have_value("李局长")
+    leader.get_by_label("批示内容").fill("请尽快恢复开放，做好读者解释工作，结果报我。")
+    leader.get_by_role("button", name="记录批示").click()
+    expect(leader.get_by_text("已记录领导批示。")).to_be_visible()
+    expect(leader.get_by_text("待反馈").first).to_be_visible()
+    leader.close()
+    # the press officer's page shows it at its next run (the same sign-in: a reload would sign out)
+    page.get_by_text("仅看批示待反馈").click()
+    page.get_by_label("落实情况").fill("已于今日恢复开放，读者押金全部退还。")
+    page.get_by_role("button", name="提交反馈").click()
+    expect(page.get_by_text("已反馈批示#1 的落实情况。")).to_be_visible()
+    (instruction,) = TicketService(es_client, settings.elasticsearch.index_prefix).load(ticket.id).ticket.instructions
+    assert (instruction.leader, instruction.recorded_by) == ("李局长", "李局长（leader）")
+    assert [(f.by, f.text) for f in instruction.feedback] == [
+        ("宣传小王（press）", "已于今日恢复开放，读者押金全部退还。")]
     page.close()
