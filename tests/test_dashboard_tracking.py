@@ -191,7 +191,7 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     next(b for b in press.button if b.label == "变更状态").click()
     _run(press)
     assert "尚未反馈落实情况（#1 李局长）" in press.error[0].value
-    press.text_area(key="feedback_text").input("已于今日恢复开放，押金全部退还。")
+    press.text_area(key="feedback_text").input("已于今日恢复开放，押金全部退还，联系人电话13912345678。")
     next(b for b in press.button if b.label == "提交反馈").click()
     _run(press)
     assert press.success[0].value == "已反馈批示#1 的落实情况。"
@@ -207,6 +207,8 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     analyst = _page("analyst", TICKETS_PAGE, id=t.id)
     assert [b.label for b in analyst.button] == ["退出登录"]  # reads only
     assert any("李局长" in m and "已反馈" in m for m in _md(analyst))
+    assert any("139\\*\\*\\*\\*5678" in m for m in _md(analyst))  # personal data masked for analysts
+    assert not any("13912345678" in m for m in _md(analyst)) and any("13912345678" in m for m in _md(press))
 
 
 def test_the_ticket_names_its_event_as_it_is_now(

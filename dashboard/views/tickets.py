@@ -252,10 +252,10 @@ if ticket.instructions:
         state = ins.state(now)
         due = f" · 反馈时限 {fmt.format_time(ins.due_at, settings.timezone)}" if ins.due_at is not None else ""
         st.markdown(f"**#{ins.no} {fmt.md_escape(ins.leader)}**（{fmt.format_time(ins.at, settings.timezone)}）"
-                    f" :{STATE_COLOURS[state]}-badge[{state}]{due}  \n{fmt.md_escape(ins.text)}")
-        for fb in ins.feedback:
+                    f" :{STATE_COLOURS[state]}-badge[{state}]{due}  \n{fmt.md_escape(mask(ins.text))}")
+        for fb in ins.feedback:  # internal texts: personal data in them masked as in titles
             st.markdown(f"> {fmt.format_time(fb.at, settings.timezone)} {fmt.md_escape(fb.by)} 反馈："
-                        f"{fmt.md_escape(fb.text)}")
+                        f"{fmt.md_escape(mask(fb.text))}")
 
 
 def act(change: Callable[[Ticket], Ticket], done: str, text: str = "") -> None:
