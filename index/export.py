@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Literal
@@ -192,40 +192,53 @@ def _xlsx_cell(ws: WriteOnlyWorksheet, value: CellValue) -> CellValue | WriteOnl
     return value
 
 
-def write_csv(posts: Iterable[Post], out: IO[bytes], tz: str,
-              transform: Callable[[Post], Post] | None = None) -> int:
-    """Write ``posts`` as CSV (UTF-8 with BOM, header row in Chinese) to ``out``; returns the rows written."""
-    zone = ZoneInfo(tz)
+def write_table_csv(headers: Sequence[str], rows: Iterable[Sequence[CellValue]], out: IO[bytes]) -> int:
+    """Write a table as CSV (UTF-8 with BOM, ``headers`` first) to ``out``; returns the rows written."""
     out.write(UTF8_BOM)
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)
-        writer.writerow(HEADERS)
-        rows = 0
-        for post in posts:
-            post = transform(post) if transform else post
-            writer.writerow([csv_cell(v) for v in row_values(post, zone)])
-            rows += 1
+        writer.writerow(headers)
+        n = 0
+        for row in rows:
+            writer.writerow([csv_cell(v) for v in row])
+            n += 1
         text.flush()
-        return rows
+        return n
     finally:
         text.detach()  # leave ``out`` open for the caller
+
+
+def write_table_xlsx(headers: Sequence[str], rows: Iterable[Sequence[CellValue]], out: IO[bytes],
+                     sheet: str = SHEET_TITLE) -> int:
+    """Write a table as an Excel workbook (one sheet ``sheet``, ``headers`` first) to ``out``; returns the rows."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet)
+    ws.append([_xlsx_cell(ws, h) for h in headers])
+    n = 0
+    for row in rows:
+        ws.append([_xlsx_cell(ws, v) for v in row])
+        n += 1
+    wb.save(out)
+    return n
+
+
+def _post_rows(posts: Iterable[Post], tz: str, transform: Callable[[Post], Post] | None) -> Iterator[list[CellValue]]:
+    zone = ZoneInfo(tz)
+    for post in posts:
+        yield row_values(transform(post) if transform else post, zone)
+
+
+def write_csv(posts: Iterable[Post], out: IO[bytes], tz: str,
+              transform: Callable[[Post], Post] | None = None) -> int:
+    """Write ``posts`` as CSV (UTF-8 with BOM, header row in Chinese) to ``out``; returns the rows written."""
+    return write_table_csv(HEADERS, _post_rows(posts, tz, transform), out)
 
 
 def write_xlsx(posts: Iterable[Post], out: IO[bytes], tz: str,
                transform: Callable[[Post], Post] | None = None) -> int:
     """Write ``posts`` as an Excel workbook (one sheet, header row in Chinese) to ``out``; returns the rows."""
-    zone = ZoneInfo(tz)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(SHEET_TITLE)
-    ws.append([_xlsx_cell(ws, h) for h in HEADERS])
-    rows = 0
-    for post in posts:
-        post = transform(post) if transform else post
-        ws.append([_xlsx_cell(ws, v) for v in row_values(post, zone)])
-        rows += 1
-    wb.save(out)
-    return rows
+    return write_table_xlsx(HEADERS, _post_rows(posts, tz, transform), out)
 
 
 def export_posts(
