@@ -10,18 +10,22 @@ by someone else is reported, never overwritten (:class:`response.service.TicketC
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch, NotFoundError
 
 from dashboard.auth import Viewer
 from dashboard.format import _escape_punct, md_escape
 from index.events import EVENTS, EventRecord, get_events, load_open_events
+from index.export import MEDIA_TYPES, ExportFormat
 from response.calendar import WorkCalendar
 from response.config import RISK_LABELS, FoiaSettings
 from response.foia import FoiaClock, FoiaRequest, foia_clock
+from response.ledger import write_ledger
 from response.secrecy import Finding
 from response.service import FoiaService, TicketService, ensure_indices
 from response.tickets import Ticket, format_span, is_overdue
@@ -100,6 +104,23 @@ def ticket_line(ticket: Ticket, now: datetime, mask: Callable[[str], str] = str)
     handler = f" · 承办：{md_escape(ticket.handler)}" if ticket.handler else ""
     return (f"**{md_escape(mask(ticket.title))}**{flags} · {md_escape(ticket.unit)}{handler} · "
             f"{md_escape(level_label(ticket.risk_level))} · {left} · `{ticket.id}`")
+
+
+@dataclass(frozen=True)
+class LedgerFile:
+    data: bytes
+    file_name: str
+    mime: str
+    rows: int
+
+
+def ledger_file(tickets: Sequence[Ticket], fmt: ExportFormat, now: datetime, tz: str,
+                mask: Callable[[str], str] = str) -> LedgerFile:
+    """The 处置台账 of ``tickets`` (those the list shows) as CSV or Excel, texts through the viewer's ``mask``."""
+    buf = io.BytesIO()
+    rows = write_ledger(tickets, buf, fmt, now=now, tz=tz, mask=mask)
+    stamp = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d-%H%M")
+    return LedgerFile(buf.getvalue(), f"处置台账-{stamp}.{fmt}", MEDIA_TYPES[fmt], rows)
 
 
 def highlight_findings(text: str, findings: Sequence[Finding]) -> str:

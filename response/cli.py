@@ -130,6 +130,14 @@ def _add_tickets(sub: argparse._SubParsersAction) -> None:
     _json(p)
     p.set_defaults(func=cmd_tickets_publish)
 
+    p = ts.add_parser("export", help="处置台账: the tickets as CSV or Excel (subject, unit, deadlines and whether "
+                                     "they were met, responses, 领导批示 and 落实反馈, closing time)")
+    p.add_argument("out", type=Path, help="file to write: .csv or .xlsx")
+    p.add_argument("--status", action="append", choices=_STATUSES, help="repeatable (default: every status)")
+    p.add_argument("--unit")
+    p.add_argument("--since", help="only tickets opened on or after this day (YYYY-MM-DD, local)")
+    p.set_defaults(func=cmd_tickets_export)
+
     p = ts.add_parser("instruct", help="record a 领导批示 on the ticket (a ticket cannot be closed until it is "
                                        "reported back on)")
     p.add_argument("id")
@@ -489,6 +497,34 @@ def cmd_tickets_level(args: argparse.Namespace, settings: Settings) -> int:
     level = None if args.to == "none" else args.to
     return _change(settings, args, lambda ctx, t, now: change_level(t, level, config=ctx.config, by=args.by,
                                                                     now=now, reason=args.reason))
+
+
+def cmd_tickets_export(args: argparse.Namespace, settings: Settings) -> int:
+    from response.ledger import write_ledger
+
+    fmt = args.out.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx"):
+        raise YuqingError(f"不支持的台账格式：{args.out.name}（请用 .csv 或 .xlsx）")
+
+    def body(ctx: _Context) -> int:
+        now = ctx.now()
+        since = ctx.day(args.since) if args.since else None
+        tickets = [lt.ticket for lt in ctx.tickets().all_loaded(statuses=args.status)
+                   if (args.unit is None or lt.ticket.unit == args.unit)
+                   and (since is None or lt.ticket.opened_at.astimezone(ctx.tz).date() >= since)]
+        part = args.out.with_name(args.out.name + ".part")  # a failed write leaves no half file under the name
+        try:
+            with part.open("wb") as out:
+                rows = write_ledger(tickets, out, "csv" if fmt == "csv" else "xlsx", now=now,
+                                    tz=settings.timezone)
+            part.replace(args.out)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise YuqingError(f"写入 {args.out} 失败：{exc}") from exc
+        print(f"处置台账：{rows} 件处置单 → {args.out}")
+        return 0
+
+    return _run(settings, body)
 
 
 def cmd_tickets_instruct(args: argparse.Namespace, settings: Settings) -> int:

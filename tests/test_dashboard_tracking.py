@@ -4,6 +4,8 @@ read only), a concurrent edit reported, the 依申请公开 clock, the reply ref
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -83,7 +85,7 @@ def test_list_by_status_overdue_in_red_unit_filter_leader_reads_only(
     at = _page("leader", TICKETS_PAGE)
     assert at.title[0].value == "处置跟踪"
     assert "可查看处置情况" in at.info[0].value and "记录领导批示" in at.info[0].value
-    assert [b.label for b in at.button] == ["记录批示", "退出登录"]  # reads; records only their own 批示
+    assert [b.label for b in at.button] == ["生成处置台账", "记录批示", "退出登录"]  # reads; records their 批示
     assert [m.label for m in at.metric][:2] == ["待研判", "处置中"] and at.metric[0].value == "2"
     assert at.metric[-2].label == "超期" and at.metric[-2].value == "1"
     assert at.metric[-1].label == "批示待反馈" and at.metric[-1].value == "0"
@@ -203,9 +205,22 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     stored = tickets.load(t.id).ticket
     assert stored.status == "已办结" and stored.instructions[0].feedback[0].by == "宣传小王（press）"
     assert [e.action for e in stored.audit][-3:] == ["记录批示", "反馈落实情况", "状态变更"]
+    # the 处置台账 of the list as shown, with the 批示 and its 反馈
+    press.sidebar.checkbox(key="tickets_instructed").uncheck()  # nothing waits for a report back any more
+    _run(press)
+    press.radio(key="ledger_format").set_value("csv")
+    next(b for b in press.button if b.label == "生成处置台账").click()
+    _run(press)
+    (button,) = press.get("download_button")
+    assert button.proto.label.startswith("下载 处置台账-") and button.proto.label.endswith(".csv（1 件）")
+    ledger = press.session_state["ledger_file"][1]
+    rows = list(csv.DictReader(io.StringIO(ledger.data.decode("utf-8-sig"))))
+    assert [(r["处置单"], r["状态"], r["时限情况"]) for r in rows] == [(t.id, "已办结", "按时回应")]
+    assert rows[0]["领导批示"].startswith("#1 李局长") and rows[0]["领导批示"].endswith("（已反馈）")
+    assert "宣传小王（press）：已于今日恢复开放" in rows[0]["落实反馈"]
 
     analyst = _page("analyst", TICKETS_PAGE, id=t.id)
-    assert [b.label for b in analyst.button] == ["退出登录"]  # reads only
+    assert [b.label for b in analyst.button] == ["生成处置台账", "退出登录"]  # reads (and takes the ledger out)
     assert any("李局长" in m and "已反馈" in m for m in _md(analyst))
     assert any("139\\*\\*\\*\\*5678" in m for m in _md(analyst))  # personal data masked for analysts
     assert not any("13912345678" in m for m in _md(analyst)) and any("13912345678" in m for m in _md(press))

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -127,7 +128,7 @@ def test_foia_request_concurrent_edit_and_round_trip(services: tuple[TicketServi
 
 
 def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("YUQING_ELASTICSEARCH__INDEX_PREFIX", response_settings.elasticsearch.index_prefix)
     opened = ["tickets", "open", "--post", "p-1", "--title", "读者投诉图书馆空调故障", "--topic",
               "公共文化设施建设和使用", "--keyword", "空调", "--by", "张三"]
@@ -163,6 +164,22 @@ def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.Captur
     assert t["id"] not in capsys.readouterr().out
     assert main(["tickets", "status", t["id"], "已办结", "--by", "张三"]) == 0
     capsys.readouterr()
+    # 处置台账 as Excel: the ticket with its response, 批示 and 反馈; a format it cannot write is refused
+    ledger = tmp_path / "台账.xlsx"
+    assert main(["tickets", "export", str(ledger), "--status", "已办结"]) == 0
+    assert capsys.readouterr().out.strip() == f"处置台账：1 件处置单 → {ledger}"
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(ledger, read_only=True)["处置台账"]
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    row = dict(zip(header, rows[0], strict=True))
+    assert len(rows) == 1 and (row["处置单"], row["状态"], row["责任单位"]) == (t["id"], "已办结", "公共服务科")
+    assert "王局长" in row["领导批示"] and "赵科长：空调已于周三修复" in row["落实反馈"]
+    assert not list(tmp_path.glob("*.part"))
+    assert main(["tickets", "export", str(tmp_path / "台账.pdf")]) == 2
+    assert "请用 .csv 或 .xlsx" in capsys.readouterr().err
+    assert main(["tickets", "export", str(tmp_path / "none.csv"), "--since", "2099-01-01"]) == 0
+    assert "处置台账：0 件" in capsys.readouterr().out
 
     assert main(["foia", "register", "--applicant", "张某", "--content", "图书馆空调维修合同", "--channel", "网上申请",
                  "--received", "2026-09-28", "--by", "李明", "--json"]) == 0

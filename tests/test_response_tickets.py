@@ -160,6 +160,42 @@ def test_a_leaders_instruction_must_be_reported_back_on_before_the_ticket_closes
         add_feedback(t, 1, text=" ", by="赵科长", now=late)
 
 
+def test_the_ledger_row_says_how_each_ticket_stood_against_its_deadlines() -> None:
+    import csv
+    import io
+
+    from response.ledger import LEDGER_HEADERS, deadline_state, ledger_row, write_ledger
+
+    fresh = ticket("II")  # 权威信息发布 within 5 h, 新闻发布会 within 24 h of T0
+    assert deadline_state(fresh, T0 + timedelta(hours=2)) == "未到期"
+    assert deadline_state(fresh, T0 + timedelta(hours=6)) == "超期未回应"
+    on_time = add_response(fresh, channel="新闻发布会", text="召开新闻发布会通报情况", by="张三",
+                           at=T0 + timedelta(hours=4), now=T0 + timedelta(hours=4))
+    assert deadline_state(on_time, T0 + timedelta(days=3)) == "按时回应"
+    late = add_response(fresh, channel="官网", text="情况说明", by="张三", at=T0 + timedelta(hours=7),
+                        now=T0 + timedelta(hours=7))
+    assert deadline_state(late, T0 + timedelta(hours=8)) == "超期回应"
+    closed = change_status(late, "已办结", by="张三", now=T0 + timedelta(days=2))
+    instructed = add_instruction(closed.model_copy(update={"status": "处置中"}), leader="王局长",
+                                 text="请联系读者，电话13912345678", at=T0 + timedelta(hours=9), by="李秘书",
+                                 now=T0 + timedelta(hours=9))
+    row = dict(zip(LEDGER_HEADERS, ledger_row(closed, T0 + timedelta(days=3), TZ), strict=True))
+    assert (row["状态"], row["风险等级"], row["时限情况"], row["失声"]) == ("已办结", "II级(重大·橙)", "超期回应", "否")
+    assert row["办结时间"] == (T0 + timedelta(days=2)).replace(tzinfo=None)
+    assert row["回应"] == "#1 官网 2026-09-28 15:00（已发布）"
+    assert row["时限"] == "权威信息发布 2026-09-28 13:00前；新闻发布会 2026-09-29 08:00前"
+    masked = dict(zip(LEDGER_HEADERS, ledger_row(instructed, T0 + timedelta(days=3), TZ,
+                                                 mask=lambda t: t.replace("13912345678", "139****5678")),
+                      strict=True))
+    assert masked["领导批示"] == "#1 王局长 2026-09-28 17:00：请联系读者，电话139****5678（待反馈）"
+    assert masked["办结时间"] is None and masked["落实反馈"] == ""
+    out = io.BytesIO()
+    assert write_ledger([closed, instructed], out, "csv", now=T0 + timedelta(days=3), tz="Asia/Shanghai") == 2
+    table = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    assert table[0] == list(LEDGER_HEADERS) and len(table) == 3
+    assert "13912345678" in table[2][LEDGER_HEADERS.index("领导批示")]  # the CLI's ledger: the office's own
+
+
 def test_audit_entries_cannot_be_edited_or_dropped() -> None:
     t = ticket()
     moved = change_status(t, "处置中", by="张三", now=T0 + timedelta(hours=1))

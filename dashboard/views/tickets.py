@@ -178,6 +178,21 @@ if active_total > len(active) or closed_total > len(closed):
     st.caption(f"显示期限最近的 {len(active)} 件（共 {active_total} 件未办结）和最近结束的 {len(closed)} 件"
                f"（共 {closed_total} 件）。")
 
+if shown:
+    with st.expander("导出处置台账"):
+        st.caption(f"按当前筛选导出 {len(shown)} 件处置单：对象、责任单位、时限及完成情况、回应、领导批示与落实反馈。")
+        ledger_format = st.radio("格式", ["xlsx", "csv"], key="ledger_format", horizontal=True,
+                                 format_func=lambda f: {"xlsx": "Excel", "csv": "CSV"}[f])
+        wanted_ledger = (tuple(t.id for t in shown), ledger_format)
+        if st.button("生成处置台账", key="ledger_make"):
+            st.session_state["ledger_file"] = (wanted_ledger, tracking.ledger_file(
+                shown, "csv" if ledger_format == "csv" else "xlsx", now, settings.timezone, mask))
+        made_ledger = st.session_state.get("ledger_file")
+        if made_ledger is not None and made_ledger[0] == wanted_ledger:
+            ledger = made_ledger[1]
+            st.download_button(f"下载 {ledger.file_name}（{ledger.rows} 件）", data=ledger.data,
+                               file_name=ledger.file_name, mime=ledger.mime, key="ledger_download", type="primary")
+
 if not tickets:
     st.info("尚无处置单。可从事件创建，或由规则对 II 级及以上事件自动创建。")
 elif not shown:
