@@ -171,9 +171,9 @@ def test_cli_tickets_and_foia(response_settings: Settings, capsys: pytest.Captur
     from openpyxl import load_workbook
 
     sheet = load_workbook(ledger, read_only=True)["处置台账"]
-    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    row = dict(zip(header, rows[0], strict=True))
-    assert len(rows) == 1 and (row["处置单"], row["状态"], row["责任单位"]) == (t["id"], "已办结", "公共服务科")
+    header, *cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    row = dict(zip(header, cells[0], strict=True))
+    assert len(cells) == 1 and (row["处置单"], row["状态"], row["责任单位"]) == (t["id"], "已办结", "公共服务科")
     assert "王局长" in row["领导批示"] and "赵科长：空调已于周三修复" in row["落实反馈"]
     assert not list(tmp_path.glob("*.part"))
     assert main(["tickets", "export", str(tmp_path / "台账.pdf")]) == 2
