@@ -19,6 +19,7 @@ from index.events import (
 )
 from index.hits import read_hits
 from index.search import PostHit
+from response.tickets import Ticket
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,20 @@ _events_cached = data._ttl_cached(_events)
 _facets_cached = data._ttl_cached(_facets)
 _event_cached = data._ttl_cached(_event)
 _posts_cached = data._ttl_cached(_posts)
+
+
+def ticket(backend: Backend, event_id: str) -> Ticket | None:
+    """The event's 处置单 (None: none opened, or no tickets index yet); not cached: an officer who just opened or
+    changed it comes back to this page."""
+    from response.service import TicketService
+    from response.tickets import ticket_id_for
+
+    def get() -> Ticket | None:
+        loaded = TicketService(backend.client, backend.settings.elasticsearch.index_prefix).get(
+            ticket_id_for("event", event_id))
+        return loaded.ticket if loaded is not None else None
+
+    return data._optional_index(backend, get)
 
 
 def events(backend: Backend, f: EventFilter) -> HotEvents | None:

@@ -12,6 +12,8 @@ import pandas as pd
 from dashboard import format as fmt
 from dashboard.summaries import RISK_LABELS
 from index.events import EventRecord
+from response.ledger import deadline_state
+from response.tickets import Ticket
 from yuqing.models import KIND_LABELS
 
 LEVEL_DOTS: dict[str, str] = {"I": "🔴", "II": "🟠", "III": "🟡", "IV": "🔵"}
@@ -106,3 +108,12 @@ def own_posts_text(record: EventRecord) -> str:
 def forecast_delta(now_heat: float, later: float) -> str:
     """How the forecast compares with the current heat, e.g. ``+6.2``."""
     return f"{later - now_heat:+.1f}"
+
+
+def ticket_label(ticket: Ticket, now: datetime) -> str:
+    """The link to the event's 处置单 with how it stands: status, deadlines, 领导批示 waiting for a report back."""
+    parts = [ticket.status, deadline_state(ticket, now)]
+    pending = ticket.pending_instructions()
+    if pending:
+        parts.append(f"领导批示 {len(pending)} 件待反馈")
+    return f"查看处置单（{' · '.join(parts)}）"

@@ -156,6 +156,30 @@ def test_event_detail_shows_reasons_forecast_posts_and_the_ticket_link(clustered
     assert "**本局发布**：本局渠道已发布 1 条" in markdown and "仅有本局渠道发布的信息，不是外部舆情" in markdown
 
 
+def test_event_detail_links_its_ticket_with_how_it_stands(clustered: dict[str, str], app_env: Settings,
+                                                           es_client: Elasticsearch) -> None:
+    from response.config import ResponseConfig
+    from response.service import TicketService, ensure_indices
+    from response.tickets import Subject, add_instruction, add_response, open_ticket
+
+    event_id = clustered[LIBRARY[0][0]]
+    ensure_indices(es_client, app_env.elasticsearch)
+    now = datetime.now(UTC).replace(microsecond=0)
+    t = open_ticket(Subject(kind="event", id=event_id, title="图书馆闭馆", started_at=now - timedelta(hours=3)),
+                    unit="公共服务科", by="张三", now=now - timedelta(hours=2), config=ResponseConfig(),
+                    risk_level="III")
+    t = add_response(t, channel="官网", text="情况说明", by="张三", at=now - timedelta(hours=1), now=now)
+    t = add_instruction(t, leader="李局长", text="请尽快恢复开放", at=now, by="李秘书", now=now)
+    TicketService(es_client, app_env.elasticsearch.index_prefix).create(t)
+    at = signed_in()
+    at.query_params["id"] = event_id
+    at.switch_page("views/event.py")
+    _run(at)
+    (link,) = [el for el in at.get("page_link") if el.proto.page == "tickets"]
+    assert link.proto.label == "查看处置单（已回应 · 按时回应 · 领导批示 1 件待反馈）"
+    assert link.proto.query_string == f"id={t.id}"  # opens the ticket, no new one
+
+
 def test_event_detail_of_an_unknown_event_says_so(clustered: dict[str, str]) -> None:
     at = signed_in()
     at.query_params["id"] = "[请点此核实](http://phish.example)"  # a crafted link: shown as text, not as a link

@@ -47,7 +47,11 @@ status = {"open": "进行中", "closed": "已结束", "merged": "已合并"}.get
 st.caption(f"{ev.level_text(record.risk_level)} · {status} · 共 {record.count} 条 · "
            f"{fmt.format_time(record.started_at, tz)} 至 {fmt.format_time(record.last_post_at, tz)} · "
            f"主题：{record.topic or '未识别'} · 责任单位：{record.unit or '未确定'}")
-st.page_link("views/tickets.py", label="发起处置单（处置跟踪）", icon="🗂️", query_params={"event": record.event_id})
+ticket = call(event_data.ticket, backend, record.event_id)
+if ticket is None:
+    st.page_link("views/tickets.py", label="发起处置单（处置跟踪）", icon="🗂️", query_params={"event": record.event_id})
+else:  # the 处置单 as it stands: status, how it stands against its deadlines, 领导批示 waiting for a report back
+    st.page_link("views/tickets.py", label=ev.ticket_label(ticket, now), icon="🗂️", query_params={"id": ticket.id})
 
 cols = st.columns(4)
 cols[0].metric("当前热度", f"{record.heat:.1f}")
