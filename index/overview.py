@@ -261,10 +261,12 @@ class TicketSummary:
     overdue: int
     due_soon: int  # open, not overdue, first deadline within the horizon
     soonest: Records[TicketRecord]
+    instructions_pending: int = 0  # tickets (any status) with a 领导批示 not yet reported back on
 
 
 def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
-    """Open tickets, and of them the overdue and the due-soon ones, counted in one request (pure)."""
+    """Open tickets, and of them the overdue and the due-soon ones, and the tickets with a 领导批示 waiting for its
+    report back (whatever their status), counted in one request (pure)."""
     open_q = ticket_query(statuses=list(OPEN_TICKET_STATUSES))
     return {
         "size": 0,
@@ -275,6 +277,7 @@ def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
             "due_soon": {"bool": {"filter": [
                 open_q, {"range": {"next_due_at": {"gte": now.isoformat(), "lt": (now + horizon).isoformat()}}}
             ], "must_not": [{"term": {"overdue": True}}]}},
+            "instructions_pending": ticket_query(instructions_pending=True),
         }}}},
     }
 
@@ -285,7 +288,8 @@ def ticket_summary(client: Elasticsearch, alias: str, now: datetime, horizon: ti
     resp = client.search(index=alias, query=ticket_query(statuses=list(OPEN_TICKET_STATUSES)), sort=TICKET_SORT,
                          size=size, track_total_hits=True)
     return TicketSummary(open=int(counts["open"]["doc_count"]), overdue=int(counts["overdue"]["doc_count"]),
-                         due_soon=int(counts["due_soon"]["doc_count"]), soonest=_read(resp, TicketRecord))
+                         due_soon=int(counts["due_soon"]["doc_count"]), soonest=_read(resp, TicketRecord),
+                         instructions_pending=int(counts["instructions_pending"]["doc_count"]))
 
 
 @dataclass(frozen=True)

@@ -159,10 +159,11 @@ def tickets_panel() -> None:
     if tickets is None:
         st.info("尚未建立处置单数据。")
         return
-    columns = st.columns(3)
+    columns = st.columns(4)
     columns[0].metric("待办", tickets.open, help="待研判和处置中的处置单")
     columns[1].metric("24小时内到期", tickets.due_soon)
     columns[2].metric("已超期", tickets.overdue)
+    columns[3].metric("批示待反馈", tickets.instructions_pending, help="有领导批示尚未反馈落实情况的处置单")
     components.unreadable_notice(tickets.soonest.unreadable)
     if tickets.soonest.items:
         st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, q.now, components.viewer_mask()),
