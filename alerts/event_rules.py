@@ -35,6 +35,7 @@ from alerts.content import LEVELS, RiskLevel, at_least, level_label, level_rank
 from alerts.signals import (
     EventSignal,
     FoiaDueSignal,
+    InstructionSignal,
     KeywordGroupSignal,
     PostSignal,
     Signal,
@@ -368,6 +369,20 @@ class TicketDueRule(RuleBase):
         return f"处置单时限{which}{'或'.join(parts)}时"
 
 
+class InstructionRule(RuleBase):
+    """A 领导批示 on a 处置单 waits for its report back: sent once per instruction (批示转办 to the unit)."""
+
+    kind: Literal["instruction"]
+
+    def match(self, signal: Signal, now: datetime) -> Match | None:
+        if not isinstance(signal, InstructionSignal):
+            return None
+        return Match(f"instruction:{signal.no}", f"{signal.leader}作出批示")
+
+    def condition(self) -> str:
+        return "处置单有领导批示待落实时（每条批示提醒一次）"
+
+
 class FoiaDueRule(RuleBase):
     """A 依申请公开 request is due within ``within_working_days`` working days (and/or overdue)."""
 
@@ -432,8 +447,8 @@ class PostRule(RuleBase):
 
 
 SignalRule = Annotated[
-    NewEventRule | LevelRaisedRule | NegativeSurgeRule | KeywordGroupRule | TicketDueRule | FoiaDueRule
-    | SourceSilentRule,
+    NewEventRule | LevelRaisedRule | NegativeSurgeRule | KeywordGroupRule | TicketDueRule | InstructionRule
+    | FoiaDueRule | SourceSilentRule,
     Field(discriminator="kind"),
 ]
 

@@ -6,7 +6,8 @@
 * :func:`source_signals` — sources whose health (:mod:`index.source_health`) is silent or failing;
 * :func:`event_signals` — events at their risk level, with the level before the latest change (level history on
   the event record) so that "level raised" can fire;
-* :func:`ticket_signals` / :func:`foia_signals` — deadlines of open 处置单 and 依申请公开 requests.
+* :func:`ticket_signals` / :func:`foia_signals` — deadlines of open 处置单 and 依申请公开 requests;
+  :func:`instruction_signals` — 领导批示 waiting for their report back.
 
 Each returns typed :mod:`alerts.signals` values; deciding (rules, routing, cooldown, digests) is
 :func:`alerts.event_rules.evaluate`, and the outbox keeps each decision once, so a producer may return a
@@ -30,6 +31,7 @@ from alerts.signal_queries import surge_signals
 from alerts.signals import (
     EventSignal,
     FoiaDueSignal,
+    InstructionSignal,
     KeywordGroupSignal,
     PostSignal,
     SourceSilentSignal,
@@ -43,8 +45,17 @@ from yuqing.text import display_title
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
-__all__ = ["event_signals", "foia_signals", "keyword_group_signals", "post_link", "post_signals", "source_signals",
-           "surge_signals", "ticket_signals"]
+__all__ = [
+    "event_signals",
+    "foia_signals",
+    "instruction_signals",
+    "keyword_group_signals",
+    "post_link",
+    "post_signals",
+    "source_signals",
+    "surge_signals",
+    "ticket_signals",
+]
 
 
 def post_link(post_id: str, post: Post) -> PostLink:
@@ -254,6 +265,25 @@ def ticket_signals(client: Elasticsearch, prefix: str, now: datetime, *, before_
     cfg = config or ResponseConfig()
     cfg = cfg.model_copy(update={"reminders": cfg.reminders.model_copy(update={"ticket_before_hours": before_hours})})
     return [TicketDueSignal(**asdict(d)) for d in due_ticket_reminders(client, prefix, cfg, now)]
+
+
+def instruction_signals(client: Elasticsearch, prefix: str, page: int = 200) -> list[InstructionSignal]:
+    """Every 领导批示 waiting for its report back, on tickets of any status (the rule decides each once)."""
+    from response.service import TicketService
+
+    service = TicketService(client, prefix)
+    out: list[InstructionSignal] = []
+    seen = 0
+    while True:
+        total, tickets = service.list(instructions_pending=True, size=page, offset=seen)
+        seen += len(tickets)
+        for t in tickets:
+            out += [InstructionSignal(ticket_id=t.id, title=t.title, unit=t.unit, no=i.no, leader=i.leader,
+                                      text=i.text, at=i.at, due_at=i.due_at, status=t.status, level=t.risk_level,
+                                      topic=t.subject.topic)
+                    for i in t.pending_instructions()]
+        if not tickets or seen >= total:
+            return out
 
 
 def foia_signals(client: Elasticsearch, prefix: str, today: Any, *, within_working_days: int,

@@ -35,6 +35,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from alerts.content import LEVELS, level_rank
 from alerts.event_rules import (
     FoiaDueRule,
+    InstructionRule,
     KeywordGroupRule,
     LevelRaisedRule,
     NegativeSurgeRule,
@@ -46,6 +47,7 @@ from alerts.outbox import DeliveryReport, Outbox, Sender, serve
 from alerts.producers import (
     event_signals,
     foia_signals,
+    instruction_signals,
     keyword_group_signals,
     post_signals,
     source_signals,
@@ -215,6 +217,9 @@ class AlertDecider:
         ticket_rules = [r for r in rules if isinstance(r, TicketDueRule)]
         foia_rules = [r for r in rules if isinstance(r, FoiaDueRule)]
         out: list[Signal] = []
+        if any(isinstance(r, InstructionRule) for r in rules) and client.indices.exists_alias(
+                name=TICKETS.alias(prefix)):
+            out += instruction_signals(client, prefix)
         if not ticket_rules and not foia_rules:
             return out
         config = load_response_config(s.config_file("response.yaml"))

@@ -7,7 +7,8 @@ one (for the level-I override of quiet hours), and the :data:`alerts.content.Ale
 The producers (phase 2): the events engine after each clustering run (:class:`EventSignal`, with the level the
 event had at the previous run), the posts index (:class:`SurgeSignal`, :func:`alerts.reports` style counts per
 topic and window), 专题 matches on ingest (:class:`KeywordGroupSignal`), the response-tracking store
-(:class:`TicketDueSignal`, :class:`FoiaDueSignal`) and source health (:class:`SourceSilentSignal`).
+(:class:`TicketDueSignal`, :class:`InstructionSignal`, :class:`FoiaDueSignal`) and source health
+(:class:`SourceSilentSignal`).
 """
 
 from __future__ import annotations
@@ -230,6 +231,44 @@ class TicketDueSignal:
         )
 
 @dataclass(frozen=True)
+class InstructionSignal:
+    """A 领导批示 on a 处置单 that waits for its report back: the responsible unit is to carry it out (批示转办)."""
+
+    ticket_id: str
+    title: str
+    unit: str
+    no: int
+    leader: str
+    text: str
+    at: datetime
+    due_at: datetime | None = None
+    status: str = "处置中"
+    level: RiskLevel | None = None
+    topic: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.at, "at")
+        _require_aware(self.due_at, "due_at")
+
+    @property
+    def subject_key(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+    def payload(self, now: datetime, tz: tzinfo) -> NoticeAlert:
+        rows: list[tuple[str, str]] = [
+            ("处置单", self.ticket_id), ("事项", self.title), ("责任单位", self.unit), ("批示领导", self.leader),
+            ("批示时间", _local(self.at, tz)), ("批示内容", self.text),
+            ("反馈时限", _local(self.due_at, tz) if self.due_at is not None else "未设"), ("处置状态", self.status),
+        ]
+        due = f"，请于 {_local(self.due_at, tz)} 前反馈落实情况" if self.due_at is not None else "，请落实并反馈"
+        return NoticeAlert(
+            category="领导批示", headline=f"{self.leader}批示：{self.title}", level=self.level, rows=tuple(rows),
+            summary=f"{self.leader}对处置单 {self.ticket_id} 作出批示{due}（处置跟踪页“反馈落实情况”）。",
+            page_path=TICKET_PAGE.format(id=self.ticket_id),
+        )
+
+
+@dataclass(frozen=True)
 class FoiaDueSignal:
     """A 依申请公开 request and its statutory clock (``remaining_working_days`` after today; negative: overdue)."""
 
@@ -367,6 +406,6 @@ class PostSignal:
         )
 
 
-Signal = (PostSignal | EventSignal | SurgeSignal | KeywordGroupSignal | TicketDueSignal | FoiaDueSignal
-          | SourceSilentSignal)
+Signal = (PostSignal | EventSignal | SurgeSignal | KeywordGroupSignal | TicketDueSignal | InstructionSignal
+          | FoiaDueSignal | SourceSilentSignal)
 

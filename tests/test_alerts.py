@@ -41,7 +41,7 @@ from ingest.stages import Segment
 from response.config import ResponseConfig
 from response.foia import register
 from response.service import FoiaService, TicketService, ensure_indices
-from response.tickets import Subject, open_ticket
+from response.tickets import Subject, add_instruction, open_ticket
 from tests.conftest import seed_posts
 from tests.smtp_server import SMTPServer, StartSMTP, authenticator, free_port
 from yuqing.errors import ConfigError
@@ -623,6 +623,7 @@ event_rules:
   - {{name: 重大舆情, kind: new_event, min_level: II, recipients: {{names: [局领导]}}}}
   - {{name: 等级上升, kind: level_raised, min_level: III, recipients: {{signal_unit: true}}}}
   - {{name: 处置超期, kind: ticket_due, overdue: true, recipients: {{signal_unit: true}}}}
+  - {{name: 批示转办, kind: instruction, recipients: {{signal_unit: true}}}}
   - {{name: 依申请公开到期, kind: foia_due, within_working_days: 3, recipients: {{units: [政务公开办]}}}}
 """
     s = configure(settings, es_client, tmp_path, smtp.port, rules)
@@ -648,6 +649,9 @@ event_rules:
                       started_at=now - timedelta(hours=6), keywords=("图书馆",))
     ticket = open_ticket(subject, unit="公共服务科", by="张三", now=now - timedelta(hours=6), config=ResponseConfig(),
                          risk_level="II")  # 权威信息发布 within 5 h: passed an hour ago
+    ticket = add_instruction(ticket, leader="王局长", text="请公共服务科尽快恢复开放，结果报我", by="李秘书",
+                             at=now - timedelta(hours=1), now=now - timedelta(hours=1),
+                             due_at=now + timedelta(hours=23))
     TicketService(es_client, prefix).create(ticket)
     request = register(applicant="张某", content="新馆建设资金使用情况", channel="邮寄", received_on=date(2026, 9, 28),
                        by="李明", now=now)  # due Fri 10-30: 2 working days left on Wed 10-28
@@ -655,9 +659,9 @@ event_rules:
     es_client.indices.refresh(index=f"{prefix}-*")
 
     decider = AlertDecider(s)
-    assert decider.run(es_client, now=now).created == 4
-    assert deliver_once(s, es_client).sent == 4
-    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(4)}
+    assert decider.run(es_client, now=now).created == 5
+    assert deliver_once(s, es_client).sent == 5
+    got = {r.message["X-Yuqing-Rule"]: r for r in smtp.collector.wait_for(5)}
     event_mail = got["重大舆情"]
     assert event_mail.rcpt_tos == [LEADER]
     assert event_mail.message["Subject"] == "【舆情预警·Ⅱ级橙色】市图书馆突然闭馆引发读者不满"
@@ -668,6 +672,11 @@ event_rules:
     assert "风险等级由Ⅲ级黄色升至Ⅱ级橙色" in text_of(got["等级上升"].message)[0]
     assert got["处置超期"].rcpt_tos == ["pub@culture.example.gov.cn"]
     assert got["处置超期"].message["Subject"].startswith("【处置时限·Ⅱ级橙色】权威信息发布已超期")
+    assert got["批示转办"].rcpt_tos == ["pub@culture.example.gov.cn"]  # 批示转办 to the unit that carries it out
+    assert got["批示转办"].message["Subject"] == "【领导批示·Ⅱ级橙色】王局长批示：市图书馆突然闭馆引发读者不满"
+    body = text_of(got["批示转办"].message)[0]
+    assert "请公共服务科尽快恢复开放，结果报我" in body and "请于 2026-10-29 11:00 前反馈落实情况" in body
+    assert f"/tickets?id={ticket.id}" in body
     assert got["依申请公开到期"].rcpt_tos == ["foia@culture.example.gov.cn"]
     assert "剩余 2 个工作日" in got["依申请公开到期"].message["Subject"]
     assert decider.run(es_client, now=now + timedelta(minutes=1)).created == 0  # each decided once

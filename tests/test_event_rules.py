@@ -22,6 +22,7 @@ from alerts.event_rules import (
 from alerts.signals import (
     EventSignal,
     FoiaDueSignal,
+    InstructionSignal,
     KeywordGroupSignal,
     Signal,
     SourceSilentSignal,
@@ -70,6 +71,12 @@ def ticket(hours_left: float, status: str = "处置中") -> TicketDueSignal:
                            status=status, level="II")
 
 
+def instruction(no: int = 1) -> InstructionSignal:
+    return InstructionSignal(ticket_id="CZ-1", title="图书馆闭馆", unit="市图书馆", no=no, leader="王局长",
+                             text="请尽快恢复开放，结果报我", at=NOON - timedelta(hours=1),
+                             due_at=NOON + timedelta(hours=23), level="II")
+
+
 def foia(left: int) -> FoiaDueSignal:
     return FoiaDueSignal(request_id="YSQ-1", summary="申请公开图书馆采购合同", received_on=date(2026, 4, 1),
                          due=date(2026, 5, 8), remaining_working_days=left)
@@ -93,8 +100,8 @@ def run(r: EventRules, *signals: Signal, now: datetime = NOON, history: dict | N
 def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
     loaded = load_event_rules(PROJECT_ROOT / "config" / "alerts.yaml")
     kinds = {r.kind for r in loaded.rules}
-    assert kinds == {"new_event", "level_raised", "negative_surge", "keyword_group", "ticket_due", "foia_due",
-                     "source_silent"}
+    assert kinds == {"new_event", "level_raised", "negative_surge", "keyword_group", "ticket_due", "instruction",
+                     "foia_due", "source_silent"}
     lines = loaded.explain()
     assert len(lines) == len(loaded.rules)
     for r, line in zip(loaded.rules, lines, strict=True):
@@ -106,6 +113,7 @@ def test_example_file_loads_and_every_rule_is_explained_in_chinese() -> None:
     assert "每 30 分钟汇总" in by_name["等级上升"] and "60 分钟内只提醒一次" in by_name["等级上升"]
     assert "3 个工作日" in by_name["依申请公开到期提醒"]
     assert "事项的责任单位" in by_name["处置超期"]
+    assert "领导批示待落实" in by_name["领导批示转办"] and "事项的责任单位" in by_name["领导批示转办"]
 
 
 @pytest.mark.parametrize(
@@ -163,6 +171,10 @@ def test_duplicate_rule_names_refused() -> None:
         (rule("ticket_due", overdue=True), ticket(-1), "权威信息发布:overdue"),
         (rule("ticket_due", overdue=True, within_hours=24), ticket(-0.5, status="已办结"), None),
         (rule("ticket_due", within_hours=24, deadline_kinds=["新闻发布会"]), ticket(2), None),
+        (rule("instruction"), instruction(), "instruction:1"),
+        (rule("instruction"), instruction(2), "instruction:2"),  # each instruction its own occurrence
+        (rule("instruction"), ticket(-1), None),
+        (rule("ticket_due", overdue=True), instruction(), None),
         (rule("foia_due"), foia(3), "due:2026-05-08:within3"),
         (rule("foia_due"), foia(0), "due:2026-05-08:within3"),
         (rule("foia_due"), foia(4), None),
