@@ -21,7 +21,16 @@ from elasticsearch import Elasticsearch, NotFoundError
 from index.layout import POSTS
 from response.config import ResponseConfig
 from response.service import TicketService
-from response.tickets import Subject, Ticket, add_feedback, add_instruction, add_response, open_ticket, ticket_id_for
+from response.tickets import (
+    Subject,
+    Ticket,
+    TicketError,
+    add_feedback,
+    add_instruction,
+    add_response,
+    open_ticket,
+    ticket_id_for,
+)
 from yuqing.demo.corpus import load_corpus
 from yuqing.demo.requests import DEMO_OFFICER
 from yuqing.models import canonicalize_url, doc_id_for
@@ -99,6 +108,9 @@ class DemoTicketSeeder:
             return self.done
         service = TicketService(self.client, self.prefix)
         if service.get(ticket_id_for("event", event_id)) is None:
-            service.create(relic_ticket(event_id, self.start, self.config))  # logs the opening
+            try:
+                service.create(relic_ticket(event_id, self.start, self.config))  # logs the opening
+            except TicketError as exc:  # the rule opened one in between: the event has its ticket
+                log.info("demo: the 魁星阁 event has a 处置单 already (%s); none opened", exc)
         self.done = True
         return True
