@@ -78,13 +78,15 @@ def countdown(ticket: Ticket, now: datetime) -> tuple[str, bool]:
 
 
 def filter_tickets(tickets: Sequence[Ticket], *, statuses: Sequence[str] = (), unit: str | None = None,
-                   overdue_only: bool = False, now: datetime, instructions_pending: bool = False) -> list[Ticket]:
+                   overdue_only: bool = False, now: datetime, instructions_pending: bool = False,
+                   instructed_by: str | None = None) -> list[Ticket]:
     """The tickets the list shows (pure): any of ``statuses`` (none: all), of ``unit``, overdue only, with a
-    领导批示 not yet reported back on only."""
+    领导批示 not yet reported back on only, with a 批示 of ``instructed_by`` (a leader's own) only."""
     return [t for t in tickets
             if (not statuses or t.status in statuses) and (unit is None or t.unit == unit)
             and (not overdue_only or countdown(t, now)[1])
-            and (not instructions_pending or t.pending_instructions())]
+            and (not instructions_pending or t.pending_instructions())
+            and (instructed_by is None or any(i.leader == instructed_by for i in t.instructions))]
 
 
 def level_label(level: str | None) -> str:

@@ -184,6 +184,13 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     assert any("**#1 李局长**" in m and ":orange-badge[待反馈]" in m for m in _md(leader))
     assert leader.metric[-1].value == "1"
     assert any(":orange-badge[批示待反馈]" in m for m in _md(leader) if "`CZ-" in m)
+    other = _ticket("其他", 1, "艺术处", "III")
+    tickets.create(other)
+    _run(leader)
+    leader.sidebar.checkbox(key="tickets_mine").check()  # what became of the leader's own instructions
+    _run(leader)
+    listed = [m for m in _md(leader) if "`CZ-" in m]
+    assert len(listed) == 1 and listed[0].startswith("**批示：市图书馆闭馆**")
 
     press = _page("press", TICKETS_PAGE, id=t.id)
     press.sidebar.checkbox(key="tickets_instructed").check()
@@ -212,9 +219,9 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     next(b for b in press.button if b.label == "生成处置台账").click()
     _run(press)
     (button,) = press.get("download_button")
-    assert button.proto.label.startswith("下载 处置台账-") and button.proto.label.endswith(".csv（1 件）")
+    assert button.proto.label.startswith("下载 处置台账-") and button.proto.label.endswith(".csv（2 件）")
     ledger = press.session_state["ledger_file"][1]
-    rows = list(csv.DictReader(io.StringIO(ledger.data.decode("utf-8-sig"))))
+    rows = [r for r in csv.DictReader(io.StringIO(ledger.data.decode("utf-8-sig"))) if r["处置单"] == t.id]
     assert [(r["处置单"], r["状态"], r["时限情况"]) for r in rows] == [(t.id, "已办结", "按时回应")]
     assert rows[0]["领导批示"].startswith("#1 李局长") and rows[0]["领导批示"].endswith("（已反馈）")
     assert "宣传小王（press）：已于今日恢复开放" in rows[0]["落实反馈"]
