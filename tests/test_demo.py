@@ -426,3 +426,18 @@ def test_up_opens_the_demo_ticket_with_leaders_instructions_once_its_event_exist
     assert [r.getMessage() for r in caplog.records if "魁星阁" in r.getMessage()] == [
         "demo: the 魁星阁 posts were not in an event after 0:01:00; its 处置单 with 领导批示 was not opened "
         "(is the events job running?)"]
+
+
+@pytest.mark.parametrize("clock", ["00:10", "10:00", "23:59"])
+def test_the_demo_tickets_steps_fall_in_office_hours_before_the_start_whenever_it_starts(clock: str) -> None:
+    from response.config import ResponseConfig
+    from yuqing.demo.tickets import relic_ticket
+
+    hour, minute = map(int, clock.split(":"))
+    start = datetime(2026, 12, 1, hour, minute, tzinfo=ZONE)
+    ticket = relic_ticket("ev-relic", start, ResponseConfig())
+    assert all(e.at <= start for e in ticket.audit)
+    office = [e for e in ticket.audit[1:] if e.by != "系统"]  # after the opening: the people's steps
+    assert all(9 <= e.at.astimezone(ZONE).hour < 18 for e in office), [e.at for e in office]
+    assert [(i.leader, i.state(start)) for i in ticket.instructions] == [("周副局长", "已反馈"), ("李局长", "待反馈")]
+    assert ticket.status == "已回应" and ticket.deadlines[0].met_by(ticket.responses[0])  # answered in time

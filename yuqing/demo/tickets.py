@@ -14,7 +14,7 @@ the demo. Opened once: an event that has a ticket already (an earlier `up` kept 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from elasticsearch import Elasticsearch, NotFoundError
 
@@ -46,27 +46,32 @@ def relic_post_id(demo_url: str) -> str:
 
 
 def relic_ticket(event_id: str, start: datetime, config: ResponseConfig) -> Ticket:
-    """The demo's 魁星阁 处置单 on ``event_id``; ``start``: when the demo started (the story's minute 0)."""
+    """The demo's 魁星阁 处置单 on ``event_id``; ``start``: when the demo started (the story's minute 0), in the
+    office's time zone. The office's steps fall in the office hours of the day after the matter surfaced (about
+    two days before the start, whatever the time of day the demo starts at)."""
     founder = next(p for p in load_corpus() if p.id == RELIC_FOUNDER)
     surfaced = (start + timedelta(minutes=founder.at)).replace(microsecond=0)
+    next_day = surfaced.date() + timedelta(days=1)
 
-    def at(hours: float) -> datetime:  # hours after the matter surfaced
-        return surfaced + timedelta(hours=hours)
+    def office(hour: int, minute: int = 0) -> datetime:  # the next day, at this local time
+        return datetime.combine(next_day, time(hour, minute), tzinfo=start.tzinfo)
 
     subject = Subject(kind="event", id=event_id, title=founder.title, topic="文化遗产保护", started_at=surfaced,
                       keywords=("魁星阁", "修缮"))
-    t = open_ticket(subject, unit="文物保护与非遗科", by=DEMO_OFFICER, now=at(1), config=config, risk_level="III",
+    opened = surfaced + timedelta(hours=1)
+    t = open_ticket(subject, unit="文物保护与非遗科", by=DEMO_OFFICER, now=opened, config=config, risk_level="III",
                     title="魁星阁修缮“修旧如新”引发市民质疑", note="舆情专报已呈报局领导")
     t = add_instruction(t, leader="周副局长", text="请文物科做好回应口径，在留言板如实答复修缮方案的审批和费用。",
-                        at=at(3), by=DEMO_OFFICER, now=at(3), due_at=at(27))
+                        at=office(9, 30), by=DEMO_OFFICER, now=office(9, 40), due_at=office(9, 30) + timedelta(days=1))
     t = add_response(t, channel="留言答复", text="魁星阁修缮工程方案经省文物局批准后实施，工程总投资一百八十六万元；"
                                               "我局已组织专家现场评估，将召开修缮情况座谈会。",
-                     at=at(12), by=DEMO_OFFICER, now=at(12))
+                     at=office(11), by=DEMO_OFFICER, now=office(11, 5))
     t = add_feedback(t, 1, text="已于留言板答复修缮方案审批情况和费用，并告知将召开座谈会。", by="文物保护与非遗科",
-                     now=at(13))
+                     now=office(15))
     return add_instruction(t, leader="李局长", text="请会同临溪区文旅局组织专家评估新做彩绘，召开座谈会听取市民"
                                                     "意见，评估意见和整改方案报我。",
-                           at=at(20), by=DEMO_OFFICER, now=at(20), due_at=start + timedelta(hours=20))
+                           at=office(17, 30), by=DEMO_OFFICER, now=office(17, 40),
+                           due_at=start + timedelta(hours=20))
 
 
 class DemoTicketSeeder:
