@@ -163,6 +163,16 @@ def _a(url: str | None, text: str) -> str:
     return f'<a href="{html.escape(href, quote=True)}">{html.escape(text)}</a>' if href else html.escape(text)
 
 
+def _ticket_rows(report: Report, rows: Sequence[tuple[str, Sequence[str]]]) -> list[list[str]]:
+    """Table rows (escaped) whose first cell, the ticket id, links to its 处置跟踪 page."""
+    out = []
+    for ticket_id, row in rows:
+        cells = [html.escape(c) for c in row]
+        cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=ticket_id), ticket_id)
+        out.append(cells)
+    return out
+
+
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     th = "".join(f'<th style="border:1px solid #ccc;padding:3px 6px;background:#f3f3f3">{html.escape(h)}</th>'
                  for h in header)
@@ -223,21 +233,13 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
                               ("已办结", report.tickets.closed)):
             parts.append(f"<h3>{name}（{len(tickets)} 件）</h3>")
             if tickets:
-                rows = []
-                for t in tickets:
-                    cells = [esc(c) for c in ticket_row(t, report)]
-                    cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=t.ticket_id), t.ticket_id)
-                    rows.append(cells)
-                parts.append(_html_table(TICKET_HEADER, rows))
+                parts.append(_html_table(TICKET_HEADER, _ticket_rows(report, [(t.ticket_id, ticket_row(t, report))
+                                                                             for t in tickets])))
         instructions = report.tickets.instructions
         parts.append(f"<h3>{esc(instructions_heading(instructions))}</h3>")
         if instructions:
-            rows = []
-            for i in instructions:
-                cells = [esc(c) for c in instruction_row(i, report)]
-                cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=i.ticket_id), i.ticket_id)
-                rows.append(cells)
-            parts.append(_html_table(INSTRUCTION_HEADER, rows))
+            parts.append(_html_table(INSTRUCTION_HEADER, _ticket_rows(
+                report, [(i.ticket_id, instruction_row(i, report)) for i in instructions])))
     parts.append(f"<h2>{SECTION_SOURCES}</h2>")
     if report.sources:
         parts.append(_html_table(SOURCE_HEADER, [[esc(c) for c in source_row(s, report)] for s in report.sources]))

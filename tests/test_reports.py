@@ -246,6 +246,7 @@ def test_weekly_mail_with_docx_through_smtp(es_client: Elasticsearch, indexed: R
             "已反馈（05-05 12:00）：已每日增加二百个名额"] in cells
     html_text = html_part.get_content()
     assert "领导批示 2 件（待反馈 1 件）" in html_text and "逾期未反馈（时限 05-05 08:00）" in html_text
+    assert html_text.count(f'href="{DASHBOARD}/tickets?id=CZ-late"') == 2  # its deadline row and its 批示 row
     assert any(row[0] == "前一天的负面" for row in cells)  # the week's negative posts
     links = {r.target_ref for r in doc.part.rels.values() if r.is_external}
     assert "https://example.com/p/1" in links and f"{DASHBOARD}/event?id=E1" in links
