@@ -3,6 +3,7 @@ missing events index reads as "no events yet" (None), any other failure as a :cl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboard import data
@@ -71,6 +72,15 @@ def ticket(backend: Backend, event_id: str) -> Ticket | None:
         return loaded.ticket if loaded is not None else None
 
     return data._optional_index(backend, get)
+
+
+def tickets_of(backend: Backend, event_ids: Sequence[str]) -> dict[str, Ticket]:
+    """The 处置单 of these events, by event id (none yet: empty)."""
+    from response.service import TicketService
+
+    found = data._optional_index(backend, lambda: TicketService(
+        backend.client, backend.settings.elasticsearch.index_prefix).for_events(event_ids))
+    return found or {}
 
 
 def events(backend: Backend, f: EventFilter) -> HotEvents | None:

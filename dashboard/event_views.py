@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -45,9 +45,18 @@ def sparkline(record: EventRecord, now: datetime, hours: int = SPARK_HOURS) -> l
     return counts
 
 
+def ticket_text(ticket: Ticket | None) -> str:
+    """An event's 处置单 in a word or two: 未建, its status, and 批示待反馈 when a 领导批示 waits for its report."""
+    if ticket is None:
+        return "未建"
+    return ticket.status + ("·批示待反馈" if ticket.pending_instructions() else "")
+
+
 def events_frame(records: Sequence[EventRecord], tz: str, now: datetime,
-                 mask: Callable[[str], str] = str) -> pd.DataFrame:
-    """The 热点事件 table, one row per event in the given (heat) order; titles through ``mask`` (the viewer's)."""
+                 mask: Callable[[str], str] = str, tickets: Mapping[str, Ticket] | None = None) -> pd.DataFrame:
+    """The 热点事件 table, one row per event in the given (heat) order; titles through ``mask`` (the viewer's);
+    ``tickets``: the events' 处置单 by event id."""
+    tickets = tickets or {}
     return pd.DataFrame({
         "风险等级": [level_text(r.risk_level) for r in records],
         "事件": [mask(r.title) for r in records],
@@ -57,6 +66,7 @@ def events_frame(records: Sequence[EventRecord], tz: str, now: datetime,
         "首发": [f"{r.first_post.source}（{fmt.format_time(r.first_post.published_at, tz)}）" for r in records],
         "责任单位": [r.unit or "—" for r in records],
         "本局发布": [f"{r.own_posts} 条" if r.own_posts else "未发布" for r in records],  # 不失声 at a glance
+        "处置单": [ticket_text(tickets.get(r.event_id)) for r in records],
         "主题": [r.topic or "—" for r in records],
         "最新发帖": [fmt.format_time(r.last_post_at, tz) for r in records],
         "详情": [event_link(r.event_id) for r in records],

@@ -161,6 +161,16 @@ class TicketService:
         )
         return total, [ticket_from_record(v.record) for v in rows]
 
+    def for_events(self, event_ids: Sequence[str]) -> dict[str, Ticket]:
+        """The tickets of these events, by event id (events without one are left out)."""
+        if not event_ids:
+            return {}
+        _total, rows = self.store.search({"bool": {"filter": [{"term": {"subject.kind": "event"}},
+                                                              {"terms": {"subject.id": list(event_ids)}}]}},
+                                         size=len(event_ids))
+        tickets = [ticket_from_record(v.record) for v in rows]
+        return {t.subject.id: t for t in tickets}
+
     def count_by_status(self) -> dict[str, int]:
         """How many tickets are in each status (all of them, not one page)."""
         resp = self.store.client.search(index=self.store.alias, size=0,

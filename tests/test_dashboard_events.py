@@ -178,6 +178,13 @@ def test_event_detail_links_its_ticket_with_how_it_stands(clustered: dict[str, s
     (link,) = [el for el in at.get("page_link") if el.proto.page == "tickets"]
     assert link.proto.label == "查看处置单（已回应 · 按时回应 · 领导批示 1 件待反馈）"
     assert link.proto.query_string == f"id={t.id}"  # opens the ticket, no new one
+    # 热点事件 says which hot events have a 处置单 and how it stands
+    at.switch_page("views/events.py")
+    _run(at)
+    table = frame_with(at, "事件")
+    by_link = dict(zip(table["详情"], table["处置单"], strict=True))
+    assert by_link.pop(f"event?id={event_id}") == "已回应·批示待反馈"
+    assert set(by_link.values()) == {"未建"}
 
 
 def test_event_detail_of_an_unknown_event_says_so(clustered: dict[str, str]) -> None:
