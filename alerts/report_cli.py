@@ -1,8 +1,10 @@
-"""``yuqing report daily|weekly [--date YYYY-MM-DD] [--out FILE]``: the 舆情日报 / 周报 for a day, written to a file.
+"""``yuqing report daily|weekly [--date YYYY-MM-DD] [--out FILE]``: the 舆情日报 / 周报 for a day, written to a file;
+``yuqing report event EVENT_ID [--out FILE]``: the 舆情专报 on one event (:mod:`alerts.brief`), as of now.
 
 The file type follows the suffix: ``.docx`` (the Word document), ``.html`` (the mail's HTML), ``.eml`` (the
 whole mail, as it would be sent) or ``.txt``; without ``--out`` the text goes to stdout. ``--date`` is the
-report's day (weekly: the last of its seven days); default: yesterday.
+report's day (weekly: the last of its seven days); default: yesterday. A 专报 is not a mail: ``.eml`` is refused
+for it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from yuqing.errors import YuqingError
 from yuqing.settings import Settings
 
 SUFFIXES = (".docx", ".html", ".eml", ".txt")
@@ -32,14 +35,63 @@ def _out(value: str) -> Path:
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("report", help="write the 舆情日报 (daily) or 周报 (weekly) for a day")
-    parser.add_argument("kind", choices=["daily", "weekly"])
+    parser = sub.add_parser("report", help="write the 舆情日报 (daily) or 周报 (weekly) for a day, or the 舆情专报 "
+                                           "on one event (event EVENT_ID)")
+    parser.add_argument("kind", choices=["daily", "weekly", "event"])
+    parser.add_argument("event_id", nargs="?", help="event: the event's id (事件详情 shows it; `yuqing events list`)")
     parser.add_argument("--date", type=_day, help="the day (weekly: the last of the seven days); default: yesterday")
     parser.add_argument("--out", type=_out, help=f"write to this file ({', '.join(SUFFIXES)}); default: text on stdout")
     parser.set_defaults(func=handler)
 
 
+def _write(out: Path, data: bytes) -> None:
+    """``data`` to ``out`` through a temporary file beside it (a failed write leaves no half file)."""
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise YuqingError(f"cannot write {out}: {exc}") from exc
+
+
+def _brief(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.brief import BriefContext, BriefError, load_brief
+    from alerts.brief_render import render_docx, render_html, render_text, trend_chart
+    from alerts.chart import cjk_font
+    from index.client import es_client
+
+    if not args.event_id:
+        raise BriefError("report event: name the event, e.g. `yuqing report event <EVENT_ID> --out 专报.docx`")
+    if args.date is not None:
+        raise BriefError("report event: a 专报 is written as of now; --date is for daily and weekly reports")
+    out: Path | None = args.out
+    suffix = out.suffix.lower() if out is not None else ".txt"
+    if suffix == ".eml":
+        raise BriefError("report event: a 专报 is a document, not a mail: write .docx, .html or .txt")
+    ctx = BriefContext.load(settings)
+    font = cjk_font(settings.alerts.cjk_font) if suffix in (".docx", ".html") else None  # refuse before querying
+    with es_client(settings.elasticsearch) as client:
+        brief = load_brief(client, settings.elasticsearch.index_prefix, args.event_id, ctx, datetime.now(ctx.tz))
+    if out is None:
+        print(render_text(brief), end="")
+        return 0
+    if suffix == ".docx":
+        _write(out, render_docx(brief, chart_png=trend_chart(brief, font=font)))
+    elif suffix == ".html":
+        _write(out, render_html(brief, chart_png=trend_chart(brief, font=font)).encode("utf-8"))
+    else:
+        _write(out, render_text(brief).encode("utf-8"))
+    print(f"{brief.heading}: {brief.event.count} posts, {len(brief.negative)} negative cited -> {out}")
+    return 0
+
+
 def handler(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kind == "event":
+        return _brief(args, settings)
+    if args.event_id:
+        raise YuqingError(f"report {args.kind}: takes no event id (did you mean `yuqing report event …`?)")
     from alerts.chart import cjk_font
     from alerts.compose import message_id_for
     from alerts.report_jobs import report_sources
@@ -53,7 +105,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     out: Path | None = args.out
     suffix = out.suffix.lower() if out is not None else ".txt"
     if args.kind == "weekly" and suffix != ".txt":
-        cjk_font()  # the chart needs it: refuse before querying anything
+        cjk_font(settings.alerts.cjk_font)  # the chart needs it: refuse before querying anything
     with es_client(settings.elasticsearch) as client:
         report = build_report(client, report_sources(settings, client), args.kind, day, tz=tz,
                               dashboard_url=settings.alerts.dashboard_url, now=now)
@@ -70,10 +122,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         data = msg.as_bytes()
     else:
         data = render_text(report).encode("utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    _write(out, data)
     o = report.overview
     print(f"{report.title}: {o.total} posts, {o.negative} negative -> {out}")
     return 0

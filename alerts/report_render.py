@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from alerts.chart import Bar, daily_bars_png
 from alerts.compose import FOOTER, add_inline_image, one_line
@@ -158,7 +159,7 @@ def source_row(s: SourceHealthRow, report: Report) -> tuple[str, ...]:
 
 
 # ---- HTML -------------------------------------------------------------------------------------------------
-def _a(url: str | None, text: str) -> str:
+def html_link(url: str | None, text: str) -> str:
     href = safe_href(url)
     return f'<a href="{html.escape(href, quote=True)}">{html.escape(text)}</a>' if href else html.escape(text)
 
@@ -168,12 +169,12 @@ def _ticket_rows(report: Report, rows: Sequence[tuple[str, Sequence[str]]]) -> l
     out = []
     for ticket_id, row in rows:
         cells = [html.escape(c) for c in row]
-        cells[0] = _a(page_url(report.dashboard_url, TICKET_PAGE, id=ticket_id), ticket_id)
+        cells[0] = html_link(page_url(report.dashboard_url, TICKET_PAGE, id=ticket_id), ticket_id)
         out.append(cells)
     return out
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     th = "".join(f'<th style="border:1px solid #ccc;padding:3px 6px;background:#f3f3f3">{html.escape(h)}</th>'
                  for h in header)
     body = "".join("<tr>" + "".join(f'<td style="border:1px solid #ccc;padding:3px 6px">{c}</td>' for c in row)
@@ -184,8 +185,8 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _count_rows(rows: Sequence[CountRow]) -> str:
     items = []
     for r in rows:
-        examples = "；".join(_a(p.url, one_line(p.title) or p.url) for p in r.examples)
-        items.append(f"<li>{_a(r.link, f'{r.label} {r.count} 条')}" + (f"　例：{examples}" if examples else "")
+        examples = "；".join(html_link(p.url, one_line(p.title) or p.url) for p in r.examples)
+        items.append(f"<li>{html_link(r.link, f'{r.label} {r.count} 条')}" + (f"　例：{examples}" if examples else "")
                      + "</li>")
     return f"<ul>{''.join(items)}</ul>"
 
@@ -195,7 +196,7 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
     parts = [f"<h1 style=\"font-size:20px\">{esc(report.title)}</h1>",
              f'<p style="color:#777">生成时间：{report.generated_at.astimezone(report.tz):%Y-%m-%d %H:%M}</p>',
              f"<h2>{SECTION_OVERVIEW}</h2>"]
-    parts += [f"<p>{esc(s)}（{_a(report.overview.link, '查看全部')}）</p>" if i == 0 else f"<p>{esc(s)}</p>"
+    parts += [f"<p>{esc(s)}（{html_link(report.overview.link, '查看全部')}）</p>" if i == 0 else f"<p>{esc(s)}</p>"
               for i, s in enumerate(overview_sentences(report))]
     if chart_cid:
         parts.append(f'<img src="cid:{esc(chart_cid)}" alt="每日信息量" width="640" style="max-width:100%">')
@@ -212,17 +213,17 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
         rows = []
         for e in report.events:
             cells = [esc(c) for c in event_row(e)]
-            cells[0] = _a(page_url(report.dashboard_url, EVENT_PAGE, id=e.event_id), one_line(e.title))
+            cells[0] = html_link(page_url(report.dashboard_url, EVENT_PAGE, id=e.event_id), one_line(e.title))
             rows.append(cells)
-        parts.append(_html_table(EVENT_HEADER, rows))
+        parts.append(html_table(EVENT_HEADER, rows))
     parts.append(f"<h2>{SECTION_NEGATIVE}</h2>")
     if report.negative_posts:
         rows = []
         for p in report.negative_posts:
             cells = [esc(c) for c in negative_row(p, report)]
-            cells[0] = _a(p.url, one_line(p.title) or p.url)
+            cells[0] = html_link(p.url, one_line(p.title) or p.url)
             rows.append(cells)
-        parts.append(_html_table(NEGATIVE_HEADER, rows))
+        parts.append(html_table(NEGATIVE_HEADER, rows))
     else:
         parts.append("<p>本期无负面信息。</p>")
     parts.append(f"<h2>{SECTION_TICKETS}</h2>")
@@ -233,16 +234,16 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
                               ("已办结", report.tickets.closed)):
             parts.append(f"<h3>{name}（{len(tickets)} 件）</h3>")
             if tickets:
-                parts.append(_html_table(TICKET_HEADER, _ticket_rows(report, [(t.ticket_id, ticket_row(t, report))
+                parts.append(html_table(TICKET_HEADER, _ticket_rows(report, [(t.ticket_id, ticket_row(t, report))
                                                                              for t in tickets])))
         instructions = report.tickets.instructions
         parts.append(f"<h3>{esc(instructions_heading(instructions))}</h3>")
         if instructions:
-            parts.append(_html_table(INSTRUCTION_HEADER, _ticket_rows(
+            parts.append(html_table(INSTRUCTION_HEADER, _ticket_rows(
                 report, [(i.ticket_id, instruction_row(i, report)) for i in instructions])))
     parts.append(f"<h2>{SECTION_SOURCES}</h2>")
     if report.sources:
-        parts.append(_html_table(SOURCE_HEADER, [[esc(c) for c in source_row(s, report)] for s in report.sources]))
+        parts.append(html_table(SOURCE_HEADER, [[esc(c) for c in source_row(s, report)] for s in report.sources]))
     else:
         parts.append("<p>本期无抓取记录。</p>")
     return (
@@ -255,7 +256,7 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
 
 
 # ---- docx -------------------------------------------------------------------------------------------------
-def _hyperlink(paragraph: object, url: str, text: str) -> None:
+def docx_hyperlink(paragraph: object, url: str, text: str) -> None:
     """A clickable link in a python-docx paragraph (python-docx has no API for it: built from its XML)."""
     from docx.opc.constants import RELATIONSHIP_TYPE
     from docx.oxml import OxmlElement
@@ -282,7 +283,7 @@ def _hyperlink(paragraph: object, url: str, text: str) -> None:
     paragraph._p.append(link)  # type: ignore[attr-defined]
 
 
-def _docx_table(doc: object, header: Sequence[str], rows: Sequence[Sequence[str]],
+def docx_table(doc: object, header: Sequence[str], rows: Sequence[Sequence[str]],
                 links: Sequence[str | None] | None = None) -> None:
     table = doc.add_table(rows=1, cols=len(header))  # type: ignore[attr-defined]
     table.style = "Table Grid"
@@ -295,12 +296,13 @@ def _docx_table(doc: object, header: Sequence[str], rows: Sequence[Sequence[str]
         for j, text in enumerate(row):
             url = links[i] if links is not None and j == 0 else None
             if url and safe_href(url):
-                _hyperlink(cells[j].paragraphs[0], url, text)
+                docx_hyperlink(cells[j].paragraphs[0], url, text)
             else:
                 cells[j].text = text
 
 
-def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
+def docx_document(title: str, *, font_pt: int = 11) -> Any:
+    """A new Word document titled ``title`` (heading and properties), body text in 宋体 of ``font_pt``."""
     from docx import Document
     from docx.oxml.ns import qn
     from docx.shared import Pt
@@ -308,10 +310,17 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
     doc = Document()
     normal = doc.styles["Normal"]
     normal.font.name = "宋体"
-    normal.font.size = Pt(11)
+    normal.font.size = Pt(font_pt)
     normal.element.rPr.rFonts.set(qn("w:eastAsia"), "宋体")
-    doc.core_properties.title = report.title
-    doc.add_heading(report.title, level=0)
+    doc.core_properties.title = title
+    doc.add_heading(title, level=0)
+    return doc
+
+
+def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
+    from docx.shared import Pt
+
+    doc = docx_document(report.title)
     doc.add_paragraph(f"生成时间：{report.generated_at.astimezone(report.tz):%Y-%m-%d %H:%M}")
 
     doc.add_heading(SECTION_OVERVIEW, level=1)
@@ -325,10 +334,10 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
         doc.add_heading(name, level=2)
         for r in rows:
             p = doc.add_paragraph(style="List Bullet")
-            _hyperlink(p, r.link, f"{r.label} {r.count} 条")
+            docx_hyperlink(p, r.link, f"{r.label} {r.count} 条")
             for ex in r.examples:
                 p.add_run("　例：")
-                _hyperlink(p, ex.url, one_line(ex.title) or ex.url)
+                docx_hyperlink(p, ex.url, one_line(ex.title) or ex.url)
 
     doc.add_heading(SECTION_EVENTS, level=1)
     if report.events is None:
@@ -336,12 +345,12 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
     elif not report.events:
         doc.add_paragraph("本期无重点事件。")
     else:
-        _docx_table(doc, EVENT_HEADER, [event_row(e) for e in report.events],
+        docx_table(doc, EVENT_HEADER, [event_row(e) for e in report.events],
                     [page_url(report.dashboard_url, EVENT_PAGE, id=e.event_id) for e in report.events])
 
     doc.add_heading(SECTION_NEGATIVE, level=1)
     if report.negative_posts:
-        _docx_table(doc, NEGATIVE_HEADER, [negative_row(p, report) for p in report.negative_posts],
+        docx_table(doc, NEGATIVE_HEADER, [negative_row(p, report) for p in report.negative_posts],
                     [p.url for p in report.negative_posts])
     else:
         doc.add_paragraph("本期无负面信息。")
@@ -354,17 +363,17 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
                               ("已办结", report.tickets.closed)):
             doc.add_heading(f"{name}（{len(tickets)} 件）", level=2)
             if tickets:
-                _docx_table(doc, TICKET_HEADER, [ticket_row(t, report) for t in tickets],
+                docx_table(doc, TICKET_HEADER, [ticket_row(t, report) for t in tickets],
                             [page_url(report.dashboard_url, TICKET_PAGE, id=t.ticket_id) for t in tickets])
         instructions = report.tickets.instructions
         doc.add_heading(instructions_heading(instructions), level=2)
         if instructions:
-            _docx_table(doc, INSTRUCTION_HEADER, [instruction_row(i, report) for i in instructions],
+            docx_table(doc, INSTRUCTION_HEADER, [instruction_row(i, report) for i in instructions],
                         [page_url(report.dashboard_url, TICKET_PAGE, id=i.ticket_id) for i in instructions])
 
     doc.add_heading(SECTION_SOURCES, level=1)
     if report.sources:
-        _docx_table(doc, SOURCE_HEADER, [source_row(s, report) for s in report.sources])
+        docx_table(doc, SOURCE_HEADER, [source_row(s, report) for s in report.sources])
     else:
         doc.add_paragraph("本期无抓取记录。")
     buf = io.BytesIO()

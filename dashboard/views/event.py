@@ -1,6 +1,7 @@
 """事件详情 (``event?id=<id>``; the alert mails and the 热点事件 page link here): the level and the reasons it fired,
 heat with the 6 h / 24 h forecast, the level history, posts over time by sentiment, sources, the member posts with
-their links, and a link to open a 处置单 for it on the 处置跟踪 page (``tickets?event=<id>``). Without an id: a
+their links, a link to open a 处置单 for it on the 处置跟踪 page (``tickets?event=<id>``) and its 舆情专报 as a Word
+or HTML download (``dashboard.briefs``). Without an id: a
 choice of the hottest open events. Thin: the tables are ``dashboard.event_views``."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import charts, components, event_data, judging
+from dashboard import briefs, charts, components, event_data, judging
 from dashboard import event_views as ev
 from dashboard import format as fmt
 from index.events import EventFilter
@@ -52,6 +53,23 @@ if ticket is None:
     st.page_link("views/tickets.py", label="发起处置单（处置跟踪）", icon="🗂️", query_params={"event": record.event_id})
 else:  # the 处置单 as it stands: status, how it stands against its deadlines, 领导批示 waiting for a report back
     st.page_link("views/tickets.py", label=ev.ticket_label(ticket, now), icon="🗂️", query_params={"id": ticket.id})
+
+if record.status != "merged":  # the 舆情专报 for the leaders, made when asked for (it reads the posts and 处置单)
+    with st.expander("舆情专报（呈报局领导）"):
+        st.caption("根据当前数据生成：舆情概况、传播态势、主要信息、研判、处置情况与处置建议；个人信息已脱敏。")
+        brief_format: briefs.BriefFormat = st.radio("格式", briefs.FORMATS, horizontal=True, key="brief_format",
+                                                    format_func=briefs.FORMAT_LABELS.__getitem__)
+        wanted_brief = (record.event_id, brief_format)
+        if st.button("生成舆情专报", key="brief_make"):
+            st.session_state["brief_file"] = (wanted_brief, call(briefs.brief_file, backend, record.event_id,
+                                                                 brief_format, datetime.now(UTC)))
+        made_brief = st.session_state.get("brief_file")
+        if made_brief is not None and made_brief[0] == wanted_brief:
+            brief = made_brief[1]
+            if brief.note:
+                st.warning(brief.note)
+            st.download_button(f"下载 {brief.file_name}", data=brief.data, file_name=brief.file_name,
+                               mime=brief.mime, key="brief_download", type="primary")
 
 cols = st.columns(4)
 cols[0].metric("当前热度", f"{record.heat:.1f}")
