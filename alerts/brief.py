@@ -70,6 +70,12 @@ class BriefPost:
     excerpt: str
 
     @property
+    def more_text(self) -> str:
+        """The excerpt where it says more than the title (a social post's title is the start of its text)."""
+        prefix = self.title[:30].rstrip("…")
+        return "" if not self.excerpt or self.excerpt.startswith(prefix) else self.excerpt
+
+    @property
     def sentiment_label(self) -> str:
         return SENTIMENT_LABELS.get(self.sentiment or "", "—")
 
@@ -219,8 +225,8 @@ def situation_sentences(b: EventBrief) -> list[str]:
     s = e.sentiment
     public = max(e.count - e.own_posts, 0)
     lines = [
-        f"{b.local(e.started_at)}，{first.source}发布“{b.title if first.title == e.title else first.title}”，"
-        f"引发关注。截至{b.local(b.generated_at)}，共监测到相关信息 {e.count} 条"
+        f"{b.local(e.started_at)}，{first.source}首发“{b.title if first.title == e.title else first.title}”。"
+        f"截至{b.local(b.generated_at)}，共监测到相关信息 {e.count} 条"
         + (f"（其中本局渠道发布 {e.own_posts} 条）" if e.own_posts else "")
         + f"，最近一条发布于{b.local(e.last_post_at)}。",
     ]
@@ -327,7 +333,7 @@ def suggestions(b: EventBrief) -> list[str]:
     if b.negative:
         out.append("针对负面信息反映的问题（见“主要信息”），建议责任单位核实情况、有针对性地回应。")
     if e.sensitive_words:
-        out.append("涉及敏感内容：对外发布前须经保密审查，注意保护个人隐私。")
+        out.append(f"涉及敏感词（{'、'.join(e.sensitive_words)}）：对外发布前须经保密审查，注意保护个人隐私。")
     if t is not None:
         for i in t.pending_instructions():
             due = f"于 {b.local(i.due_at)} 前" if i.due_at is not None else "及时"

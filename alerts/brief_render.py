@@ -27,11 +27,11 @@ from alerts.brief import (
     suggestions,
 )
 from alerts.chart import event_trend_png
-from alerts.compose import FOOTER
 from alerts.content import TimelinePoint
 from alerts.report_render import docx_document, docx_hyperlink, docx_table, html_link, html_table
 
 ADDRESSEE = "报送：局领导"
+FOOTER = "本专报由文化舆情监测与回应平台根据监测数据生成，数据截至生成时间。"
 
 
 def trend_chart(b: EventBrief, *, font: Path | None = None) -> bytes | None:
@@ -80,8 +80,8 @@ def render_html(b: EventBrief, *, chart_png: bytes | None = None) -> str:
         rows = []
         for p in posts:
             cells = [esc(c) for c in post_row(p, b)]
-            cells[0] = html_link(p.url, post_row(p, b)[0]) + (f'<br><span style="color:#666">{esc(p.excerpt)}</span>'
-                                                        if p.excerpt and p.excerpt != p.title else "")
+            cells[0] = html_link(p.url, post_row(p, b)[0]) + (f'<br><span style="color:#666">{esc(p.more_text)}</span>'
+                                                        if p.more_text else "")
             rows.append(cells)
         parts.append(html_table(POST_HEADER, rows))
     parts.append(f"<h2>{SECTION_JUDGEMENT}</h2>")
@@ -127,6 +127,7 @@ def render_docx(b: EventBrief, *, chart_png: bytes | None = None) -> bytes:
         doc.add_paragraph(line, style="List Number")
     p = doc.add_paragraph()
     docx_hyperlink(p, b.event_url, "在舆情监测平台查看事件详情")
+    doc.add_paragraph(FOOTER)
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

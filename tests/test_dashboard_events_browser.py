@@ -1,6 +1,6 @@
 """End to end in headless Chromium: the demo corpus (its times shifted to now) indexed and clustered by the events
 job; a press officer signs in, opens 热点事件, finds the library closure on top, opens its 事件详情 and sees the
-reasons for its level, and the link that opens a 处置单 for it."""
+reasons for its level and the link that opens a 处置单 for it, and downloads its 舆情专报."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from docx import Document
 from elasticsearch import Elasticsearch
 from playwright.sync_api import Browser, expect
 
@@ -89,9 +90,10 @@ def demo_dashboard(settings: Settings, es_client: Elasticsearch, tmp_path: Path)
 
 
 @pytest.mark.browser
-def test_a_press_officer_opens_the_library_event(demo_dashboard: tuple[str, str], browser: Browser) -> None:
+def test_a_press_officer_opens_the_library_event(demo_dashboard: tuple[str, str], browser: Browser,
+                                                 tmp_path: Path) -> None:
     url, title = demo_dashboard
-    page = browser.new_page()
+    page = browser.new_page(accept_downloads=True)
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.goto(url)
     sign_in(page, "press", PASSWORDS["press"])
@@ -108,3 +110,15 @@ def test_a_press_officer_opens_the_library_event(demo_dashboard: tuple[str, str]
     expect(page.get_by_test_id("stMetric").filter(has_text="6小时预测")).to_be_visible()
     ticket = page.get_by_role("link", name="发起处置单（处置跟踪）")
     expect(ticket).to_have_attribute("href", re.compile(r"tickets\?event=ev-[0-9a-f]+"))
+
+    # the 舆情专报 for the leaders, as a Word file
+    page.get_by_text("舆情专报（呈报局领导）").click()
+    page.get_by_role("button", name="生成舆情专报").click()
+    download_button = page.get_by_role("button", name=re.compile("^下载 舆情专报_ev-"))
+    with page.expect_download() as download:
+        download_button.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    doc = Document(str(saved))
+    assert doc.paragraphs[0].text == f"关于“{title}”的舆情专报"
+    assert "六、处置建议" in [p.text for p in doc.paragraphs]

@@ -98,7 +98,7 @@ def test_without_a_ticket_the_advice_counts_the_level_s_deadlines_from_when_it_s
     assert advice[2] == "应于 2026-09-29 08:00 前完成新闻发布会（国办发〔2016〕61号），剩余 17小时0分。"
     assert any("尚未就此发声" in a for a in advice)
     assert any("热度预计上升（24 小时预测 72.0，现为 61.0）" in a for a in advice)
-    assert any(a.startswith("针对负面信息") for a in advice) and any(a.startswith("涉及敏感内容") for a in advice)
+    assert any(a.startswith("针对负面信息") for a in advice) and any(a.startswith("涉及敏感词（投诉）") for a in advice)
     # a calmer event: forecast falling, the bureau has spoken, no negative post cited, nothing sensitive
     calm = _brief(_record(NOW - timedelta(hours=1), heat_24h=40.0, own_posts=1, sensitive_words=[], risk_level="IV"),
                   None, own=(_post("本局说明", "neutral"),))
@@ -139,7 +139,7 @@ def test_personal_data_is_masked_and_the_situation_is_told_from_the_record() -> 
     b = _brief(_record(NOW - timedelta(hours=7)), None)
     assert b.heading == "关于“市图书馆闭馆 读者电话139****5678打不通”的舆情专报"
     lines = situation_sentences(b)
-    assert lines[0].startswith("2026-09-28 08:00，微博发布“图书馆今天怎么关门了”，引发关注。截至2026-09-28 15:00，"
+    assert lines[0].startswith("2026-09-28 08:00，微博首发“图书馆今天怎么关门了”。截至2026-09-28 15:00，"
                                "共监测到相关信息 12 条")
     assert "负面 9 条、中性 3 条、正面 0 条，负面占 75%" in lines[1]
     assert "2 个来源，主要为微博（9 条）、青川晚报（3 条）" in lines[2]
@@ -253,3 +253,12 @@ def test_event_page_gives_the_brief_to_download(app_env: Settings, clustered: di
     _run(at)
     made = at.session_state["brief_file"][1]
     assert made.mime == "text/html" and "六、处置建议" in made.data.decode("utf-8")
+
+
+def test_an_excerpt_is_cited_only_where_it_says_more_than_the_title() -> None:
+    social = _post("图书馆闭馆了，门口只贴了一张纸")
+    social = BriefPost(**{**social.__dict__, "excerpt": "图书馆闭馆了，门口只贴了一张纸，读者扑空……"})
+    article = BriefPost(**{**social.__dict__, "title": "读者扑空", "excerpt": "青川市图书馆今天闭馆。"})
+    assert social.more_text == "" and article.more_text == "青川市图书馆今天闭馆。"
+    page = render_html(EventBrief(**{**_brief(_record(NOW), None).__dict__, "spread": (social, article)}))
+    assert page.count("门口只贴了一张纸") == 1 and "青川市图书馆今天闭馆。</span>" in page
