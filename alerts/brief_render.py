@@ -63,14 +63,16 @@ def render_text(b: EventBrief) -> str:
 
 
 # ---- HTML -------------------------------------------------------------------------------------------------
-def render_html(b: EventBrief, *, chart_png: bytes | None = None) -> str:
+def render_html(b: EventBrief, *, chart_png: bytes | None = None, chart_cid: str | None = None) -> str:
+    """The page; the chart embedded (``chart_png``) or, in a mail, the inline image ``cid:chart_cid``."""
     esc = html.escape
     parts = [f'<h1 style="font-size:20px">{esc(b.heading)}</h1>', f'<p style="color:#777">{esc(meta_line(b))}</p>',
              f"<h2>{SECTION_SITUATION}</h2>", *(f"<p>{esc(s)}</p>" for s in situation_sentences(b)),
              f"<h2>{SECTION_SPREAD}</h2>", *(f"<p>{esc(s)}</p>" for s in spread_sentences(b))]
-    if chart_png:
-        data = base64.b64encode(chart_png).decode("ascii")
-        parts.append(f'<img src="data:image/png;base64,{data}" alt="事件走势" width="640" style="max-width:100%">')
+    src = f"cid:{chart_cid}" if chart_cid else (
+        f"data:image/png;base64,{base64.b64encode(chart_png).decode('ascii')}" if chart_png else None)
+    if src:
+        parts.append(f'<img src="{esc(src)}" alt="事件走势" width="640" style="max-width:100%">')
     parts.append(f"<h2>{SECTION_POSTS}</h2>")
     for name, posts, none in post_lists(b):
         parts.append(f"<h3>{esc(name)}</h3>")

@@ -1,5 +1,6 @@
 """``yuqing report daily|weekly [--date YYYY-MM-DD] [--out FILE]``: the 舆情日报 / 周报 for a day, written to a file;
-``yuqing report event EVENT_ID [--out FILE]``: the 舆情专报 on one event (:mod:`alerts.brief`), as of now.
+``yuqing report event EVENT_ID [--out FILE] [--send --by NAME]``: the 舆情专报 on one event (:mod:`alerts.brief`), as
+of now; ``--send`` also mails it to the leaders (:mod:`alerts.brief_send`).
 
 The file type follows the suffix: ``.docx`` (the Word document), ``.html`` (the mail's HTML), ``.eml`` (the
 whole mail, as it would be sent) or ``.txt``; without ``--out`` the text goes to stdout. ``--date`` is the
@@ -10,6 +11,7 @@ for it.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +43,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("event_id", nargs="?", help="event: the event's id (事件详情 shows it; `yuqing events list`)")
     parser.add_argument("--date", type=_day, help="the day (weekly: the last of the seven days); default: yesterday")
     parser.add_argument("--out", type=_out, help=f"write to this file ({', '.join(SUFFIXES)}); default: text on stdout")
+    parser.add_argument("--send", action="store_true",
+                        help="event: also mail the 专报 to the leaders (reports.brief of alerts.yaml) through the "
+                             "outbox; the running service's sender delivers it (or `yuqing alert`)")
+    parser.add_argument("--by", help="with --send: who submits it (written on the event's 处置单)")
     parser.set_defaults(func=handler)
 
 
@@ -70,12 +76,24 @@ def _brief(args: argparse.Namespace, settings: Settings) -> int:
     suffix = out.suffix.lower() if out is not None else ".txt"
     if suffix == ".eml":
         raise BriefError("report event: a 专报 is a document, not a mail: write .docx, .html or .txt")
+    if args.send and not (args.by or "").strip():
+        raise BriefError("report event --send: say who submits it with --by (written on the event's 处置单)")
     ctx = BriefContext.load(settings)
-    font = cjk_font(settings.alerts.cjk_font) if suffix in (".docx", ".html") else None  # refuse before querying
+    needs_font = args.send or suffix in (".docx", ".html")
+    font = cjk_font(settings.alerts.cjk_font) if needs_font else None  # refuse before querying
     with es_client(settings.elasticsearch) as client:
         brief = load_brief(client, settings.elasticsearch.index_prefix, args.event_id, ctx, datetime.now(ctx.tz))
+        if args.send:
+            from alerts.brief_send import submit_brief
+
+            sent = submit_brief(client, settings, brief, by=args.by.strip(), chart_png=trend_chart(brief, font=font))
+            state = f"queued as outbox {sent.entry.id}" if sent.entry else "already queued this minute"
+            print(f"{brief.heading}: {state} for {'、'.join(sent.recipients)}")
+            if sent.ticket_error:
+                print(f"yuqing: not noted on the 处置单: {sent.ticket_error}", file=sys.stderr)
     if out is None:
-        print(render_text(brief), end="")
+        if not args.send:
+            print(render_text(brief), end="")
         return 0
     if suffix == ".docx":
         _write(out, render_docx(brief, chart_png=trend_chart(brief, font=font)))

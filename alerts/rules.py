@@ -109,6 +109,8 @@ class ReportRecipients(BaseModel):
 
     daily: Recipients | None = None
     weekly: Recipients | None = None
+    # who receives a 舆情专报 a press officer submits (呈报) from 事件详情 or `yuqing report event ID --send`
+    brief: Recipients | None = None
 
 
 class AlertRulesFile(BaseModel):
@@ -260,6 +262,7 @@ class AlertConfig:
     signal_rules: EventRules
     daily_recipients: tuple[Person, ...] = ()
     weekly_recipients: tuple[Person, ...] = ()
+    brief_recipients: tuple[Person, ...] = ()
 
     @property
     def outbox_rules(self) -> EventRules:
@@ -271,7 +274,8 @@ class AlertConfig:
         """Every rule in Chinese (``yuqing alert --check``), the reports last."""
         lines = [r.as_signal_rule().explain(self.signal_rules.directory) for r in self.post_rules]
         lines += self.signal_rules.explain()
-        for label, people in (("舆情日报", self.daily_recipients), ("舆情周报", self.weekly_recipients)):
+        for label, people in (("舆情日报", self.daily_recipients), ("舆情周报", self.weekly_recipients),
+                              ("舆情专报", self.brief_recipients)):
             who = "、".join(p.label() for p in people)
             lines.append(f"【{label}】发送给：{who}。" if people else f"【{label}】未配置收件人，不发送。")
         return lines
@@ -311,7 +315,7 @@ def load_alert_config(path: Path, topics: Collection[str] | None = None) -> Aler
     units = {p.unit for p in spec.people if p.unit}
     topics = {t for p in spec.people for t in p.topics}
     chosen: dict[str, tuple[Person, ...]] = {}
-    for which in ("daily", "weekly"):
+    for which in ("daily", "weekly", "brief"):
         r: Recipients | None = getattr(spec.reports, which)
         if r is None:
             chosen[which] = ()
@@ -323,7 +327,8 @@ def load_alert_config(path: Path, topics: Collection[str] | None = None) -> Aler
                                       field=f"reports.{which}.{key}[{j}]")
         chosen[which] = directory.resolve(r, unit=None, topic=None)
     return AlertConfig(path=path, post_rules=post_rules, signal_rules=signal_rules,
-                       daily_recipients=chosen["daily"], weekly_recipients=chosen["weekly"])
+                       daily_recipients=chosen["daily"], weekly_recipients=chosen["weekly"],
+                       brief_recipients=chosen["brief"])
 
 
 def alert_config(settings: Settings) -> AlertConfig:

@@ -24,7 +24,8 @@ OUTBOX_STATUS_LABELS: dict[str, str] = {
     "held": "等待汇总", "pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
     "digested": "已并入汇总",
 }
-REPORT_RULES: dict[str, str] = {"report-daily": "舆情日报", "report-weekly": "舆情周报"}  # alerts.report_jobs
+# alerts.report_jobs and alerts.brief_send
+REPORT_RULES: dict[str, str] = {"report-daily": "舆情日报", "report-weekly": "舆情周报", "brief": "舆情专报"}
 RISK_LABELS: dict[str, str] = LEVEL_LABELS
 RELEVANCE_CHOICES: dict[str, str] = {"all": "全部", "relevant": "仅相关", "irrelevant": "仅非相关"}
 SORT_LABELS: dict[str, str] = {"newest": "按时间（最新在前）", "relevance": "按相关度"}

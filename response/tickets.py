@@ -477,6 +477,13 @@ def add_instruction(
                    instructions=(*ticket.instructions, record))
 
 
+def record_brief(ticket: Ticket, *, to: Sequence[str], by: str, now: datetime) -> Ticket:
+    """Note in the audit trail that a 舆情专报 on the ticket's matter was submitted (呈报) to ``to`` (the loop
+    专报 → 批示 → 落实 → 反馈 starts here)."""
+    by = _required(by, "操作人")
+    return _append(ticket, AuditEntry(at=now, by=by, action="呈报专报", note="发送给 " + "、".join(to)))
+
+
 def add_feedback(ticket: Ticket, no: int, *, text: str, by: str, now: datetime) -> Ticket:
     """Report back (落实反馈) on instruction ``no``; more reports may follow (进展, then 办结)."""
     by = _required(by, "操作人")

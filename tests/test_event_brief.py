@@ -26,7 +26,11 @@ from alerts.brief import (
     suggestions,
 )
 from alerts.brief_render import render_html, render_text
+from alerts.brief_send import submit_brief
+from alerts.service import deliver_once
 from index.events import EventRecord, FirstPostRecord, NameCountRecord, SentimentRecord
+from index.layout import setup
+from index.outbox import OUTBOX
 from ingest.privacy import Redactor
 from response.config import ResponseConfig
 from response.service import TicketService, ensure_indices
@@ -41,13 +45,15 @@ from response.tickets import (
     open_ticket,
     ticket_id_for,
 )
+from tests.smtp_server import SMTPServer
 from tests.test_dashboard_app import _run, app_env, signed_in
 from tests.test_dashboard_events import bureau_notice, clustered
 from tests.test_events_job import LIBRARY
 from yuqing.cli import main
-from yuqing.settings import Settings
+from yuqing.settings import Settings, SMTPSettings
 
 __all__ = ["app_env", "clustered"]  # fixtures
+pytest_plugins = ("tests.smtp_fixtures",)
 
 TZ = ZoneInfo("Asia/Shanghai")
 CFG = ResponseConfig()
@@ -262,3 +268,71 @@ def test_an_excerpt_is_cited_only_where_it_says_more_than_the_title() -> None:
     assert social.more_text == "" and article.more_text == "青川市图书馆今天闭馆。"
     page = render_html(EventBrief(**{**_brief(_record(NOW), None).__dict__, "spread": (social, article)}))
     assert page.count("门口只贴了一张纸") == 1 and "青川市图书馆今天闭馆。</span>" in page
+
+
+def test_a_press_officer_submits_the_brief_and_the_leaders_get_it_by_mail(
+        app_env: Settings, es_client: Elasticsearch, clustered: dict[str, str], smtp: SMTPServer) -> None:
+    prefix = app_env.elasticsearch.index_prefix
+    setup(es_client, app_env.elasticsearch, [OUTBOX])
+    ensure_indices(es_client, app_env.elasticsearch)
+    event_id = clustered[LIBRARY[0][0]]
+    ctx = _ctx(app_env)
+    record = load_brief(es_client, prefix, event_id, ctx, datetime.now(UTC)).event
+    subject = Subject(kind="event", id=event_id, title=record.title, started_at=record.started_at)
+    tickets = TicketService(es_client, prefix)
+    tickets.create(open_ticket(subject, unit="公共服务科", by="张三", now=datetime.now(UTC), config=ctx.response,
+                               risk_level=record.risk_level))
+
+    leader = signed_in(username="leader")
+    leader.query_params["id"] = event_id
+    leader.switch_page("views/event.py")
+    _run(leader)
+    assert not [b for b in leader.button if b.label == "邮件呈报局领导"]  # leaders receive it, officers submit it
+
+    at = signed_in(username="press")
+    at.query_params["id"] = event_id
+    at.switch_page("views/event.py")
+    _run(at)
+    at.button(key="brief_submit").click()
+    _run(at)
+    assert at.success[0].value.startswith("已提交发送给 王局长（局领导）、李主任（办公室）（附 Word 版）")
+    s = app_env.model_copy(update={"smtp": SMTPSettings(host="127.0.0.1", port=smtp.port, sender="yuqing@example.cn")})
+    assert deliver_once(s, es_client).sent == 1
+    (got,) = smtp.collector.wait_for(1)
+    msg = got.message
+    assert msg["Subject"].startswith("【舆情专报·") and msg["Subject"].endswith("】#青川市图书馆闭馆#")
+    assert got.rcpt_tos == ["leader@culture.example.gov.cn", "office@culture.example.gov.cn"]
+    html = msg.get_body(preferencelist=("html",))
+    assert html is not None and "五、处置情况" in html.get_content() and 'src="cid:trend.' in html.get_content()
+    assert any(p.get_content_type() == "image/png" for p in msg.walk())
+    attachment = next(p for p in msg.walk() if (p.get_filename() or "").endswith(".docx"))
+    doc = Document(io.BytesIO(attachment.get_content()))
+    assert doc.paragraphs[0].text == "关于“#青川市图书馆闭馆#”的舆情专报"
+    assert any(p.text.startswith("处置单 CZ-") for p in doc.paragraphs)
+    audit = tickets.load(ticket_id_for("event", event_id)).ticket.audit[-1]
+    assert (audit.action, audit.note) == ("呈报专报", "发送给 王局长（局领导）、李主任（办公室）")
+    assert audit.by.endswith("（press）")
+
+    # the same 专报 submitted again within the minute (a double click): one mail
+    brief = load_brief(es_client, prefix, event_id, ctx, datetime(2026, 9, 28, 15, 0, 10, tzinfo=TZ))
+    first = submit_brief(es_client, app_env, brief, by="张三", chart_png=None)
+    again = submit_brief(es_client, app_env, EventBrief(**{**brief.__dict__, "generated_at": brief.generated_at
+                                                           + timedelta(seconds=30)}), by="张三", chart_png=None)
+    assert first.entry is not None and again.entry is None
+
+
+def test_submitting_needs_recipients_and_a_name(
+        app_env: Settings, es_client: Elasticsearch, clustered: dict[str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    setup(es_client, app_env.elasticsearch, [OUTBOX])
+    event_id = clustered[LIBRARY[0][0]]
+    assert main(["report", "event", event_id, "--send"]) == 2
+    assert "--by" in capsys.readouterr().err
+    assert main(["report", "event", event_id, "--send", "--by", "张三"]) == 0
+    assert "queued as outbox" in capsys.readouterr().out
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("people:\n  - {name: 局长, email: chief@example.cn, unit: 局领导}\n", encoding="utf-8")
+    s = app_env.model_copy(update={"alerts": app_env.alerts.model_copy(update={"rules_file": rules})})
+    brief = load_brief(es_client, app_env.elasticsearch.index_prefix, event_id, _ctx(s), datetime.now(UTC))
+    with pytest.raises(BriefError, match=r"reports\.brief 未配置收件人"):
+        submit_brief(es_client, s, brief, by="张三", chart_png=None)
