@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 from elasticsearch import Elasticsearch
 
 from alerts.compose import one_line, shorten
-from alerts.content import EVENT_PAGE, LEVEL_COLOURS, LEVEL_NUMERALS, SENTIMENT_LABELS, page_url
+from alerts.content import EVENT_PAGE, SENTIMENT_LABELS, page_url
 from index.events import EVENTS, EventRecord, get_events
 from index.layout import POSTS
 from index.search import post_from_source
 from response.audit import local
-from response.config import ResponseConfig
+from response.config import RISK_LABELS, ResponseConfig
 from response.ledger import CLOSED
 from response.tickets import (
     Deadline,
@@ -42,7 +42,6 @@ from yuqing.settings import Settings
 
 POSTS_PER_LIST = 5
 EXCERPT_CHARS = 120
-RISK_NAMES = {"I": "特别重大", "II": "重大", "III": "较大", "IV": "一般"}
 SECTION_SITUATION = "一、舆情概况"
 SECTION_SPREAD = "二、传播态势"
 SECTION_POSTS = "三、主要信息"
@@ -52,7 +51,7 @@ SECTION_ADVICE = "六、处置建议"
 
 
 class BriefError(YuqingError):
-    """No 专报 for this event (unknown id, or merged into another)."""
+    """No 专报 for this event (unknown id, or merged into another), or nobody to submit it to."""
 
 
 @dataclass(frozen=True)
@@ -214,11 +213,6 @@ def load_brief(client: Elasticsearch, index_prefix: str, event_id: str, ctx: Bri
 
 
 # ---- what it says (pure) ----------------------------------------------------------------------------------
-def level_words(level: str) -> str:
-    """``Ⅱ级（重大，橙色）``."""
-    return f"{LEVEL_NUMERALS[level]}级（{RISK_NAMES[level]}，{LEVEL_COLOURS[level]}）"
-
-
 def situation_sentences(b: EventBrief) -> list[str]:
     """一、舆情概况: when and where it started, how much has been said, by whom, in what tone."""
     e, first = b.event, b.event.first_post
@@ -272,7 +266,7 @@ def spread_sentences(b: EventBrief) -> list[str]:
 def judgement_lines(b: EventBrief) -> list[str]:
     """四、研判: the level and why, sensitive words, whether the bureau has spoken."""
     e = b.event
-    lines = [f"预警等级：{level_words(e.risk_level)}。"]
+    lines = [f"预警等级：{RISK_LABELS[e.risk_level]}。"]
     lines += [f"依据：{r}" for r in e.risk_reasons]
     if e.sensitive_words:
         lines.append(f"涉及敏感词：{'、'.join(e.sensitive_words)}。")

@@ -439,5 +439,9 @@ def test_the_demo_tickets_steps_fall_in_office_hours_before_the_start_whenever_i
     assert all(e.at <= start for e in ticket.audit)
     office = [e for e in ticket.audit[1:] if e.by != "系统"]  # after the opening: the people's steps
     assert all(9 <= e.at.astimezone(ZONE).hour < 18 for e in office), [e.at for e in office]
+    # 专报 → 批示: the 舆情专报 was submitted before the first instruction
+    assert [e.action for e in office][:2] == ["呈报专报", "记录批示"]
     assert [(i.leader, i.state(start)) for i in ticket.instructions] == [("周副局长", "已反馈"), ("李局长", "待反馈")]
+    # 专报 → 批示: the 舆情专报 was submitted before the first instruction
+    assert [e.action for e in office][:2] == ["呈报专报", "记录批示"]
     assert ticket.status == "已回应" and ticket.deadlines[0].met_by(ticket.responses[0])  # answered in time

@@ -29,6 +29,7 @@ from response.tickets import (
     add_instruction,
     add_response,
     open_ticket,
+    record_brief,
     ticket_id_for,
 )
 from yuqing.demo.corpus import load_corpus
@@ -60,7 +61,8 @@ def relic_ticket(event_id: str, start: datetime, config: ResponseConfig) -> Tick
                       keywords=("魁星阁", "修缮"))
     opened = surfaced + timedelta(hours=1)
     t = open_ticket(subject, unit="文物保护与非遗科", by=DEMO_OFFICER, now=opened, config=config, risk_level="III",
-                    title="魁星阁修缮“修旧如新”引发市民质疑", note="舆情专报已呈报局领导")
+                    title="魁星阁修缮“修旧如新”引发市民质疑")
+    t = record_brief(t, to=("李局长", "周副局长"), by=DEMO_OFFICER, now=office(9, 10))
     t = add_instruction(t, leader="周副局长", text="请文物科做好回应口径，在留言板如实答复修缮方案的审批和费用。",
                         at=office(9, 30), by=DEMO_OFFICER, now=office(9, 40), due_at=office(9, 30) + timedelta(days=1))
     t = add_response(t, channel="留言答复", text="魁星阁修缮工程方案经省文物局批准后实施，工程总投资一百八十六万元；"
