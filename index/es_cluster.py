@@ -152,6 +152,22 @@ def node_jvm_options(dist_options: str, node: Node) -> str:
     )
 
 
+UNASSIGNED_PATIENCE_S = 30.0  # every node joined but not green for this long: ask Elasticsearch why
+
+
+def allocation_reason(explain: dict[str, Any]) -> str:
+    """One line from an ``_cluster/allocation/explain`` answer: the shard, the explanation, and the first
+    decider that said no on some node (e.g. ``disk_threshold``: a watermark) (pure)."""
+    shard = f"[{explain.get('index')}][{explain.get('shard')}] {'primary' if explain.get('primary') else 'replica'}"
+    parts = [shard, str(explain.get("allocate_explanation") or explain.get("unassigned_info", {}).get("reason", ""))]
+    for decision in explain.get("node_allocation_decisions") or ():
+        for decider in decision.get("deciders") or ():
+            if decider.get("decision") == "NO":
+                parts.append(f"{decider.get('decider')}: {decider.get('explanation')}")
+                return " — ".join(p for p in parts if p)
+    return " — ".join(p for p in parts if p)
+
+
 class LocalCluster:
     """Configure, start, stop and query the local cluster. Every step is idempotent."""
 
@@ -251,6 +267,21 @@ class LocalCluster:
                 continue
             nodes = data.get("number_of_nodes", 0)
             return Health(status=str(data.get("status")), number_of_nodes=nodes if isinstance(nodes, int) else 0)
+        return None
+
+    def unassigned_reason(self, timeout: float = 5.0) -> str | None:
+        """Why a shard is not allocated (Elasticsearch's allocation explanation of the first unassigned shard,
+        with the first decider that said no, e.g. a disk watermark); None when none is unassigned or no node
+        answers."""
+        for node in self.nodes:
+            try:
+                data = self._request(f"{self.scheme}://127.0.0.1:{node.http_port}/_cluster/allocation/explain",
+                                     timeout)
+            except urllib.error.HTTPError:
+                return None  # 400: no unassigned shard to explain
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, LocalESError):
+                continue
+            return allocation_reason(data)
         return None
 
     def status(self) -> list[NodeStatus]:
@@ -373,6 +404,8 @@ class LocalCluster:
         start = time.monotonic() if t0 is None else t0
         deadline = start + self.settings.cluster_start_timeout_s
         last: Health | None = None
+        joined_at: float | None = None  # when every node had joined (then only shard allocation is awaited)
+        reason: str | None = None
         while time.monotonic() < deadline:
             last = self.health()
             if last is not None and last.number_of_nodes == len(self.nodes) and last.status == "green":
@@ -380,10 +413,17 @@ class LocalCluster:
             for node in self.nodes:
                 if node.pid_file.exists() and read_pid(node.pid_file) is None:
                     raise LocalESError(f"{node.name} exited during start-up: {log_tail(node.server_log)}")
+            if last is not None and last.number_of_nodes == len(self.nodes):
+                joined_at = joined_at or time.monotonic()
+                if reason is None and time.monotonic() - joined_at > UNASSIGNED_PATIENCE_S:
+                    reason = self.unassigned_reason()
+                    if reason:  # said once, while still waiting: the person at the terminal sees why
+                        log.warning("local cluster is %s, still waiting for green: %s", last.status, reason)
             time.sleep(0.5)
+        why = f"; unassigned shards: {reason}" if reason else ""
         raise LocalESError(
             f"the local cluster did not become green within {self.settings.cluster_start_timeout_s:.0f}s (last health: "
-            f"{last}); node-1's log: {log_tail(self.nodes[0].server_log)}"
+            f"{last}){why}; node-1's log: {log_tail(self.nodes[0].server_log)}"
         )
 
     # -- stop -----------------------------------------------------------------------------------------

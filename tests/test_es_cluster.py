@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from index.client import shown_hosts
-from index.es_cluster import node_config, node_jvm_options, plan_nodes
+from index.es_cluster import allocation_reason, node_config, node_jvm_options, plan_nodes
 from index.es_security import ANALYST_ROLE, APP_ROLE, Credentials, roles, write_private
 from yuqing.cli import build_parser
 from yuqing.errors import ConfigError
@@ -124,3 +124,26 @@ def test_roles_file_has_no_yaml_aliases() -> None:
 
     text = roles_yaml("yuqing")
     assert "&" not in text and "*id" not in text and text.count("yuqing-*") == 2
+
+
+def test_allocation_reason_names_the_shard_and_the_decider_that_said_no() -> None:
+    explain = {  # the shape of Elasticsearch 8's _cluster/allocation/explain for a replica held back by disk
+        "index": "yuqing-posts-v3", "shard": 0, "primary": False, "current_state": "unassigned",
+        "unassigned_info": {"reason": "INDEX_CREATED"},
+        "allocate_explanation": "Elasticsearch isn't allowed to allocate this shard to any of the nodes in the "
+                                "cluster.",
+        "node_allocation_decisions": [
+            {"node_name": "node-1", "deciders": [
+                {"decider": "same_shard", "decision": "YES", "explanation": "ok"}]},
+            {"node_name": "node-2", "deciders": [
+                {"decider": "disk_threshold", "decision": "NO",
+                 "explanation": "the node is above the low watermark cluster setting "
+                                "[cluster.routing.allocation.disk.watermark.low=1%]"}]},
+        ],
+    }
+    reason = allocation_reason(explain)
+    assert reason.startswith("[yuqing-posts-v3][0] replica — Elasticsearch isn't allowed to allocate")
+    assert reason.endswith("disk_threshold: the node is above the low watermark cluster setting "
+                           "[cluster.routing.allocation.disk.watermark.low=1%]")
+    assert allocation_reason({"index": "i", "shard": 1, "primary": True,
+                              "unassigned_info": {"reason": "NODE_LEFT"}}) == "[i][1] primary — NODE_LEFT"

@@ -108,11 +108,12 @@ def test_a_data_node_killed_mid_crawl_loses_nothing(
 
 @pytest.mark.timeout(1200)
 def test_flood_stage_watermark_spools_with_a_clear_message_and_recovers(
-    settings: Settings, es_client: Elasticsearch, admin_client: Elasticsearch, mockserver: MockServer,
-    config_dir: Path
+    settings: Settings, es_client: Elasticsearch, admin_client: Elasticsearch, es_cluster: LocalCluster,
+    mockserver: MockServer, config_dir: Path
 ) -> None:
     """The flood-stage watermark set below the disk's usage (not a full disk): Elasticsearch itself puts the
-    read-only block on the indices; reset, it lifts it."""
+    read-only block on the indices; reset, it lifts it. Meanwhile a new index cannot be allocated, and the
+    cluster says why (what `yuqing es start` reports when the cluster does not become green)."""
     alias = POSTS.alias(settings.elasticsearch.index_prefix)
     write_feed_source(mockserver, config_dir, PAGES[:4])
     env = env_for(settings, config_dir)
@@ -136,7 +137,14 @@ def test_flood_stage_watermark_spools_with_a_clear_message_and_recovers(
         assert (run.found, run.indexed, run.spooled) == (4, 0, 4)
         log = log_file(settings).read_text(encoding="utf-8")
         assert (BLOCK_ADVICE in log and "posts will be spooled" in log) or "elasticsearch blocks writes" in log
+        probe = f"{settings.elasticsearch.index_prefix}-allocation-probe"
+        admin_client.indices.create(index=probe, settings={"number_of_shards": 1, "number_of_replicas": 1},
+                                    wait_for_active_shards="0")
+        wait_for(lambda: "disk_threshold" in (es_cluster.unassigned_reason() or ""), 60,
+                 "the allocation explanation naming the disk watermark")
     finally:
+        admin_client.indices.delete(index=f"{settings.elasticsearch.index_prefix}-allocation-probe",
+                                    ignore_unavailable=True)
         watermarks(None, None, None, "10s")  # space is back
     try:
         wait_for(lambda: not blocked(), 120, "Elasticsearch to lift the block")
