@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch
 
 from alerts.compose import one_line, shorten
 from alerts.content import EVENT_PAGE, SENTIMENT_LABELS, page_url
+from alerts.reports import ReportPost
 from index.events import EVENTS, EventRecord, get_events
 from index.layout import POSTS
 from index.search import post_from_source
@@ -55,18 +56,11 @@ class BriefError(YuqingError):
 
 
 @dataclass(frozen=True)
-class BriefPost:
-    """A post as the 专报 cites it: masked title and excerpt, where and when, its spread."""
+class BriefPost(ReportPost):
+    """A post as the 专报 cites it (a report's post, title masked) with its spread and a masked excerpt."""
 
-    post_id: str
-    title: str
-    url: str
-    source: str
-    kind: str
-    published_at: datetime | None
-    sentiment: str | None
-    spread: int  # reposts + comments + likes
-    excerpt: str
+    spread: int = 0  # reposts + comments + likes
+    excerpt: str = ""
 
     @property
     def more_text(self) -> str:
