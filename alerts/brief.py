@@ -281,6 +281,7 @@ def response_lines(b: EventBrief) -> list[str]:
     lines = [f"处置单 {t.id}：{t.status}；责任单位 {t.unit}" + (f"，承办人 {t.handler}" if t.handler else "")
              + f"；{b.local(t.opened_at)} 由 {t.opened_by} 建立。"]
     lines += [f"时限　{line}" for line in deadline_lines(t, b.generated_at, b.tz)]
+    lines += [f"呈报　{b.local(e.at)} {e.by} 呈报舆情专报（{e.note}）" for e in t.briefs()]
     for r in t.published():
         lines.append(f"已发布回应 #{r.no}（{r.channel}，{b.local(r.at)}）：{shorten(one_line(r.text), 200)}")
     if t.silent:

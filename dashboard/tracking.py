@@ -79,14 +79,16 @@ def countdown(ticket: Ticket, now: datetime) -> tuple[str, bool]:
 
 def filter_tickets(tickets: Sequence[Ticket], *, statuses: Sequence[str] = (), unit: str | None = None,
                    overdue_only: bool = False, now: datetime, instructions_pending: bool = False,
-                   instructed_by: str | None = None) -> list[Ticket]:
+                   instructed_by: str | None = None, awaiting_instruction: bool = False) -> list[Ticket]:
     """The tickets the list shows (pure): any of ``statuses`` (none: all), of ``unit``, overdue only, with a
-    领导批示 not yet reported back on only, with a 批示 of ``instructed_by`` (a leader's own) only."""
+    领导批示 not yet reported back on only, with a 批示 of ``instructed_by`` (a leader's own) only, with a 专报
+    submitted and no 批示 since only."""
     return [t for t in tickets
             if (not statuses or t.status in statuses) and (unit is None or t.unit == unit)
             and (not overdue_only or countdown(t, now)[1])
             and (not instructions_pending or t.pending_instructions())
-            and (instructed_by is None or any(i.leader == instructed_by for i in t.instructions))]
+            and (instructed_by is None or any(i.leader == instructed_by for i in t.instructions))
+            and (not awaiting_instruction or t.awaiting_instruction)]
 
 
 def level_label(level: str | None) -> str:
@@ -95,7 +97,8 @@ def level_label(level: str | None) -> str:
 
 def ticket_line(ticket: Ticket, now: datetime, mask: Callable[[str], str] = str) -> str:
     """One Markdown line of the list: title (through ``mask``: the viewer's privacy mask), unit, level, countdown
-    (red when overdue), 失声 flag, 领导批示 not yet reported back on (red once its 反馈时限 passed)."""
+    (red when overdue), 失声 flag, 领导批示 not yet reported back on (red once its 反馈时限 passed), 专报 waiting for a
+    批示."""
     text, overdue = countdown(ticket, now)
     left = f":red[**{md_escape(text)}**]" if overdue else md_escape(text)
     flags = " :red-badge[失声]" if ticket.silent else ""
@@ -103,6 +106,8 @@ def ticket_line(ticket: Ticket, now: datetime, mask: Callable[[str], str] = str)
     if pending:
         late = any(i.state(now) == "逾期未反馈" for i in pending)
         flags += f" :{'red' if late else 'orange'}-badge[批示{'逾期未反馈' if late else '待反馈'}]"
+    if ticket.awaiting_instruction:
+        flags += " :blue-badge[专报待批示]"
     handler = f" · 承办：{md_escape(ticket.handler)}" if ticket.handler else ""
     return (f"**{md_escape(mask(ticket.title))}**{flags} · {md_escape(ticket.unit)}{handler} · "
             f"{md_escape(level_label(ticket.risk_level))} · {left} · `{ticket.id}`")

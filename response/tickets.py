@@ -46,6 +46,7 @@ TRANSITIONS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
     "已办结": (),
     "不予处置": ("待研判",),
 }
+BRIEF_ACTION = "呈报专报"  # the audit action of a 舆情专报 submitted to the leaders
 # Moves that must say why.
 NOTE_REQUIRED: frozenset[tuple[TicketStatus, TicketStatus]] = frozenset(
     {("待研判", "不予处置"), ("处置中", "不予处置"), ("已回应", "处置中"), ("不予处置", "待研判")}
@@ -209,6 +210,19 @@ class Ticket(_Model):
     def pending_instructions(self) -> list[Instruction]:
         """领导批示 not yet reported back on."""
         return [i for i in self.instructions if not i.feedback]
+
+    def briefs(self) -> list[AuditEntry]:
+        """The 舆情专报 submitted (呈报) on the ticket's matter, oldest first (:func:`record_brief`)."""
+        return [e for e in self.audit if e.action == BRIEF_ACTION]
+
+    @property
+    def awaiting_instruction(self) -> bool:
+        """A 专报 was submitted and no 领导批示 was recorded since, on a ticket still open (专报待批示)."""
+        briefs = self.briefs()
+        if not briefs or self.status in ("已办结", "不予处置"):
+            return False
+        last = briefs[-1].at
+        return not any(i.recorded_at >= last for i in self.instructions)
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -481,7 +495,7 @@ def record_brief(ticket: Ticket, *, to: Sequence[str], by: str, now: datetime) -
     """Note in the audit trail that a 舆情专报 on the ticket's matter was submitted (呈报) to ``to`` (the loop
     专报 → 批示 → 落实 → 反馈 starts here)."""
     by = _required(by, "操作人")
-    return _append(ticket, AuditEntry(at=now, by=by, action="呈报专报", note="发送给 " + "、".join(to)))
+    return _append(ticket, AuditEntry(at=now, by=by, action=BRIEF_ACTION, note="发送给 " + "、".join(to)))
 
 
 def add_feedback(ticket: Ticket, no: int, *, text: str, by: str, now: datetime) -> Ticket:

@@ -22,6 +22,7 @@ from alerts.brief import (
     build_brief,
     judgement_lines,
     load_brief,
+    response_lines,
     situation_sentences,
     suggestions,
 )
@@ -43,6 +44,7 @@ from response.tickets import (
     change_status,
     compute_deadlines,
     open_ticket,
+    record_brief,
     ticket_id_for,
 )
 from tests.smtp_server import SMTPServer
@@ -139,6 +141,25 @@ def test_with_a_ticket_met_deadlines_and_answered_instructions_drop_out_of_the_a
     closed = change_status(answered, "已办结", by="张三", now=NOW)
     advice = suggestions(_brief(record, closed))  # closed: no deadline, no instruction left to chase
     assert not any("时限" in a or a.startswith("应于") or "批示" in a for a in advice) and advice
+
+
+def test_a_submitted_brief_waits_for_a_leader_s_instruction_until_one_is_recorded() -> None:
+    from dashboard.tracking import filter_tickets, ticket_line
+
+    record = _record(NOW - timedelta(hours=7))
+    ticket = _ticket(record)
+    assert not ticket.awaiting_instruction and ticket.briefs() == []
+    briefed = record_brief(ticket, to=("王局长（局领导）",), by="张三", now=NOW - timedelta(hours=1))
+    assert briefed.awaiting_instruction and "专报待批示" in ticket_line(briefed, NOW)
+    assert filter_tickets([ticket, briefed], now=NOW, awaiting_instruction=True) == [briefed]
+    lines = response_lines(_brief(record, briefed))
+    assert "呈报　2026-09-28 14:00 张三 呈报舆情专报（发送给 王局长（局领导））" in lines
+    instructed = add_instruction(briefed, leader="王局长", text="请核实", by="王局长", at=NOW, now=NOW)
+    assert not instructed.awaiting_instruction and "专报待批示" not in ticket_line(instructed, NOW)
+    again = record_brief(instructed, to=("王局长（局领导）",), by="张三", now=NOW + timedelta(hours=2))  # a 续报
+    assert again.awaiting_instruction and len(again.briefs()) == 2
+    dropped = change_status(again, "不予处置", by="张三", now=NOW + timedelta(hours=3), note="已核实，不属实")
+    assert not dropped.awaiting_instruction  # no longer followed
 
 
 def test_personal_data_is_masked_and_the_situation_is_told_from_the_record() -> None:

@@ -166,11 +166,14 @@ with st.sidebar:
     unit_choice = st.selectbox("责任单位", ["全部", *units], key="tickets_unit")
     overdue_only = st.checkbox("仅看超期", key="tickets_overdue")
     instructed_only = st.checkbox("仅看批示待反馈", key="tickets_instructed")
+    briefed_only = st.checkbox("仅看专报待批示", key="tickets_briefed",
+                               help="已呈报舆情专报、此后尚未记录领导批示的处置单")
     # a leader follows what became of their own instructions
     mine = viewer is not None and viewer.role == "leader" and st.checkbox("只看我批示的", key="tickets_mine")
 shown = tracking.filter_tickets(tickets, statuses=statuses, unit=None if unit_choice == "全部" else unit_choice,
                                 overdue_only=overdue_only, now=now, instructions_pending=instructed_only,
-                                instructed_by=viewer.display_name if mine and viewer is not None else None)
+                                instructed_by=viewer.display_name if mine and viewer is not None else None,
+                                awaiting_instruction=briefed_only)
 
 cols = st.columns(len(STATUSES) + 2)
 for col, status in zip(cols, STATUSES, strict=False):
