@@ -80,6 +80,7 @@ TICKETS_MAPPING: dict[str, Any] = {
             }
         },
         "instructions_pending": {"type": "integer"},  # 领导批示 not yet reported back on (derived on write)
+        "awaiting_instruction": {"type": "boolean"},  # 专报 submitted, no 批示 since (derived on write)
         "silent": {"type": "boolean"},
         "overdue": {"type": "boolean"},
         "audit": _AUDIT,
@@ -89,8 +90,9 @@ TICKETS_MAPPING: dict[str, Any] = {
     },
 }
 
-# ``instructions`` and ``instructions_pending`` came later without a new version: ``yuqing setup`` adds them to the
-# mapping of an existing index, and a document without them has none (0 pending).
+# ``instructions``, ``instructions_pending`` and ``awaiting_instruction`` came later without a new version: ``yuqing
+# setup`` adds them to the mapping of an existing index, and a document without them has none (0 pending, not
+# awaiting: a ticket is rewritten, with the field, at its next change).
 # v2: ``next_due_at`` (the earliest deadline not yet met), derived on write like ``first_due_at``; `yuqing migrate`
 # fills it into v1 documents (through the response layer's transform, which knows when a deadline is met)
 TICKETS = IndexSpec("tickets", TICKETS_MAPPING, version=2)
@@ -191,6 +193,7 @@ class TicketRecord(_Record):
     proposals: list[ProposalRecord] = Field(default_factory=list)
     instructions: list[InstructionRecord] = Field(default_factory=list)
     instructions_pending: int = 0
+    awaiting_instruction: bool = False
     silent: bool = False
     overdue: bool = False
     audit: list[AuditRecord] = Field(default_factory=list)
@@ -207,13 +210,16 @@ def ticket_query(
     subject_id: str | None = None,
     text: str | None = None,
     instructions_pending: bool = False,
+    awaiting_instruction: bool = False,
 ) -> dict[str, Any]:
     """The query for a ticket list (pure). ``overdue_at``: tickets flagged overdue (by the 失声 check), or still
     open (待研判 / 处置中) with a deadline not yet met that passed before that time. ``instructions_pending``:
-    tickets with a 领导批示 not yet reported back on."""
+    tickets with a 领导批示 not yet reported back on; ``awaiting_instruction``: a 专报 submitted, no 批示 since."""
     filters: list[dict[str, Any]] = []
     if instructions_pending:
         filters.append({"range": {"instructions_pending": {"gt": 0}}})
+    if awaiting_instruction:
+        filters.append({"term": {"awaiting_instruction": True}})
     if statuses:
         filters.append({"terms": {"status": statuses}})
     if unit:

@@ -56,6 +56,8 @@ def _add_tickets(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", help="words in the title")
     p.add_argument("--instructions-pending", action="store_true",
                    help="only tickets with a 领导批示 not yet reported back on")
+    p.add_argument("--awaiting-instruction", action="store_true",
+                   help="only tickets whose 舆情专报 was submitted and has no 领导批示 since (专报待批示)")
     p.add_argument("--limit", type=int, default=100)
     _json(p)
     p.set_defaults(func=cmd_tickets_list)
@@ -353,7 +355,8 @@ def _ticket_line(ticket: Ticket, now: datetime) -> str:
     else:
         clock = f"剩{format_span(due - now)}"
     flags = "".join(f"[{f}]" for f, on in (("失声", ticket.silent), ("超期", is_overdue(ticket, now)),
-                                           ("批示待反馈", bool(ticket.pending_instructions()))) if on)
+                                           ("批示待反馈", bool(ticket.pending_instructions())),
+                                           ("专报待批示", ticket.awaiting_instruction)) if on)
     level = ticket.risk_level or "-"
     return f"{ticket.id}  {ticket.status:<4} {level:<3} {ticket.unit:<10} {clock:<12} {flags}{ticket.title}"
 
@@ -422,7 +425,8 @@ def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
         now = ctx.now()
         total, tickets = ctx.tickets().list(statuses=args.status, unit=args.unit,
                                             overdue_at=now if args.overdue else None, text=args.text,
-                                            size=args.limit, instructions_pending=args.instructions_pending)
+                                            size=args.limit, instructions_pending=args.instructions_pending,
+                                            awaiting_instruction=args.awaiting_instruction)
         if args.json:
             for t in tickets:
                 print(json.dumps(_ticket_json(t, now), ensure_ascii=False))

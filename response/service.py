@@ -63,6 +63,7 @@ def ticket_to_record(ticket: Ticket) -> TicketRecord:
     data["first_due_at"] = due.isoformat() if due else None
     data["next_due_at"] = unmet.isoformat() if unmet else None
     data["instructions_pending"] = len(ticket.pending_instructions())
+    data["awaiting_instruction"] = ticket.awaiting_instruction
     data["updated_at"] = ticket.audit[-1].at.isoformat() if ticket.audit else ticket.opened_at.isoformat()
     return TicketRecord.model_validate(data)
 
@@ -78,7 +79,8 @@ MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"tickets": 
 
 def ticket_from_record(record: TicketRecord) -> Ticket:
     return Ticket.model_validate(record.model_dump(
-        mode="json", exclude={"first_due_at", "next_due_at", "updated_at", "instructions_pending"}))
+        mode="json", exclude={"first_due_at", "next_due_at", "updated_at", "instructions_pending",
+                              "awaiting_instruction"}))
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,13 @@ class TicketService:
     def list(self, *, statuses: list[str] | None = None, unit: str | None = None,
              overdue_at: datetime | None = None, text: str | None = None, size: int = 100,
              offset: int = 0, newest_first: bool = False,
-             instructions_pending: bool = False) -> tuple[int, list[Ticket]]:
+             instructions_pending: bool = False, awaiting_instruction: bool = False) -> tuple[int, list[Ticket]]:
         """One page of tickets: the soonest deadline first, or (``newest_first``) the last opened first;
-        ``instructions_pending``: only those with a 领导批示 not yet reported back on."""
+        ``instructions_pending``: only those with a 领导批示 not yet reported back on; ``awaiting_instruction``:
+        only those whose 专报 has no 批示 since."""
         total, rows = self.store.search(
             ticket_query(statuses=statuses, unit=unit, overdue_at=overdue_at, text=text,
-                         instructions_pending=instructions_pending),
+                         instructions_pending=instructions_pending, awaiting_instruction=awaiting_instruction),
             sort=[{"opened_at": "desc"}, {"id": "asc"}] if newest_first else TICKET_SORT, size=size, offset=offset,
         )
         return total, [ticket_from_record(v.record) for v in rows]

@@ -292,7 +292,8 @@ def test_an_excerpt_is_cited_only_where_it_says_more_than_the_title() -> None:
 
 
 def test_a_press_officer_submits_the_brief_and_the_leaders_get_it_by_mail(
-        app_env: Settings, es_client: Elasticsearch, clustered: dict[str, str], smtp: SMTPServer) -> None:
+        app_env: Settings, es_client: Elasticsearch, clustered: dict[str, str], smtp: SMTPServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
     prefix = app_env.elasticsearch.index_prefix
     setup(es_client, app_env.elasticsearch, [OUTBOX])
     ensure_indices(es_client, app_env.elasticsearch)
@@ -333,6 +334,15 @@ def test_a_press_officer_submits_the_brief_and_the_leaders_get_it_by_mail(
     audit = tickets.load(ticket_id_for("event", event_id)).ticket.audit[-1]
     assert (audit.action, audit.note) == ("呈报专报", "发送给 王局长（局领导）、李主任（办公室）")
     assert audit.by.endswith("（press）")
+    # 专报待批示: stored with the ticket, so the list (and the CLI) find it until a 批示 is recorded
+    ticket_id = ticket_id_for("event", event_id)
+    assert [t.id for t in tickets.list(awaiting_instruction=True)[1]] == [ticket_id]
+    capsys.readouterr()
+    assert main(["tickets", "list", "--awaiting-instruction"]) == 0
+    assert ticket_id in (listed := capsys.readouterr().out) and "[专报待批示]" in listed
+    tickets.update(ticket_id, lambda t: add_instruction(t, leader="王局长", text="请公共服务科说明闭馆原因",
+                                                        by="王局长", at=datetime.now(UTC), now=datetime.now(UTC)))
+    assert tickets.list(awaiting_instruction=True)[0] == 0
 
     # the same 专报 submitted again within the minute (a double click): one mail
     brief = load_brief(es_client, prefix, event_id, ctx, datetime(2026, 9, 28, 15, 0, 10, tzinfo=TZ))
