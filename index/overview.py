@@ -262,11 +262,12 @@ class TicketSummary:
     due_soon: int  # open, not overdue, first deadline within the horizon
     soonest: Records[TicketRecord]
     instructions_pending: int = 0  # tickets (any status) with a 领导批示 not yet reported back on
+    awaiting_instruction: int = 0  # open tickets whose 舆情专报 has no 领导批示 since (专报待批示)
 
 
 def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
     """Open tickets, and of them the overdue and the due-soon ones, and the tickets with a 领导批示 waiting for its
-    report back (whatever their status), counted in one request (pure)."""
+    report back (whatever their status), and those whose 专报 waits for a 批示, counted in one request (pure)."""
     open_q = ticket_query(statuses=list(OPEN_TICKET_STATUSES))
     return {
         "size": 0,
@@ -278,6 +279,7 @@ def build_ticket_counts(now: datetime, horizon: timedelta) -> dict[str, Any]:
                 open_q, {"range": {"next_due_at": {"gte": now.isoformat(), "lt": (now + horizon).isoformat()}}}
             ], "must_not": [{"term": {"overdue": True}}]}},
             "instructions_pending": ticket_query(instructions_pending=True),
+            "awaiting_instruction": ticket_query(awaiting_instruction=True),
         }}}},
     }
 
@@ -289,7 +291,8 @@ def ticket_summary(client: Elasticsearch, alias: str, now: datetime, horizon: ti
                          size=size, track_total_hits=True)
     return TicketSummary(open=int(counts["open"]["doc_count"]), overdue=int(counts["overdue"]["doc_count"]),
                          due_soon=int(counts["due_soon"]["doc_count"]), soonest=_read(resp, TicketRecord),
-                         instructions_pending=int(counts["instructions_pending"]["doc_count"]))
+                         instructions_pending=int(counts["instructions_pending"]["doc_count"]),
+                         awaiting_instruction=int(counts["awaiting_instruction"]["doc_count"]))
 
 
 @dataclass(frozen=True)

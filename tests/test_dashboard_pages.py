@@ -114,7 +114,8 @@ def office(app_env: Settings, es_client: Elasticsearch) -> list[Post]:
     store.create("t-met", _ticket("t-met", "已发布情况说明", now, -timedelta(hours=2), next_due_in=timedelta(hours=20)))
     # answered, and a 领导批示 on it still waits for its report back (the closed one's was reported back on)
     store.create("t-answered", _ticket("t-answered", "已回应待反馈", now, -timedelta(days=1), status="已回应",
-                                       next_due_in=timedelta(days=1)).model_copy(update={"instructions_pending": 1}))
+                                       next_due_in=timedelta(days=1)).model_copy(
+        update={"instructions_pending": 1, "awaiting_instruction": True}))  # and a later 专报 waits for a 批示
     # answered late and closed: it keeps its overdue flag, but is neither open nor counted as overdue now
     store.create("t-closed", _ticket("t-closed", "已答复的旧处置单", now, -timedelta(days=2), status="已办结"))
     create_outbox(es_client, OUTBOX.alias(prefix), _alert("a-failed", "failed", now, "550 mailbox unavailable"))
@@ -135,6 +136,7 @@ def test_overview_shows_events_tickets_alerts_and_health(office: list[Post]) -> 
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["待办"], metrics["24小时内到期"], metrics["已超期"]) == ("3", "2", "1")
     assert metrics["批示待反馈"] == "1"  # whatever the ticket's status
+    assert metrics["专报待批示"] == "1"
     tickets = frame_with(at, "处置单")
     assert list(tickets["处置单"]) == [LATE_TICKET, "开放时间咨询答复", "已发布情况说明"]  # soonest unmet first
     assert list(tickets["期限状态"]) == ["已超期", "未到期", "未到期"]

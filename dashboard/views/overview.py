@@ -159,11 +159,12 @@ def tickets_panel() -> None:
     if tickets is None:
         st.info("尚未建立处置单数据。")
         return
-    columns = st.columns(4)
+    columns = st.columns(5)
     columns[0].metric("待办", tickets.open, help="待研判和处置中的处置单")
     columns[1].metric("24小时内到期", tickets.due_soon)
     columns[2].metric("已超期", tickets.overdue)
-    columns[3].metric("批示待反馈", tickets.instructions_pending, help="有领导批示尚未反馈落实情况的处置单")
+    columns[3].metric("专报待批示", tickets.awaiting_instruction, help="已呈报舆情专报、此后尚未记录领导批示的处置单")
+    columns[4].metric("批示待反馈", tickets.instructions_pending, help="有领导批示尚未反馈落实情况的处置单")
     components.unreadable_notice(tickets.soonest.unreadable)
     if tickets.soonest.items:
         st.dataframe(summaries.tickets_frame(tickets.soonest.items, tz, q.now, components.viewer_mask()),
