@@ -100,7 +100,7 @@ with left:
 with right:
     st.markdown("**等级变化**")
     if record.level_history:
-        st.dataframe(ev.history_frame(record, tz), hide_index=True, use_container_width=True)
+        st.dataframe(ev.history_frame(record, tz), hide_index=True, width="stretch")
     else:
         st.caption("暂无记录")
 
@@ -118,12 +118,12 @@ frame = ev.timeline_frame(record, tz)
 if frame.empty:
     st.caption("暂无走势数据")
 else:
-    st.altair_chart(charts.sentiment_bars(frame, height=240), use_container_width=True)
+    st.altair_chart(charts.sentiment_bars(frame, height=240), width="stretch")
 
 a, b = st.columns(2)
 with a:
     st.markdown("**来源分布**")
-    st.dataframe(ev.sources_frame(record), hide_index=True, use_container_width=True)
+    st.dataframe(ev.sources_frame(record), hide_index=True, width="stretch")
 with b:
     st.markdown("**情感构成**")
     st.write(ev.sentiment_text(record) or "—")

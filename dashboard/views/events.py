@@ -52,7 +52,7 @@ st.caption(f"共 {total} 个事件" + (f"，显示热度最高的 {len(records)}
 st.dataframe(
     ev.events_frame(records, tz, now, components.viewer_mask(),
                     call(event_data.tickets_of, backend, [r.event_id for r in records])),
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
     column_config={
         "热度": st.column_config.ProgressColumn("热度", min_value=0, max_value=100, format="%.1f"),
         "近24小时": st.column_config.LineChartColumn("近24小时", help="每小时新增条数", y_min=0),

@@ -104,7 +104,7 @@ def sentiment_panel() -> None:
     if frame.empty or not frame["条数"].any():
         st.info("该时间范围内暂无舆情。")
     else:
-        st.altair_chart(charts.sentiment_bars(frame, height=260), use_container_width=True)
+        st.altair_chart(charts.sentiment_bars(frame, height=260), width="stretch")
 
 
 @live
