@@ -74,6 +74,14 @@ class BriefPost(ReportPost):
 
 
 @dataclass(frozen=True)
+class SinceLast:
+    """What was published on the matter since the last 专报 was submitted (near-duplicates left out)."""
+
+    posts: int
+    negative: int
+
+
+@dataclass(frozen=True)
 class EventBrief:
     event: EventRecord
     generated_at: datetime
@@ -86,10 +94,18 @@ class EventBrief:
     # Without a ticket: the deadlines response.yaml sets at the event's level, from when it surfaced.
     expected_deadlines: tuple[Deadline, ...] = ()
     title: str = ""  # the event's title, masked
+    # A 续报: the posts (all, negative) published since the ticket's last 专报 was submitted; None for a 首报.
+    since_last: SinceLast | None = None
+
+    @property
+    def previous_brief(self) -> datetime | None:
+        """When the last 专报 on the matter was submitted (None: this is the first, 首报)."""
+        briefs = self.ticket.briefs() if self.ticket is not None else []
+        return briefs[-1].at if briefs else None
 
     @property
     def heading(self) -> str:
-        return f"关于“{self.title}”的舆情专报"
+        return f"关于“{self.title}”的舆情专报" + ("（续报）" if self.previous_brief is not None else "")
 
     @property
     def spoken(self) -> bool:
@@ -157,6 +173,15 @@ def brief_posts_query(event_id: str, *, own_sources: Sequence[str], own: bool, s
             "_source": {"excludes": ["title_seg", "content_seg", "hot_terms"]}}
 
 
+def since_query(event_id: str, since: datetime) -> dict[str, Any]:
+    """How many of the event's posts were published since ``since``, and how many of them negative (pure)."""
+    return {"size": 0, "track_total_hits": True,
+            "query": {"bool": {"filter": [{"term": {"event_id": event_id}},
+                                          {"range": {"published_at": {"gte": since.isoformat()}}}],
+                               "must_not": [{"exists": {"field": "duplicate_of"}}]}},
+            "aggs": {"negative": {"filter": {"term": {"analysis.sentiment": "negative"}}}}}
+
+
 def brief_post(hit: Mapping[str, Any], mask: Callable[[str], str]) -> BriefPost:
     post = post_from_source(hit["_source"])
     e = post.engagement
@@ -182,12 +207,17 @@ def build_brief(client: Elasticsearch, posts_alias: str, record: EventRecord, ti
                 ctx: BriefContext, now: datetime) -> EventBrief:
     """The 专报 of ``record`` (with its ``ticket``, if one was opened) as of ``now``."""
     expected = () if ticket is not None else compute_deadlines(ctx.response, record.risk_level, record.started_at)
+    briefs = ticket.briefs() if ticket is not None else []
+    since_last = None
+    if briefs:  # a 续报: what came since the last one
+        resp = client.search(index=posts_alias, **since_query(record.event_id, briefs[-1].at))
+        since_last = SinceLast(int(resp["hits"]["total"]["value"]), int(resp["aggregations"]["negative"]["doc_count"]))
     return EventBrief(
         event=record, generated_at=now, tz=ctx.tz, dashboard_url=ctx.dashboard_url,
         spread=_posts(client, posts_alias, ctx, record.event_id, own=False),
         negative=_posts(client, posts_alias, ctx, record.event_id, own=False, sentiment="negative"),
         own=_posts(client, posts_alias, ctx, record.event_id, own=True),
-        ticket=ticket, expected_deadlines=expected, title=ctx.mask(one_line(record.title)),
+        ticket=ticket, expected_deadlines=expected, title=ctx.mask(one_line(record.title)), since_last=since_last,
     )
 
 
@@ -226,6 +256,9 @@ def situation_sentences(b: EventBrief) -> list[str]:
         lines.append(f"信息来自 {len(e.sources)} 个来源，主要为{top}"
                      + (f"；渠道：{'，'.join(f'{KIND_LABELS.get(k.name, k.name)} {k.count} 条' for k in e.kinds)}"
                         if e.kinds else "") + "。")
+    if b.since_last is not None and b.previous_brief is not None:
+        lines.append(f"自上次呈报（{b.local(b.previous_brief)}）以来，新增信息 {b.since_last.posts} 条，其中负面 "
+                     f"{b.since_last.negative} 条。")
     g = e.engagement
     if g.likes or g.comments or g.reposts:
         lines.append(f"累计点赞 {g.likes}、评论 {g.comments}、转发 {g.reposts}。")

@@ -45,7 +45,8 @@ def brief_entry_id(event_id: str, by: str, now: datetime) -> str:
 
 
 def brief_subject(b: EventBrief) -> str:
-    return f"【{RULE_LABEL}·{b.event.risk_level}级】{shorten(one_line(b.title), 60)}"
+    follow_up = "·续报" if b.previous_brief is not None else ""
+    return f"【{RULE_LABEL}{follow_up}·{b.event.risk_level}级】{shorten(one_line(b.title), 60)}"
 
 
 def compose_brief(b: EventBrief, *, sender: str, recipients: tuple[str, ...], message_id: str,

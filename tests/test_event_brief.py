@@ -18,6 +18,7 @@ from alerts.brief import (
     BriefError,
     BriefPost,
     EventBrief,
+    SinceLast,
     brief_posts_query,
     build_brief,
     judgement_lines,
@@ -27,7 +28,7 @@ from alerts.brief import (
     suggestions,
 )
 from alerts.brief_render import render_html, render_text
-from alerts.brief_send import submit_brief
+from alerts.brief_send import brief_subject, submit_brief
 from alerts.service import deliver_once
 from index.events import EventRecord, FirstPostRecord, NameCountRecord, SentimentRecord
 from index.layout import setup
@@ -152,6 +153,8 @@ def test_a_submitted_brief_waits_for_a_leader_s_instruction_until_one_is_recorde
     briefed = record_brief(ticket, to=("王局长（局领导）",), by="张三", now=NOW - timedelta(hours=1))
     assert briefed.awaiting_instruction and "专报待批示" in ticket_line(briefed, NOW)
     assert filter_tickets([ticket, briefed], now=NOW, awaiting_instruction=True) == [briefed]
+    assert brief_subject(_brief(record, ticket)) == "【舆情专报·II级】市图书馆闭馆 读者电话139****5678打不通"
+    assert brief_subject(_brief(record, briefed)).startswith("【舆情专报·续报·II级】")  # the next one follows up
     lines = response_lines(_brief(record, briefed))
     assert "呈报　2026-09-28 14:00 张三 呈报舆情专报（发送给 王局长（局领导））" in lines
     instructed = add_instruction(briefed, leader="王局长", text="请核实", by="王局长", at=NOW, now=NOW)
@@ -220,7 +223,14 @@ def test_the_brief_cites_the_most_spread_posts_and_the_bureau_s_own(
     es_client.indices.refresh(index=f"{prefix}-*")
     again = load_brief(es_client, prefix, record.event_id, ctx, now)
     assert again.ticket is not None and again.ticket.id == ticket_id_for("event", record.event_id)
-    assert again.expected_deadlines == ()
+    assert again.expected_deadlines == () and again.since_last is None and not again.heading.endswith("（续报）")
+    # submitted 155 minutes ago: the next one is a 续报 and counts what came since (5 of the 8 posts, 10 min apart)
+    TicketService(es_client, prefix).update(ticket.id, lambda t: record_brief(
+        t, to=("王局长（局领导）",), by="张三", now=now - timedelta(minutes=155)))
+    follow_up = load_brief(es_client, prefix, record.event_id, ctx, now)
+    assert follow_up.heading.endswith("（续报）") and follow_up.since_last == SinceLast(posts=5, negative=5)
+    assert any(s.startswith("自上次呈报（") and s.endswith("以来，新增信息 5 条，其中负面 5 条。")
+               for s in situation_sentences(follow_up))
     assert build_brief(es_client, f"{prefix}-posts", record, None, ctx, now).ticket is None
 
 
