@@ -32,6 +32,7 @@ from alerts.outbox import encode_message
 from alerts.producers import post_link
 from alerts.report_render import compose_report
 from alerts.reports import (
+    ReportBrief,
     ReportEvent,
     ReportInstruction,
     ReportKind,
@@ -129,6 +130,23 @@ def report_instructions(tickets: Sequence[Ticket], start: datetime, end: datetim
     return sorted(out, key=lambda r: (order.get(r.state, 3), r.at, r.ticket_id, r.no))
 
 
+def report_briefs(tickets: Sequence[Ticket], start: datetime, end: datetime) -> list[ReportBrief]:
+    """The 舆情专报 submitted within ``start``–``end`` (pure), each with the first 领导批示 recorded after it;
+    oldest first."""
+    out: list[ReportBrief] = []
+    for t in tickets:
+        for e in t.briefs():
+            if not start <= e.at < end:
+                continue
+            after = min((i for i in t.instructions if i.recorded_at >= e.at), key=lambda i: i.recorded_at,
+                        default=None)
+            out.append(ReportBrief(ticket_id=t.id, ticket_title=t.title, unit=t.unit, at=e.at, by=e.by,
+                                   to=(e.note or "").removeprefix("发送给 "),
+                                   instructed_by=after.leader if after else None,
+                                   instructed_at=after.at if after else None))
+    return sorted(out, key=lambda r: (r.at, r.ticket_id))
+
+
 @dataclass
 class StoreTickets:
     client: Elasticsearch
@@ -169,7 +187,8 @@ class StoreTickets:
                 closed.append(ReportTicket(ticket_id=t.id, title=t.title, unit=t.unit, status=t.status,
                                            due_at=t.first_due_at, level=t.risk_level, closed_at=at))
         return TicketSummary(due=tuple(due), overdue=tuple(overdue), closed=tuple(closed),
-                             instructions=tuple(report_instructions(tickets, start, end, now)))
+                             instructions=tuple(report_instructions(tickets, start, end, now)),
+                             briefs=tuple(report_briefs(tickets, start, end)))
 
 
 def report_sources(settings: Settings, client: Elasticsearch) -> ReportSources:

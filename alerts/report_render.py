@@ -28,6 +28,7 @@ from alerts.content import (
 from alerts.reports import (
     CountRow,
     Report,
+    ReportBrief,
     ReportEvent,
     ReportInstruction,
     ReportPost,
@@ -48,6 +49,7 @@ _SPARKS = "▁▂▃▄▅▆▇█"
 EVENT_HEADER = ("事件", "等级", "热度", "信息量", "负面占比", "走势", "责任单位", "本局发布")
 TICKET_HEADER = ("处置单", "事项", "责任单位", "状态", "截止时间")
 INSTRUCTION_HEADER = ("处置单", "事项", "批示领导", "批示时间", "批示内容", "落实情况")
+BRIEF_HEADER = ("处置单", "事项", "呈报时间", "呈报人", "呈报对象", "批示情况")
 SOURCE_HEADER = ("信源", "类型", "运行次数", "失败次数", "本期信息", "最近成功", "状态")
 NEGATIVE_HEADER = ("标题", "来源", "发布时间", "话题")
 
@@ -105,6 +107,16 @@ def instruction_row(i: ReportInstruction, report: Report) -> tuple[str, ...]:
     return (i.ticket_id, one_line(i.ticket_title), i.leader, _time(i.at, report), one_line(i.text), outcome)
 
 
+def brief_row(b: ReportBrief, report: Report) -> tuple[str, ...]:
+    state = f"已批示（{b.instructed_by} {_time(b.instructed_at, report)}）" if b.instructed_by else "待批示"
+    return (b.ticket_id, one_line(b.ticket_title), _time(b.at, report), b.by, b.to, state)
+
+
+def briefs_heading(briefs: Sequence[ReportBrief]) -> str:
+    waiting = sum(1 for b in briefs if not b.instructed_by)
+    return f"呈报舆情专报 {len(briefs)} 件（待批示 {waiting} 件）"
+
+
 def instructions_heading(instructions: Sequence[ReportInstruction]) -> str:
     waiting = sum(1 for i in instructions if i.state != "已反馈")
     return f"领导批示 {len(instructions)} 件（待反馈 {waiting} 件）"
@@ -145,6 +157,9 @@ def render_text(report: Report) -> str:
             out += ["  " + " | ".join(ticket_row(t, report)) for t in tickets]
         out.append(instructions_heading(report.tickets.instructions))
         out += ["  " + " | ".join(instruction_row(i, report)) for i in report.tickets.instructions]
+        if report.tickets.briefs:
+            out.append(briefs_heading(report.tickets.briefs))
+            out += ["  " + " | ".join(brief_row(b, report)) for b in report.tickets.briefs]
     out += ["", SECTION_SOURCES]
     out += ["  " + " | ".join(source_row(s, report)) for s in report.sources]
     if not report.sources:
@@ -241,6 +256,11 @@ def render_html(report: Report, *, chart_cid: str | None = None) -> str:
         if instructions:
             parts.append(html_table(INSTRUCTION_HEADER, _ticket_rows(
                 report, [(i.ticket_id, instruction_row(i, report)) for i in instructions])))
+        briefs = report.tickets.briefs
+        if briefs:
+            parts.append(f"<h3>{esc(briefs_heading(briefs))}</h3>")
+            parts.append(html_table(BRIEF_HEADER, _ticket_rows(report, [(b.ticket_id, brief_row(b, report))
+                                                                         for b in briefs])))
     parts.append(f"<h2>{SECTION_SOURCES}</h2>")
     if report.sources:
         parts.append(html_table(SOURCE_HEADER, [[esc(c) for c in source_row(s, report)] for s in report.sources]))
@@ -370,6 +390,11 @@ def render_docx(report: Report, *, chart_png: bytes | None = None) -> bytes:
         if instructions:
             docx_table(doc, INSTRUCTION_HEADER, [instruction_row(i, report) for i in instructions],
                         [page_url(report.dashboard_url, TICKET_PAGE, id=i.ticket_id) for i in instructions])
+        briefs = report.tickets.briefs
+        if briefs:
+            doc.add_heading(briefs_heading(briefs), level=2)
+            docx_table(doc, BRIEF_HEADER, [brief_row(b, report) for b in briefs],
+                       [page_url(report.dashboard_url, TICKET_PAGE, id=b.ticket_id) for b in briefs])
 
     doc.add_heading(SECTION_SOURCES, level=1)
     if report.sources:

@@ -168,12 +168,27 @@ class ReportInstruction:
 
 
 @dataclass(frozen=True)
+class ReportBrief:
+    """A 舆情专报 submitted (呈报) in the period, and whether a 领导批示 was recorded on the matter since."""
+
+    ticket_id: str
+    ticket_title: str
+    unit: str
+    at: datetime
+    by: str
+    to: str  # the recipients, as the audit trail names them
+    instructed_by: str | None = None  # the first leader who instructed after it (None: 待批示)
+    instructed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TicketSummary:
     due: tuple[ReportTicket, ...] = ()  # open, due before the end of the next day
     overdue: tuple[ReportTicket, ...] = ()
     closed: tuple[ReportTicket, ...] = ()  # closed in the period
     # 领导批示 not yet reported back on (whenever given), and those reported back on in the period
     instructions: tuple[ReportInstruction, ...] = ()
+    briefs: tuple[ReportBrief, ...] = ()  # 舆情专报 submitted in the period
 
 
 class TicketsProvider(Protocol):

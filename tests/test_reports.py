@@ -22,6 +22,7 @@ from alerts.report_jobs import ReportJob, due_reports
 from alerts.report_render import SECTIONS, compose_report, render_docx, render_text
 from alerts.reports import (
     Report,
+    ReportBrief,
     ReportError,
     ReportEvent,
     ReportInstruction,
@@ -103,6 +104,8 @@ class StaticTickets:
                                   NOW - timedelta(days=3), "已反馈", feedback="已每日增加二百个名额",
                                   feedback_at=NOW - timedelta(hours=20)),
             ),
+            briefs=(ReportBrief("CZ-due", "图书馆闭馆回应", "市图书馆", NOW - timedelta(days=1), "宣传小王（press）",
+                                "王局长（局领导）"),),
         )
 
 
@@ -203,6 +206,27 @@ def test_a_report_lists_the_instructions_waiting_and_those_reported_back_on_in_i
     assert rows[2].feedback == "进展顺利" and rows[2].feedback_at == NOW - timedelta(hours=2)
 
 
+def test_a_report_lists_the_briefs_submitted_in_its_period_and_whether_a_leader_instructed() -> None:
+    from alerts.report_jobs import report_briefs
+    from response.config import ResponseConfig
+    from response.tickets import Subject, add_instruction, open_ticket, record_brief
+
+    def ticket(sid: str) -> Any:
+        subject = Subject(kind="event", id=sid, title=f"事项{sid}", started_at=NOW - timedelta(days=5))
+        return open_ticket(subject, unit="公共服务科", by="张三", now=NOW - timedelta(days=5), config=ResponseConfig())
+
+    start, end = NOW - timedelta(days=1), NOW
+    before = record_brief(ticket("a"), to=("王局长",), by="张三", now=NOW - timedelta(days=2))  # not this period
+    answered = record_brief(ticket("b"), to=("王局长", "李主任"), by="张三", now=NOW - timedelta(hours=20))
+    answered = add_instruction(answered, leader="王局长", text="请核实", at=NOW - timedelta(hours=18), by="王局长",
+                               now=NOW - timedelta(hours=18))
+    waiting = record_brief(ticket("c"), to=("王局长",), by="李四", now=NOW - timedelta(hours=3))
+    rows = report_briefs([before, answered, waiting], start, end)
+    assert [(r.ticket_id, r.to, r.instructed_by) for r in rows] == [
+        (answered.id, "王局长、李主任", "王局长"), (waiting.id, "王局长", None)]
+    assert rows[0].instructed_at == NOW - timedelta(hours=18)
+
+
 def test_sections_without_a_data_source_say_so(es_client: Elasticsearch, indexed: ReportSources) -> None:
     bare = ReportSources(indexed.posts_alias, indexed.health_alias)
     text = render_text(daily(es_client, bare))
@@ -247,6 +271,9 @@ def test_weekly_mail_with_docx_through_smtp(es_client: Elasticsearch, indexed: R
     html_text = html_part.get_content()
     assert "领导批示 2 件（待反馈 1 件）" in html_text and "逾期未反馈（时限 05-05 08:00）" in html_text
     assert html_text.count(f'href="{DASHBOARD}/tickets?id=CZ-late"') == 2  # its deadline row and its 批示 row
+    assert "呈报舆情专报 1 件（待批示 1 件）" in headings and "呈报舆情专报 1 件（待批示 1 件）" in html_text
+    assert ["CZ-due", "图书馆闭馆回应", "05-05 08:00", "宣传小王（press）", "王局长（局领导）", "待批示"] in cells
+    assert "呈报舆情专报 1 件（待批示 1 件）\n  CZ-due | 图书馆闭馆回应 | 05-05 08:00 |" in render_text(report)
     assert any(row[0] == "前一天的负面" for row in cells)  # the week's negative posts
     links = {r.target_ref for r in doc.part.rels.values() if r.is_external}
     assert "https://example.com/p/1" in links and f"{DASHBOARD}/event?id=E1" in links
