@@ -70,11 +70,6 @@ def compose_brief(b: EventBrief, *, sender: str, recipients: tuple[str, ...], me
     return msg
 
 
-def brief_recipients(settings: Settings) -> tuple[str, ...]:
-    """Who a 专报 goes to (``reports.brief`` of the rules file), as labels; empty when none is configured."""
-    return tuple(p.label() for p in alert_config(settings).brief_recipients)
-
-
 def submit_brief(client: Elasticsearch, settings: Settings, b: EventBrief, *, by: str,
                  chart_png: bytes | None) -> Submitted:
     """Put the mail of ``b`` into the outbox for ``reports.brief`` and note it on the event's 处置单; raises

@@ -14,7 +14,7 @@ from typing import Literal
 
 from alerts.brief import BriefContext, EventBrief, load_brief
 from alerts.brief_render import filename, render_docx, render_html, trend_chart
-from alerts.brief_send import Submitted, brief_recipients, submit_brief
+from alerts.brief_send import Submitted, submit_brief
 from alerts.chart import FontMissingError
 from dashboard.auth import Viewer
 from dashboard.data import Backend, DashboardError, es_errors
@@ -74,14 +74,6 @@ def brief_file(backend: Backend, event_id: str, fmt: BriefFormat, now: datetime)
 def can_submit(viewer: Viewer | None) -> bool:
     """Press officers and admins submit (呈报) a 专报, as they act on tickets."""
     return can_act(viewer)
-
-
-def recipients(backend: Backend) -> tuple[str, ...]:
-    """Who a submitted 专报 goes to (``reports.brief``); a malformed rules file is a :class:`DashboardError`."""
-    try:
-        return brief_recipients(backend.settings)
-    except YuqingError as exc:
-        raise DashboardError(f"预警规则文件有误，无法呈报：{exc}") from exc
 
 
 def submit(backend: Backend, event_id: str, viewer: Viewer, now: datetime) -> Submitted:

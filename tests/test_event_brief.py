@@ -4,6 +4,7 @@ read from the real Elasticsearch on events the events job made, written by the C
 from __future__ import annotations
 
 import io
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -377,3 +378,14 @@ def test_submitting_needs_recipients_and_a_name(
     brief = load_brief(es_client, app_env.elasticsearch.index_prefix, event_id, _ctx(s), datetime.now(UTC))
     with pytest.raises(BriefError, match=r"reports\.brief 未配置收件人"):
         submit_brief(es_client, s, brief, by="张三", chart_png=None)
+    # on the page: said where the button is, and the rest of 事件详情 still shows
+    rules_file = Path(os.environ["YUQING_PATHS__CONFIG_DIR"]) / "alerts.yaml"
+    kept = [line for line in rules_file.read_text("utf-8").splitlines() if not line.startswith("  brief:")]
+    rules_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    at = signed_in(username="press")
+    at.query_params["id"] = event_id
+    at.switch_page("views/event.py")
+    _run(at)
+    at.button(key="brief_submit").click()
+    _run(at)
+    assert "reports.brief 未配置收件人" in at.error[0].value and at.metric[0].label == "当前热度"

@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import briefs, charts, components, event_data, judging
 from dashboard import event_views as ev
 from dashboard import format as fmt
+from dashboard.data import DashboardError
 from index.events import EventFilter
 
 POSTS_SHOWN = 100
@@ -70,20 +71,19 @@ if record.status != "merged":  # the 舆情专报 for the leaders, made when ask
                 st.warning(brief.note)
             st.download_button(f"下载 {brief.file_name}", data=brief.data, file_name=brief.file_name,
                                mime=brief.mime, key="brief_download", type="primary")
-        if viewer is not None and briefs.can_submit(viewer):
-            to = call(briefs.recipients, backend)
-            if not to:
-                st.caption("未配置呈报对象（预警规则文件 reports.brief），无法邮件呈报。")
-            elif st.button("邮件呈报局领导", key="brief_submit", help="发送给：" + "、".join(to)):
-                sent = call(briefs.submit, backend, record.event_id, viewer, datetime.now(UTC))
+        if viewer is not None and briefs.can_submit(viewer) and st.button(
+                "邮件呈报局领导", key="brief_submit", help="发送给预警规则文件中的呈报对象（reports.brief）"):
+            try:  # a failure is said here; the rest of the page still shows
+                sent = briefs.submit(backend, record.event_id, viewer, datetime.now(UTC))
+            except DashboardError as exc:
+                st.error(str(exc), icon="🚫")
+            else:
                 if sent.entry is None:
                     st.info("本分钟内已呈报过该专报，未重复发送。")
                 else:
                     st.success(f"已提交发送给 {'、'.join(sent.recipients)}（附 Word 版）；发送情况见“预警投递”。")
                 if sent.ticket_error:
                     st.warning(f"邮件已提交，但未能记入处置单：{sent.ticket_error}")
-            else:
-                st.caption("呈报对象：" + "、".join(to))
 
 cols = st.columns(4)
 cols[0].metric("当前热度", f"{record.heat:.1f}")
