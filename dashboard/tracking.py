@@ -91,6 +91,18 @@ def filter_tickets(tickets: Sequence[Ticket], *, statuses: Sequence[str] = (), u
             and (not awaiting_instruction or t.awaiting_instruction)]
 
 
+def leader_names(leaders: Sequence[str], tickets: Sequence[Ticket]) -> list[str]:
+    """The names offered as 批示领导 (pure): the display names of the leader accounts (``leaders``), then the
+    names already recorded on any ticket's 批示, each once, in that order. Choosing from them keeps one leader
+    under one name, which is what 只看我批示的 matches a leader's own 批示 by."""
+    names: list[str] = []
+    for name in (*leaders, *(i.leader for t in tickets for i in t.instructions)):
+        name = name.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def level_label(level: str | None) -> str:
     return RISK_LABELS.get(level or "", "未定级")
 

@@ -43,6 +43,11 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--cv", action="store_true", help="n-gram model: recompute the sentiment cross-validation (minutes)"
     )
+    ev.add_argument(
+        "--record", action="store_true",
+        help="student: write the test-split relevance and topic figures into the model's metrics.json (rescored, "
+        "with the taxonomy's hash), after a revision of the keyword rules that leaves the weights alone",
+    )
     ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("predict", help="JSON lines with a 'text' field on stdin -> one JSON line per input")
@@ -262,6 +267,36 @@ def evaluate_student(model_dir: Path, settings: Settings) -> dict[str, Any]:
     }
 
 
+RESCORED_KEYS = ("relevance_model", "relevance_model_plus_rules", "relevance_keyword_rules", "topic_accuracy")
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_rescore(model_dir: Path, res: dict[str, Any], taxonomy_path: Path, at: str) -> dict[str, Any]:
+    """Write ``res``'s test-split relevance and topic figures (:func:`evaluate_student`) into the model's
+    ``metrics.json`` as ``rescored``, with the hash of the taxonomy they were scored with: the training run's own
+    figures (``test``) stay as they were, scored with the rules of that time. Returns the block written."""
+    path = model_dir / "metrics.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    block = {
+        "at": at,
+        "why": "the keyword rules of the taxonomy revised; the weights, threshold and blending are the training run's",
+        "taxonomy_sha256": file_sha256(taxonomy_path),
+        "relevance_threshold": res["relevance_threshold"],
+        "test": {k: res["test"][k] for k in RESCORED_KEYS},
+        "test_first_reading": {k: res["test_first_reading"][k] for k in RESCORED_KEYS},
+    }
+    card["rescored"] = block
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return block
+
+
 def _print_student_eval(res: dict[str, Any]) -> None:
     _print_relevance(res)
     _print_readings(res)
@@ -303,6 +338,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if is_student_model(Path(model_dir)):
         sres = evaluate_student(Path(model_dir), settings)
+        if args.record:
+            from datetime import UTC, datetime
+
+            record_rescore(Path(model_dir), sres, _taxonomy_path(settings),
+                           datetime.now(UTC).isoformat(timespec="seconds"))
+            print(f"recorded in {Path(model_dir) / 'metrics.json'} (rescored)", file=sys.stderr)
         if args.json:
             print(json.dumps(sres, ensure_ascii=False))
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
@@ -32,6 +34,28 @@ class RelevanceRules(BaseModel):
     # at prediction time a text the rules mark relevant gets relevance prob >= rule_confidence:
     # p = 1 - (1 - p_model) * (1 - rule_confidence)
     rule_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    # regular expressions for text the rules do not read (an address such as 文艺路, a Weibo retweet author):
+    # a keyword inside such a match is no evidence, for relevance or topic
+    ignore_patterns: list[str] = Field(default_factory=list)
+    # a venue only as a nuisance (KTV 扰民): when a nuisance pattern matches and no enforcement keyword does,
+    # the nuisance keywords (the venues) do not count
+    nuisance_keywords: list[str] = Field(default_factory=list)
+    nuisance_patterns: list[str] = Field(default_factory=list)
+    enforcement_keywords: list[str] = Field(default_factory=list)
+    # culture abroad: a text naming a place abroad and nothing at home (no domestic keyword) is not the bureau's
+    # work, whatever culture words it has; the rules stay silent on it
+    abroad_keywords: list[str] = Field(default_factory=list)
+    domestic_keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("ignore_patterns", "nuisance_patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        return value
 
 
 class EntityRules(BaseModel):
@@ -77,12 +101,49 @@ def load_taxonomy(path: Path) -> Taxonomy:
     return load_model(path, Taxonomy)
 
 
-def rule_scores(text: str, taxonomy: Taxonomy) -> dict[str, float]:
-    """Keyword-rule score per category: each distinct keyword found in ``text`` adds the category weight."""
+@lru_cache(maxsize=32)
+def _alternation(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def rule_text(text: str, taxonomy: Taxonomy) -> str:
+    """What the keyword rules read: ``text`` lower-cased, each match of ``relevance.ignore_patterns`` replaced by
+    a space (so no keyword spans the gap)."""
     low = text.lower()
+    ignore = _alternation(tuple(taxonomy.relevance.ignore_patterns))
+    return ignore.sub(" ", low) if ignore else low
+
+
+def abroad_only(low: str, taxonomy: Taxonomy) -> bool:
+    """Whether the rule text ``low`` names a place abroad (``relevance.abroad_keywords``) and nothing at home
+    (``relevance.domestic_keywords``)."""
+    rules = taxonomy.relevance
+    return any(k.lower() in low for k in rules.abroad_keywords) and not any(
+        k.lower() in low for k in rules.domestic_keywords)
+
+
+def silenced_keywords(low: str, taxonomy: Taxonomy) -> frozenset[str]:
+    """The keywords (lower-cased) that do not count in the rule text ``low``: the nuisance keywords when the
+    text is a nuisance complaint (a nuisance pattern, no enforcement keyword), else none. (A text about culture
+    abroad silences every keyword: :func:`abroad_only`.)"""
+    rules = taxonomy.relevance
+    nuisance = _alternation(tuple(rules.nuisance_patterns))
+    if nuisance is None or not nuisance.search(low) or any(k.lower() in low for k in rules.enforcement_keywords):
+        return frozenset()
+    return frozenset(k.lower() for k in rules.nuisance_keywords)
+
+
+def rule_scores(text: str, taxonomy: Taxonomy) -> dict[str, float]:
+    """Keyword-rule score per category: each distinct keyword found in the rule text (:func:`rule_text`) adds
+    the category weight; silenced keywords (:func:`silenced_keywords`) do not, nor any in a text about culture
+    abroad (:func:`abroad_only`)."""
+    low = rule_text(text, taxonomy)
+    if abroad_only(low, taxonomy):
+        return {}
+    silent = silenced_keywords(low, taxonomy)
     out: dict[str, float] = {}
     for cat in taxonomy.categories:
-        hits = sum(1 for k in cat.keywords if k.lower() in low)
+        hits = sum(1 for k in cat.keywords if k.lower() in low and k.lower() not in silent)
         if hits:
             out[cat.name] = hits * cat.weight
     return out
@@ -101,11 +162,16 @@ def rule_topic(text: str, taxonomy: Taxonomy) -> str | None:
 
 
 def rule_relevant(text: str, taxonomy: Taxonomy) -> bool:
-    """Weak relevance rule: a relevance keyword, or a category keyword that is not merely generic."""
-    low = text.lower()
-    if any(k.lower() in low for k in taxonomy.relevance.keywords):
+    """Weak relevance rule: a relevance keyword, or a category keyword that is not merely generic, in the rule
+    text (:func:`rule_text`) and not silenced (:func:`silenced_keywords`); never for a text about culture
+    abroad (:func:`abroad_only`)."""
+    low = rule_text(text, taxonomy)
+    if abroad_only(low, taxonomy):
+        return False
+    silent = silenced_keywords(low, taxonomy)
+    if any(k.lower() in low and k.lower() not in silent for k in taxonomy.relevance.keywords):
         return True
-    weak = {k.lower() for k in taxonomy.relevance.weak_keywords}
+    weak = {k.lower() for k in taxonomy.relevance.weak_keywords} | silent
     for cat in taxonomy.categories:
         for k in cat.keywords:
             kl = k.lower()

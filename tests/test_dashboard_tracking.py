@@ -168,7 +168,7 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
                                                 at=datetime.now(TZ) - timedelta(hours=1), now=datetime.now(TZ)))
 
     leader = _page("leader", TICKETS_PAGE, id=t.id)
-    assert leader.text_input(key="instruct_leader").value == "李局长"
+    assert leader.selectbox(key="instruct_leader").value == "李局长"
     assert not any(f.key == "feedback_form" for f in leader.get("form"))  # reporting back is the office's
     next(b for b in leader.button if b.label == "记录批示").click()
     _run(leader)
@@ -191,6 +191,22 @@ def test_a_leader_instructs_the_office_reports_back_and_only_then_closes(
     _run(leader)
     listed = [m for m in _md(leader) if "`CZ-" in m]
     assert len(listed) == 1 and listed[0].startswith("**批示：市图书馆闭馆**")
+
+    # an officer records a 批示 given on paper: the leader accounts and the names already used are offered (so
+    # a leader keeps one name: 只看我批示的 matches by it; the browser test types in another), none picked
+    paper = _page("press", TICKETS_PAGE, id=other.id)
+    pick = paper.selectbox(key="instruct_leader")
+    assert pick.options == ["李局长"] and pick.value is None
+    paper.text_area(key="instruct_text").input("请艺术处核实后报我。")
+    next(b for b in paper.button if b.label == "记录批示").click()
+    _run(paper)
+    assert paper.error[0].value == "须填写批示领导" and tickets.load(other.id).ticket.instructions == ()
+    paper.selectbox(key="instruct_leader").select("李局长")
+    next(b for b in paper.button if b.label == "记录批示").click()
+    _run(paper)
+    assert paper.success[0].value == "已记录领导批示。"
+    (given,) = tickets.load(other.id).ticket.instructions
+    assert (given.leader, given.recorded_by) == ("李局长", "宣传小王（press）")
 
     press = _page("press", TICKETS_PAGE, id=t.id)
     press.sidebar.checkbox(key="tickets_instructed").check()
@@ -450,3 +466,16 @@ def test_leaders_see_tickets_and_requests_with_personal_data_masked(
     assert leader.text[0].value.startswith("政府信息公开申请答复书\n\n李某：")
     shown = " ".join([*_md(leader), *(w.value for w in leader.warning), *(t.value for t in leader.text)])
     assert "李建国" not in shown and "王小明" not in shown and "13987654321" not in shown
+
+
+def test_leader_names_offer_the_accounts_then_the_names_on_record_each_once() -> None:
+    from dashboard.tracking import leader_names
+    from response.tickets import add_instruction
+
+    now = datetime.now(TZ)
+    a, b = _ticket("甲", 2, "公共服务科", "III"), _ticket("乙", 3, "艺术处", "III")
+    a = add_instruction(a, leader="王副局长", text="请核实。", at=now, by="宣传小王", now=now)
+    b = add_instruction(b, leader="李局长", text="同意。", at=now, by="宣传小王", now=now)
+    b = add_instruction(b, leader="赵书记", text="报我。", at=now, by="宣传小王", now=now)
+    assert leader_names(["李局长", " 陈局长 ", ""], [a, b]) == ["李局长", "陈局长", "王副局长", "赵书记"]
+    assert leader_names([], []) == []

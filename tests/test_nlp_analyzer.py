@@ -127,7 +127,7 @@ def test_subcommands_are_wired(monkeypatch, capsys, analyzer):
     assert parser.parse_args(["eval", "--json"]).json
 
 
-def test_eval_reproduces_the_model_card(analyzer, capsys):
+def test_eval_reproduces_the_model_card(analyzer, capsys, tmp_path):
     from nlp.cli import evaluate_student
 
     settings = load_settings()
@@ -141,11 +141,29 @@ def test_eval_reproduces_the_model_card(analyzer, capsys):
     assert analyzer.blend_relevance_rules == card["selection"]["blend_rules"]
     res = evaluate_student(model_dir, settings)
     deployed = "relevance_model_plus_rules" if card["selection"]["blend_rules"] else "relevance_model"
-    # the card was scored at training time on the gold labels of the test split (two readings, adjudicated)
-    for key in (deployed, "relevance_keyword_rules"):
+    # the card was scored at training time on the gold labels of the test split (two readings, adjudicated),
+    # and scored again (`nlp eval --record`) when the keyword rules were revised since: with the rules in force
+    from nlp.cli import file_sha256, record_rescore
+
+    taxonomy_file = settings.config_file("taxonomy.yaml")
+    scored = card["test"]
+    if "rescored" in card:
+        assert card["rescored"]["taxonomy_sha256"] == file_sha256(taxonomy_file), (
+            "config/taxonomy.yaml changed since the model card was scored: run `yuqing nlp eval --record` and "
+            "update the card's figures")
+        scored = card["rescored"]["test"]
+    for key in (deployed, "relevance_keyword_rules", "relevance_model"):
         for m in ("precision", "recall", "f1"):
-            assert res["test"][key][m] == pytest.approx(card["test"][key][m], abs=0.02)
+            assert res["test"][key][m] == pytest.approx(scored[key][m], abs=0.02)
     assert res["test"]["topic_accuracy"]["n"] == card["test"]["topic_accuracy"]["n"]
+    # recording writes the figures and the taxonomy's hash beside the training run's, which stay as they were
+    copy = tmp_path / "model"
+    copy.mkdir()
+    (copy / "metrics.json").write_text(json.dumps(card), encoding="utf-8")
+    block = record_rescore(copy, res, taxonomy_file, "2026-12-02T00:00:00+00:00")
+    again = json.loads((copy / "metrics.json").read_text(encoding="utf-8"))
+    assert again["rescored"] == block and again["test"] == card["test"]
+    assert block["test"][deployed] == res["test"][deployed] and block["taxonomy_sha256"] == file_sha256(taxonomy_file)
     first = res["test_first_reading"]  # also reported on the first reading alone, as scored before session 7
     assert first["n"] < res["test"]["n"] and first[deployed]["f1"] < res["test"][deployed]["f1"]
     # the gold (adjudicated) labels: every test text decided, the two readings' agreement reported beside

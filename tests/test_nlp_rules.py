@@ -81,6 +81,53 @@ def test_rule_relevance_ignores_weak_keywords(tax):
     assert taxonomy.combine_relevance(0.2, True, 0.9) == pytest.approx(1 - 0.8 * 0.1)
 
 
+
+@pytest.mark.parametrize(("text", "relevant"), [
+    # an address named after culture is no evidence; a culture institution of the same words is
+    ("受文艺路施工影响，6路公交临时绕行，文艺路沿线站点暂停停靠", False),
+    ("文化小区停车难问题由来已久，请求施划车位", False),
+    ("文化广场商场停车收费过高", False),
+    ("乡镇文化站今晚有免费书法培训", True),
+    ("历史文化街区的古建筑修缮进展如何？", True),
+    # the author of a repost says nothing about the post; a library's own words still count
+    ("开学又延期了//@考古系学生:家里蹲第三十天", False),
+    ("转发//@青川市图书馆:本馆明日起闭馆三天，借阅到期顺延", True),
+    # a venue only as a nuisance is not the bureau's work; its licensing or minors admitted is
+    ("楼下那家KTV又唱到凌晨两点，窗户关死了都能听到", False),
+    ("小区广场舞噪音太大，晚上十点还在跳", False),
+    ("楼下KTV无证经营还天天扰民，希望文化执法部门查一查", True),
+    ("小区里的网吧深夜吵闹，还接纳未成年人上网", True),
+    ("图书馆旁边工地噪音太大，自习室没法看书", True),  # the library is not the nuisance
+    # culture abroad is not the bureau's work, unless the text is also about home
+    ("巴黎一家博物馆向裸体主义者免费开放参观", False),
+    ("考古学家在德国发现5千年前的鞋子", False),
+    ("日本首相参观故宫文创展", True),
+    ("市博物馆借展的英国文物今起展出", True),
+    # a sports venue open free of charge is not a cultural facility
+    ("A7县为何没有对中小学生免费开放游泳馆", False),
+    ("市美术馆周一起免费开放", True),
+])
+def test_rule_relevance_reads_past_addresses_repost_authors_and_nuisances(tax, text, relevant):
+    assert taxonomy.rule_relevant(text, tax) is relevant
+
+
+def test_ignored_text_and_silenced_keywords_leave_the_topic_scores_too(tax):
+    assert "公共文化服务体系建设" not in taxonomy.rule_scores("文化广场商场停车收费过高", tax)
+    assert "公共文化服务体系建设" in taxonomy.rule_scores("文化广场周末有惠民演出", tax)
+    assert taxonomy.rule_text("家住文艺路，//@某人:你好", tax) == "家住 ， 你好"
+    assert taxonomy.rule_scores("巴黎一家博物馆闭馆", tax) == {}
+    assert "文化市场执法" not in taxonomy.rule_scores("楼下KTV唱到半夜", tax)
+    assert "文化市场执法" in taxonomy.rule_scores("楼下KTV无证经营唱到半夜", tax)
+
+
+def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field(tmp_path):
+    bad = tmp_path / "taxonomy.yaml"
+    bad.write_text("categories:\n  - {name: a, unit: u, keywords: [x]}\n"
+                   "relevance:\n  ignore_patterns: ['文艺(路']\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        taxonomy.load_taxonomy(bad)
+    assert str(bad) in str(err.value) and "relevance.ignore_patterns" in str(err.value) and "文艺(路" in str(err.value)
+
 def test_emotion_mapping_is_documented_three_way():
     assert {data.map_emotion(e) for e in ("angry", "sad", "fear")} == {"negative"}
     assert data.map_emotion("happy") == "positive"

@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from dashboard import components, tracking
+from dashboard import accounts, components, tracking
 from dashboard import format as fmt
 from nlp.taxonomy import load_taxonomy
 from response.config import CHANNELS, RISK_LEVELS, load_response_config
@@ -85,6 +85,11 @@ if flash:
 if not acting and viewer is not None:
     st.info(tracking.READ_ONLY_NOTE.format(role=viewer.role_label)
             + ("您可在处置单下方记录领导批示。" if instructing else ""))
+
+
+def leader_accounts() -> list[str]:
+    """The display names of the leader accounts in users.yaml (the sign-in gate read it on this run already)."""
+    return [u.display_name for u in accounts.load_users(accounts.users_path(settings)).users if u.role == "leader"]
 
 
 def show_ticket(ticket_id: str) -> None:
@@ -378,8 +383,11 @@ if instructing and ticket.status != "已办结":
         st.markdown("**记录领导批示**")
         is_leader = viewer is not None and viewer.role == "leader"
         i1, i2, i3, i4 = st.columns(4)
-        leader = i1.text_input("批示领导", value=viewer.display_name if is_leader and viewer else "",
-                               key="instruct_leader")
+        names = tracking.leader_names(leader_accounts(), tickets)
+        own = viewer.display_name if is_leader and viewer else None
+        leader = i1.selectbox("批示领导", names, index=names.index(own) if own in names else None,
+                              accept_new_options=True, placeholder="选择或输入领导姓名", key="instruct_leader",
+                              help="领导账号的姓名和已记录过的批示领导；不在其中的可直接输入")
         i_day = i2.date_input("批示日期", value=now.date(), key="instruct_date")
         i_clock = i3.time_input("批示时间", value=now.time(), key="instruct_time", step=60)
         due_choice = i4.selectbox("反馈时限", list(DUE_OPTIONS), key="instruct_due")
@@ -389,7 +397,7 @@ if instructing and ticket.status != "已办结":
         i_at = datetime.combine(i_day, i_clock, tzinfo=tz)
         hours = DUE_OPTIONS[due_choice]
         i_due = i_at + timedelta(hours=hours) if hours is not None else None
-        act(lambda t: add_instruction(t, leader=leader, text=instruction, at=i_at, by=by, now=now, due_at=i_due),
+        act(lambda t: add_instruction(t, leader=leader or "", text=instruction, at=i_at, by=by, now=now, due_at=i_due),
             "已记录领导批示。")
 if acting and ticket.instructions:
     with st.form("feedback_form", clear_on_submit=False):
