@@ -98,6 +98,10 @@ def test_rule_relevance_ignores_weak_keywords(tax):
     ("楼下KTV无证经营还天天扰民，希望文化执法部门查一查", True),
     ("小区里的网吧深夜吵闹，还接纳未成年人上网", True),
     ("图书馆旁边工地噪音太大，自习室没法看书", True),  # the library is not the nuisance
+    ("凌晨一点半，文化路KTV门口又有人在吵架，楼下的车被砸了", False),
+    ("那家KTV门口搞驻唱演出，天天唱到一两点，还让不让人睡觉", False),
+    ("文化广场的商场停车太贵了", False),  # 文化广场 alone: as often a shopping area as a cultural square
+    ("文化广场今晚有惠民演出", True),
     # culture abroad is not the bureau's work, unless the text is also about home
     ("巴黎一家博物馆向裸体主义者免费开放参观", False),
     ("考古学家在德国发现5千年前的鞋子", False),
