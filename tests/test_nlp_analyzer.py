@@ -225,3 +225,27 @@ def test_the_demo_fills_the_judging_queues(analyzer):
     assert band is not None
     unsure = [a for a in analyses if band[0] <= a.relevance_prob <= band[1]]
     assert len(unsure) >= 1 and sum(a.relevant for a in analyses) >= 20
+
+
+def test_the_demo_noise_is_told_from_the_bureau_s_stories(analyzer):
+    """The demo's everyday noise that uses culture words (KTV 扰民 on 文化路, road works on 文艺路, a mall on 文化广场,
+    schooling, sports) is mostly judged not relevant, and its culture stories mostly relevant: what 热点事件's
+    需要关注 and the alerts rest on."""
+    from collections import defaultdict
+
+    from yuqing.demo.corpus import load_corpus
+
+    corpus = load_corpus()
+    judged = analyzer.analyze([(p.title + "\n" if p.title else "") + p.text for p in corpus])
+    by_story: dict[str, list[bool]] = defaultdict(list)
+    for post, analysis in zip(corpus, judged, strict=True):
+        by_story[post.story].append(analysis.relevant)
+    noise = {s: v for s, v in by_story.items() if s.startswith("noise-")}
+    culture = {s: v for s, v in by_story.items() if not s.startswith("noise-")}
+    assert len(noise) >= 5 and len(culture) >= 8
+    share = {s: sum(v) / len(v) for s, v in by_story.items()}
+    assert all(share[s] <= 1 / 3 for s in noise), {s: share[s] for s in noise}
+    assert share["noise-ktv"] == 0  # a venue only as a nuisance
+    assert sum(sum(v) for v in noise.values()) <= 0.2 * sum(len(v) for v in noise.values())
+    assert all(share[s] >= 0.6 for s in culture), {s: share[s] for s in culture}
+    assert sum(sum(v) for v in culture.values()) >= 0.9 * sum(len(v) for v in culture.values())
