@@ -43,7 +43,7 @@ from index.tickets import TICKETS
 from ingest.judgements import JudgementService
 from ingest.privacy import Redactor
 from nlp.segment import segment
-from nlp.taxonomy import load_taxonomy
+from nlp.taxonomy import Taxonomy, load_taxonomy
 from yuqing.errors import ConfigError, YuqingError
 from yuqing.logs import setup_logging
 from yuqing.settings import Settings, load_settings
@@ -173,6 +173,13 @@ def _ttl_cached(func: Callable[P, R]) -> Callable[[int], Callable[P, R]]:
         return cached
 
     return with_ttl
+
+
+@st.cache_resource(show_spinner=False, ttl=300)
+def taxonomy(path: Path) -> Taxonomy:
+    """The topic taxonomy and its keyword rules (config/taxonomy.yaml), read again after five minutes so an edit
+    shows without a restart."""
+    return load_taxonomy(path)
 
 
 @st.cache_resource(show_spinner=False, hash_funcs={Backend: _backend_hash})

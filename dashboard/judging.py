@@ -20,6 +20,8 @@ from index.export import csv_cell
 from index.judgements import JudgementRecord, judgement_query
 from index.search import PostQuery
 from ingest.judgements import JudgementService
+from nlp.taxonomy import RuleEvidence
+from yuqing.models import Analysis
 
 QUEUE_LABELS: dict[str, str] = {
     "uncertain": "模型拿不准",
@@ -33,6 +35,29 @@ QUEUE_HELP: dict[str, str] = {
 }
 READ_ONLY_NOTE = "您的角色（{role}）可查看人工研判结果；研判由宣传人员或管理员进行。"
 UNDECIDED_TOPIC = "（暂不确定）"
+
+
+def evidence_line(analysis: Analysis | None, evidence: RuleEvidence, threshold: float, shown: int = 6) -> str:
+    """Why the model called a post what it did, for the person judging it: its relevance probability against the
+    threshold, and what the keyword rules (as they are now) found, left unread or did not count."""
+    parts = []
+    if analysis is not None:
+        parts.append(f"模型相关概率 {analysis.relevance_prob:.2f}（阈值 {threshold:.2f}）")
+
+    def some(words: tuple[str, ...]) -> str:
+        return "、".join(words[:shown]) + ("等" if len(words) > shown else "")
+
+    if evidence.abroad:
+        parts.append("关键词规则：涉及境外，不计")
+    elif evidence.hits:
+        parts.append(f"关键词规则命中：{some(evidence.hits)}")
+    else:
+        parts.append("关键词规则未命中" + (f"（仅泛用词：{some(evidence.weak)}）" if evidence.weak else ""))
+    if evidence.silenced:
+        parts.append(f"扰民投诉中不计：{some(evidence.silenced)}")
+    if evidence.ignored:
+        parts.append(f"地名或转发者不计：{some(evidence.ignored)}")
+    return " · ".join(parts)
 
 
 def can_judge(viewer: Viewer | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -161,23 +162,54 @@ def rule_topic(text: str, taxonomy: Taxonomy) -> str | None:
     return best if best_score >= taxonomy.min_rule_score else None
 
 
-def rule_relevant(text: str, taxonomy: Taxonomy) -> bool:
-    """Weak relevance rule: a relevance keyword, or a category keyword that is not merely generic, in the rule
-    text (:func:`rule_text`) and not silenced (:func:`silenced_keywords`); never for a text about culture
-    abroad (:func:`abroad_only`)."""
+@dataclass(frozen=True)
+class RuleEvidence:
+    """What the keyword rules saw in a text, for a person asking why a post was flagged or not."""
+
+    hits: tuple[str, ...]  # keywords that make the text relevant (as written in the taxonomy)
+    weak: tuple[str, ...]  # generic keywords found, which alone do not
+    ignored: tuple[str, ...]  # text the rules did not read (an address, a repost author; lower-cased)
+    silenced: tuple[str, ...]  # venues found in a nuisance complaint
+    abroad: bool  # about culture abroad: no rule evidence at all
+
+    @property
+    def relevant(self) -> bool:
+        return bool(self.hits) and not self.abroad
+
+
+def rule_evidence(text: str, taxonomy: Taxonomy) -> RuleEvidence:
+    """The keyword rules on ``text``: a relevance keyword, or a category keyword that is not merely generic, in
+    the rule text (:func:`rule_text`) and not silenced (:func:`silenced_keywords`) makes it relevant; nothing
+    does in a text about culture abroad (:func:`abroad_only`). Keywords in file order, each once."""
+    rules = taxonomy.relevance
     low = rule_text(text, taxonomy)
-    if abroad_only(low, taxonomy):
-        return False
+    ignore = _alternation(tuple(rules.ignore_patterns))
+    ignored = tuple(dict.fromkeys(m.group(0) for m in ignore.finditer(text.lower()))) if ignore else ()
     silent = silenced_keywords(low, taxonomy)
-    if any(k.lower() in low and k.lower() not in silent for k in taxonomy.relevance.keywords):
-        return True
-    weak = {k.lower() for k in taxonomy.relevance.weak_keywords} | silent
-    for cat in taxonomy.categories:
-        for k in cat.keywords:
-            kl = k.lower()
-            if kl not in weak and kl in low:
-                return True
-    return False
+    generic = {k.lower() for k in rules.weak_keywords}
+    hits: dict[str, None] = {}
+    weak: dict[str, None] = {}
+    silenced: dict[str, None] = {}
+    strong = [(k, False) for k in rules.keywords] + [(k, True) for c in taxonomy.categories for k in c.keywords]
+    for keyword, from_category in strong:
+        kl = keyword.lower()
+        if kl not in low:
+            continue
+        if kl in silent:
+            silenced[keyword] = None
+        elif from_category and kl in generic:
+            weak[keyword] = None
+        else:
+            hits[keyword] = None
+    weak = {k: None for k in weak if k not in hits}
+    return RuleEvidence(hits=tuple(hits), weak=tuple(weak), ignored=ignored, silenced=tuple(silenced),
+                        abroad=abroad_only(low, taxonomy))
+
+
+def rule_relevant(text: str, taxonomy: Taxonomy) -> bool:
+    """Weak relevance rule (:func:`rule_evidence`): a relevance keyword, or a category keyword that is not merely
+    generic, read and not silenced, in a text not about culture abroad."""
+    return rule_evidence(text, taxonomy).relevant
 
 
 def combine_relevance(model_prob: float, rule_fired: bool, rule_confidence: float) -> float:

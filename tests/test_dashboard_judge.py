@@ -14,11 +14,12 @@ import streamlit as st
 from elasticsearch import Elasticsearch
 from streamlit.testing.v1 import AppTest
 
-from dashboard.judging import JudgedFilter, judged_csv, judged_query, queue_query, topic_choice
+from dashboard.judging import JudgedFilter, evidence_line, judged_csv, judged_query, queue_query, topic_choice
 from index.judgements import JUDGEMENTS
 from index.layout import POSTS, setup
 from index.search import build_sort
 from ingest.judgements import JudgementService, next_record
+from nlp.taxonomy import RuleEvidence
 from tests.conftest import seed_posts
 from tests.test_dashboard_app import _run, app_env, on_search, shown_titles, signed_in
 from yuqing.models import Analysis, Post
@@ -76,6 +77,16 @@ def test_the_queues_and_pure_helpers() -> None:
         "版权", None, None)
     assert judged_query(JudgedFilter(relevant=False), None) == {"bool": {"filter": [{"term": {"relevant": False}}],
                                                                        "must_not": []}}
+    a = Analysis(sentiment="neutral", relevant=True, relevance_prob=0.912, model_version="m@1")
+    hit = RuleEvidence(hits=("图书馆", "闭馆"), weak=("投诉",), ignored=(), silenced=(), abroad=False)
+    assert evidence_line(a, hit, 0.3557) == "模型相关概率 0.91（阈值 0.36） · 关键词规则命中：图书馆、闭馆"
+    none = RuleEvidence(hits=(), weak=("噪音", "投诉"), ignored=("文化路",), silenced=("KTV",), abroad=False)
+    assert evidence_line(None, none, 0.5) == ("关键词规则未命中（仅泛用词：噪音、投诉） · 扰民投诉中不计：KTV · "
+                                              "地名或转发者不计：文化路")
+    abroad = RuleEvidence(hits=("博物馆",), weak=(), ignored=(), silenced=(), abroad=True)
+    assert evidence_line(None, abroad, 0.5) == "关键词规则：涉及境外，不计"
+    many = RuleEvidence(hits=tuple("甲乙丙丁戊己庚"), weak=(), ignored=(), silenced=(), abroad=False)
+    assert evidence_line(None, many, 0.5, shown=3) == "关键词规则命中：甲、乙、丙等"
 
 
 def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Elasticsearch,
@@ -83,6 +94,10 @@ def test_a_press_officer_judges_from_the_queue(app_env: Settings, es_client: Ela
     unsure = posts[0]
     at = _page("press")
     assert shown_titles(at) == [UNSURE]  # 模型拿不准: only the post near the threshold
+    # why the model was unsure: its probability, and what the keyword rules read past (an address, a nuisance)
+    (why,) = [c.value for c in at.caption if "模型相关概率" in c.value]
+    assert why.startswith("模型相关概率 0") and "关键词规则未命中" in why
+    assert "扰民投诉中不计：广场舞" in why and "地名或转发者不计：文艺路" in why
     at.radio(key="judge_queue").set_value("model_relevant")
     _run(at)
     assert shown_titles(at) == [FAIRLY, SURE]  # least sure first, not newest first

@@ -124,6 +124,17 @@ def test_ignored_text_and_silenced_keywords_leave_the_topic_scores_too(tax):
     assert "文化市场执法" in taxonomy.rule_scores("楼下KTV无证经营唱到半夜", tax)
 
 
+def test_rule_evidence_says_what_counted_and_what_did_not(tax):
+    e = taxonomy.rule_evidence("家住文艺路，楼下KTV天天扰民，投诉多次无果", tax)
+    assert (e.hits, e.silenced, e.ignored, e.abroad, e.relevant) == ((), ("KTV",), ("文艺路",), False, False)
+    assert {"扰民", "投诉"} <= set(e.weak)
+    e = taxonomy.rule_evidence("市图书馆闭馆，读者投诉", tax)
+    assert e.relevant and e.hits[:1] == ("图书馆",) and "闭馆" in e.hits and "投诉" in e.weak
+    assert taxonomy.rule_evidence("巴黎一家博物馆闭馆", tax).abroad
+    for text in ("市图书馆闭馆", "楼下KTV无证经营", "文化小区停车难", "巴黎博物馆", "城南网吧接纳未成年人", "天气很好"):
+        assert taxonomy.rule_relevant(text, tax) is taxonomy.rule_evidence(text, tax).relevant
+
+
 def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field(tmp_path):
     bad = tmp_path / "taxonomy.yaml"
     bad.write_text("categories:\n  - {name: a, unit: u, keywords: [x]}\n"

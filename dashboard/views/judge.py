@@ -16,6 +16,8 @@ from dashboard import components, data, judging
 from dashboard import format as fmt
 from index.versioned import ConcurrentUpdateError, RecordExistsError
 from ingest.judgements import JudgementError, PostNotUpdatedError
+from ingest.stages.analyse import analysis_text
+from nlp.taxonomy import rule_evidence
 from yuqing.models import Post
 
 T = TypeVar("T")
@@ -31,6 +33,7 @@ call = components.call_or_stop
 acting = judging.can_judge(viewer)
 service = call(data.judgement_service, backend)
 topics = list(service.topics)
+taxonomy = call(data.taxonomy, settings.config_file("taxonomy.yaml"))
 
 
 def es(func: Callable[[], T]) -> T:
@@ -93,6 +96,8 @@ def judge_form(post: Post) -> None:
 
 def show(post: Post, record_line: str | None = None) -> None:
     components.post_card(post, tz)
+    evidence = rule_evidence(analysis_text(post), taxonomy)
+    st.caption(fmt.md_escape(judging.evidence_line(post.analysis, evidence, settings.nlp.relevance_threshold)))
     if record_line:
         st.caption(fmt.md_escape(record_line))
     if acting:
