@@ -97,7 +97,8 @@ def judge_form(post: Post) -> None:
 def show(post: Post, record_line: str | None = None) -> None:
     components.post_card(post, tz)
     evidence = rule_evidence(analysis_text(post), taxonomy)
-    st.caption(fmt.md_escape(judging.evidence_line(post.analysis, evidence, settings.nlp.relevance_threshold)))
+    line = judging.evidence_line(post.analysis, evidence, settings.nlp.relevance_threshold)
+    st.caption(fmt.md_escape(components.viewer_mask()(line)))  # it quotes the post (an address, a repost author)
     if record_line:
         st.caption(fmt.md_escape(record_line))
     if acting:
