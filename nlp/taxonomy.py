@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
@@ -89,6 +89,20 @@ class Taxonomy(BaseModel):
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.categories]
+
+    @cached_property
+    def rule_keywords(self) -> tuple[tuple[str, str, bool], ...]:
+        """(keyword, lower-cased, generic) for every relevance keyword, then every category keyword, each once in
+        file order; generic: a category keyword in ``relevance.weak_keywords`` (it alone makes nothing relevant).
+        Computed once per taxonomy (the classifier asks for every text)."""
+        generic = {k.lower() for k in self.relevance.weak_keywords}
+        seen: dict[str, tuple[str, str, bool]] = {}
+        for k in self.relevance.keywords:
+            seen.setdefault(k, (k, k.lower(), False))
+        for c in self.categories:
+            for k in c.keywords:
+                seen.setdefault(k, (k, k.lower(), k.lower() in generic))
+        return tuple(seen.values())
 
     def unit_of(self, name: str) -> str | None:
         for c in self.categories:
@@ -186,22 +200,12 @@ def rule_evidence(text: str, taxonomy: Taxonomy) -> RuleEvidence:
     ignore = _alternation(tuple(rules.ignore_patterns))
     ignored = tuple(dict.fromkeys(m.group(0) for m in ignore.finditer(text.lower()))) if ignore else ()
     silent = silenced_keywords(low, taxonomy)
-    generic = {k.lower() for k in rules.weak_keywords}
-    hits: dict[str, None] = {}
-    weak: dict[str, None] = {}
-    silenced: dict[str, None] = {}
-    strong = [(k, False) for k in rules.keywords] + [(k, True) for c in taxonomy.categories for k in c.keywords]
-    for keyword, from_category in strong:
-        kl = keyword.lower()
-        if kl not in low:
-            continue
-        if kl in silent:
-            silenced[keyword] = None
-        elif from_category and kl in generic:
-            weak[keyword] = None
-        else:
-            hits[keyword] = None
-    weak = {k: None for k in weak if k not in hits}
+    hits: list[str] = []
+    weak: list[str] = []
+    silenced: list[str] = []
+    for keyword, kl, generic in taxonomy.rule_keywords:
+        if kl in low:
+            (silenced if kl in silent else weak if generic else hits).append(keyword)
     return RuleEvidence(hits=tuple(hits), weak=tuple(weak), ignored=ignored, silenced=tuple(silenced),
                         abroad=abroad_only(low, taxonomy))
 
